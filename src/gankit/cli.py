@@ -1,0 +1,213 @@
+"""The ``gankit`` command line: a thin layer that parses flags and calls the library.
+
+Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 any other failure.
+Set GANKIT_DEBUG=1 to see full tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from typer.exceptions import Abort, Exit, TyperException
+
+from gankit.config import PRESETS, TrainConfig, build_config
+from gankit.errors import GankitError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Train GANs and Wasserstein GANs, measure them, and diagnose why training fails.",
+)
+
+_DEFAULTS = TrainConfig()
+
+
+def _default(name: str) -> str:
+    """What --help shows for a flag whose value falls back to the config (and objective) default."""
+    value = getattr(_DEFAULTS, name)
+    return "objective's default" if value is None else str(value)
+
+
+def _opt(name: str, help_text: str, *flags: str):
+    return typer.Option(None, *flags, help=help_text, show_default=_default(name))
+
+
+@app.command()
+def train(
+    data: str | None = _opt("data", "Toy data set name (see `gankit list`) or image data.", "--data"),
+    objective: str | None = _opt("objective", "minimax, ns, wgan, wgan-gp, hinge or lsgan.", "--objective"),
+    steps: int | None = _opt("steps", "Generator updates.", "--steps"),
+    batch_size: int | None = _opt("batch_size", "Samples per batch.", "--batch-size"),
+    seed: int | None = _opt("seed", "Random seed (same seed + config = same numbers on CPU).", "--seed"),
+    preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="TOML file of config keys; flags override it."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Run directory.", show_default="runs/DATA-OBJECTIVE-TIME"
+    ),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Continue this run directory from its last checkpoint."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    latent_dim: int | None = _opt("latent_dim", "Size of the noise z.", "--latent-dim"),
+    width: int | None = _opt("width", "Hidden units (MLP) or base channels (conv).", "--width"),
+    depth: int | None = _opt("depth", "Hidden layers.", "--depth"),
+    pack: int | None = _opt("pack", "PacGAN packing: D scores this many samples at once.", "--pack"),
+    optimizer: str | None = _opt("optimizer", "adam, rmsprop or sgd.", "--optimizer"),
+    g_lr: float | None = _opt("g_lr", "Generator learning rate.", "--g-lr"),
+    d_lr: float | None = _opt("d_lr", "Discriminator/critic learning rate.", "--d-lr"),
+    critic_steps: int | None = _opt("critic_steps", "D updates per G update.", "--critic-steps"),
+    clip_value: float | None = _opt("clip_value", "WGAN weight clipping bound.", "--clip-value"),
+    gradient_penalty_weight: float | None = _opt(
+        "gradient_penalty_weight", "WGAN-GP lambda.", "--gradient-penalty-weight", "--gp-weight"
+    ),
+    ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
+    log_every: int | None = _opt("log_every", "Steps between metrics.jsonl rows.", "--log-every"),
+    eval_every: int | None = _opt("eval_every", "Steps between toy metrics (0 = off).", "--eval-every"),
+    sample_every: int | None = _opt(
+        "sample_every", "Steps between sample plots (0 = off).", "--sample-every"
+    ),
+    checkpoint_every: int | None = _opt(
+        "checkpoint_every", "Steps between checkpoints.", "--checkpoint-every"
+    ),
+    device: str | None = _opt("device", "auto, cpu, cuda or mps.", "--device"),
+) -> None:
+    """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
+    from gankit.train import run as engine
+
+    progress = sys.stderr.isatty()
+    if resume is not None:
+        result = engine.resume(resume, steps=steps, progress=progress)
+    else:
+        overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
+        config = build_config(preset=preset, file=config_file, overrides=overrides)
+        if out is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
+        result = engine.train(config, out, overwrite=overwrite, progress=progress)
+    typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
+
+
+@app.command()
+def sample(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `gankit train`."),
+    n: int = typer.Option(1000, "--n", help="Number of samples."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same samples."),
+    out: Path = typer.Option(..., "--out", help="FILE.npy (the samples) or FILE.png (a plot)."),
+) -> None:
+    """Draw N samples from a trained generator (deterministic for a seed)."""
+    if out.suffix not in (".npy", ".png"):
+        raise GankitError(f"--out must end in .npy or .png, got {out.name!r}")
+    if n <= 0:
+        raise GankitError(f"--n must be > 0, got {n}")
+    from gankit.train.loop import draw_samples
+    from gankit.train.run import load_generator
+
+    generator, config, data = load_generator(run_dir)
+    samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        import io
+
+        import numpy as np
+
+        from gankit.train.checkpoint import atomic_write_bytes
+
+        buffer = io.BytesIO()
+        np.save(buffer, samples)
+        atomic_write_bytes(out, buffer.getvalue())
+    else:
+        import torch
+
+        from gankit.report.plots import plot_samples
+
+        real = data.sample(n, torch.Generator().manual_seed(seed)).numpy() if samples.ndim == 2 else None
+        modes = data.modes.numpy() if getattr(data, "modes", None) is not None and samples.ndim == 2 else None
+        plot_samples(samples, out, real, f"{config.objective} on {config.data}: {n} samples", modes)
+    typer.echo(f"wrote {n} samples to {out}")
+
+
+@app.command("list")
+def list_things() -> None:
+    """List the data sets, objectives, presets and figures gankit knows."""
+    from gankit.data.toy import TOY_DATASETS
+    from gankit.objectives import OBJECTIVES
+
+    typer.echo("data sets:")
+    for name, data in TOY_DATASETS.items():
+        typer.echo(f"  {name:<12} {data.description}")
+    typer.echo("objectives:")
+    for name, objective in OBJECTIVES.items():
+        typer.echo(f"  {name:<12} {objective.description}")
+    typer.echo("presets:")
+    for name, values in PRESETS.items():
+        typer.echo(f"  {name:<12} {', '.join(f'{k}={v}' for k, v in values.items())}")
+    for module_name, title in (("gankit.experiments", "figures"),):
+        try:
+            registry = importlib.import_module(module_name).FIGURES
+        except (ImportError, AttributeError):
+            continue
+        typer.echo(f"{title}:")
+        for name, figure in registry.items():
+            typer.echo(f"  {name:<24} {getattr(figure, 'description', '')}")
+
+
+# Feature modules add their own commands (eval, figure, doctor, report, ...) through register(app).
+_COMMAND_MODULES = (
+    "gankit.metrics.commands",
+    "gankit.experiments.commands",
+    "gankit.diagnose.commands",
+    "gankit.report.commands",
+)
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(_name).register(app)
+    except ModuleNotFoundError as _error:
+        if _error.name != _name:
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: maps errors to exit codes and one-line messages."""
+    debug = bool(os.environ.get("GANKIT_DEBUG"))
+    try:
+        app(args=argv, prog_name="gankit", standalone_mode=False)
+    except GankitError as error:
+        if debug:
+            raise
+        print(f"gankit: error: {error}", file=sys.stderr)
+        return 2
+    except TyperException as error:  # bad flags: typer's (vendored click's) usage errors
+        if type(error).__name__ == "NoArgsIsHelpError":
+            print(error.ctx.get_help() if getattr(error, "ctx", None) else "", file=sys.stderr)
+            return 2
+        print(f"gankit: error: {error.format_message()}", file=sys.stderr)
+        return 2
+    except (Abort, KeyboardInterrupt):
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+    except Exit as exit_:
+        return exit_.exit_code
+    except Exception as error:
+        if debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"gankit: failed: {type(error).__name__}: {message} (GANKIT_DEBUG=1 shows details)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Every knob of a training run, its default, and its validation, in one frozen dataclass.
+
+A ``TrainConfig`` is built once at the edge (CLI flags, a TOML file, a preset, or Python keyword
+arguments), validated there, and trusted by the inner code. Fields left as ``None`` mean "the
+objective's or the data's default"; :func:`resolve` fills them in so that ``config.json`` in a run
+directory spells out every value that was used.
+
+Precedence, lowest first: dataclass defaults < preset < config file < command-line flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from gankit.errors import GankitError
+from gankit.objectives import OBJECTIVES, get_objective
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # what to learn
+    data: str = "ring"
+    objective: str = "wgan-gp"
+    model: str = "gan"  # "gan" (G vs D); image work adds "vae" as a baseline
+    # how long and how much
+    steps: int = 2000  # generator updates
+    batch_size: int = 256
+    seed: int = 0
+    # networks (None: chosen from the data's shape)
+    latent_dim: int | None = None
+    width: int | None = None
+    depth: int | None = None
+    pack: int = 1  # PacGAN: D scores `pack` samples at once
+    # optimisation (None: the objective's paper default, see objectives.OBJECTIVES)
+    optimizer: str | None = None
+    g_optimizer: str | None = None  # None: same as optimizer
+    g_lr: float | None = None
+    d_lr: float | None = None
+    betas: tuple[float, float] | None = None
+    momentum: float = 0.0  # SGD only
+    critic_steps: int | None = None  # D updates per G update
+    clip_value: float | None = None  # wgan only
+    gradient_penalty_weight: float | None = None  # wgan-gp only (lambda)
+    ema_decay: float = 0.0  # generator EMA; 0 turns it off, 0.999 is typical
+    # bookkeeping
+    log_every: int = 50
+    eval_every: int = 250  # toy metrics into metrics.jsonl; 0 turns them off
+    eval_samples: int = 2500
+    sample_every: int = 500  # sample plots in RUN_DIR/samples; 0 turns them off
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        get_objective(self.objective)
+        _positive(
+            self,
+            "steps",
+            "batch_size",
+            "log_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "eval_samples",
+            "pack",
+        )
+        _positive(self, "latent_dim", "width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True)
+        _non_negative(
+            self,
+            "seed",
+            "eval_every",
+            "sample_every",
+            "momentum",
+            "ema_decay",
+            "clip_value",
+            "gradient_penalty_weight",
+        )
+        if self.ema_decay >= 1:
+            raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for name in ("optimizer", "g_optimizer"):
+            value = getattr(self, name)
+            if value is not None and value not in OPTIMIZERS:
+                raise GankitError(f"unknown {name} {value!r}; allowed: {', '.join(OPTIMIZERS)}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise GankitError(f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
+        if self.betas is not None and not all(0 <= b < 1 for b in self.betas):
+            raise GankitError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.batch_size % self.pack:
+            raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
+        if self.model not in ("gan", "vae"):
+            raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return from_dict({**to_dict(self), **changes})
+
+
+FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def _positive(config: TrainConfig, *names: str, allow_none: bool = False) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is None and allow_none:
+            continue
+        if not value > 0:
+            raise GankitError(f"{name} must be > 0, got {value}")
+
+
+def _non_negative(config: TrainConfig, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not value >= 0:
+            raise GankitError(f"{name} must be >= 0, got {value}")
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Reject values of the wrong type (a TOML string where a number belongs, NaN, ...)."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        hint = hints[f.name]
+        is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        allowed = typing.get_args(hint) if is_union else (hint,)
+        if value is None and type(None) in allowed:
+            continue
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(config, f.name, float(value))
+            value = float(value)
+        ok = any(_is_instance(value, t) for t in allowed if t is not type(None))
+        if not ok:
+            raise GankitError(f"{f.name} has the wrong type: {value!r}; expected {_type_name(hints[f.name])}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise GankitError(f"{f.name} must be a finite number, got {value}")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**62:
+            raise GankitError(f"{f.name} is too large: {value}")
+
+
+def _is_instance(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (tuple, list)) or len(value) != len(args):
+            return False
+        return all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+        )
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, float)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Build a validated config; unknown keys are an error that lists the allowed ones."""
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise GankitError(f"unknown config key {unknown[0]!r}; allowed: {', '.join(FIELD_NAMES)}")
+    values = dict(values)
+    if isinstance(values.get("betas"), list):
+        values["betas"] = tuple(values["betas"])
+    return TrainConfig(**values)
+
+
+def to_dict(config: TrainConfig) -> dict[str, Any]:
+    values = dataclasses.asdict(config)
+    if values["betas"] is not None:
+        values["betas"] = list(values["betas"])
+    return values
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file: top-level keys are config fields (a [train] table also works)."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        raise GankitError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise GankitError(f"cannot read config file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise GankitError(f"config file {path} is not valid TOML: {error}") from None
+    if set(values) == {"train"} and isinstance(values["train"], dict):
+        values = values["train"]
+    return {key.replace("-", "_"): value for key, value in values.items()}
+
+
+# Named recipes: a preset is a set of overrides on top of the dataclass defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "toy-fast": {"steps": 1000, "width": 128, "depth": 3, "batch_size": 256},
+}
+
+
+def build_config(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Merge defaults < preset < TOML file < explicit overrides into one validated config."""
+    values: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise GankitError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if file is not None:
+        values.update(read_toml(file))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_dict(values)
+
+
+def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
+    """Fill every ``None`` with the objective's or the data's default (what config.json records)."""
+    objective = OBJECTIVES[config.objective]
+    flat = len(data_shape) == 1
+    defaults: dict[str, Any] = {
+        "latent_dim": 2 if flat else 64,
+        "width": 128 if flat else 64,
+        "depth": 3,
+        "betas": (0.5, 0.999),
+        "clip_value": 0.01 if objective.uses_weight_clipping else 0.0,
+        "gradient_penalty_weight": 10.0 if objective.uses_gradient_penalty else 0.0,
+        **objective.defaults,
+    }
+    values = to_dict(config)
+    for key, default in defaults.items():
+        if values.get(key) is None:
+            values[key] = default
+    if values["g_optimizer"] is None:
+        values["g_optimizer"] = values["optimizer"]
+    return from_dict(values)

@@ -1,0 +1,230 @@
+"""GAN objectives as pure functions of the discriminator's outputs.
+
+Every network here outputs a raw score (a *logit* for the classifier GANs, an unbounded *critic*
+value for the Wasserstein ones); D(x) = sigmoid(score) is the classifier's probability that x is
+real. Losses are written in terms of the score with ``logsigmoid`` / ``softplus`` so they stay finite
+when D saturates; the identities used are
+
+    log D(x)       = log sigmoid(s)        = -softplus(-s)
+    log(1 - D(x))  = log sigmoid(-s)       = -softplus(s)
+
+Both players *minimise* their loss. Shapes: ``real_scores`` and ``fake_scores`` are ``(batch,)`` or
+``(batch, 1)``; every loss is a scalar mean over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gankit.errors import GankitError
+
+# --- minimax: Goodfellow et al. 2014, "Generative Adversarial Nets" ---------------------------
+
+
+def minimax_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """L_D = -E[log D(x)] - E[log(1 - D(G(z)))]   (Goodfellow et al. 2014, eq. 1).
+
+    The binary cross-entropy of a real/fake classifier; ``ns`` uses the same D loss.
+    """
+    return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
+
+
+def minimax_generator_loss(fake_scores: Tensor) -> Tensor:
+    """L_G = E[log(1 - D(G(z)))]   (the saturating loss of the original minimax game).
+
+    When D confidently rejects the fakes (D(G(z)) -> 0) this loss is flat: dL_G/ds = -sigmoid(s)
+    -> 0, so the generator receives almost no gradient. That is the vanishing-gradient pitfall.
+    """
+    return -F.softplus(fake_scores).mean()
+
+
+# --- ns: the non-saturating heuristic from the same paper -------------------------------------
+
+
+def ns_generator_loss(fake_scores: Tensor) -> Tensor:
+    """L_G = -E[log D(G(z))]   (Goodfellow et al. 2014, section 3, "non-saturating").
+
+    Same fixed point as minimax, but dL_G/ds = sigmoid(s) - 1 -> -1 when D(G(z)) -> 0: strong
+    gradients exactly when the generator is losing.
+    """
+    return F.softplus(-fake_scores).mean()
+
+
+# --- wgan / wgan-gp: Arjovsky et al. 2017; Gulrajani et al. 2017 ------------------------------
+
+
+def wasserstein_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """L_D = E[f(G(z))] - E[f(x)]   (Arjovsky et al. 2017, WGAN critic).
+
+    Minimising it maximises E[f(x)] - E[f(G(z))], which for a 1-Lipschitz critic f estimates the
+    Wasserstein-1 distance W1(p_data, p_g). The critic's loss falls when real scores rise.
+    """
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: Tensor) -> Tensor:
+    """L_G = -E[f(G(z))]   (Arjovsky et al. 2017). The generator raises the critic's score."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """GP = E_xhat[(||grad_xhat f(xhat)||_2 - 1)^2]   (Gulrajani et al. 2017, eq. 3, without lambda).
+
+    xhat = eps * x + (1 - eps) * G(z) with one eps ~ U[0, 1] *per sample*, and the gradient norm
+    taken *per sample* over all of that sample's dimensions (never over the whole batch, a bug in
+    several public implementations). ``create_graph=True`` lets the penalty be backpropagated into
+    the critic's parameters (a double backward). Multiply by lambda (``gradient_penalty_weight``).
+    """
+    batch = real.shape[0]
+    eps_shape = (batch,) + (1,) * (real.dim() - 1)
+    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    interpolates = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(interpolates)
+    (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
+    # One norm per score: per sample, or per packed group of samples for a PacGAN critic.
+    norms = grads.reshape(scores.shape[0], -1).norm(2, dim=1)
+    return ((norms - 1) ** 2).mean()
+
+
+# --- hinge: Lim & Ye 2017; Miyato et al. 2018 (SN-GAN) ----------------------------------------
+
+
+def hinge_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]   (Lim & Ye 2017, Geometric GAN)."""
+    return F.relu(1 - real_scores).mean() + F.relu(1 + fake_scores).mean()
+
+
+# The hinge generator loss is the Wasserstein one: L_G = -E[D(G(z))].
+hinge_generator_loss = wasserstein_generator_loss
+
+
+# --- lsgan: Mao et al. 2017 -------------------------------------------------------------------
+
+
+def lsgan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """L_D = 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]   (Mao et al. 2017, a=0, b=c=1)."""
+    return 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (fake_scores**2).mean()
+
+
+def lsgan_generator_loss(fake_scores: Tensor) -> Tensor:
+    """L_G = 1/2 E[(D(G(z)) - 1)^2]   (Mao et al. 2017)."""
+    return 0.5 * ((fake_scores - 1) ** 2).mean()
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective: the two losses, whether D is a classifier, and its paper's defaults.
+
+    ``defaults`` holds the optimiser settings and critic steps of the paper that introduced the
+    objective; a user's config overrides any of them.
+    """
+
+    name: str
+    discriminator_loss: Callable[[Tensor, Tensor], Tensor]
+    generator_loss: Callable[[Tensor], Tensor]
+    uses_gradient_penalty: bool = False
+    uses_weight_clipping: bool = False
+    is_classifier: bool = True  # D's score is a logit, so sigmoid(score) = P(real)
+    description: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+# DCGAN (Radford et al. 2016): Adam 2e-4, betas (0.5, 0.999), one D step per G step.
+_DCGAN = {"optimizer": "adam", "g_lr": 2e-4, "d_lr": 2e-4, "betas": (0.5, 0.999), "critic_steps": 1}
+
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o
+    for o in [
+        Objective(
+            "minimax",
+            minimax_discriminator_loss,
+            minimax_generator_loss,
+            description="original saturating GAN, G minimises log(1 - D(G(z))) (2014)",
+            defaults=_DCGAN,
+        ),
+        Objective(
+            "ns",
+            minimax_discriminator_loss,
+            ns_generator_loss,
+            description="non-saturating GAN, G minimises -log D(G(z)) (2014)",
+            defaults=_DCGAN,
+        ),
+        Objective(
+            "wgan",
+            wasserstein_discriminator_loss,
+            wasserstein_generator_loss,
+            uses_weight_clipping=True,
+            is_classifier=False,
+            description="Wasserstein GAN with weight clipping (Arjovsky et al. 2017)",
+            defaults={
+                "optimizer": "rmsprop",
+                "g_lr": 5e-5,
+                "d_lr": 5e-5,
+                "critic_steps": 5,
+                "clip_value": 0.01,
+            },
+        ),
+        Objective(
+            "wgan-gp",
+            wasserstein_discriminator_loss,
+            wasserstein_generator_loss,
+            uses_gradient_penalty=True,
+            is_classifier=False,
+            description="Wasserstein GAN with gradient penalty (Gulrajani et al. 2017)",
+            defaults={
+                "optimizer": "adam",
+                "g_lr": 1e-4,
+                "d_lr": 1e-4,
+                "betas": (0.0, 0.9),
+                "critic_steps": 5,
+                "gradient_penalty_weight": 10.0,
+            },
+        ),
+        Objective(
+            "hinge",
+            hinge_discriminator_loss,
+            hinge_generator_loss,
+            is_classifier=False,
+            description="hinge loss (Lim & Ye 2017; SN-GAN, Miyato et al. 2018)",
+            defaults=_DCGAN,
+        ),
+        Objective(
+            "lsgan",
+            lsgan_discriminator_loss,
+            lsgan_generator_loss,
+            is_classifier=False,
+            description="least-squares GAN (Mao et al. 2017)",
+            defaults=_DCGAN,
+        ),
+    ]
+}
+
+
+def get_objective(name: str) -> Objective:
+    """Look up an objective by name, with a clear error listing the allowed names."""
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        allowed = ", ".join(OBJECTIVES)
+        raise GankitError(f"unknown objective {name!r}; allowed: {allowed}") from None
+
+
+def clip_weights_(module: nn.Module, clip_value: float) -> None:
+    """Clamp every parameter of the critic to [-c, c] in place (WGAN's crude Lipschitz bound)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-clip_value, clip_value)

@@ -1,0 +1,108 @@
+"""Matplotlib figures for samples (Agg backend: works with no screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+REAL_COLOR = "#444444"
+FAKE_COLOR = "#2a9d3a"
+
+
+def plot_samples(
+    fake: np.ndarray,
+    path: str | Path,
+    real: np.ndarray | None = None,
+    title: str = "",
+    modes: np.ndarray | None = None,
+) -> Path:
+    """Save a picture of generated samples: scatter (2-D), histogram (1-D) or image grid."""
+    fake = np.asarray(fake)
+    if fake.ndim > 2:
+        return save_image_grid(fake, path, title)
+    fig, ax = plt.subplots(figsize=(5, 5) if fake.shape[1] >= 2 else (6, 3.5))
+    draw_samples(ax, fake, real, modes)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw_samples(ax, fake: np.ndarray, real: np.ndarray | None = None, modes=None) -> None:
+    """Draw 1-D or 2-D samples on ``ax`` (used by sample plots and side-by-side summaries)."""
+    fake = np.asarray(fake).reshape(len(fake), -1)
+    if fake.shape[1] == 1:
+        values = fake[:, 0] if real is None else np.concatenate([fake[:, 0], real.reshape(-1)])
+        finite = values[np.isfinite(values)]
+        bins = np.linspace(finite.min(), finite.max(), 80) if finite.size else 10
+        if real is not None:
+            ax.hist(
+                real.reshape(-1),
+                bins=bins,
+                density=True,
+                histtype="step",
+                color=REAL_COLOR,
+                linestyle=":",
+                linewidth=1.5,
+                label="data",
+            )
+        ax.hist(
+            fake[:, 0],
+            bins=bins,
+            density=True,
+            histtype="stepfilled",
+            alpha=0.5,
+            color=FAKE_COLOR,
+            label="generated",
+        )
+        ax.set_xlabel("x")
+        ax.legend(loc="upper right", fontsize=8)
+        return
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, c=REAL_COLOR, alpha=0.3, label="data")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c=FAKE_COLOR, alpha=0.5, label="generated")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", s=30, c="#c0392b", label="mode means")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper right", fontsize=8, markerscale=3)
+
+
+def save_image_grid(
+    images: np.ndarray, path: str | Path, title: str = "", columns: int | None = None
+) -> Path:
+    """Save ``(n, channels, h, w)`` images in [-1, 1] as a grid PNG."""
+    images = np.clip((np.asarray(images, dtype=np.float32) + 1) / 2, 0, 1)
+    n, channels, height, width = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), dtype=np.float32)
+    for index in range(n):
+        r, c = divmod(index, columns)
+        top, left = 1 + r * (height + 1), 1 + c * (width + 1)
+        grid[top : top + height, left : left + width] = images[index].transpose(1, 2, 0)
+    fig, ax = plt.subplots(figsize=(min(12, 0.5 + columns * 0.6), min(12, 0.5 + rows * 0.6)))
+    ax.imshow(
+        grid[..., 0] if channels == 1 else grid,
+        cmap="gray" if channels == 1 else None,
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,308 @@
+"""The alternating GAN training loop.
+
+One *step* is one generator update, preceded by ``critic_steps`` discriminator updates:
+
+    d_step: G frozen (its samples are computed without a graph), D minimises its loss
+            critic_steps times, each on a fresh real batch and fresh noise.
+    g_step: D frozen (requires_grad_(False)); the generator's loss is backpropagated *through* D
+            into G, so D acts as G's learned loss function. Only G's optimiser steps.
+
+Statistics are kept as tensors and summed between log steps, so logging forces no device sync
+except on the steps where a row is written.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gankit.config import TrainConfig
+from gankit.nets import build_networks
+from gankit.objectives import Objective, clip_weights_, get_objective, gradient_penalty
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """Global L2 norm of the gradients currently stored in ``module``'s parameters."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+def sample_noise(batch: int, latent_dim: int, rng: torch.Generator) -> Tensor:
+    return torch.randn(batch, latent_dim, generator=rng, device=rng.device)
+
+
+def d_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    d_optimizer: torch.optim.Optimizer,
+    objective: Objective,
+    config: TrainConfig,
+    data,
+    rng: torch.Generator,
+) -> dict[str, Tensor]:
+    """Update D ``critic_steps`` times; G's parameters are not touched (its output is detached)."""
+    discriminator.requires_grad_(True)
+    for _ in range(config.critic_steps):
+        real = data.sample(config.batch_size, rng)
+        with torch.no_grad():
+            fake = generator(sample_noise(config.batch_size, config.latent_dim, rng))
+        real_scores, fake_scores = discriminator(real), discriminator(fake)
+        loss = objective.discriminator_loss(real_scores, fake_scores)
+        penalty = torch.zeros((), device=real.device)
+        if objective.uses_gradient_penalty:
+            penalty = gradient_penalty(discriminator, real, fake, rng)
+            loss = loss + config.gradient_penalty_weight * penalty
+        d_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        d_grad_norm = grad_norm(discriminator)
+        d_optimizer.step()
+        if objective.uses_weight_clipping:
+            clip_weights_(discriminator, config.clip_value)
+    stats = {
+        "d_loss": loss.detach(),
+        "d_real": real_scores.detach().mean(),  # raw scores: logits or critic values
+        "d_fake": fake_scores.detach().mean(),
+        "d_grad_norm": d_grad_norm,
+        "gradient_penalty": penalty.detach(),
+    }
+    if objective.is_classifier:  # D(x) = sigmoid(score): the probability that x is real
+        stats["p_real"] = torch.sigmoid(real_scores.detach()).mean()
+        stats["p_fake"] = torch.sigmoid(fake_scores.detach()).mean()
+    return stats
+
+
+def g_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    g_optimizer: torch.optim.Optimizer,
+    objective: Objective,
+    config: TrainConfig,
+    rng: torch.Generator,
+) -> dict[str, Tensor]:
+    """Update G once through a frozen D; D's parameters receive no gradient and do not change."""
+    discriminator.requires_grad_(False)
+    try:
+        fake_scores = discriminator(generator(sample_noise(config.batch_size, config.latent_dim, rng)))
+        loss = objective.generator_loss(fake_scores)
+        g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        g_grad_norm = grad_norm(generator)
+        g_optimizer.step()
+    finally:
+        discriminator.requires_grad_(True)
+    return {"g_loss": loss.detach(), "g_grad_norm": g_grad_norm}
+
+
+def make_optimizer(
+    name: str, params: Iterable[Tensor], lr: float, config: TrainConfig
+) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(config.betas))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum)
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class StopTraining(Exception):
+    """Raised by a callback to end training early; the message says why."""
+
+
+@dataclass
+class Callback:
+    """Hooks into the trainer. ``on_log`` may add keys to the row before it is written."""
+
+    def on_step(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def on_log(self, trainer: Trainer, row: dict) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def on_end(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class Trainer:
+    """Owns the networks, optimisers, EMA and the training RNG of one run.
+
+    ``config`` must be resolved (see :func:`gankit.config.resolve`). All randomness of training
+    (real batches, noise, penalty interpolation) comes from ``self.rng``, a ``torch.Generator`` on
+    the training device seeded from ``config.seed``; network initialisation uses the same seed.
+    """
+
+    def __init__(self, config: TrainConfig, data, device: torch.device | str = "cpu"):
+        self.config = config
+        self.data = data
+        self.device = torch.device(device)
+        self.objective = get_objective(config.objective)
+        torch.manual_seed(config.seed)
+        generator, discriminator = build_networks(config, tuple(data.shape))
+        self.generator = generator.to(self.device)
+        self.discriminator = discriminator.to(self.device)
+        self.g_optimizer = make_optimizer(
+            config.g_optimizer, self.generator.parameters(), config.g_lr, config
+        )
+        self.d_optimizer = make_optimizer(
+            config.optimizer, self.discriminator.parameters(), config.d_lr, config
+        )
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = AveragedModel(
+                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+            )
+        self.rng = torch.Generator(self.device).manual_seed(config.seed)
+        self.step = 0
+        self.elapsed = 0.0  # seconds of training before this process (for resumed runs)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The network to draw samples from: the EMA generator when EMA is on."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One generator update preceded by ``critic_steps`` discriminator updates."""
+        stats = d_step(
+            self.generator,
+            self.discriminator,
+            self.d_optimizer,
+            self.objective,
+            self.config,
+            self.data,
+            self.rng,
+        )
+        stats |= g_step(
+            self.generator,
+            self.discriminator,
+            self.g_optimizer,
+            self.objective,
+            self.config,
+            self.rng,
+        )
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator)
+        self.step += 1
+        return stats
+
+    def fit(self, callbacks: Iterable[Callback] = (), progress: bool = False) -> str | None:
+        """Train until ``config.steps``; returns why training stopped early, or None."""
+        callbacks = list(callbacks)
+        config = self.config
+        sums: dict[str, Tensor] = {}
+        counted = 0
+        start = time.perf_counter() - self.elapsed
+        bar = _progress_bar(config.steps, self.step, progress)
+        stopped = None
+        try:
+            while self.step < config.steps:
+                stats = self.train_step()
+                for key, value in stats.items():
+                    sums[key] = sums[key] + value if key in sums else value.clone()
+                counted += 1
+                bar.update(1)
+                for callback in callbacks:
+                    callback.on_step(self)
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    self.elapsed = time.perf_counter() - start
+                    row = {"step": self.step, "wall_time": round(self.elapsed, 4)}
+                    row |= {key: _finite_or_nan((value / counted).item()) for key, value in sums.items()}
+                    sums, counted = {}, 0
+                    bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}")
+                    for callback in callbacks:
+                        callback.on_log(self, row)
+        except StopTraining as reason:
+            stopped = str(reason)
+        finally:
+            self.elapsed = time.perf_counter() - start
+            bar.close()
+        for callback in callbacks:
+            callback.on_end(self)
+        return stopped
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training bit-exactly (see train/checkpoint.py)."""
+        state = {
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed"])
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.rng.set_state(state["rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int) -> Tensor:
+        """``n`` samples from the (EMA) generator with noise drawn from ``seed``; on the CPU."""
+        return draw_samples(self.sampler, n, self.config.latent_dim, seed, self.device)
+
+
+@torch.no_grad()
+def draw_samples(
+    generator: nn.Module,
+    n: int,
+    latent_dim: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    batch: int = 4096,
+) -> Tensor:
+    """Deterministic samples: noise from a CPU generator seeded with ``seed`` (device-independent)."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, latent_dim, generator=rng)
+    was_training = generator.training
+    generator.eval()
+    try:
+        parts = [generator(chunk.to(device)).float().cpu() for chunk in z.split(batch)]
+    finally:
+        generator.train(was_training)
+    return torch.cat(parts) if parts else z.new_zeros((0,))
+
+
+def _finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else math.nan
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, leave=False
+    )

@@ -1,0 +1,212 @@
+"""One training run end to end: config -> data + trainer -> run directory.
+
+This is the engine behind both ``gankit train`` and :func:`gankit.train`. It validates everything
+*before* creating the run directory, so bad input never leaves a half-written one behind.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gankit.config import TrainConfig, from_dict, resolve, to_dict
+from gankit.data import is_toy, load_data
+from gankit.errors import GankitError
+from gankit.train.checkpoint import load_latest_checkpoint, save_checkpoint
+from gankit.train.loop import Callback, Trainer, draw_samples, pick_device
+from gankit.train.rundir import RunDir, read_config
+
+
+@dataclass
+class RunResult:
+    path: Path | None
+    trainer: Trainer
+    stopped: str | None  # why training ended early, or None
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.trainer.config
+
+
+class MetricsWriter(Callback):
+    """Appends each logged row to metrics.jsonl."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def on_log(self, trainer: Trainer, row: dict) -> None:
+        self.run.append_metrics(row)
+
+
+class Checkpointer(Callback):
+    """Saves a checkpoint every ``checkpoint_every`` steps and at the end of training."""
+
+    def __init__(self, run: RunDir, extra_state: Callable[[], dict] | None = None):
+        self.run = run
+        self.extra_state = extra_state or dict
+        self.last_saved = -1
+
+    def save(self, trainer: Trainer) -> Path:
+        state = trainer.state_dict() | {"callbacks": self.extra_state()}
+        path = save_checkpoint(self.run.checkpoints, trainer.step, state, trainer.config.keep_checkpoints)
+        self.last_saved = trainer.step
+        return path
+
+    def on_step(self, trainer: Trainer) -> None:
+        if trainer.step % trainer.config.checkpoint_every == 0:
+            self.save(trainer)
+
+    def on_end(self, trainer: Trainer) -> None:
+        if self.last_saved != trainer.step:
+            self.save(trainer)
+
+
+class ToyEvaluator(Callback):
+    """Adds toy metrics (modes, high-quality fraction, reverse KL, W1) to a row every K steps.
+
+    Samples come from a fixed noise seed, independent of the training RNG: turning evaluation on or
+    off never changes the training numbers.
+    """
+
+    def __init__(self, every: int, samples: int, seed: int):
+        self.every, self.samples, self.seed = every, samples, seed
+
+    def on_log(self, trainer: Trainer, row: dict) -> None:
+        from gankit.metrics.toy import toy_metrics
+
+        if trainer.step % self.every and trainer.step != trainer.config.steps:
+            return
+        fake = trainer.sample(self.samples, seed=self.seed)
+        row |= {f"eval_{key}": value for key, value in toy_metrics(fake, trainer.data).items()}
+
+
+class SamplePlotter(Callback):
+    """Writes a picture of generated vs real samples to RUN_DIR/samples every K steps."""
+
+    def __init__(self, run: RunDir, every: int, seed: int):
+        self.run, self.every, self.seed = run, every, seed
+
+    def on_step(self, trainer: Trainer) -> None:
+        if trainer.step % self.every == 0 or trainer.step == trainer.config.steps:
+            self.plot(trainer)
+
+    def plot(self, trainer: Trainer) -> None:
+        from gankit.report.plots import plot_samples
+
+        data = trainer.data
+        n = 1000 if len(data.shape) == 1 else 64
+        fake = trainer.sample(n, seed=self.seed).numpy()
+        real = (
+            data.sample(n, torch.Generator().manual_seed(self.seed)).numpy() if len(data.shape) == 1 else None
+        )
+        modes = data.modes.numpy() if getattr(data, "modes", None) is not None and fake.ndim == 2 else None
+        title = f"{trainer.config.objective} on {data.name}, step {trainer.step}"
+        plot_samples(fake, self.run.samples / f"step_{trainer.step:08d}.png", real, title, modes)
+
+
+def prepare(config: TrainConfig):
+    """Load the data and resolve every default; raises GankitError on bad input."""
+    data = load_data(config.data)
+    return data, resolve(config, tuple(data.shape))
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    callbacks: Iterable[Callback] = (),
+    echo: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Train a new run; with ``out`` it writes a run directory, without it trains in memory."""
+    data, resolved = prepare(config)
+    device = pick_device(resolved.device)
+    trainer = Trainer(resolved, data, device)
+    run = RunDir.create(out, to_dict(resolved), overwrite=overwrite) if out is not None else None
+    return _fit(trainer, run, list(callbacks), progress, echo)
+
+
+def resume(
+    path: str | Path,
+    steps: int | None = None,
+    progress: bool = False,
+    callbacks: Iterable[Callback] = (),
+    echo: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Continue a run from its newest sound checkpoint (optionally to a larger ``steps``)."""
+    run = RunDir.open_existing(path)
+    try:
+        values = read_config(run.path)
+        if steps is not None:
+            values["steps"] = steps
+        config = from_dict(values)
+        data, resolved = prepare(config)
+        trainer = Trainer(resolved, data, pick_device(resolved.device))
+        state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
+        if state is None:
+            raise GankitError(f"{run.path} has no usable checkpoint to resume from")
+        trainer.load_state_dict(state)
+        run.truncate_metrics(trainer.step)
+        run.write_config(to_dict(resolved))
+    except BaseException:
+        run.close()
+        raise
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
+    return _fit(trainer, run, callbacks, progress, echo)
+
+
+def _fit(trainer: Trainer, run: RunDir | None, extra: list[Callback], progress: bool, echo) -> RunResult:
+    echo = echo or (lambda message: print(message, file=sys.stderr))
+    config = trainer.config
+    callbacks: list[Callback] = []
+    if is_toy(trainer.data) and config.eval_every:
+        callbacks.append(ToyEvaluator(config.eval_every, config.eval_samples, seed=config.seed + 1))
+    checkpointer = None
+    if run is not None:
+        callbacks.append(MetricsWriter(run))
+        if config.sample_every:
+            callbacks.append(SamplePlotter(run, config.sample_every, seed=config.seed + 1))
+    callbacks += extra
+    if run is not None:
+        checkpointer = Checkpointer(run, lambda: {type(c).__name__: c.state_dict() for c in callbacks})
+        callbacks.append(checkpointer)
+    try:
+        stopped = trainer.fit(callbacks, progress=progress)
+    except KeyboardInterrupt:
+        if checkpointer is not None:
+            checkpointer.save(trainer)
+            echo(
+                f"interrupted at step {trainer.step}; checkpoint saved. Resume with: "
+                f"gankit train --resume {run.path}"
+            )
+        raise
+    finally:
+        if run is not None:
+            run.close()
+    if stopped:
+        echo(f"training stopped at step {trainer.step}: {stopped}")
+    return RunResult(run.path if run else None, trainer, stopped)
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, object]:
+    """The trained generator (EMA weights when the run used EMA) of a run directory, on the CPU."""
+    config = from_dict(read_config(path))
+    data, resolved = prepare(config)
+    trainer = Trainer(resolved, data, "cpu")
+    state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
+    if state is None:
+        raise GankitError(f"{path} has no checkpoint yet (train it first)")
+    trainer.load_state_dict(state)
+    return trainer.sampler, resolved, data
+
+
+def sample_run(path: str | Path, n: int, seed: int) -> torch.Tensor:
+    """``n`` samples of a run's generator, deterministic for ``seed``."""
+    generator, config, _ = load_generator(path)
+    return draw_samples(generator, n, config.latent_dim, seed)
