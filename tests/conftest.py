@@ -1,0 +1,24 @@
+"""Shared test set-up: one torch thread per test worker (pytest -n 2 on 2 cores), no display."""
+
+import os
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)
+os.environ.setdefault("GANKIT_TEST", "1")
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the gankit CLI in-process: returns (exit code, stdout, stderr)."""
+    from gankit.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
