@@ -1,0 +1,86 @@
+"""``gankit eval RUN_DIR|FILE.npy``: print the metrics of a run or of a file of samples."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import typer
+
+from gankit.errors import GankitError
+
+# How each known metric is printed: label and format. Unknown keys (image metrics) print as is.
+_LABELS = {
+    "modes": "modes covered",
+    "high_quality": "high quality",
+    "reverse_kl": "reverse KL",
+    "w1": "W1",
+}
+
+
+def format_table(metrics: dict[str, float]) -> str:
+    """Two aligned columns: metric and value (modes as 'k / K', high quality in %)."""
+    rows = []
+    for key, value in metrics.items():
+        if key == "modes_total":
+            continue
+        if key == "modes" and "modes_total" in metrics:
+            text = f"{value} / {metrics['modes_total']}"
+        elif key == "high_quality":
+            text = f"{100 * value:.2f} %"
+        elif isinstance(value, float) and math.isfinite(value):
+            text = f"{value:.4g}"
+        else:
+            text = str(value)
+        rows.append((_LABELS.get(key, key), text))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {text}" for label, text in rows)
+
+
+def eval_command(
+    source: Path = typer.Argument(..., help="A run directory, or a .npy file of samples (n, *shape)."),
+    data: str | None = typer.Option(
+        None, "--data", help="Data set to compare with (required for a file).", show_default="the run's data"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    n: int | None = typer.Option(
+        None,
+        "--n",
+        help="Samples: drawn from a run, or the first N of a file.",
+        show_default="2500 / whole file",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Noise seed for a run's samples."),
+) -> None:
+    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data)."""
+    from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
+    from gankit.train.rundir import dumps, read_config
+
+    if n is not None and n <= 0:
+        raise GankitError(f"--n must be > 0, got {n}")
+    if source.is_dir():
+        data = data or read_config(source)["data"]
+        count = n or 2500
+        metrics = evaluate_run(source, n=count, seed=seed, data_name=data)
+    elif source.suffix == ".npy" or not source.exists():
+        if source.suffix != ".npy":
+            raise GankitError(f"not found: {source} (expected a run directory or a .npy file)")
+        if data is None:
+            raise GankitError("--data is required for a .npy file (which data set the samples imitate)")
+        samples = load_samples(source)
+        if n is not None:
+            if n > len(samples):
+                raise GankitError(f"--n {n} is more than the {len(samples)} samples in {source}")
+            samples = samples[:n]
+        count = len(samples)
+        metrics = evaluate_samples(samples, data)
+    else:
+        raise GankitError(f"{source} is neither a run directory nor a .npy file")
+    if as_json:
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **metrics}))
+    else:
+        typer.echo(f"{source}: {count} samples against {data}")
+        typer.echo(format_table(metrics))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

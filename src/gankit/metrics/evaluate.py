@@ -1,0 +1,78 @@
+"""Evaluate a trained run or a file of samples: the library behind ``gankit eval``.
+
+Toy data gets the toy metrics (:mod:`gankit.metrics.toy`); image data is handed to
+``gankit.metrics.images.image_metrics``. Both return a flat ``dict[str, float]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit.data import is_toy, load_data
+from gankit.errors import GankitError
+
+
+def evaluate_samples(samples: np.ndarray | torch.Tensor, data_name: str) -> dict[str, float]:
+    """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
+
+    Raises GankitError when the samples do not fit the data (shape) or are not finite.
+    """
+    data = load_data(data_name)
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    samples = np.asarray(samples)
+    if not np.issubdtype(samples.dtype, np.number) or np.issubdtype(samples.dtype, np.complexfloating):
+        raise GankitError(f"samples must be real numbers, got dtype {samples.dtype}")
+    shape = tuple(data.shape)
+    if samples.ndim == 1 and shape == (1,):
+        samples = samples[:, None]  # a flat array of 1-D samples
+    if samples.ndim != 1 + len(shape) or tuple(samples.shape[1:]) != shape or len(samples) == 0:
+        expected = ", ".join(["n", *map(str, shape)])
+        raise GankitError(
+            f"samples of shape {tuple(samples.shape)} do not fit data {data_name!r}: expected ({expected})"
+        )
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples.reshape(len(samples), -1))).any(axis=1).sum())
+        raise GankitError(f"{bad} of {len(samples)} samples contain NaN or infinity")
+    samples = samples.astype(np.float64)
+    if is_toy(data):
+        from gankit.metrics.toy import toy_metrics
+
+        return toy_metrics(samples, data)
+    try:
+        from gankit.metrics.images import image_metrics
+    except ImportError as error:
+        raise GankitError(f"image metrics are not available ({error}); toy data sets work") from None
+    return image_metrics(samples.astype(np.float32), data)
+
+
+def evaluate_run(run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: str | None = None) -> dict:
+    """Metrics of ``n`` samples (noise seed ``seed``) of a run's generator, against its own data.
+
+    ``data_name`` overrides the data the run was trained on (same sample shape required).
+    """
+    from gankit.train.run import sample_run
+    from gankit.train.rundir import read_config
+
+    if n <= 0:
+        raise GankitError(f"n must be > 0, got {n}")
+    data_name = data_name or read_config(run_dir)["data"]
+    return evaluate_samples(sample_run(run_dir, n, seed), data_name)
+
+
+def load_samples(path: str | Path) -> np.ndarray:
+    """The array stored in a ``.npy`` file, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"samples file not found: {path}")
+    try:
+        values = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise GankitError(f"{path} is not a NumPy .npy array file ({error})") from None
+    if not isinstance(values, np.ndarray):  # np.load opens .npz archives as a mapping
+        values.close()
+        raise GankitError(f"{path} holds several arrays (.npz); save one array with np.save(FILE.npy)")
+    return values

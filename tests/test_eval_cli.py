@@ -1,0 +1,157 @@
+"""`gankit eval RUN_DIR|FILE.npy` and the library functions behind it."""
+
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from gankit.config import TrainConfig
+from gankit.data.toy import sample_numpy
+from gankit.errors import GankitError
+from gankit.metrics import evaluate
+from gankit.metrics.evaluate import evaluate_run, evaluate_samples
+from gankit.train.run import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    config = TrainConfig(
+        data="ring",
+        objective="ns",
+        steps=10,
+        width=16,
+        depth=2,
+        batch_size=32,
+        eval_every=0,
+        sample_every=0,
+        device="cpu",
+    )
+    train(config, out)
+    return out
+
+
+@pytest.fixture
+def true_ring_file(tmp_path):
+    path = tmp_path / "ring.npy"
+    np.save(path, sample_numpy("ring", 2500, seed=5).astype(np.float32))
+    return path
+
+
+def test_eval_of_a_run_prints_a_table_of_its_metrics(cli, run_dir):
+    code, out, err = cli("eval", run_dir, "--n", 500)
+    assert code == 0, err
+    assert "500 samples against ring" in out
+    for label in ("modes covered", "high quality", "reverse KL", "W1"):
+        assert label in out
+    assert " / 8" in out
+
+
+def test_eval_json_of_a_run_matches_the_library_and_is_deterministic(cli, run_dir):
+    code, out, _ = cli("eval", run_dir, "--json", "--n", 500, "--seed", 3)
+    assert code == 0
+    report = json.loads(out)
+    assert report["data"] == "ring" and report["n"] == 500
+    expected = evaluate_run(run_dir, n=500, seed=3)
+    # JSON has no infinity: a reverse KL of inf (no high-quality sample after 10 steps) is null
+    expected = {key: value if math.isfinite(value) else None for key, value in expected.items()}
+    assert {key: report[key] for key in expected} == pytest.approx(expected)
+    assert json.loads(cli("eval", run_dir, "--json", "--n", 500, "--seed", 3)[1]) == report
+
+
+def test_eval_of_a_file_of_true_samples_finds_every_mode(cli, true_ring_file):
+    code, out, err = cli("eval", true_ring_file, "--data", "ring", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["n"] == 2500 and report["modes"] == 8
+    assert report["high_quality"] > 0.97
+    code, out, _ = cli("eval", true_ring_file, "--data", "ring", "--json", "--n", 1000)
+    assert json.loads(out)["n"] == 1000
+    code, out, _ = cli("eval", true_ring_file, "--data", "ring")
+    assert code == 0 and "8 / 8" in out
+
+
+def _write(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda d: d / "missing.npy", ["--data", "ring"], "not found"),
+        (lambda d: _write(d / "text.npy", b"not an array"), ["--data", "ring"], "not a NumPy"),
+        (lambda d: _write(d / "notes.txt", b"hello"), ["--data", "ring"], "neither a run directory"),
+        (lambda d: d, ["--data", "ring"], "not a gankit run directory"),
+        (lambda d: _save(d, np.zeros((10, 3))), ["--data", "ring"], "do not fit data 'ring'"),
+        (lambda d: _save(d, np.zeros((10, 2, 1))), ["--data", "ring"], "do not fit data 'ring'"),
+        (lambda d: _save(d, np.zeros((0, 2))), ["--data", "ring"], "do not fit data 'ring'"),
+        (lambda d: _save(d, np.array([[0.0, np.nan]] * 4)), ["--data", "ring"], "4 of 4 samples contain NaN"),
+        (lambda d: _save(d, np.array([["a", "b"]])), ["--data", "ring"], "real numbers"),
+        (lambda d: _save(d, np.zeros((10, 2))), [], "--data is required"),
+        (lambda d: _save(d, np.zeros((10, 2))), ["--data", "moons"], "unknown data set 'moons'"),
+        (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 0], "--n must be > 0"),
+        (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 11], "more than the 10 samples"),
+        (lambda d: _savez(d), ["--data", "ring"], "several arrays"),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli, tmp_path, make, args, message):
+    code, out, err = cli("eval", make(tmp_path), *args)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _save(directory, array):
+    path = directory / "samples.npy"
+    np.save(path, array)
+    return path
+
+
+def _savez(directory):
+    path = directory / "archive.npy"  # an .npz archive behind a .npy name
+    with path.open("wb") as handle:
+        np.savez(handle, a=np.zeros((3, 2)), b=np.ones(2))
+    return path
+
+
+def test_eval_of_a_run_rejects_a_bad_sample_count(cli, run_dir):
+    code, _, err = cli("eval", run_dir, "--n", -1)
+    assert code == 2 and "--n must be > 0" in err
+
+
+def test_evaluate_samples_accepts_flat_1d_arrays():
+    flat = sample_numpy("mixture-1d", 2500, seed=0)[:, 0]
+    metrics = evaluate_samples(flat, "mixture-1d")
+    assert metrics["modes"] == 2
+
+
+class _FakeImages:
+    name, shape, modes, sigma = "fake-images", (1, 4, 4), None, None
+
+
+def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
+    seen = {}
+
+    def image_metrics(samples, data):
+        seen["samples"], seen["data"] = samples, data
+        return {"fid": 1.5}
+
+    monkeypatch.setattr(evaluate, "load_data", lambda name: _FakeImages())
+    monkeypatch.setitem(
+        sys.modules, "gankit.metrics.images", types.SimpleNamespace(image_metrics=image_metrics)
+    )
+    samples = np.zeros((6, 1, 4, 4))
+    assert evaluate_samples(samples, "fake-images") == {"fid": 1.5}
+    assert seen["samples"].shape == (6, 1, 4, 4) and seen["samples"].dtype == np.float32
+    assert isinstance(seen["data"], _FakeImages)
+
+
+def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(evaluate, "load_data", lambda name: _FakeImages())
+    monkeypatch.setitem(sys.modules, "gankit.metrics.images", None)  # import now raises ImportError
+    with pytest.raises(GankitError, match="image metrics are not available"):
+        evaluate_samples(np.zeros((6, 1, 4, 4)), "fake-images")
