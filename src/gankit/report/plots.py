@@ -1,14 +1,15 @@
-"""Matplotlib figures for samples (Agg backend: works with no screen)."""
+"""Matplotlib figures for samples.
+
+Figures are built as ``matplotlib.figure.Figure`` objects, never through pyplot, so they work with
+no screen and never change the user's backend (a notebook keeps its inline plots).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 REAL_COLOR = "#444444"
 FAKE_COLOR = "#2a9d3a"
@@ -25,7 +26,8 @@ def plot_samples(
     fake = np.asarray(fake)
     if fake.ndim > 2:
         return save_image_grid(fake, path, title)
-    fig, ax = plt.subplots(figsize=(5, 5) if fake.shape[1] >= 2 else (6, 3.5))
+    fig = Figure(figsize=(5, 5) if fake.shape[1] >= 2 else (6, 3.5))
+    ax = fig.subplots()
     draw_samples(ax, fake, real, modes)
     if title:
         ax.set_title(title, fontsize=10)
@@ -76,16 +78,12 @@ def save_image_grid(
     images: np.ndarray, path: str | Path, title: str = "", columns: int | None = None
 ) -> Path:
     """Save ``(n, channels, h, w)`` images in [-1, 1] as a grid PNG."""
-    images = np.clip((np.asarray(images, dtype=np.float32) + 1) / 2, 0, 1)
-    n, channels, height, width = images.shape
+    grid = image_grid(images, columns)
+    n, channels = len(images), grid.shape[-1]
     columns = columns or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / columns))
-    grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), dtype=np.float32)
-    for index in range(n):
-        r, c = divmod(index, columns)
-        top, left = 1 + r * (height + 1), 1 + c * (width + 1)
-        grid[top : top + height, left : left + width] = images[index].transpose(1, 2, 0)
-    fig, ax = plt.subplots(figsize=(min(12, 0.5 + columns * 0.6), min(12, 0.5 + rows * 0.6)))
+    fig = Figure(figsize=(min(12, 0.5 + columns * 0.6), min(12, 0.5 + rows * 0.6)))
+    ax = fig.subplots()
     ax.imshow(
         grid[..., 0] if channels == 1 else grid,
         cmap="gray" if channels == 1 else None,
@@ -100,9 +98,22 @@ def save_image_grid(
     return _save(fig, path)
 
 
-def _save(fig, path: str | Path) -> Path:
+def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """``(n, channels, h, w)`` images in [-1, 1] -> one ``(H, W, channels)`` array in [0, 1], 1-px gaps."""
+    images = np.clip((np.asarray(images, dtype=np.float32) + 1) / 2, 0, 1)
+    n, channels, height, width = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / columns))
+    grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), dtype=np.float32)
+    for index in range(n):
+        r, c = divmod(index, columns)
+        top, left = 1 + r * (height + 1), 1 + c * (width + 1)
+        grid[top : top + height, left : left + width] = images[index].transpose(1, 2, 0)
+    return grid
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -1,0 +1,246 @@
+"""The Python API for notebooks and scripts: the same engine as the ``gankit`` CLI.
+
+    import gankit
+
+    run = gankit.train(data="ring", objective="wgan-gp", steps=2000)   # a progress bar, then a Run
+    x = run.sample(1000)                  # (1000, 2) NumPy array, the same for the same seed
+    run.metrics                           # rows of metrics.jsonl: a list of dicts
+    steps, w1 = run.metric("eval_w1")     # one column as NumPy arrays
+    run.plot()                            # samples vs data, losses, W1 (a matplotlib Figure)
+    run = gankit.resume(run.path, steps=4000)
+    gankit.doctor(run)                    # what went wrong, by name
+    gankit.figure("vanishing-gradients")  # a classic figure and the numbers behind it
+
+A :class:`Run` is a view of a run directory (see DESIGN.md): everything it shows is read from
+``config.json``, ``metrics.jsonl`` and the latest checkpoint, so ``gankit.load(path)`` in a new
+session sees exactly what ``gankit.train`` returned in the old one.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gankit.config import TrainConfig, build_config, from_dict
+from gankit.errors import GankitError
+from gankit.train.rundir import check_run_dir, read_config, read_metrics
+
+
+class Run:
+    """A trained (or training) run directory, seen from Python.
+
+    Attributes:
+        path: the run directory.
+        stopped: why training ended early (a callback such as an alarm stopped it), else ``None``.
+    """
+
+    def __init__(self, path: str | Path, stopped: str | None = None):
+        self.path = check_run_dir(path)
+        self.stopped = stopped
+
+    def __repr__(self) -> str:
+        config = self.config
+        where = str(self.path)
+        return f"Run({where!r}, data={config.data!r}, objective={config.objective!r}, step={self.step})"
+
+    @property
+    def config(self) -> TrainConfig:
+        """The fully resolved config the run used (every default spelled out)."""
+        return from_dict(read_config(self.path))
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """The rows of ``metrics.jsonl``, oldest first: one dict per logged step.
+
+        Every row has ``step``, ``wall_time``, ``d_loss``, ``g_loss``, the gradient norms, and for
+        classifier GANs ``p_real``/``p_fake``; toy runs add ``eval_*`` keys every ``eval_every`` steps.
+        Non-finite values are ``None``. With pandas: ``pandas.DataFrame(run.metrics)``.
+        """
+        return read_metrics(self.path)
+
+    def metric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one metric over training, skipping rows that do not have it.
+
+        ``None`` (a non-finite value on disk) becomes NaN. Raises GankitError for a name that no
+        row has, listing the names that exist.
+        """
+        rows = [row for row in self.metrics if name in row]
+        if not rows:
+            known = sorted({key for row in self.metrics for key in row})
+            raise GankitError(f"no metric {name!r} in {self.path}; known: {', '.join(known) or 'none yet'}")
+        steps = np.array([row["step"] for row in rows])
+        values = np.array([np.nan if row[name] is None else row[name] for row in rows], dtype=np.float64)
+        return steps, values
+
+    @property
+    def step(self) -> int:
+        """The last logged step (0 before the first log)."""
+        rows = self.metrics
+        return int(rows[-1]["step"]) if rows else 0
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` samples from the trained generator (EMA weights when the run used EMA), on the CPU.
+
+        The noise comes from ``seed`` alone, so the same run and seed give the same array. Shape
+        ``(n, *data_shape)``: ``(n, 1)`` for 1-D data, ``(n, 2)`` for 2-D, ``(n, C, H, W)`` for images.
+        """
+        _check_count("n", n, minimum=1)
+        _check_count("seed", seed, minimum=0)
+        from gankit.train.loop import draw_samples
+        from gankit.train.run import load_generator
+
+        generator, config, _ = load_generator(self.path)
+        return draw_samples(generator, n, config.latent_dim, seed).numpy()
+
+    def plot(self, n: int = 1000, seed: int = 0):
+        """A matplotlib Figure: samples vs the data, the two losses, and (toy data) W1 over training.
+
+        In a notebook the returned figure shows itself; in a script, ``run.plot().savefig("x.png")``.
+        """
+        import torch
+        from matplotlib.figure import Figure
+
+        from gankit.data import load_data
+        from gankit.report.plots import draw_samples, image_grid
+
+        config = self.config
+        fake = self.sample(n, seed)
+        rows = self.metrics
+        has_w1 = any(row.get("eval_w1") is not None for row in rows)
+        figure = Figure(figsize=(13 if has_w1 else 9, 4), layout="constrained")
+        axes = figure.subplots(1, 3 if has_w1 else 2)
+        if fake.ndim > 2:  # images: a grid of the first 64
+            grid = image_grid(fake[:64])
+            axes[0].imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+            axes[0].axis("off")
+        else:
+            data = load_data(config.data)
+            real = data.sample(n, torch.Generator().manual_seed(seed)).numpy()
+            has_modes = getattr(data, "modes", None) is not None and fake.shape[1] == 2
+            modes = data.modes.numpy() if has_modes else None
+            draw_samples(axes[0], fake, real, modes)
+        axes[0].set_title(f"{config.objective} on {config.data}, step {self.step}", fontsize=10)
+        for key in ("d_loss", "g_loss"):
+            steps, values = self.metric(key) if rows else (np.zeros(0), np.zeros(0))
+            axes[1].plot(steps, values, label=key)
+        axes[1].set(xlabel="step", title="losses")
+        axes[1].legend(fontsize=8)
+        if has_w1:
+            steps, values = self.metric("eval_w1")
+            axes[2].plot(steps, values, marker="o", color="#2a9d3a")
+            axes[2].set(xlabel="step", title="W1(generated, data): lower is closer")
+        return figure
+
+
+def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
+    """``runs/DATA-OBJECTIVE-YYYYmmdd-HHMMSS`` (with ``-2``, ``-3``... if that name is taken)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{Path(config.data).name}-{config.objective}-{stamp}"
+    path, suffix = Path(root) / name, 1
+    while path.exists():
+        suffix += 1
+        path = Path(root) / f"{name}-{suffix}"
+    return path
+
+
+def train(
+    data: str | None = None,
+    objective: str | None = None,
+    steps: int | None = None,
+    out: str | Path | None = None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **config: Any,
+) -> Run:
+    """Train a GAN or WGAN and return its :class:`Run`; the same engine as ``gankit train``.
+
+    Args:
+        data: a toy data set (``ring``, ``grid``, ``gaussian-1d``, ``mixture-1d``, ...; see
+            ``gankit list``) or image data. ``None``: the preset's or file's, else ``"ring"``.
+        objective: ``minimax``, ``ns``, ``wgan``, ``wgan-gp``, ``hinge`` or ``lsgan``. ``None``:
+            the preset's or file's, else ``"wgan-gp"``.
+        steps: generator updates. ``None``: the preset's or file's, else 2000.
+        out: the run directory to write; ``None`` makes ``runs/DATA-OBJECTIVE-TIME``.
+        preset: a named recipe from :data:`gankit.config.PRESETS` (e.g. ``"toy-fast"``).
+        config_file: a TOML file of config keys.
+        overwrite: replace ``out`` if it is an existing run directory.
+        progress: show a progress bar (a widget in Jupyter, text elsewhere).
+        **config: any other :class:`~gankit.config.TrainConfig` field, e.g. ``width=64``,
+            ``critic_steps=5``, ``pack=2``, ``ema_decay=0.999``, ``seed=1``.
+
+    Precedence, lowest first: TrainConfig defaults < preset < config_file < arguments. Bad values
+    raise :class:`~gankit.errors.GankitError` before anything is written.
+    """
+    from gankit.train import run as engine
+
+    overrides = {"data": data, "objective": objective, "steps": steps, **config}
+    resolved = build_config(preset=preset, file=config_file, overrides=overrides)
+    out = default_run_dir(resolved) if out is None else out
+    result = engine.train(resolved, out, overwrite=overwrite, progress=progress)
+    return Run(result.path, result.stopped)
+
+
+def resume(run_dir: str | Path | Run, steps: int | None = None, progress: bool = True) -> Run:
+    """Continue a run from its newest checkpoint, bit-exactly, optionally to a larger ``steps``.
+
+    Training in stages (``train(steps=100)``, look, ``resume(steps=500)``, look, ...) gives the
+    same numbers as one run of 500 steps.
+    """
+    from gankit.train import run as engine
+
+    result = engine.resume(_path_of(run_dir), steps=steps, progress=progress)
+    return Run(result.path, result.stopped)
+
+
+def load(run_dir: str | Path) -> Run:
+    """Open an existing run directory (written by ``gankit train`` or :func:`train`)."""
+    return Run(run_dir)
+
+
+@dataclass(frozen=True)
+class FigureResult:
+    """A classic figure: its PNG (shown inline in a notebook) and the numbers behind it."""
+
+    name: str
+    numbers: dict[str, Any]
+    image: Path
+
+    def _repr_png_(self) -> bytes:  # Jupyter displays the picture
+        return self.image.read_bytes()
+
+
+def figure(name: str, out: str | Path | None = None, quick: bool = False, seed: int = 0) -> FigureResult:
+    """Run the classic figure ``name`` (see ``gankit list``); the same as ``gankit figure``.
+
+    Writes ``NAME.png`` and ``NAME.json`` into ``out`` (``None``: a fresh temporary directory) and
+    returns them as a :class:`FigureResult`. ``quick=True`` uses the small settings of the tests.
+    """
+    from gankit.experiments import run_figure
+
+    out_dir = Path(tempfile.mkdtemp(prefix="gankit-figure-")) if out is None else Path(out)
+    numbers = run_figure(name, out_dir, quick=quick, seed=seed)
+    return FigureResult(name, numbers, out_dir / f"{name}.png")
+
+
+def doctor(run: str | Path | Run):
+    """Diagnose a run post hoc (vanishing gradients, mode collapse, ...); the same as ``gankit doctor``."""
+    from gankit.diagnose.doctor import diagnose
+
+    return diagnose(_path_of(run))
+
+
+def _path_of(run: str | Path | Run) -> Path:
+    return run.path if isinstance(run, Run) else Path(run)
+
+
+def _check_count(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
+        raise GankitError(f"{name} must be an integer >= {minimum}, got {value!r}")
