@@ -1,0 +1,139 @@
+"""Pieces shared by the figures: the ``Figure`` record, writing outputs, and small autograd helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from gankit.config import TrainConfig, resolve  # noqa: E402
+from gankit.data.toy import GaussianMixture  # noqa: E402
+
+# Colours of Goodfellow et al. 2014, Fig. 1, used by every figure for the same roles.
+DATA_COLOR = "black"
+GENERATOR_COLOR = "#2a9d3a"
+DISCRIMINATOR_COLOR = "#1f5fbf"
+CRITIC_COLOR = "#d95f02"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One classic claim: ``run(out_dir, quick=False, seed=0) -> dict`` writes NAME.png + NAME.json.
+
+    ``explanation`` is the plain-words paragraph on the mechanism that docs/claims.md shows.
+    """
+
+    name: str
+    description: str
+    run: Callable[..., dict]
+    explanation: str = ""
+
+
+def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int) -> str:
+    """The shell command that regenerates a figure (recorded in its JSON and in docs/claims.md)."""
+    command = f"gankit figure {name} --out {out_dir}"
+    if quick:
+        command += " --quick"
+    if seed:
+        command += f" --seed {seed}"
+    return command
+
+
+def write_outputs(
+    out_dir: str | Path, name: str, figure: plt.Figure, numbers: dict[str, Any], quick: bool, seed: int
+) -> dict[str, Any]:
+    """Save ``NAME.png`` and ``NAME.json`` atomically (temp file + rename); returns the JSON's content.
+
+    ``numbers["headline"]`` holds the few scalars that state the claim; docs/claims.md prints them.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "figure": name,
+        "command": figure_command(name, out_dir, quick, seed),
+        "seed": seed,
+        "quick": quick,
+        **_rounded(numbers),
+    }
+    png, tmp_png = out_dir / f"{name}.png", out_dir / f".{name}.png.tmp"
+    figure.savefig(tmp_png, dpi=110, format="png")
+    plt.close(figure)
+    tmp_json = out_dir / f".{name}.json.tmp"
+    tmp_json.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp_png, png)
+    os.replace(tmp_json, out_dir / f"{name}.json")
+    return record
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits (JSON stays readable; NaN/inf become strings JSON can hold)."""
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    if isinstance(value, Tensor):
+        return _rounded(value.tolist())
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else str(value)
+    return value
+
+
+def toy_config(**values: Any) -> TrainConfig:
+    """A resolved config for 1-D/2-D toy experiments; unspecified knobs take the objective's defaults."""
+    shape = (values.pop("dim", 1),)
+    values.setdefault("device", "cpu")
+    values.setdefault("eval_every", 0)
+    values.setdefault("sample_every", 0)
+    return resolve(TrainConfig(**values), shape)
+
+
+def gaussian_1d(name: str, mean: float, std: float) -> GaussianMixture:
+    """A single 1-D Gaussian N(mean, std^2) as a toy data object (``sample(n, generator)``)."""
+    return GaussianMixture(name, ((mean,),), std, description=f"N({mean}, {std}^2)")
+
+
+class FixedGaussianGenerator(nn.Module):
+    """A generator that is not trained: x = mean + std * z, z ~ N(0, 1). Stands in for a fixed p_g."""
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.latent_dim = 1
+        self.mean, self.std = mean, std
+
+    def forward(self, z: Tensor) -> Tensor:  # (batch, 1) -> (batch, 1)
+        return self.mean + self.std * z
+
+
+def input_gradient(function: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """(f(x), df/dx) for a scalar-per-sample function on 1-D inputs ``x`` of shape (n, 1)."""
+    x = x.detach().clone().requires_grad_(True)
+    values = function(x).reshape(-1)
+    (grad,) = torch.autograd.grad(values.sum(), x)
+    return values.detach(), grad.reshape(-1)
+
+
+def generator_gradient_norm(
+    generator: nn.Module, discriminator: nn.Module, generator_loss: Callable[[Tensor], Tensor], z: Tensor
+) -> float:
+    """||grad_theta L_G(D(G_theta(z)))||_2: how hard the generator's loss pushes its parameters."""
+    params = [p for p in generator.parameters() if p.requires_grad]
+    loss = generator_loss(discriminator(generator(z)))
+    grads = torch.autograd.grad(loss, params)
+    return float(torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads])))
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])

@@ -1,0 +1,110 @@
+"""The classic GAN claims (gankit figure): each test asserts a claim's direction and size.
+
+Configurations are the figures' own small settings (or smaller); where training noise could flip a
+result, several seeds are run and the median is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.experiments import FIGURES, js_saturation, optimal_discriminator, run_figure
+from gankit.experiments.common import median
+
+
+def test_registry_lists_every_classic_figure_with_a_description_and_an_explanation():
+    expected = {"optimal-discriminator", "js-saturation"}
+    assert expected <= set(FIGURES)
+    for name, figure in FIGURES.items():
+        assert figure.name == name
+        assert figure.description and figure.explanation
+
+
+def test_gankit_list_prints_the_figures(cli):
+    code, out, _ = cli("list")
+    assert code == 0
+    assert "figures:" in out and "js-saturation" in out and "optimal-discriminator" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "OUT"], "give either a figure name or --all"),
+        (["js-saturation", "--all", "--out", "OUT"], "give either a figure name or --all"),
+        (["no-such-figure", "--out", "OUT"], "unknown figure 'no-such-figure'; allowed: "),
+        (["js-saturation", "--out", "OUT", "--seed", "-1"], "seed must be an integer >= 0"),
+        (["js-saturation", "--out", "FILE"], "--out must be a directory"),
+    ],
+)
+def test_figure_command_rejects_bad_input_with_one_line_and_writes_nothing(cli, tmp_path, args, message):
+    (tmp_path / "FILE").write_text("not a directory")
+    args = [str(tmp_path / a) if a in ("OUT", "FILE") else a for a in args]
+    code, out, err = cli("figure", *args)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_run_figure_rejects_an_unknown_name():
+    from gankit.errors import GankitError
+
+    with pytest.raises(GankitError, match="unknown figure"):
+        run_figure("nope", "unused")
+
+
+# --- js-saturation ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def js_record(tmp_path_factory):
+    """One quick run of js-saturation through the CLI, shared by the tests below."""
+    from gankit.cli import main
+
+    out = tmp_path_factory.mktemp("figures")
+    assert main(["figure", "js-saturation", "--out", str(out), "--quick"]) == 0
+    return out, json.loads((out / "js-saturation.json").read_text())
+
+
+def test_figure_command_writes_png_and_json_with_its_regenerate_command(js_record):
+    out, record = js_record
+    assert (out / "js-saturation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert record["command"] == f"gankit figure js-saturation --out {out} --quick"
+    assert record["figure"] == "js-saturation" and record["quick"] is True and record["seed"] == 0
+
+
+def test_js_estimate_stays_at_log2_while_w1_estimate_grows_linearly(js_record):
+    _, record = js_record
+    thetas, js, w1 = record["theta"], record["js_estimate"], record["w1_estimate"]
+    for theta, value in zip(thetas, js, strict=True):
+        if theta == 0:
+            assert abs(value) < 0.02  # identical distributions: JS = 0
+        else:  # disjoint lines: log 2 whatever the distance
+            assert value == pytest.approx(math.log(2), abs=0.02)
+    assert 0.85 < record["headline"]["w1_estimate_slope_vs_abs_theta"] < 1.2
+    assert w1[thetas.index(1.0)] > 1.7 * w1[thetas.index(0.5)] > 0.7
+
+
+def test_js_estimate_is_deterministic_for_a_seed():
+    assert js_saturation.estimate("minimax", 0.5, 20, seed=3) == js_saturation.estimate(
+        "minimax", 0.5, 20, seed=3
+    )
+
+
+# --- optimal-discriminator ----------------------------------------------------------------------
+
+
+def test_optimal_discriminator_saturates_while_critics_keep_useful_gradients():
+    grid = torch.linspace(-4.5, 4.5, 91).unsqueeze(1)
+    ratio = {}
+    for name in ("minimax", "wgan", "wgan-gp"):
+        runs = [optimal_discriminator.measure(name, 200, seed, grid) for seed in range(3)]
+        ratio[name] = median([r["gradient_on_fakes_over_largest"] for r in runs])
+        if name != "minimax":  # a critic is close to linear between the two Gaussians
+            assert median([r["linear_fit_r2_between_means"] for r in runs]) > 0.9
+    # D's slope on the fakes is a tiny fraction of its largest slope; a critic's is a large one.
+    assert ratio["minimax"] < 0.01
+    assert ratio["wgan"] > 0.2 and ratio["wgan-gp"] > 0.2
