@@ -79,14 +79,27 @@ def train(
     checkpoint_every: int | None = _opt(
         "checkpoint_every", "Steps between checkpoints.", "--checkpoint-every"
     ),
+    keep_checkpoints: int | None = _opt(
+        "keep_checkpoints", "How many of the newest checkpoints to keep.", "--keep-checkpoints"
+    ),
     device: str | None = _opt("device", "auto, cpu, cuda or mps.", "--device"),
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
+    given = [name for name, value in locals().items() if value not in (None, False)]
+    from gankit.report.live import watching
     from gankit.train import run as engine
 
     progress = sys.stderr.isatty()
     if resume is not None:
-        result = engine.resume(resume, steps=steps, progress=progress)
+        # A resumed run keeps its config.json (that is what makes it exact); only steps may grow.
+        clashing = [name for name in given if name not in ("resume", "steps", "live", "tensorboard")]
+        if clashing:
+            flag = "--" + clashing[0].replace("_", "-").replace("config-file", "config")
+            raise GankitError(
+                f"{flag} cannot be combined with --resume (the run keeps its config); only --steps can"
+            )
+        with watching(resume, live=live, tensorboard=tensorboard) as callbacks:
+            result = engine.resume(resume, steps=steps, progress=progress)
     else:
         overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
@@ -192,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"gankit: error: {error.format_message()}", file=sys.stderr)
         return 2
-    except (Abort, KeyboardInterrupt):
+    except (Abort, KeyboardInterrupt) as interrupt:
         print("gankit: interrupted", file=sys.stderr)
-        return 130
+        return getattr(interrupt, "exit_code", 130)  # 128 + signal: 130 for SIGINT, 143 for SIGTERM
     except Exit as exit_:
         return exit_.exit_code
     except Exception as error:

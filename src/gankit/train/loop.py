@@ -14,10 +14,12 @@ except on the steps where a row is written.
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -135,8 +137,12 @@ class Callback:
     def on_log(self, trainer: Trainer, row: dict) -> None:  # noqa: B027 - optional hook
         pass
 
+    def on_step_end(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
+        """After the step's row (if any) was written: the safe point to checkpoint or stop."""
+
     def on_end(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
         pass
+
 
     def state_dict(self) -> dict:
         return {}
@@ -175,7 +181,11 @@ class Trainer:
             )
         self.rng = torch.Generator(self.device).manual_seed(config.seed)
         self.step = 0
-        self.elapsed = 0.0  # seconds of training before this process (for resumed runs)
+        self.elapsed = 0.0  # seconds of training so far, over every process of the run
+        # Step statistics summed since the last logged row: checkpointed, so that a resumed run
+        # writes the same rows as one that never stopped.
+        self.log_sums: dict[str, Tensor] = {}
+        self.log_count = 0
 
     @property
     def sampler(self) -> nn.Module:
@@ -210,28 +220,31 @@ class Trainer:
         """Train until ``config.steps``; returns why training stopped early, or None."""
         callbacks = list(callbacks)
         config = self.config
-        sums: dict[str, Tensor] = {}
-        counted = 0
         start = time.perf_counter() - self.elapsed
         bar = _progress_bar(config.steps, self.step, progress)
         stopped = None
         try:
             while self.step < config.steps:
                 stats = self.train_step()
+                sums = self.log_sums
                 for key, value in stats.items():
                     sums[key] = sums[key] + value if key in sums else value.clone()
-                counted += 1
+                self.log_count += 1
+                self.elapsed = time.perf_counter() - start
                 bar.update(1)
                 for callback in callbacks:
                     callback.on_step(self)
                 if self.step % config.log_every == 0 or self.step == config.steps:
-                    self.elapsed = time.perf_counter() - start
                     row = {"step": self.step, "wall_time": round(self.elapsed, 4)}
-                    row |= {key: _finite_or_nan((value / counted).item()) for key, value in sums.items()}
-                    sums, counted = {}, 0
+                    row |= {
+                        key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()
+                    }
+                    self.log_sums, self.log_count = {}, 0
                     bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}")
                     for callback in callbacks:
                         callback.on_log(self, row)
+                for callback in callbacks:
+                    callback.on_step_end(self)
         except StopTraining as reason:
             stopped = str(reason)
         finally:
@@ -250,9 +263,17 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "g_optimizer": self.g_optimizer.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict(),
+            "log_sums": dict(self.log_sums),
+            "log_count": self.log_count,
             "rng": self.rng.get_state(),
+            # Training draws only from self.rng; the global generators are saved too so that
+            # callbacks or libraries that use them behave the same after a resume.
             "torch_rng": torch.get_rng_state(),
+            "numpy_rng": _numpy_rng_state(),
+            "python_rng": random.getstate(),
         }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         if self.ema is not None:
             state["ema"] = self.ema.state_dict()
         return state
@@ -264,8 +285,14 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.log_sums = dict(state["log_sums"])
+        self.log_count = int(state["log_count"])
         self.rng.set_state(state["rng"].cpu())
         torch.set_rng_state(state["torch_rng"].cpu())
+        _set_numpy_rng_state(state["numpy_rng"])
+        random.setstate(_as_tuples(state["python_rng"]))
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
 
@@ -294,6 +321,27 @@ def draw_samples(
     finally:
         generator.train(was_training)
     return torch.cat(parts) if parts else z.new_zeros((0,))
+
+
+def _numpy_rng_state() -> dict:
+    """numpy's global MT19937 state as tensors and numbers (loadable with weights_only=True)."""
+    _, keys, position, has_gauss, cached_gauss = np.random.get_state()
+    return {
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "position": int(position),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached_gauss),
+    }
+
+
+def _set_numpy_rng_state(state: dict) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, state["position"], state["has_gauss"], state["cached_gaussian"]))
+
+
+def _as_tuples(value):
+    """random.setstate wants tuples; a checkpoint round trip may hand back lists."""
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _finite_or_nan(value: float) -> float:

@@ -6,7 +6,9 @@ This is the engine behind both ``gankit train`` and :func:`gankit.train`. It val
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ import torch
 from gankit.config import TrainConfig, from_dict, resolve, to_dict
 from gankit.data import is_toy, load_data
 from gankit.errors import GankitError
-from gankit.train.checkpoint import load_latest_checkpoint, save_checkpoint
+from gankit.train.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.train.loop import Callback, Trainer, draw_samples, pick_device
 from gankit.train.rundir import RunDir, read_config
 
@@ -43,20 +45,42 @@ class MetricsWriter(Callback):
 
 
 class Checkpointer(Callback):
-    """Saves a checkpoint every ``checkpoint_every`` steps and at the end of training."""
+    """Saves a checkpoint every ``checkpoint_every`` steps and at the end of training.
 
-    def __init__(self, run: RunDir, extra_state: Callable[[], dict] | None = None):
+    It saves in ``on_step_end``, after the step's row is in metrics.jsonl: a checkpoint never holds
+    a step whose row could still be lost. A failed write (disk full, ...) stops training with a
+    message naming the checkpoint that is still intact.
+    """
+
+    def __init__(
+        self,
+        run: RunDir,
+        extra_state: Callable[[], dict] | None = None,
+        healthy: Callable[[Trainer], bool] = diagnose.weights_are_finite,
+    ):
         self.run = run
         self.extra_state = extra_state or dict
+        self.healthy = healthy
         self.last_saved = -1
 
-    def save(self, trainer: Trainer) -> Path:
+    def save(self, trainer: Trainer) -> Path | None:
+        # A diverged state (NaN/inf weights) is never saved: the newest checkpoint stays the last good one.
+        if not self.healthy(trainer):
+            return None
         state = trainer.state_dict() | {"callbacks": self.extra_state()}
-        path = save_checkpoint(self.run.checkpoints, trainer.step, state, trainer.config.keep_checkpoints)
+        try:
+            path = save_checkpoint(self.run.checkpoints, trainer.step, state, trainer.config.keep_checkpoints)
+        except OSError as error:
+            kept = f"step {self.last_saved}" if self.last_saved >= 0 else "the newest one on disk"
+            raise CheckpointWriteError(
+                f"could not write the checkpoint of step {trainer.step} ({error.strerror or error}); "
+                f"the previous checkpoint ({kept}) is intact. Free space, then resume with: "
+                f"gankit train --resume {self.run.path}"
+            ) from error
         self.last_saved = trainer.step
         return path
 
-    def on_step(self, trainer: Trainer) -> None:
+    def on_step_end(self, trainer: Trainer) -> None:
         if trainer.step % trainer.config.checkpoint_every == 0:
             self.save(trainer)
 
@@ -111,6 +135,47 @@ class SamplePlotter(Callback):
         plot_samples(fake, self.run.samples / f"step_{trainer.step:08d}.png", real, title, modes)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training at a step boundary; the CLI exits with 128 + signal."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_name = signal.Signals(signal_number).name
+        self.exit_code = 128 + signal_number
+
+
+class StopOnSignal(Callback):
+    """Turns SIGINT/SIGTERM into a clean stop after the current step (a second signal stops at once).
+
+    Stopping between steps, never inside one, is what makes the checkpoint saved on the way out
+    exact: no optimiser is caught half-way through an update.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, signal_number: int, frame) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt  # the user insists: stop now, keep the last checkpoint
+        self.received = signal_number
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        if self.received is not None:
+            raise Interrupted(self.received)
+
+
 def prepare(config: TrainConfig):
     """Load the data and resolve every default; raises GankitError on bad input."""
     data = load_data(config.data)
@@ -152,41 +217,94 @@ def resume(
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
         if state is None:
             raise GankitError(f"{run.path} has no usable checkpoint to resume from")
-        trainer.load_state_dict(state)
+        _load_trainer_state(trainer, state, run.path)
         run.truncate_metrics(trainer.step)
         run.write_config(to_dict(resolved))
     except BaseException:
         run.close()
         raise
-    callbacks = list(callbacks)
+    return _fit(trainer, run, list(callbacks), progress, echo, callback_states=state.get("callbacks", {}))
+
+
+def _callback_keys(callbacks: list[Callback]) -> list[str]:
+    """A checkpoint key per callback: its class name, numbered when a class appears twice."""
+    keys, seen = [], {}
     for callback in callbacks:
-        callback.load_state_dict(state.get("callbacks", {}).get(type(callback).__name__, {}))
-    return _fit(trainer, run, callbacks, progress, echo)
+        name = type(callback).__name__
+        seen[name] = seen.get(name, 0) + 1
+        keys.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return keys
 
 
-def _fit(trainer: Trainer, run: RunDir | None, extra: list[Callback], progress: bool, echo) -> RunResult:
+def _load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GankitError(f"the checkpoint in {path} does not match its config.json: {first}") from None
+
+
+def _fit(
+    trainer: Trainer,
+    run: RunDir | None,
+    extra: list[Callback],
+    progress: bool,
+    echo,
+    callback_states: dict | None = None,
+) -> RunResult:
     echo = echo or (lambda message: print(message, file=sys.stderr))
     config = trainer.config
     callbacks: list[Callback] = []
     if is_toy(trainer.data) and config.eval_every:
         callbacks.append(ToyEvaluator(config.eval_every, config.eval_samples, seed=config.seed + 1))
     checkpointer = None
+    if config.monitors and config.eval_every:  # before MetricsWriter: it adds eval_diversity to rows
+        samples = min(config.eval_samples, 512)
+        callbacks.append(diagnose.DiversityProbe(config.eval_every, samples, seed=config.seed + 1))
     if run is not None:
         callbacks.append(MetricsWriter(run))
         if config.sample_every:
             callbacks.append(SamplePlotter(run, config.sample_every, seed=config.seed + 1))
     callbacks += extra
+    findings = diagnose.FindingsLog(run.path / diagnose.FINDINGS_FILE if run else None, echo, config.stop_on)
+    findings.keep_until(trainer.step)  # on resume: drop findings of the work lost since the checkpoint
+    monitors = []
+    if config.monitors:  # after MetricsWriter: a problem's row is on disk before it stops training
+        monitors = diagnose.build_monitors(config, findings, run.checkpoints if run else None)
+    callbacks += monitors
+    # Every callback's state (built-in ones and monitors alike) goes into each checkpoint and comes
+    # back on resume, matched by the callback's class name.
+    stateful = dict(zip(_callback_keys(callbacks), callbacks, strict=True))
+    for key, state in (callback_states or {}).items():
+        if key in stateful:
+            stateful[key].load_state_dict(state)
     if run is not None:
-        checkpointer = Checkpointer(run, lambda: {type(c).__name__: c.state_dict() for c in callbacks})
+        diverged = [m for m in monitors if m.name == "divergence"]
+        checkpointer = Checkpointer(
+            run,
+            lambda: {key: c.state_dict() for key, c in stateful.items()},
+            healthy=lambda t: diagnose.weights_are_finite(t) and not any(m.fired for m in diverged),
+        )
         callbacks.append(checkpointer)
+    stop_on_signal = StopOnSignal()
+    callbacks.append(stop_on_signal)  # last: it stops only once the step is logged and checkpointed
     try:
-        stopped = trainer.fit(callbacks, progress=progress)
+        with stop_on_signal:
+            stopped = trainer.fit(callbacks, progress=progress)
+    except Interrupted as interrupt:
+        if checkpointer is not None:
+            if checkpointer.last_saved != trainer.step:
+                checkpointer.save(trainer)
+            echo(
+                f"{interrupt.signal_name} at step {trainer.step}: checkpoint saved. Resume with: "
+                f"gankit train --resume {run.path}"
+            )
+        raise
     except KeyboardInterrupt:
         if checkpointer is not None:
-            checkpointer.save(trainer)
             echo(
-                f"interrupted at step {trainer.step}; checkpoint saved. Resume with: "
-                f"gankit train --resume {run.path}"
+                f"stopped at once inside step {trainer.step + 1}; the last checkpoint (step "
+                f"{checkpointer.last_saved}) is kept. Resume with: gankit train --resume {run.path}"
             )
         raise
     finally:
@@ -194,7 +312,7 @@ def _fit(trainer: Trainer, run: RunDir | None, extra: list[Callback], progress: 
             run.close()
     if stopped:
         echo(f"training stopped at step {trainer.step}: {stopped}")
-    return RunResult(run.path if run else None, trainer, stopped)
+    return RunResult(run.path if run else None, trainer, stopped, findings.findings)
 
 
 def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, object]:
@@ -204,8 +322,8 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, obje
     trainer = Trainer(resolved, data, "cpu")
     state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
     if state is None:
-        raise GankitError(f"{path} has no checkpoint yet (train it first)")
-    trainer.load_state_dict(state)
+        raise GankitError(f"{path} has no usable checkpoint (train it first)")
+    _load_trainer_state(trainer, state, Path(path))
     return trainer.sampler, resolved, data
 
 

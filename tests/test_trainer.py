@@ -1,0 +1,176 @@
+"""The alternating trainer: each phase touches only its own player; same seed, same numbers."""
+
+import copy
+
+import pytest
+import torch
+
+from gankit.config import TrainConfig, resolve
+from gankit.data.toy import get_toy
+from gankit.train.loop import Trainer, d_step, g_step
+
+
+def make_trainer(**overrides) -> Trainer:
+    values = {"steps": 20, "batch_size": 32, "width": 16, "depth": 2, "eval_every": 0} | overrides
+    data = get_toy(values.pop("data", "ring"))
+    config = resolve(TrainConfig(**values), data.shape)
+    return Trainer(config, data, "cpu")
+
+
+def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"])
+def test_g_step_leaves_the_discriminator_bit_identical(objective):
+    t = make_trainer(objective=objective)
+    d_before, g_before = snapshot(t.discriminator), snapshot(t.generator)
+    g_step(t.generator, t.discriminator, t.g_optimizer, t.objective, t.config, t.rng)
+    assert same(d_before, snapshot(t.discriminator))
+    assert not same(g_before, snapshot(t.generator))
+    assert all(p.grad is None for p in t.discriminator.parameters())
+    assert all(p.requires_grad for p in t.discriminator.parameters())  # unfrozen afterwards
+
+
+@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"])
+def test_d_step_leaves_the_generator_bit_identical(objective):
+    t = make_trainer(objective=objective)
+    d_before, g_before = snapshot(t.discriminator), snapshot(t.generator)
+    d_step(t.generator, t.discriminator, t.d_optimizer, t.objective, t.config, t.data, t.rng)
+    assert same(g_before, snapshot(t.generator))
+    assert not same(d_before, snapshot(t.discriminator))
+    assert all(p.grad is None for p in t.generator.parameters())
+
+
+def test_d_step_draws_a_fresh_real_batch_and_noise_for_every_critic_step():
+    t = make_trainer(objective="wgan-gp", critic_steps=3)
+    seen = []
+    original = t.data.sample
+
+    class Spy:
+        name, shape, modes, sigma = t.data.name, t.data.shape, t.data.modes, t.data.sigma
+
+        def sample(self, n, generator):
+            batch = original(n, generator)
+            seen.append(batch)
+            return batch
+
+    d_step(t.generator, t.discriminator, t.d_optimizer, t.objective, t.config, Spy(), t.rng)
+    assert len(seen) == 3
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+
+
+def test_weight_clipping_keeps_the_wgan_critic_in_the_box():
+    t = make_trainer(objective="wgan", clip_value=0.02)
+    t.train_step()
+    assert max(p.abs().max().item() for p in t.discriminator.parameters()) <= 0.02
+
+
+def test_objective_defaults_come_from_the_papers():
+    wgan = make_trainer(objective="wgan").config
+    assert (wgan.optimizer, wgan.d_lr, wgan.critic_steps, wgan.clip_value) == ("rmsprop", 5e-5, 5, 0.01)
+    gp = make_trainer(objective="wgan-gp").config
+    assert (gp.optimizer, gp.d_lr, gp.betas, gp.critic_steps, gp.gradient_penalty_weight) == (
+        "adam",
+        1e-4,
+        (0.0, 0.9),
+        5,
+        10.0,
+    )
+    ns = make_trainer(objective="ns").config
+    assert (ns.optimizer, ns.g_lr, ns.betas, ns.critic_steps) == ("adam", 2e-4, (0.5, 0.999), 1)
+    assert isinstance(make_trainer(objective="wgan").d_optimizer, torch.optim.RMSprop)
+
+
+def test_user_settings_override_objective_defaults():
+    t = make_trainer(objective="wgan-gp", d_lr=3e-3, critic_steps=2, optimizer="sgd", momentum=0.5)
+    assert isinstance(t.d_optimizer, torch.optim.SGD)
+    assert t.d_optimizer.param_groups[0]["lr"] == 3e-3 and t.config.critic_steps == 2
+
+
+def test_same_seed_same_numbers_different_seed_different_numbers():
+    def run(seed):
+        t = make_trainer(seed=seed, objective="wgan-gp")
+        for _ in range(5):
+            stats = t.train_step()
+        return snapshot(t.generator), stats["d_loss"].item()
+
+    (g1, loss1), (g2, loss2), (g3, _) = run(0), run(0), run(1)
+    assert same(g1, g2) and loss1 == loss2
+    assert not same(g1, g3)
+
+
+def test_ema_generator_tracks_an_average_and_is_used_for_sampling():
+    t = make_trainer(ema_decay=0.9)
+    for _ in range(5):
+        t.train_step()
+    assert t.sampler is t.ema.module
+    assert not same(snapshot(t.generator), snapshot(t.ema.module))
+    assert not torch.equal(t.sample(10, seed=0), t.generator(torch.randn(10, 2)))
+
+
+def test_fit_logs_averaged_rows_every_log_every_steps():
+    from gankit.train.loop import Callback
+
+    rows = []
+
+    class Collect(Callback):
+        def on_log(self, trainer, row):
+            rows.append(dict(row))
+
+    t = make_trainer(steps=10, log_every=4, objective="ns")
+    assert t.fit([Collect()]) is None
+    assert [r["step"] for r in rows] == [4, 8, 10]
+    expected_keys = {
+        "step",
+        "wall_time",
+        "d_loss",
+        "g_loss",
+        "d_real",
+        "d_fake",
+        "p_real",
+        "p_fake",
+        "d_grad_norm",
+        "g_grad_norm",
+        "gradient_penalty",
+    }
+    assert expected_keys <= set(rows[0])
+    assert 0 < rows[0]["p_real"] < 1 and rows[0]["g_grad_norm"] > 0
+
+
+def test_a_callback_can_stop_training_with_a_reason():
+    from gankit.train.loop import Callback, StopTraining
+
+    class StopAt6(Callback):
+        def on_step(self, trainer):
+            if trainer.step == 6:
+                raise StopTraining("enough")
+
+    t = make_trainer(steps=50)
+    assert t.fit([StopAt6()]) == "enough"
+    assert t.step == 6
+
+
+def test_state_dict_round_trip_continues_identically():
+    a = make_trainer(objective="wgan-gp", ema_decay=0.5)
+    for _ in range(3):
+        a.train_step()
+    state = copy.deepcopy(a.state_dict())  # as saving and loading would: no shared tensors
+    b = make_trainer(objective="wgan-gp", ema_decay=0.5)
+    b.load_state_dict(state)
+    for _ in range(3):
+        a.train_step()
+        b.train_step()
+    assert same(snapshot(a.generator), snapshot(b.generator))
+    assert same(snapshot(a.ema.module), snapshot(b.ema.module))
+    assert b.step == 6
+
+
+def test_pack_makes_a_pacgan_discriminator_score_groups():
+    t = make_trainer(pack=4, batch_size=32, objective="ns")
+    assert t.discriminator(torch.zeros(32, 2)).shape == (8,)
+    t.train_step()  # the losses work on the packed scores
