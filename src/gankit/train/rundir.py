@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.train.checkpoint import atomic_write_bytes
+from gankit.train.checkpoint import atomic_write_bytes, remove_stale_temporaries
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -98,7 +98,10 @@ class RunDir:
             if not is_run_dir(path):
                 raise GankitError(f"refusing to overwrite {path}: it is not a gankit run directory")
         run = cls(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise GankitError(f"cannot create run directory {path}: {error.strerror or error}") from None
         run.lock()
         if overwrite:
             for child in path.iterdir():
@@ -113,10 +116,19 @@ class RunDir:
     def open_existing(cls, path: str | Path) -> RunDir:
         run = cls(check_run_dir(path))
         run.lock()
+        remove_stale_temporaries(run.checkpoints)  # left by a writer killed mid-write
         return run
 
     def lock(self) -> None:
-        handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held for the run's lifetime
+        """Take the run's exclusive lock: a second trainer on the same directory is refused.
+
+        flock is released by the kernel when the process dies, so a killed run never leaves a
+        stale lock behind.
+        """
+        try:
+            handle = open(self.path / LOCK, "a+")  # noqa: SIM115 - held for the run's lifetime
+        except OSError as error:
+            raise GankitError(f"cannot lock run directory {self.path}: {error.strerror or error}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
