@@ -44,6 +44,13 @@ def _opt(name: str, help_text: str, *flags: str):
 def train(
     data: str | None = _opt("data", "Toy data set name (see `gankit list`) or image data.", "--data"),
     objective: str | None = _opt("objective", "minimax, ns, wgan, wgan-gp, hinge or lsgan.", "--objective"),
+    model: str | None = _opt("model", "gan, or vae (the VAE baseline for image data).", "--model"),
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        help="Resize images to this square side (needed for mixed-size folders).",
+        show_default="the images' own size",
+    ),
     steps: int | None = _opt("steps", "Generator updates.", "--steps"),
     batch_size: int | None = _opt("batch_size", "Samples per batch.", "--batch-size"),
     seed: int | None = _opt("seed", "Random seed (same seed + config = same numbers on CPU).", "--seed"),

@@ -33,6 +33,7 @@ class TrainConfig:
     data: str = "ring"
     objective: str = "wgan-gp"
     model: str = "gan"  # "gan" (G vs D); image work adds "vae" as a baseline
+    image_size: int | None = None  # resize images to image_size x image_size (None: keep their size)
     # how long and how much
     steps: int = 2000  # generator updates
     batch_size: int = 256
@@ -77,6 +78,7 @@ class TrainConfig:
             "pack",
         )
         _positive(self, "latent_dim", "width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True)
+        _positive(self, "image_size", allow_none=True)
         _non_negative(
             self,
             "seed",
@@ -234,7 +236,7 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
     defaults: dict[str, Any] = {
         "latent_dim": 2 if flat else 64,
         "width": 128 if flat else 64,
-        "depth": 3,
+        "depth": 3 if flat else 1,  # images: 3x3 conv layers per resolution (nets/dcgan.py)
         "betas": (0.5, 0.999),
         "clip_value": 0.01 if objective.uses_weight_clipping else 0.0,
         "gradient_penalty_weight": 10.0 if objective.uses_gradient_penalty else 0.0,

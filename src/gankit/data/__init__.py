@@ -10,8 +10,11 @@ from gankit.data.toy import TOY_DATASETS, get_toy
 from gankit.errors import GankitError
 
 
-def load_data(name: str):
-    """Resolve ``--data``: a toy distribution's name, or an image set (name or path)."""
+def load_data(name: str, image_size: int | None = None):
+    """Resolve ``--data``: a toy distribution's name, or an image set (name or path).
+
+    ``image_size`` resizes images to a square of that side; toy data ignores it.
+    """
     if name in TOY_DATASETS:
         return get_toy(name)
     try:
@@ -19,7 +22,7 @@ def load_data(name: str):
     except ImportError:
         images = None
     if images is not None and images.is_image_spec(name):
-        return images.load_images(name)
+        return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)
     extra = ", digits, or a path to .npy/.npz/IDX/image folder" if images is not None else ""
     raise GankitError(f"unknown data set {name!r}; allowed: {allowed}{extra}")

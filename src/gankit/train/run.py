@@ -178,7 +178,7 @@ class StopOnSignal(Callback):
 
 def prepare(config: TrainConfig):
     """Load the data and resolve every default; raises GankitError on bad input."""
-    data = load_data(config.data)
+    data = load_data(config.data, config.image_size)
     return data, resolve(config, tuple(data.shape))
 
 

@@ -1,0 +1,240 @@
+"""Image data: scikit-learn's bundled ``digits`` and the user's own files, nothing downloaded.
+
+``--data`` accepts
+
+    digits              1,797 8x8 grey-scale digits shipped inside scikit-learn (offline)
+    FILE.npy            an array (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}
+    FILE.npz            the same, under the key ``images`` or as the archive's only array
+    FOLDER/             PNG/JPEG files (searched recursively; sub-folder names, i.e. labels, ignored)
+    IDX file            the MNIST format (``train-images-idx3-ubyte``, optionally ``.gz``)
+
+Pixel values: integers are read as 0..255; floats must already lie in [0, 1] or [-1, 1]. Every
+set is stored as float32 in [-1, 1] with shape (N, C, H, W), the range of the generator's tanh.
+``image_size`` resizes every image to a square ``image_size`` x ``image_size`` (Pillow's Lanczos
+filter for files, antialiased bilinear for arrays); without it, folder images must share one size.
+Labels are ignored everywhere. Bad data raises :class:`GankitError` naming the offending file.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gankit.errors import GankitError
+
+BUILTIN_IMAGE_SETS = ("digits",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+ARRAY_SUFFIXES = (".npy", ".npz")
+# IDX type codes (the third byte of the magic number) -> big-endian numpy dtypes.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class ImageDataset:
+    """A fixed set of images; ``sample`` draws a batch with replacement.
+
+    The images live on the CPU and are copied to a device the first time a batch is drawn there,
+    so training on a GPU moves the data set once, not once per batch.
+    """
+
+    modes = None  # toy-only notions (mode means, per-mode spread): undefined for images
+    sigma = None
+
+    def __init__(self, name: str, images: Tensor, description: str = ""):
+        self.name = name
+        self.images = images.contiguous()  # (N, C, H, W) float32 in [-1, 1], CPU
+        self.description = description
+        self._on_device: dict[torch.device, Tensor] = {}
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` images drawn uniformly with replacement, on ``generator``'s device: (n, C, H, W)."""
+        device = generator.device
+        if device not in self._on_device:
+            self._on_device[device] = self.images.to(device)
+        images = self._on_device[device]
+        index = torch.randint(len(self), (n,), generator=generator, device=device)
+        return images[index]
+
+    def all(self) -> Tensor:
+        """Every image, in file order, on the CPU: (N, C, H, W) in [-1, 1]."""
+        return self.images
+
+
+def is_image_spec(name: str) -> bool:
+    """True for a built-in image set's name or a path that exists (file or folder)."""
+    return name in BUILTIN_IMAGE_SETS or Path(name).expanduser().exists()
+
+
+def load_images(name: str, image_size: int | None = None) -> ImageDataset:
+    """Load ``digits`` or the user's images at ``name``; optionally resize to ``image_size``."""
+    if image_size is not None and image_size < 1:
+        raise GankitError(f"image_size must be >= 1, got {image_size}")
+    if name == "digits":
+        images = _load_digits()
+        description = "scikit-learn's 1,797 8x8 hand-written digits"
+    else:
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return ImageDataset(name, _load_folder(path, image_size), f"image folder {path}")
+        if not path.is_file():
+            raise GankitError(f"image data not found: {path}")
+        if path.suffix.lower() in ARRAY_SUFFIXES:
+            array = _read_array(path)
+        elif _is_idx(path):
+            array = _read_idx(path)
+        else:
+            allowed = "digits, .npy, .npz, an IDX file or a folder of PNG/JPEG images"
+            raise GankitError(f"cannot read image data from {path}: unknown format; allowed: {allowed}")
+        images = _to_unit_range(_to_nchw(array, path), path)
+        description = f"images from {path}"
+    if image_size is not None and images.shape[-2:] != (image_size, image_size):
+        images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True)
+        images = images.clamp(-1, 1)
+    return ImageDataset(name, images, description)
+
+
+def _load_digits() -> Tensor:
+    from sklearn.datasets import load_digits
+
+    pixels = load_digits().images.astype(np.float32)  # (1797, 8, 8), ink intensity 0..16
+    return torch.from_numpy(pixels / 8.0 - 1.0).unsqueeze(1)
+
+
+def _read_array(path: Path) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise GankitError(f"cannot read {path}: {error}") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        keys = list(loaded.keys())
+        if "images" in keys:
+            return loaded["images"]
+        if len(keys) == 1:
+            return loaded[keys[0]]
+    raise GankitError(
+        f"{path} holds arrays {', '.join(keys) or '(none)'}; name the images array 'images' "
+        "or keep only one array"
+    )
+
+
+def _is_idx(path: Path) -> bool:
+    with _open_maybe_gzip(path) as handle:
+        magic = handle.read(4)
+    return len(magic) == 4 and magic[:2] == b"\x00\x00" and magic[2] in IDX_DTYPES and magic[3] >= 1
+
+
+def _open_maybe_gzip(path: Path):
+    with path.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """IDX (LeCun's MNIST format): 0, 0, type code, ndim; ndim big-endian int32 sizes; the data."""
+    try:
+        with _open_maybe_gzip(path) as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise GankitError(f"cannot read IDX file {path}: {error}") from None
+    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">i4"))
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise GankitError(
+            f"IDX file {path} is truncated or corrupt: header says {dims}, "
+            f"which needs {expected} bytes of data, found {len(raw) - header}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def _to_nchw(array: np.ndarray, path: Path) -> np.ndarray:
+    """Accept (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}; return (N, C, H, W).
+
+    When both 4-D layouts fit (N, 3, 4, 1) the one with more pixels per image wins.
+    """
+    if array.dtype.kind not in "uif":
+        raise GankitError(f"{path}: images must be numbers, got dtype {array.dtype}")
+    channels_first = array.ndim == 4 and array.shape[1] in (1, 3)
+    channels_last = array.ndim == 4 and array.shape[3] in (1, 3)
+    if channels_first and channels_last:  # e.g. (N, 3, 4, 1): pick the layout with larger images
+        channels_first = array.shape[2] * array.shape[3] >= array.shape[1] * array.shape[2]
+    if array.ndim == 3:
+        array = array[:, None]
+    elif channels_first:
+        pass
+    elif channels_last:
+        array = array.transpose(0, 3, 1, 2)
+    else:
+        raise GankitError(
+            f"{path}: images have the wrong shape {tuple(array.shape)}; allowed: (N, H, W), "
+            "(N, C, H, W) or (N, H, W, C) with C = 1 or 3"
+        )
+    if array.shape[0] == 0:
+        raise GankitError(f"{path} holds no images (shape {tuple(array.shape)})")
+    return array
+
+
+def _to_unit_range(array: np.ndarray, path: Path) -> Tensor:
+    """Map integers 0..255 or floats in [0, 1] / [-1, 1] to float32 in [-1, 1]."""
+    if array.dtype.kind == "f":
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise GankitError(f"{path} contains NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if low >= 0 and high <= 1:
+            array = array * 2 - 1
+        elif low < -1 or high > 1:
+            raise GankitError(
+                f"{path}: float pixels must lie in [0, 1] or [-1, 1], found [{low:g}, {high:g}]"
+            )
+    else:
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high > 255:
+            raise GankitError(f"{path}: integer pixels must lie in 0..255, found {low}..{high}")
+        array = array.astype(np.float32) / 127.5 - 1
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _load_folder(folder: Path, image_size: int | None) -> Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GankitError(f"image folder {folder} has no PNG/JPEG files")
+    pictures = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                image.load()
+                pictures.append(image.copy())
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise GankitError(f"cannot read image {file}: {error}") from None
+    # Grey-scale only if every picture is; otherwise RGB (palette/alpha images are flattened).
+    grey = all(picture.mode in ("1", "L", "I", "I;16", "F") for picture in pictures)
+    mode = "L" if grey else "RGB"
+    arrays = []
+    for file, picture in zip(files, pictures, strict=True):
+        picture = picture.convert(mode)
+        if image_size is not None:
+            picture = picture.resize((image_size, image_size), Image.Resampling.LANCZOS)
+        elif picture.size != pictures[0].size:
+            raise GankitError(
+                f"image {file} is {picture.size[0]}x{picture.size[1]} but {files[0]} is "
+                f"{pictures[0].size[0]}x{pictures[0].size[1]}; pass --image-size N to resize all images"
+            )
+        arrays.append(np.asarray(picture, dtype=np.uint8))
+    return _to_unit_range(_to_nchw(np.stack(arrays), folder), folder)
