@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit.config import PRESETS, TrainConfig, build_config
+from gankit.config import FINDING_NAMES, PRESETS, TrainConfig, build_config
 from gankit.errors import GankitError
 
 app = typer.Typer(
@@ -90,6 +90,12 @@ def train(
         "keep_checkpoints", "How many of the newest checkpoints to keep.", "--keep-checkpoints"
     ),
     device: str | None = _opt("device", "auto, cpu, cuda or mps.", "--device"),
+    stop_on: str | None = typer.Option(
+        None,
+        "--stop-on",
+        help=f"Comma-separated findings that stop training: {', '.join(FINDING_NAMES)}.",
+        show_default="none (divergence always stops)",
+    ),
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
     given = [name for name, value in locals().items() if value not in (None, False)]
@@ -108,6 +114,8 @@ def train(
         with watching(resume, live=live, tensorboard=tensorboard) as callbacks:
             result = engine.resume(resume, steps=steps, progress=progress)
     else:
+        if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
+            stop_on = tuple(name.strip() for name in stop_on.split(",") if name.strip())
         overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
         if out is None:

@@ -25,6 +25,14 @@ from gankit.objectives import OBJECTIVES, get_objective
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# The pitfalls gankit.diagnose.monitors watch for (the names in findings.jsonl and --stop-on).
+FINDING_NAMES = (
+    "vanishing-gradients",
+    "discriminator-overpowers",
+    "mode-collapse",
+    "divergence",
+    "no-progress",
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,20 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     device: str = "auto"
+    # live alarms (gankit.diagnose.monitors, docs/doctor.md); windows count logged rows
+    monitors: bool = True
+    monitor_window: int = 5  # rows in a row a row-based condition must hold
+    monitor_vanishing_ratio: float = 0.01  # g_grad_norm below this fraction of its peak
+    monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this
+    monitor_critic_gap_growth: float = 10.0  # critic gap above this multiple of its early level
+    monitor_modes_fraction: float = 0.5  # toy: at most this fraction of modes covered ...
+    monitor_mode_quality: float = 0.5  # ... while at least this fraction of samples are good
+    monitor_diversity_ratio: float = 0.5  # generated / real mean pairwise distance at or below this
+    monitor_warmup: int = 1000  # steps before the diversity ratio is judged
+    monitor_patience: int = 1000  # steps without a new best W1 before no-progress
+    monitor_min_improvement: float = 0.05  # relative drop that counts as a new best
+    monitor_progress_level: float = 0.5  # no-progress only while W1 is above this x its worst
+    stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
     extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features
 
     def __post_init__(self) -> None:
@@ -103,6 +125,23 @@ class TrainConfig:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         if self.model not in ("gan", "vae"):
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
+        _positive(self, "monitor_window", "monitor_critic_gap_growth")
+        _non_negative(self, "monitor_warmup", "monitor_patience")
+        for name in (
+            "monitor_vanishing_ratio",
+            "monitor_d_confidence",
+            "monitor_modes_fraction",
+            "monitor_mode_quality",
+            "monitor_diversity_ratio",
+            "monitor_min_improvement",
+            "monitor_progress_level",
+        ):
+            if not 0 < getattr(self, name) < 1:
+                raise GankitError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        object.__setattr__(self, "stop_on", tuple(self.stop_on))  # a list from JSON/TOML/Python
+        for name in self.stop_on:
+            if name not in FINDING_NAMES:
+                raise GankitError(f"unknown finding {name!r} in stop_on; allowed: {', '.join(FINDING_NAMES)}")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return from_dict({**to_dict(self), **changes})
@@ -153,6 +192,8 @@ def _is_instance(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
     if origin is tuple:
         args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[str, ...]: any length of that type
+            return isinstance(value, (tuple, list)) and all(_is_instance(v, args[0]) for v in value)
         if not isinstance(value, (tuple, list)) or len(value) != len(args):
             return False
         return all(
@@ -179,6 +220,8 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     values = dict(values)
     if isinstance(values.get("betas"), list):
         values["betas"] = tuple(values["betas"])
+    if isinstance(values.get("stop_on"), list):
+        values["stop_on"] = tuple(values["stop_on"])
     return TrainConfig(**values)
 
 

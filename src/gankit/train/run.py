@@ -10,13 +10,14 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from gankit.config import TrainConfig, from_dict, resolve, to_dict
 from gankit.data import is_toy, load_data
+from gankit.diagnose import monitors as diagnose
 from gankit.errors import GankitError
 from gankit.train.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.train.loop import Callback, Trainer, draw_samples, pick_device
@@ -28,6 +29,7 @@ class RunResult:
     path: Path | None
     trainer: Trainer
     stopped: str | None  # why training ended early, or None
+    findings: list[dict] = field(default_factory=list)  # what the monitors found (findings.jsonl)
 
     @property
     def config(self) -> TrainConfig:

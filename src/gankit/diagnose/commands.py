@@ -1,0 +1,33 @@
+"""``gankit doctor RUN_DIR [--json]``: why is my training failing?"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def doctor(
+        run_dir: Path = typer.Argument(..., help="A run directory written by `gankit train`."),
+        as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
+        plot: Path | None = typer.Option(
+            None, "--plot", help="Where to write the PNG of the curves.", show_default="RUN_DIR/doctor.png"
+        ),
+    ) -> None:
+        """Name what went wrong in a run (with the step it started and what to do), and plot it."""
+        from gankit.diagnose.doctor import diagnose, format_diagnosis, plot_diagnosis
+
+        diagnosis = diagnose(run_dir)
+        if plot is not None and plot.suffix != ".png":
+            from gankit.errors import GankitError
+
+            raise GankitError(f"--plot must end in .png, got {plot.name!r}")
+        diagnosis["plot"] = str(plot_diagnosis(run_dir, diagnosis, plot))
+        if as_json:
+            typer.echo(json.dumps(diagnosis, indent=2))
+        else:
+            typer.echo(format_diagnosis(diagnosis))
+            typer.echo(f"\nplot: {diagnosis['plot']}")
