@@ -76,6 +76,7 @@ class TrainConfig:
     monitor_vanishing_ratio: float = 0.01  # g_grad_norm below this fraction of its peak
     monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this
     monitor_critic_gap_growth: float = 10.0  # critic gap above this multiple of its early level
+    monitor_gradient_penalty: float = 1.0  # wgan-gp: ... and the penalty above this (norms past 2)
     monitor_modes_fraction: float = 0.5  # toy: at most this fraction of modes covered ...
     monitor_mode_quality: float = 0.5  # ... while at least this fraction of samples are good
     monitor_diversity_ratio: float = 0.5  # generated / real mean pairwise distance at or below this
@@ -125,7 +126,7 @@ class TrainConfig:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         if self.model not in ("gan", "vae"):
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
-        _positive(self, "monitor_window", "monitor_critic_gap_growth")
+        _positive(self, "monitor_window", "monitor_critic_gap_growth", "monitor_gradient_penalty")
         _non_negative(self, "monitor_warmup", "monitor_patience")
         for name in (
             "monitor_vanishing_ratio",

@@ -235,7 +235,11 @@ class DiscriminatorOverpowers(Monitor):
     mean D(fake) <= 1 - monitor_d_confidence. lsgan (targets 1 and 0) reads its raw scores the same
     way, hinge (targets +1 and -1) after mapping s -> (s + 1) / 2. Wasserstein critics have no
     targets: the critic gap d_real - d_fake (their estimate of W1) exploding to more than
-    monitor_critic_gap_growth x its median over the first monitor_window rows counts instead.
+    monitor_critic_gap_growth x its median |gap| over the first monitor_window rows counts instead;
+    for wgan-gp the gradient penalty E[(||grad D(x_hat)|| - 1)^2] must also exceed
+    monitor_gradient_penalty (gradient norms well past 2: the critic is no longer ~1-Lipschitz, so
+    its gap measures its own steepness, not a distance). A critic that is still learning grows its
+    gap too, but keeps its gradients near 1.
     """
 
     name = "discriminator-overpowers"
@@ -256,7 +260,7 @@ class DiscriminatorOverpowers(Monitor):
         length = extend_streak(self.streak, holds, row["step"])
         if length < config.monitor_window:
             return None
-        message = f"{what} for {length} logged rows: G's signal from D is saturated or meaningless"
+        message = f"{what}, for {length} logged rows: G's signal from D is saturated or meaningless"
         return self.finding(self.streak["start"], row["step"], message, evidence)
 
     def _classifier(self, row: dict) -> tuple[bool | None, dict, str]:
@@ -284,8 +288,16 @@ class DiscriminatorOverpowers(Monitor):
         early = statistics.median(self.early_gaps)
         growth = gap / early if early > 0 else math.inf
         holds = growth > self.config.monitor_critic_gap_growth
+        evidence = {"critic_gap": gap, "early_critic_gap": early, "growth": growth}
         what = f"the critic gap d_real - d_fake grew to {gap:.3g}, {growth:.3g}x its early level {early:.3g}"
-        return holds, {"critic_gap": gap, "early_critic_gap": early, "growth": growth}, what
+        if self.config.objective == "wgan-gp":
+            penalty = _number(row, "gradient_penalty")
+            if penalty is None:
+                return None, {}, ""
+            holds = holds and penalty > self.config.monitor_gradient_penalty
+            evidence["gradient_penalty"] = penalty
+            what += f" with a gradient penalty of {penalty:.3g}"
+        return holds, evidence, what
 
 
 class ModeCollapse(Monitor):

@@ -1,0 +1,321 @@
+"""Monitors: each pitfall, induced on purpose, raises the right finding; healthy runs raise none.
+
+Most tests feed hand-written rows to a monitor (exact, instant); the end-to-end tests break a small
+real training run on purpose (minimax against a strong D, a huge learning rate, a generator pinned
+to one mode, a frozen generator) and check the live finding, findings.jsonl and the checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.config import TrainConfig
+from gankit.diagnose.monitors import (
+    DiscriminatorOverpowers,
+    Divergence,
+    FindingsLog,
+    ModeCollapse,
+    NoProgress,
+    VanishingGradients,
+    mean_pairwise_distance,
+    read_findings,
+    replay,
+)
+from gankit.errors import GankitError
+from gankit.train.checkpoint import checkpoint_step, list_checkpoints, load_latest_checkpoint
+from gankit.train.loop import Callback, StopTraining
+from gankit.train.run import train
+
+FINDING_KEYS = {"name", "step", "detected_at", "message", "evidence", "remedies"}
+
+
+def feed(monitor, rows):
+    """Rows to a monitor until it fires; returns the finding (or None)."""
+    for row in rows:
+        finding = monitor.observe(row)
+        if finding is not None:
+            return finding
+    return None
+
+
+def rows_of(key, values, every=10, **extra):
+    return [{"step": every * (i + 1), key: v, **extra} for i, v in enumerate(values)]
+
+
+# --- vanishing gradients ------------------------------------------------------------------------
+
+
+def test_vanishing_gradients_fires_after_a_sustained_drop_and_names_its_start():
+    config = TrainConfig(objective="minimax", monitor_window=3)
+    finding = feed(VanishingGradients(config), rows_of("g_grad_norm", [1.0, 2.0, 0.5, 0.01, 0.005, 0.004]))
+    assert finding.name == "vanishing-gradients"
+    assert (finding.step, finding.detected_at) == (40, 60)  # 0.01 < 0.01 x 2.0 (peak) from step 40
+    assert finding.evidence["peak_g_grad_norm"] == 2.0
+    assert any("--objective ns" in remedy for remedy in finding.remedies)
+
+
+def test_vanishing_gradients_ignores_a_short_dip_and_small_declines():
+    config = TrainConfig(objective="minimax", monitor_window=3)
+    dip = [1.0, 0.001, 0.001, 1.0, 0.001, 0.001, 1.0]  # never 3 rows in a row
+    assert feed(VanishingGradients(config), rows_of("g_grad_norm", dip)) is None
+    decline = [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02]  # 50x, not 100x
+    assert feed(VanishingGradients(config), rows_of("g_grad_norm", decline)) is None
+
+
+# --- discriminator overpowers -------------------------------------------------------------------
+
+
+def test_discriminator_overpowers_for_classifiers_needs_both_sides_for_the_whole_window():
+    config = TrainConfig(objective="ns", monitor_window=3)
+    confident = {"p_real": 0.99, "p_fake": 0.01}
+    only_real = {"p_real": 0.99, "p_fake": 0.2}
+    rows = [{"step": 10 * (i + 1), **r} for i, r in enumerate([only_real, confident, confident, confident])]
+    finding = feed(DiscriminatorOverpowers(config), rows)
+    assert (finding.step, finding.detected_at) == (20, 40)
+    assert finding.evidence == {"d_real": 0.99, "d_fake": 0.01, "confidence": 0.95}
+    assert feed(DiscriminatorOverpowers(config), rows[:1] * 6) is None
+
+
+@pytest.mark.parametrize(("objective", "real", "fake"), [("lsgan", 1.0, 0.02), ("hinge", 1.5, -1.2)])
+def test_discriminator_overpowers_reads_raw_scores_against_the_objective_targets(objective, real, fake):
+    config = TrainConfig(objective=objective, monitor_window=2)
+    rows = [{"step": s, "d_real": real, "d_fake": fake} for s in (10, 20)]
+    assert feed(DiscriminatorOverpowers(config), rows).name == "discriminator-overpowers"
+    balanced = [{"step": s, "d_real": 0.3, "d_fake": 0.1} for s in (10, 20, 30)]
+    assert feed(DiscriminatorOverpowers(config), balanced) is None
+
+
+def test_critic_gap_explosion_counts_as_overpowering_for_wasserstein_objectives():
+    config = TrainConfig(objective="wgan", monitor_window=2)
+    gaps = [0.5, 0.5, 0.6, 3.0, 8.0, 12.0]  # early median 0.5; 8 and 12 are > 10x, in a row
+    rows = [{"step": 10 * (i + 1), "d_real": g, "d_fake": 0.0} for i, g in enumerate(gaps)]
+    finding = feed(DiscriminatorOverpowers(config), rows)
+    assert (finding.step, finding.detected_at) == (50, 60)
+    assert finding.evidence["early_critic_gap"] == 0.5
+    # wgan-gp: a growing gap alone is a critic still learning; with steep gradients it is not.
+    gp = TrainConfig(objective="wgan-gp", monitor_window=2)
+    assert feed(DiscriminatorOverpowers(gp), [{**r, "gradient_penalty": 0.05} for r in rows]) is None
+    steep = [
+        {**r, "gradient_penalty": 0.5 if r["step"] < 60 else 4.0} for r in rows + [{**rows[-1], "step": 70}]
+    ]
+    finding = feed(DiscriminatorOverpowers(gp), steep)
+    assert (finding.step, finding.detected_at, finding.evidence["gradient_penalty"]) == (60, 70, 4.0)
+
+
+# --- mode collapse ------------------------------------------------------------------------------
+
+
+def test_mode_collapse_on_toy_data_needs_good_samples_on_few_modes_twice():
+    config = TrainConfig(data="ring")
+    collapsed = {"eval_modes": 1, "eval_modes_total": 8, "eval_high_quality": 0.9}
+    unlearned = {"eval_modes": 0, "eval_modes_total": 8, "eval_high_quality": 0.01}
+    healthy = {"eval_modes": 8, "eval_modes_total": 8, "eval_high_quality": 0.9}
+    rows = [{"step": 100 * (i + 1), **r} for i, r in enumerate([unlearned, healthy, collapsed, collapsed])]
+    finding = feed(ModeCollapse(config), rows)
+    assert (finding.name, finding.step, finding.detected_at) == ("mode-collapse", 300, 400)
+    assert feed(ModeCollapse(config), [{"step": s, **unlearned} for s in (100, 200, 300)]) is None
+    assert feed(ModeCollapse(config), rows[2:3]) is None  # one evaluation is not enough
+
+
+def test_mode_collapse_by_diversity_waits_for_the_warmup():
+    config = TrainConfig(data="swissroll", monitor_warmup=300)
+    rows = rows_of("eval_diversity", [0.1, 0.1, 0.1, 0.1, 0.1], every=100)
+    finding = feed(ModeCollapse(config), rows)
+    assert (finding.step, finding.detected_at) == (300, 400)
+    assert feed(ModeCollapse(config), rows_of("eval_diversity", [0.9] * 5, every=100)) is None
+
+
+def test_mean_pairwise_distance_is_the_average_over_distinct_pairs():
+    points = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]])  # pairs: 5, 0, 5 (each twice)
+    assert mean_pairwise_distance(points) == pytest.approx(10 / 3)
+
+
+# --- no progress --------------------------------------------------------------------------------
+
+
+def test_no_progress_fires_when_w1_stalls_far_from_converged():
+    config = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    w1 = [1.0, 0.8, 0.79, 0.82, 0.78, 0.8]  # best 0.8 at step 200, nothing 5 % better after it
+    finding = feed(NoProgress(config), rows_of("eval_w1", w1, every=100))
+    assert (finding.name, finding.step, finding.detected_at) == ("no-progress", 200, 500)
+    assert finding.evidence["best"] == 0.8
+
+
+def test_no_progress_stays_quiet_while_improving_or_once_converged():
+    config = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    improving = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    converged = [1.0, 0.5, 0.1, 0.1, 0.11, 0.1, 0.1, 0.1]  # flat, but at a tenth of its worst
+    assert feed(NoProgress(config), rows_of("eval_w1", improving, every=100)) is None
+    assert feed(NoProgress(config), rows_of("eval_w1", converged, every=100)) is None
+
+
+def test_no_progress_uses_the_critic_estimate_without_toy_metrics():
+    config = TrainConfig(data="swissroll", objective="wgan-gp", eval_every=0, monitor_patience=20)
+    rows = [{"step": s, "d_real": 1.0, "d_fake": 0.0} for s in range(10, 60, 10)]
+    assert feed(NoProgress(config), rows).evidence["best"] == 1.0
+    classifier = TrainConfig(data="swissroll", objective="ns", eval_every=0, monitor_patience=20)
+    assert feed(NoProgress(classifier), rows) is None  # no progress signal for a classifier here
+
+
+# --- divergence ---------------------------------------------------------------------------------
+
+
+def test_divergence_fires_on_the_first_null_and_remembers_the_last_finite_row():
+    rows = [{"step": 10, "d_loss": 1.0, "g_loss": 1.0}, {"step": 20, "d_loss": None, "g_loss": 2.0}]
+    finding = feed(Divergence(TrainConfig()), rows)
+    assert (finding.step, finding.evidence["last_finite_step"]) == (20, 10)
+    assert "d_loss" in finding.message and "g_loss" not in finding.message
+
+
+# --- where findings go --------------------------------------------------------------------------
+
+
+def test_findings_log_prints_once_appends_jsonl_and_stops_on_request(tmp_path):
+    printed = []
+    log = FindingsLog(tmp_path / "findings.jsonl", printed.append, stop_on=("mode-collapse",))
+    monitor = VanishingGradients(TrainConfig(monitor_window=1), log)
+    for norm in (1.0, 0.001, 0.001, 0.001):
+        monitor.on_log(None, {"step": 1, "g_grad_norm": norm})
+    [finding] = read_findings(tmp_path)
+    assert set(finding) == FINDING_KEYS and finding["name"] == "vanishing-gradients"
+    assert sum("finding vanishing-gradients" in line for line in printed) == 1
+    collapse = ModeCollapse(TrainConfig(), log)
+    row = {"step": 5, "eval_modes": 1, "eval_modes_total": 8, "eval_high_quality": 1.0}
+    collapse.on_log(None, row)
+    with pytest.raises(StopTraining, match="mode-collapse"):
+        collapse.on_log(None, row)
+    log.keep_until(4)  # a resume from step 4 forgets what was found after it
+    assert [f["name"] for f in read_findings(tmp_path)] == ["vanishing-gradients"]
+
+
+def test_monitor_state_round_trip_continues_exactly():
+    config = TrainConfig(objective="minimax", monitor_window=3)
+    rows = rows_of("g_grad_norm", [1.0, 2.0, 0.01, 0.005, 0.004, 0.003])
+    whole = feed(VanishingGradients(config), rows)
+    first = VanishingGradients(config)
+    assert feed(first, rows[:4]) is None
+    second = VanishingGradients(config)
+    second.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    assert feed(second, rows[4:]) == whole
+
+
+def test_replay_over_rows_finds_what_the_live_monitors_find():
+    config = TrainConfig(objective="minimax", monitor_window=2)
+    rows = [{"step": 10 * (i + 1), "g_grad_norm": g, "d_loss": 1.0} for i, g in enumerate([1, 1e-3, 1e-3])]
+    rows.append({"step": 40, "g_grad_norm": None, "d_loss": None})
+    assert [f["name"] for f in replay(config, rows)] == ["vanishing-gradients", "divergence"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"stop_on": ("collapse",)}, "unknown finding 'collapse'"),
+        ({"monitor_d_confidence": 1.0}, "monitor_d_confidence must be in \\(0, 1\\)"),
+        ({"monitor_window": 0}, "monitor_window must be > 0"),
+        ({"monitor_patience": -1}, "monitor_patience must be >= 0"),
+    ],
+)
+def test_bad_monitor_settings_are_one_clear_error(values, message):
+    with pytest.raises(GankitError, match=message):
+        TrainConfig(**values)
+
+
+# --- induced failures in real (small) training runs --------------------------------------------
+
+SMALL = {"width": 32, "batch_size": 64, "log_every": 5, "eval_every": 0, "sample_every": 0, "device": "cpu"}
+
+
+def names(result):
+    return [f["name"] for f in result.findings]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_minimax_against_a_strong_discriminator_vanishes_and_ns_does_not(seed):
+    # D gets 5 steps at lr 1e-2 per G step: it rejects the fakes almost at once.
+    strong_d = {**SMALL, "seed": seed, "steps": 60, "d_lr": 1e-2, "critic_steps": 5}
+    minimax = train(TrainConfig(objective="minimax", **strong_d), echo=lambda _: None)
+    assert "vanishing-gradients" in names(minimax)
+    ns = train(TrainConfig(objective="ns", **strong_d), echo=lambda _: None)
+    assert "vanishing-gradients" not in names(ns)
+
+
+class RaiseLearningRate(Callback):
+    """After ``step`` steps, every learning rate jumps to ``lr``: the run blows up from there."""
+
+    def __init__(self, step: int, lr: float):
+        self.step, self.lr = step, lr
+
+    def on_step(self, trainer) -> None:
+        if trainer.step == self.step:
+            for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
+                for group in optimizer.param_groups:
+                    group["lr"] = self.lr
+
+
+def test_huge_learning_rate_diverges_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = TrainConfig(
+        objective="wgan-gp", optimizer="sgd", steps=200, checkpoint_every=10, **{**SMALL, "log_every": 10}
+    )
+    messages = []
+    result = train(config, tmp_path / "run", callbacks=[RaiseLearningRate(25, 1e6)], echo=messages.append)
+    [finding] = [f for f in result.findings if f["name"] == "divergence"]
+    assert result.trainer.step < 200 and result.stopped.startswith("divergence")
+    good = finding["evidence"]["last_good_checkpoint"]
+    assert good == 20 and "last good checkpoint (step 20) is kept" in finding["message"]
+    assert checkpoint_step(list_checkpoints(tmp_path / "run" / "checkpoints")[-1]) == 20
+    state = load_latest_checkpoint(tmp_path / "run" / "checkpoints")
+    assert all(torch.isfinite(t).all() for t in state["generator"].values())
+    assert read_findings(tmp_path / "run")[-1]["name"] == "divergence"
+
+
+class PinGeneratorTo(Callback):
+    """Forces G to output one point, whatever its input: the extreme of mode collapse."""
+
+    def __init__(self, point: list[float]):
+        self.point = torch.tensor(point)
+
+    def on_step(self, trainer) -> None:
+        last = [m for m in trainer.generator.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(self.point)
+
+
+@pytest.mark.parametrize(("data", "point"), [("ring", [1.0, 0.0]), ("swissroll", [0.5, 0.5])])
+def test_generator_forced_to_one_mode_is_mode_collapse_and_can_stop_the_run(data, point):
+    config = TrainConfig(
+        data=data,
+        objective="ns",
+        steps=80,
+        eval_samples=300,
+        monitor_warmup=0,
+        stop_on=("mode-collapse",),
+        **{**SMALL, "eval_every": 10},
+    )
+    result = train(config, callbacks=[PinGeneratorTo(point)], echo=lambda _: None)
+    [finding] = [f for f in result.findings if f["name"] == "mode-collapse"]
+    assert finding["step"] == 10 and result.trainer.step == finding["detected_at"] == 20
+    evidence = finding["evidence"]
+    if data == "ring":
+        assert evidence["modes_covered"] == 1 and evidence["high_quality"] > 0.99
+    else:
+        assert evidence["diversity_ratio"] < 0.01
+
+
+def test_frozen_generator_makes_no_progress():
+    config = TrainConfig(
+        objective="wgan-gp",
+        steps=60,
+        g_lr=1e-9,
+        eval_samples=300,
+        monitor_patience=30,
+        **{**SMALL, "eval_every": 10},
+    )
+    result = train(config, echo=lambda _: None)
+    [finding] = [f for f in result.findings if f["name"] == "no-progress"]
+    assert finding["detected_at"] - finding["step"] >= 30
+    assert not math.isnan(finding["evidence"]["latest"])
