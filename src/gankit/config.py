@@ -70,6 +70,11 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     device: str = "auto"
+    # speed (docs/benchmarks/speed.md): how a step is computed, not what (amp rounds to bf16)
+    compile: bool = False  # torch.compile the networks (slow first steps; the penalty stays eager)
+    amp: bool = False  # bf16 autocast for the forward passes (cpu, bf16-capable cuda)
+    channels_last: bool = False  # NHWC memory layout for conv nets (image data only)
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
     # live alarms (gankit.diagnose.monitors, docs/doctor.md); windows count logged rows
     monitors: bool = True
     monitor_window: int = 5  # rows in a row a row-based condition must hold
@@ -111,6 +116,7 @@ class TrainConfig:
             "ema_decay",
             "clip_value",
             "gradient_penalty_weight",
+            "threads",
         )
         if self.ema_decay >= 1:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")

@@ -78,6 +78,7 @@ def gradient_penalty(
     real: Tensor,
     fake: Tensor,
     generator: torch.Generator | None = None,
+    eps: Tensor | None = None,
 ) -> Tensor:
     """GP = E_xhat[(||grad_xhat f(xhat)||_2 - 1)^2]   (Gulrajani et al. 2017, eq. 3, without lambda).
 
@@ -85,15 +86,18 @@ def gradient_penalty(
     taken *per sample* over all of that sample's dimensions (never over the whole batch, a bug in
     several public implementations). ``create_graph=True`` lets the penalty be backpropagated into
     the critic's parameters (a double backward). Multiply by lambda (``gradient_penalty_weight``).
+    ``eps`` (shape ``(batch, 1, ...)``) is drawn from ``generator`` unless given (the trainer draws
+    it for the global batch when several processes share one). The norms are taken in fp32 even
+    when the critic runs under bf16 autocast.
     """
-    batch = real.shape[0]
-    eps_shape = (batch,) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    if eps is None:
+        eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
     interpolates = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(interpolates)
     (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
     # One norm per score: per sample, or per packed group of samples for a PacGAN critic.
-    norms = grads.reshape(scores.shape[0], -1).norm(2, dim=1)
+    norms = grads.float().reshape(scores.shape[0], -1).norm(2, dim=1)
     return ((norms - 1) ** 2).mean()
 
 

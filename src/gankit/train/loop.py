@@ -9,15 +9,21 @@ One *step* is one generator update, preceded by ``critic_steps`` discriminator u
 
 Statistics are kept as tensors and summed between log steps, so logging forces no device sync
 except on the steps where a row is written.
+
+How a step runs on the hardware (one critic call on real and fake together, bf16 autocast, a
+process's shard of the global batch under DistributedDataParallel, the eager critic for the
+penalty's double backward under torch.compile) is decided once by the Trainer in a ``StepPlan``;
+``d_step`` and ``g_step`` read the same top to bottom whatever the plan says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,6 +31,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import TrainConfig
+from gankit.errors import GankitError
 from gankit.nets import build_networks
 from gankit.objectives import Objective, clip_weights_, get_objective, gradient_penalty
 
@@ -41,6 +48,36 @@ def sample_noise(batch: int, latent_dim: int, rng: torch.Generator) -> Tensor:
     return torch.randn(batch, latent_dim, generator=rng, device=rng.device)
 
 
+@dataclass(frozen=True)
+class StepPlan:
+    """How ``d_step`` and ``g_step`` run on this hardware; the default is one plain fp32 process.
+
+    joint_critic_forward: real and fake batches go through D in one call (one matrix product of
+        2B rows instead of two of B rows: fewer, larger kernels). Valid only when D scores each
+        sample on its own; batch norm mixes the samples of a batch, so such critics keep two calls.
+    shard: this process's rows of every global batch under DistributedDataParallel. Each process
+        draws the *global* batch (data, noise, penalty weights) from the shared seed and keeps its
+        own rows: processes see different samples and together follow one process's numbers.
+    penalty_critic: the eager D for the gradient penalty's double backward (a torch.compile'd
+        module cannot be differentiated twice); None means the D passed to ``d_step``.
+    autocast_dtype: run the forward passes under ``torch.autocast`` in this dtype (bf16 for
+        ``--amp``); losses, the penalty's gradient norms and every optimiser step stay fp32.
+    """
+
+    joint_critic_forward: bool = False
+    shard: slice = field(default_factory=lambda: slice(None))  # all rows (a slice is unhashable)
+    penalty_critic: nn.Module | None = None
+    autocast_dtype: torch.dtype | None = None
+
+    def autocast(self, device: torch.device):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self.autocast_dtype)
+
+
+PLAIN = StepPlan()
+
+
 def d_step(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -49,22 +86,33 @@ def d_step(
     config: TrainConfig,
     data,
     rng: torch.Generator,
+    plan: StepPlan = PLAIN,
 ) -> dict[str, Tensor]:
     """Update D ``critic_steps`` times; G's parameters are not touched (its output is detached)."""
     discriminator.requires_grad_(True)
-    for _ in range(config.critic_steps):
-        real = data.sample(config.batch_size, rng)
-        with torch.no_grad():
-            fake = generator(sample_noise(config.batch_size, config.latent_dim, rng))
-        real_scores, fake_scores = discriminator(real), discriminator(fake)
+    batch, shard = config.batch_size, plan.shard
+    for critic_step in range(config.critic_steps):
+        real = data.sample(batch, rng)[shard]
+        noise = sample_noise(batch, config.latent_dim, rng)[shard]
+        with torch.no_grad(), plan.autocast(real.device):
+            fake = generator(noise).float()
+        with plan.autocast(real.device):
+            if plan.joint_critic_forward:
+                real_scores, fake_scores = discriminator(torch.cat([real, fake])).float().chunk(2)
+            else:
+                real_scores, fake_scores = discriminator(real).float(), discriminator(fake).float()
         loss = objective.discriminator_loss(real_scores, fake_scores)
         penalty = torch.zeros((), device=real.device)
         if objective.uses_gradient_penalty:
-            penalty = gradient_penalty(discriminator, real, fake, rng)
+            # one interpolation weight per sample, drawn for the global batch (see StepPlan.shard)
+            eps = torch.rand((batch,) + (1,) * (real.dim() - 1), generator=rng, device=real.device)[shard]
+            with plan.autocast(real.device):
+                penalty = gradient_penalty(plan.penalty_critic or discriminator, real, fake, eps=eps)
             loss = loss + config.gradient_penalty_weight * penalty
         d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        d_grad_norm = grad_norm(discriminator)
+        if critic_step == config.critic_steps - 1:  # only the last critic step is logged
+            d_grad_norm = grad_norm(discriminator)
         d_optimizer.step()
         if objective.uses_weight_clipping:
             clip_weights_(discriminator, config.clip_value)
@@ -88,11 +136,14 @@ def g_step(
     objective: Objective,
     config: TrainConfig,
     rng: torch.Generator,
+    plan: StepPlan = PLAIN,
 ) -> dict[str, Tensor]:
     """Update G once through a frozen D; D's parameters receive no gradient and do not change."""
     discriminator.requires_grad_(False)
     try:
-        fake_scores = discriminator(generator(sample_noise(config.batch_size, config.latent_dim, rng)))
+        noise = sample_noise(config.batch_size, config.latent_dim, rng)[plan.shard]
+        with plan.autocast(noise.device):
+            fake_scores = discriminator(generator(noise)).float()
         loss = objective.generator_loss(fake_scores)
         g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,6 +152,24 @@ def g_step(
     finally:
         discriminator.requires_grad_(True)
     return {"g_loss": loss.detach(), "g_grad_norm": g_grad_norm}
+
+
+def scores_each_sample_alone(discriminator: nn.Module) -> bool:
+    """True unless a layer mixes the samples of a batch (batch norm): then real and fake batches
+    must go through D in separate calls, each with its own batch statistics."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules())
+
+
+def _check_speed_options(config: TrainConfig, data_shape: tuple[int, ...], device: torch.device) -> None:
+    """Reject speed options this data or device cannot use, before anything is written."""
+    if config.channels_last and len(data_shape) != 3:
+        raise GankitError(
+            f"channels_last applies to image data (conv nets) only; {config.data!r} has shape {data_shape}"
+        )
+    if config.amp and not (
+        device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    ):
+        raise GankitError(f"amp (bf16 autocast) is supported on cpu and bf16-capable cuda, not {device}")
 
 
 def make_optimizer(
@@ -159,15 +228,22 @@ class Trainer:
     the training device seeded from ``config.seed``; network initialisation uses the same seed.
     """
 
-    def __init__(self, config: TrainConfig, data, device: torch.device | str = "cpu"):
+    def __init__(self, config: TrainConfig, data, device: torch.device | str = "cpu", parallel=None):
         self.config = config
         self.data = data
         self.device = torch.device(device)
+        self.parallel = parallel  # a gankit.train.distributed.ProcessGroup when run under torchrun
         self.objective = get_objective(config.objective)
+        _check_speed_options(config, tuple(data.shape), self.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         generator, discriminator = build_networks(config, tuple(data.shape))
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
+        if config.channels_last:  # NHWC: the layout fast convolution kernels want
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self.g_optimizer = make_optimizer(
             config.g_optimizer, self.generator.parameters(), config.g_lr, config
         )
@@ -186,6 +262,31 @@ class Trainer:
         # writes the same rows as one that never stopped.
         self.log_sums: dict[str, Tensor] = {}
         self.log_count = 0
+        self._prepare_step_networks()
+
+    def _prepare_step_networks(self) -> None:
+        """The modules the steps call and their StepPlan, from the speed options and process group.
+
+        They share parameters with ``self.generator`` / ``self.discriminator``, which alone hold the
+        state (checkpoints, EMA, samples). Under DDP each player is wrapped where it is trained, so
+        its gradients are averaged over processes; G's step calls the plain D (D gets no gradient
+        there, and a DDP forward without a backward would leave DDP waiting for one).
+        """
+        config, parallel = self.config, self.parallel
+        g_train, d_train, d_frozen = self.generator, self.discriminator, self.discriminator
+        if parallel is not None:
+            g_train, d_train = parallel.wrap(g_train), parallel.wrap(d_train)
+        penalty_critic = None
+        if config.compile:
+            penalty_critic = d_train  # eager: torch.compile does not support the double backward
+            g_train, d_train, d_frozen = (torch.compile(m) for m in (g_train, d_train, d_frozen))
+        self.g_train, self.d_train, self.d_frozen = g_train, d_train, d_frozen
+        self.plan = StepPlan(
+            joint_critic_forward=scores_each_sample_alone(self.discriminator),
+            shard=parallel.shard(config.batch_size) if parallel is not None else slice(None),
+            penalty_critic=penalty_critic,
+            autocast_dtype=torch.bfloat16 if config.amp else None,
+        )
 
     @property
     def sampler(self) -> nn.Module:
@@ -195,21 +296,23 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One generator update preceded by ``critic_steps`` discriminator updates."""
         stats = d_step(
-            self.generator,
-            self.discriminator,
+            self.g_train,
+            self.d_train,
             self.d_optimizer,
             self.objective,
             self.config,
             self.data,
             self.rng,
+            self.plan,
         )
         stats |= g_step(
-            self.generator,
-            self.discriminator,
+            self.g_train,
+            self.d_frozen,
             self.g_optimizer,
             self.objective,
             self.config,
             self.rng,
+            self.plan,
         )
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
