@@ -96,6 +96,12 @@ def train(
         help=f"Comma-separated findings that stop training: {', '.join(FINDING_NAMES)}.",
         show_default="none (divergence always stops)",
     ),
+    live: bool = typer.Option(
+        False, "--live", help="Serve a live view on 127.0.0.1 while training (its URL is printed)."
+    ),
+    tensorboard: bool = typer.Option(
+        False, "--tensorboard", help="Also write scalars and sample images to RUN_DIR/tb/."
+    ),
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
     given = [name for name, value in locals().items() if value not in (None, False)]
@@ -112,7 +118,7 @@ def train(
                 f"{flag} cannot be combined with --resume (the run keeps its config); only --steps can"
             )
         with watching(resume, live=live, tensorboard=tensorboard) as callbacks:
-            result = engine.resume(resume, steps=steps, progress=progress)
+            result = engine.resume(resume, steps=steps, progress=progress, callbacks=callbacks)
     else:
         if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
             stop_on = tuple(name.strip() for name in stop_on.split(",") if name.strip())
@@ -121,7 +127,8 @@ def train(
         if out is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
-        result = engine.train(config, out, overwrite=overwrite, progress=progress)
+        with watching(out, live=live, tensorboard=tensorboard) as callbacks:
+            result = engine.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
     typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
 
 
