@@ -66,9 +66,9 @@ def draw_samples(ax, fake: np.ndarray, real: np.ndarray | None = None, modes=Non
         ax.legend(loc="upper right", fontsize=8)
         return
     if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=2, c=REAL_COLOR, alpha=0.3, label="data")
+        ax.scatter(real[:, 0], real[:, 1], s=4, c=REAL_COLOR, alpha=0.6, label="data", zorder=3)
     ax.scatter(fake[:, 0], fake[:, 1], s=2, c=FAKE_COLOR, alpha=0.5, label="generated")
-    if modes is not None:
+    if modes is not None and real is None:  # with data drawn, the marks would hide tight modes
         ax.scatter(modes[:, 0], modes[:, 1], marker="x", s=30, c="#c0392b", label="mode means")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
