@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/python -m gankit.demo --out runs/demo
 
 test: $(STAMP)
+	-sh tests/ensure_chromium.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2
 
