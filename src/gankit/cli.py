@@ -6,6 +6,7 @@ Set GANKIT_DEBUG=1 to see full tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -38,6 +39,15 @@ def _default(name: str) -> str:
 
 def _opt(name: str, help_text: str, *flags: str):
     return typer.Option(None, *flags, help=help_text, show_default=_default(name))
+
+
+@contextlib.contextmanager
+def _exit_code_on_signal():
+    """Training stopped by SIGINT/SIGTERM exits with 128 + the signal (130, 143), as shells expect."""
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        raise Exit(getattr(interrupt, "exit_code", 130)) from None
 
 
 @app.command()
@@ -117,7 +127,7 @@ def train(
             raise GankitError(
                 f"{flag} cannot be combined with --resume (the run keeps its config); only --steps can"
             )
-        with watching(resume, live=live, tensorboard=tensorboard) as callbacks:
+        with watching(resume, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
             result = engine.resume(resume, steps=steps, progress=progress, callbacks=callbacks)
     else:
         if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
@@ -127,7 +137,7 @@ def train(
         if out is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
-        with watching(out, live=live, tensorboard=tensorboard) as callbacks:
+        with watching(out, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
             result = engine.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
     typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
 
@@ -215,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: maps errors to exit codes and one-line messages."""
     debug = bool(os.environ.get("GANKIT_DEBUG"))
     try:
-        app(args=argv, prog_name="gankit", standalone_mode=False)
+        code = app(args=argv, prog_name="gankit", standalone_mode=False)  # an int when a command exits
     except GankitError as error:
         if debug:
             raise
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

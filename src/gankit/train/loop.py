@@ -212,7 +212,6 @@ class Callback:
     def on_end(self, trainer: Trainer) -> None:  # noqa: B027 - optional hook
         pass
 
-
     def state_dict(self) -> dict:
         return {}
 
@@ -237,7 +236,11 @@ class Trainer:
         _check_speed_options(config, tuple(data.shape), self.device)
         if config.threads:
             torch.set_num_threads(config.threads)
+        # Network initialisation draws from torch's global RNG; numpy's and Python's are seeded too so
+        # that anything else that uses them (a callback, a library) repeats from run to run.
         torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)  # numpy takes 32-bit seeds only
+        random.seed(config.seed)
         generator, discriminator = build_networks(config, tuple(data.shape))
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
