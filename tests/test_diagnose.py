@@ -319,3 +319,31 @@ def test_frozen_generator_makes_no_progress():
     [finding] = [f for f in result.findings if f["name"] == "no-progress"]
     assert finding["detected_at"] - finding["step"] >= 30
     assert not math.isnan(finding["evidence"]["latest"])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_wgan_gp_without_its_penalty_lets_the_critic_overpower(seed):
+    # gradient_penalty_weight 0: nothing keeps the critic 1-Lipschitz, its gap and gradients explode.
+    config = TrainConfig(
+        objective="wgan-gp",
+        gradient_penalty_weight=0.0,
+        d_lr=1e-3,
+        steps=80,
+        seed=seed,
+        monitor_window=3,
+        **SMALL,
+    )
+    result = train(config, echo=lambda _: None)
+    [finding] = [f for f in result.findings if f["name"] == "discriminator-overpowers"]
+    assert finding["evidence"]["gradient_penalty"] > 1 and finding["evidence"]["growth"] > 10
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_healthy_wgan_gp_on_the_ring_raises_no_finding(seed):
+    # The paper's settings (Adam 1e-4, betas (0, 0.9), 5 critic steps, lambda 10) and every monitor
+    # threshold at its default; evaluations every 20 steps feed the toy mode-collapse check too.
+    config = TrainConfig(
+        objective="wgan-gp", steps=100, seed=seed, eval_samples=300, **{**SMALL, "eval_every": 20}
+    )
+    result = train(config, echo=lambda _: None)
+    assert result.findings == [] and result.stopped is None

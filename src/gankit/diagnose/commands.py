@@ -19,12 +19,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Name what went wrong in a run (with the step it started and what to do), and plot it."""
         from gankit.diagnose.doctor import diagnose, format_diagnosis, plot_diagnosis
+        from gankit.errors import GankitError
 
-        diagnosis = diagnose(run_dir)
         if plot is not None and plot.suffix != ".png":
-            from gankit.errors import GankitError
-
             raise GankitError(f"--plot must end in .png, got {plot.name!r}")
+        diagnosis = diagnose(run_dir)
         diagnosis["plot"] = str(plot_diagnosis(run_dir, diagnosis, plot))
         if as_json:
             typer.echo(json.dumps(diagnosis, indent=2))

@@ -1,0 +1,98 @@
+"""``gankit doctor``: the verdict, the remedies, the plot, --json, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gankit.diagnose.doctor import diagnose, format_diagnosis
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_run(path, rows, findings=None, **config):
+    """A hand-made run directory: the doctor reads only these files."""
+    from gankit.config import TrainConfig, to_dict
+
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(**config))))
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if findings is not None:
+        (path / "findings.jsonl").write_text("".join(json.dumps(f) + "\n" for f in findings))
+    return path
+
+
+def healthy_rows(n=20):
+    return [
+        {"step": 10 * i, "d_loss": 1.3, "g_loss": 0.7, "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0}
+        for i in range(1, n + 1)
+    ]
+
+
+def test_broken_recipe_from_the_docs_is_named_with_its_remedy(cli, tmp_path):
+    run = tmp_path / "minimax"
+    code, _, err = cli(
+        "train", "--objective", "minimax", "--d-lr", "0.01", "--critic-steps", "5", "--steps", "60",
+        "--width", "32", "--batch-size", "64", "--log-every", "5", "--eval-every", "0", "--sample-every", "0",
+        "--out", run,
+    )  # fmt: skip
+    assert code == 0 and "finding vanishing-gradients" in err  # the live alarm, printed once
+    assert err.count("finding vanishing-gradients") == 1
+    code, out, _ = cli("doctor", run)
+    assert code == 0
+    assert "verdict: problems" in out and "vanishing-gradients: from step" in out
+    assert "--objective ns" in out  # the remedy
+    assert (run / "doctor.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_healthy_run_comes_back_clean_and_json_is_machine_readable(cli, tmp_path):
+    run = write_run(tmp_path / "ok", healthy_rows(), findings=[], objective="ns")
+    code, out, _ = cli("doctor", run, "--json", "--plot", tmp_path / "curves.png")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "healthy" and report["findings"] == []
+    assert report["last_step"] == 200 and report["plot"] == str(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    assert "verdict: healthy" in format_diagnosis(diagnose(run))
+
+
+def test_doctor_replays_the_monitors_when_a_run_has_no_findings_file(tmp_path):
+    rows = healthy_rows(3) + [
+        {"step": 40 + 10 * i, "d_loss": 0.0, "g_loss": 0.0, "p_real": 1.0, "p_fake": 0.0, "g_grad_norm": 1e-5}
+        for i in range(6)
+    ]
+    run = write_run(tmp_path / "old", rows, objective="minimax")  # trained with monitors off
+    report = diagnose(run)
+    assert [f["name"] for f in report["findings"]] == ["vanishing-gradients", "discriminator-overpowers"]
+    assert report["findings"][0]["step"] == 40 and report["verdict"] == "problems"
+
+
+def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
+    live = {
+        "name": "divergence",
+        "step": 30,
+        "detected_at": 30,
+        "message": "non-finite d_loss between steps 20 and 30; training stopped and the last good checkpoint "
+        "(step 20) is kept",
+        "evidence": {"last_finite_step": 20, "last_good_checkpoint": 20},
+        "remedies": ["resume from the last good checkpoint with smaller learning rates (--g-lr, --d-lr)"],
+    }
+    rows = healthy_rows(2) + [{"step": 30, "d_loss": None, "g_loss": None, "g_grad_norm": None}]
+    report = diagnose(write_run(tmp_path / "nan", rows, findings=[live], objective="ns"))
+    assert report["findings"] == [live]
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda tmp: tmp / "missing", [], "run directory not found"),
+        (lambda tmp: tmp, [], "is not a gankit run directory"),
+        (lambda tmp: write_run(tmp / "empty", []), [], "no logged rows yet"),
+        (lambda tmp: write_run(tmp / "r", healthy_rows()), ["--plot", "curves.jpg"], "--plot must end"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, make, args, message):
+    code, out, err = cli("doctor", make(tmp_path), *args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r" / "doctor.png").exists()
