@@ -1,0 +1,131 @@
+"""Image metrics on known cases: identical sets ~0, shifted sets larger and monotone in the shift."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.data.images import load_images
+from gankit.errors import GankitError
+from gankit.metrics.images import (
+    FEATURE_CARD,
+    FEATURE_WEIGHTS,
+    compare_features,
+    frechet_distance,
+    image_features,
+    image_metrics,
+    kernel_distance,
+    load_feature_net,
+    precision_recall_density_coverage,
+    split_real,
+)
+
+
+def gaussian(n=600, dim=8, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, dim))
+
+
+def test_fid_closed_forms_for_shift_and_scale():
+    x = gaussian()
+    shift = np.linspace(-1, 1, x.shape[1])
+    # Same covariance, means apart by c: FID = ||c||^2 exactly.
+    assert frechet_distance(x, x + shift) == pytest.approx(np.sum(shift**2), rel=1e-6)
+    # fake = a x: S_g = a^2 S, so FID = ||mu - a mu||^2 + (1 - a)^2 Tr S.
+    a = 1.5
+    mean, covariance = x.mean(0), np.cov(x, rowvar=False)
+    expected = np.sum((mean - a * mean) ** 2) + (1 - a) ** 2 * np.trace(covariance)
+    assert frechet_distance(x, a * x) == pytest.approx(expected, rel=1e-5)
+
+
+def test_identical_sets_score_zero_distance_and_perfect_prdc():
+    x = gaussian()
+    metrics = compare_features(x, x.copy())
+    assert metrics["fid"] == pytest.approx(0, abs=1e-6)
+    # KID is an unbiased MMD^2 estimate: about 0 (slightly negative for identical sets, since the
+    # cross term keeps the k(x, x) diagonal), tiny next to a real difference.
+    assert abs(metrics["kid"]) < 0.1 * kernel_distance(x, x + 1.0)
+    assert metrics["precision"] == metrics["recall"] == metrics["coverage"] == 1.0
+    assert metrics["density"] == pytest.approx(1.0, abs=0.15)  # 1 in expectation for one distribution
+
+
+def test_distances_grow_and_prdc_falls_monotonically_with_the_shift():
+    real = gaussian(seed=1)
+    rows = [compare_features(real, gaussian(seed=2) + shift) for shift in (0.0, 0.5, 1.0, 2.0)]
+    for key in ("fid", "kid"):
+        values = [row[key] for row in rows]
+        assert values == sorted(values) and values[-1] > values[0] + 1, (key, values)
+    for key in ("precision", "recall", "density", "coverage"):
+        values = [row[key] for row in rows]
+        assert values == sorted(values, reverse=True) and values[-1] < values[0] - 0.5, (key, values)
+
+
+def test_kid_is_deterministic_for_a_seed():
+    real, fake = gaussian(seed=1), gaussian(seed=2) + 0.3
+    assert kernel_distance(real, fake, seed=4) == kernel_distance(real, fake, seed=4)
+
+
+def test_prdc_matches_the_reference_implementation():
+    prdc = pytest.importorskip("prdc")
+    real, fake = gaussian(300, seed=3), gaussian(200, seed=4) * 1.3 + 0.2
+    ours = precision_recall_density_coverage(real, fake, k=5)
+    theirs = prdc.compute_prdc(real_features=real, fake_features=fake, nearest_k=5)
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_shipped_feature_net_recognises_digits_and_matches_its_checksum():
+    from sklearn.datasets import load_digits
+
+    card = json.loads(FEATURE_CARD.read_text())
+    net = load_feature_net()
+    with torch.no_grad():
+        predicted = net(load_images("digits").all()).argmax(1).numpy()
+    accuracy = (predicted == load_digits().target).mean()
+    assert accuracy > 0.95 and card["held_out_accuracy"] > 0.9
+
+
+def test_tampered_or_missing_weights_are_refused(tmp_path):
+    weights, card = tmp_path / "w.safetensors", tmp_path / "w.json"
+    shutil.copy(FEATURE_CARD, card)
+    raw = bytearray(FEATURE_WEIGHTS.read_bytes())
+    raw[-1] ^= 1  # flip one bit of one weight
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(GankitError, match="does not match its SHA-256"):
+        load_feature_net(weights, card)
+    with pytest.raises(GankitError, match="weights missing"):
+        load_feature_net(tmp_path / "absent.safetensors", card)
+
+
+def test_image_metrics_on_digits_put_real_halves_near_the_floor_and_noise_far_above():
+    data = load_images("digits")
+    reference, floor = split_real(len(data))
+    assert len(set(reference) & set(floor)) == 0 and len(reference) + len(floor) == len(data)
+    real_half = data.all().numpy()[floor]
+    as_real = image_metrics(real_half, data)
+    # The floor half scored as "samples" reproduces the floor exactly.
+    assert as_real["fid"] == pytest.approx(as_real["floor_fid"])
+    assert as_real["precision"] == as_real["floor_precision"]
+    noise = np.random.default_rng(0).uniform(-1, 1, size=(500, 1, 8, 8)).astype(np.float32)
+    scored = image_metrics(noise, data)
+    assert scored["fid"] > 10 * scored["floor_fid"]
+    assert scored["precision"] < scored["floor_precision"] / 2
+
+
+def test_brightness_shift_of_real_digits_raises_fid_monotonically():
+    data = load_images("digits")
+    reference, floor = split_real(len(data))
+    images = data.all().numpy()
+    net = load_feature_net()
+    real = image_features(images[reference], net)
+    shifted = [np.clip(images[floor] + shift, -1, 1) for shift in (0.0, 0.2, 0.5, 1.0)]
+    fids = [frechet_distance(real, image_features(fake, net)) for fake in shifted]
+    assert fids == sorted(fids) and fids[-1] > 2 * fids[0], fids
+
+
+def test_samples_of_the_wrong_shape_or_too_few_are_refused():
+    data = load_images("digits")
+    with pytest.raises(GankitError, match="do not match images of shape"):
+        image_metrics(np.zeros((50, 1, 16, 16), dtype=np.float32), data)
+    with pytest.raises(GankitError, match="need more than 5 samples"):
+        image_metrics(np.zeros((3, 1, 8, 8), dtype=np.float32), data)
