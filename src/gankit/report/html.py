@@ -89,7 +89,7 @@ def mark_findings(axes, findings: list[dict]) -> None:
     """A dashed red line where each finding starts, numbered as in the findings table."""
     for number, finding in enumerate(findings, start=1):
         for ax in axes:
-            ax.axvline(finding["step"], color=FINDING_COLOR, linestyle="--", linewidth=1, alpha=0.8)
+            ax.axvline(finding["step"], color=FINDING_COLOR, linestyle="--", linewidth=1.2)
         top = axes[0]
         top.annotate(
             str(number),
