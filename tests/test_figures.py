@@ -12,12 +12,19 @@ import math
 import pytest
 import torch
 
-from gankit.experiments import FIGURES, js_saturation, optimal_discriminator, run_figure
+from gankit.experiments import (
+    FIGURES,
+    evolution_1d,
+    js_saturation,
+    optimal_discriminator,
+    run_figure,
+    vanishing_gradients,
+)
 from gankit.experiments.common import median
 
 
 def test_registry_lists_every_classic_figure_with_a_description_and_an_explanation():
-    expected = {"optimal-discriminator", "js-saturation"}
+    expected = {"evolution-1d", "optimal-discriminator", "vanishing-gradients", "js-saturation"}
     assert expected <= set(FIGURES)
     for name, figure in FIGURES.items():
         assert figure.name == name
@@ -108,3 +115,47 @@ def test_optimal_discriminator_saturates_while_critics_keep_useful_gradients():
     # D's slope on the fakes is a tiny fraction of its largest slope; a critic's is a large one.
     assert ratio["minimax"] < 0.01
     assert ratio["wgan"] > 0.2 and ratio["wgan-gp"] > 0.2
+
+
+# --- evolution-1d -------------------------------------------------------------------------------
+
+
+def test_evolution_1d_moves_the_generator_onto_the_data_and_d_to_one_half():
+    runs = [evolution_1d.evolve(steps=200, seed=seed) for seed in range(3)]
+    start, end = [r[0] for r in runs], [r[-1] for r in runs]
+    # (a) D trained against a generator far from the data separates them: D far from 1/2 on data.
+    assert median([p["mean_abs_d_minus_half_on_data"] for p in start]) > 0.3
+    # (d) generator on the data (W1 cut by more than 3x) and D ~= 1/2 on the data.
+    assert median([p["w1"] for p in end]) < 0.3 * median([p["w1"] for p in start])
+    assert median([p["mean_abs_d_minus_half_on_data"] for p in end]) < 0.1
+    assert [p["step"] for p in runs[0]] == [0, 2, 20, 200]
+
+
+# --- vanishing-gradients ------------------------------------------------------------------------
+
+
+def test_minimax_gradient_vanishes_with_disjoint_supports_but_not_the_critics():
+    decay = {"minimax": [], "ns": [], "wgan-gp": []}
+    for seed in range(3):
+        generator = vanishing_gradients.train_generator(0, seed)  # at initialisation: disjoint
+        curves = vanishing_gradients.gradient_curves(generator, "minimax", 300, seed, batch_size=64)
+        curves |= vanishing_gradients.gradient_curves(generator, "wgan-gp", 300, seed, batch_size=64)
+        for name, curve in curves.items():
+            decay[name].append(vanishing_gradients.orders_of_decay(curve))
+        assert curves["ns"][-1] > curves["ns"][0]  # the non-saturating gradient grows instead
+    assert median(decay["minimax"]) >= 2  # at least two orders of magnitude
+    assert median(decay["wgan-gp"]) < 1  # less than one
+
+
+def test_minimax_gradient_does_not_vanish_once_samples_overlap_the_data():
+    decay = []
+    for seed in range(3):
+        generator = vanishing_gradients.train_generator(200, seed)  # samples now spread over the data
+        curves = vanishing_gradients.gradient_curves(generator, "minimax", 300, seed, batch_size=64)
+        decay.append(vanishing_gradients.orders_of_decay(curves["minimax"]))
+    assert median(decay) < 0.5
+
+
+def test_record_steps_are_log_spaced_and_end_at_the_last_step():
+    assert vanishing_gradients.record_steps(300) == [1, 2, 5, 10, 20, 50, 100, 200, 300]
+    assert vanishing_gradients.record_steps(1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]

@@ -52,6 +52,7 @@ def _exit_code_on_signal():
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: str | None = _opt("data", "Toy data set name (see `gankit list`) or image data.", "--data"),
     objective: str | None = _opt("objective", "minimax, ns, wgan, wgan-gp, hinge or lsgan.", "--objective"),
     model: str | None = _opt("model", "gan, or vae (the VAE baseline for image data).", "--model"),
@@ -100,6 +101,19 @@ def train(
         "keep_checkpoints", "How many of the newest checkpoints to keep.", "--keep-checkpoints"
     ),
     device: str | None = _opt("device", "auto, cpu, cuda or mps.", "--device"),
+    compile: bool | None = typer.Option(
+        None, "--compile", help="torch.compile the networks (slow start, faster steps).", show_default=False
+    ),
+    amp: bool | None = typer.Option(
+        None, "--amp", help="bf16 mixed precision (autocast) on cpu or cuda.", show_default=False
+    ),
+    channels_last: bool | None = typer.Option(
+        None, "--channels-last", help="NHWC memory layout for conv nets (image data).", show_default=False
+    ),
+    threads: int | None = _opt("threads", "CPU threads for torch (0 = torch's default).", "--threads"),
+    nproc: int = typer.Option(
+        1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel, via torchrun)."
+    ),
     stop_on: str | None = typer.Option(
         None,
         "--stop-on",
@@ -114,14 +128,19 @@ def train(
     ),
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
-    given = [name for name, value in locals().items() if value not in (None, False)]
+    given = [name for name, value in locals().items() if value not in (None, False) and name != "ctx"]
     from gankit.report.live import watching
+    from gankit.train import distributed
     from gankit.train import run as engine
 
+    if nproc > 1 and not distributed.launched_by_torchrun():
+        _launch_processes(ctx, nproc, resume, preset, config_file, locals())
+    if not distributed.is_rank_zero():  # in a torchrun job only rank 0 prints, serves and writes
+        live = tensorboard = False
     progress = sys.stderr.isatty()
     if resume is not None:
         # A resumed run keeps its config.json (that is what makes it exact); only steps may grow.
-        clashing = [name for name in given if name not in ("resume", "steps", "live", "tensorboard")]
+        clashing = [name for name in given if name not in ("resume", "steps", "live", "tensorboard", "nproc")]
         if clashing:
             flag = "--" + clashing[0].replace("_", "-").replace("config-file", "config")
             raise GankitError(
@@ -139,7 +158,33 @@ def train(
             out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
         with watching(out, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
             result = engine.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
-    typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
+    if distributed.is_rank_zero():
+        typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
+
+
+def _launch_processes(
+    ctx: typer.Context, nproc: int, resume: Path | None, preset, config_file, flags: dict
+) -> None:
+    """``gankit train --nproc N ...``: check the config here (bad input: one line, exit 2), then
+    rerun this command line without --nproc as N torchrun processes and exit with their code."""
+    from gankit.train import distributed, run
+
+    if resume is None:
+        overrides = {k: v for k, v in flags.items() if k in TrainConfig.__dataclass_fields__}
+        config = build_config(preset=preset, file=config_file, overrides=overrides)
+        _, resolved = run.prepare(config)
+        if resolved.batch_size % (nproc * resolved.pack):
+            raise GankitError(
+                f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "
+                f"batches that are a multiple of pack ({resolved.pack})"
+            )
+    args = ["train"]
+    for param in ctx.command.params:
+        if param.name == "nproc" or ctx.get_parameter_source(param.name).name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        args += [param.opts[0]] if getattr(param, "is_flag", False) else [param.opts[0], str(value)]
+    raise Exit(distributed.launch(args, nproc))
 
 
 @app.command()

@@ -286,7 +286,7 @@ class Trainer:
         self.g_train, self.d_train, self.d_frozen = g_train, d_train, d_frozen
         self.plan = StepPlan(
             joint_critic_forward=scores_each_sample_alone(self.discriminator),
-            shard=parallel.shard(config.batch_size) if parallel is not None else slice(None),
+            shard=parallel.shard(config.batch_size, config.pack) if parallel is not None else slice(None),
             penalty_critic=penalty_critic,
             autocast_dtype=torch.bfloat16 if config.amp else None,
         )
@@ -341,6 +341,8 @@ class Trainer:
                 for callback in callbacks:
                     callback.on_step(self)
                 if self.step % config.log_every == 0 or self.step == config.steps:
+                    if self.parallel is not None:  # every process logs the same row: the ranks' mean
+                        sums = self.parallel.average(sums)
                     row = {"step": self.step, "wall_time": round(self.elapsed, 4)}
                     row |= {
                         key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()

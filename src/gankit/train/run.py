@@ -20,6 +20,7 @@ from gankit.data import is_toy, load_data
 from gankit.diagnose import monitors as diagnose
 from gankit.errors import GankitError
 from gankit.train.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
+from gankit.train.distributed import ProcessGroup, process_group
 from gankit.train.loop import Callback, Trainer, draw_samples, pick_device
 from gankit.train.rundir import RunDir, read_config
 
@@ -194,9 +195,18 @@ def train(
 ) -> RunResult:
     """Train a new run; with ``out`` it writes a run directory, without it trains in memory."""
     data, resolved = prepare(config)
-    device = pick_device(resolved.device)
-    trainer = Trainer(resolved, data, device)
-    run = RunDir.create(out, to_dict(resolved), overwrite=overwrite) if out is not None else None
+    group = process_group()  # None unless this process is one rank of a torchrun job
+    device = group.device(resolved.device) if group else pick_device(resolved.device)
+    trainer = Trainer(resolved, data, device, parallel=group)
+    run = None
+    if out is not None:
+
+        def create() -> RunDir:
+            return RunDir.create(out, to_dict(resolved), overwrite=overwrite)
+
+        run = group.on_rank_zero(create) if group else create()
+    if group and group.rank:  # only rank 0 talks
+        progress, echo = False, _silent
     return _fit(trainer, run, list(callbacks), progress, echo)
 
 
@@ -208,6 +218,9 @@ def resume(
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Continue a run from its newest sound checkpoint (optionally to a larger ``steps``)."""
+    group = process_group()
+    if group is not None:
+        return _resume_on_ranks(group, path, steps, progress, callbacks, echo)
     run = RunDir.open_existing(path)
     try:
         values = read_config(run.path)
@@ -226,6 +239,48 @@ def resume(
         run.close()
         raise
     return _fit(trainer, run, list(callbacks), progress, echo, callback_states=state.get("callbacks", {}))
+
+
+def _resume_on_ranks(
+    group: ProcessGroup, path, steps: int | None, progress: bool, callbacks: Iterable[Callback], echo
+) -> RunResult:
+    """``resume`` in a torchrun job: rank 0 reads the run directory and sends its config and
+    checkpoint to the other ranks, so other machines need no copy of it."""
+
+    def read_run() -> tuple[RunDir, dict, dict]:
+        run = RunDir.open_existing(path)
+        try:
+            state = load_latest_checkpoint(run.checkpoints, map_location="cpu")
+            if state is None:
+                raise GankitError(f"{run.path} has no usable checkpoint to resume from")
+            return run, read_config(run.path), state
+        except BaseException:
+            run.close()
+            raise
+
+    opened = group.on_rank_zero(read_run)
+    run = opened[0] if opened else None
+    values, state = group.broadcast(opened[1:] if opened else None)
+    try:
+        if steps is not None:
+            values["steps"] = steps
+        data, resolved = prepare(from_dict(values))
+        trainer = Trainer(resolved, data, group.device(resolved.device), parallel=group)
+        _load_trainer_state(trainer, state, Path(path))
+        if run is not None:
+            run.truncate_metrics(trainer.step)
+            run.write_config(to_dict(resolved))
+    except BaseException:
+        if run is not None:
+            run.close()
+        raise
+    if group.rank:
+        progress, echo = False, _silent
+    return _fit(trainer, run, list(callbacks), progress, echo, callback_states=state.get("callbacks", {}))
+
+
+def _silent(message: str) -> None:
+    """The echo of ranks other than 0: one line per event is enough."""
 
 
 def _callback_keys(callbacks: list[Callback]) -> list[str]:
