@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean tutorials
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+
+# Build docs/tutorial/*.ipynb from their jupytext sources (edit the .py files, then run this).
+tutorials: $(STAMP)
+	$(BIN)/python docs/tutorial/build.py
 
 clean:
 	rm -rf $(VENV) runs

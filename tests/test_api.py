@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -200,3 +201,72 @@ def test_the_train_function_survives_imports_of_the_engine_subpackage():
         "import sys; assert 'matplotlib.pyplot' not in sys.modules  # a notebook's backend is left alone\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_discriminator_scores_are_those_of_the_trained_discriminator(tmp_path):
+    import torch
+
+    from gankit.config import TrainConfig
+    from gankit.train import run as engine
+
+    config = TrainConfig(
+        data="gaussian-1d", objective="ns", steps=6, width=8, depth=1, log_every=3, eval_every=0
+    )
+    result = engine.train(config, tmp_path / "run")
+    x = np.linspace(-3, 3, 11, dtype=np.float32)[:, None]
+    with torch.no_grad():
+        expected = result.trainer.discriminator(torch.from_numpy(x)).reshape(-1).numpy()
+    scores = gankit.load(tmp_path / "run").discriminator_scores(x)
+    assert scores.shape == (11,)
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    with pytest.raises(GankitError, match=r"x must have shape \(n, 1\)"):
+        gankit.load(tmp_path / "run").discriminator_scores(np.zeros((4, 2)))
+
+
+def test_discriminator_scores_refuse_a_packed_discriminator(tmp_path):
+    run = tiny_run(tmp_path / "run", steps=2, pack=2)
+    with pytest.raises(GankitError, match="pack=2"):
+        run.discriminator_scores(np.zeros((4, 2)))
+
+
+def test_doctor_returns_the_diagnosis_and_prints_its_report(tmp_path):
+    from gankit.diagnose.doctor import diagnose, format_diagnosis
+
+    run = tiny_run(tmp_path / "run", steps=10)
+    diagnosis = gankit.doctor(run)
+    assert diagnosis == diagnose(run.path)  # the same verdict as `gankit doctor`
+    assert gankit.doctor(str(run.path)) == diagnosis  # a path works too
+    assert str(diagnosis) == format_diagnosis(diagnosis) and "verdict:" in str(diagnosis)
+    assert diagnosis.names == [finding["name"] for finding in diagnosis["findings"]]
+    shown = []
+    diagnosis._repr_pretty_(type("Printer", (), {"text": lambda self, text: shown.append(text)})(), False)
+    assert shown == [str(diagnosis)]
+
+
+def test_doctor_names_the_findings_it_reads(tmp_path):
+    run = tiny_run(tmp_path / "run", steps=10)
+    finding = {"name": "vanishing-gradients", "step": 5, "detected_at": 10, "message": "m", "evidence": {}}
+    (run.path / "findings.jsonl").write_text(json.dumps(finding | {"remedies": ["r"]}) + "\n")
+    diagnosis = gankit.doctor(run)
+    assert "vanishing-gradients" in diagnosis.names and diagnosis["verdict"] == "problems"
+
+
+def test_figure_gives_the_notebook_its_matplotlib_backend_back(tmp_path, monkeypatch):
+    import matplotlib
+
+    import gankit.experiments
+
+    def switching_run_figure(name, out_dir, quick=False, seed=0):
+        matplotlib.use("Agg")  # what a figure module importing pyplot for Agg does
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{name}.png").write_bytes(b"png")
+        return {}
+
+    monkeypatch.setattr(gankit.experiments, "run_figure", switching_run_figure)
+    matplotlib.use("svg")  # stands in for a notebook's inline backend
+    try:
+        result = gankit.figure("any", out=tmp_path)
+        assert matplotlib.get_backend() == "svg"
+        assert repr(result) == f"FigureResult('any', image={str(tmp_path / 'any.png')!r}, numbers=<0 keys>)"
+    finally:
+        matplotlib.use("Agg")

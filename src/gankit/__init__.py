@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # ``from gankit.train import run`` or ``from gankit.train.loop import ...`` (never
 # ``import gankit.train.run as ...``, which looks the name up on ``gankit``).
 from gankit import train as _train_package  # noqa: F401, I001
-from gankit.api import FigureResult, Run, doctor, figure, load, resume, train
+from gankit.api import Diagnosis, FigureResult, Run, doctor, figure, load, resume, train
 from gankit.errors import GankitError
 
-__all__ = ["FigureResult", "GankitError", "Run", "doctor", "figure", "load", "resume", "train"]
+__all__ = ["Diagnosis", "FigureResult", "GankitError", "Run", "doctor", "figure", "load", "resume", "train"]

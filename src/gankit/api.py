@@ -97,6 +97,25 @@ class Run:
         generator, config, _ = load_generator(self.path)
         return draw_samples(generator, n, config.latent_dim, seed).numpy()
 
+    def discriminator_scores(self, x: np.ndarray) -> np.ndarray:
+        """The trained discriminator's raw score for each point of ``x`` (shape ``(n, *data_shape)``).
+
+        For the classifier GANs (minimax, ns) the score is a logit: D(x) = sigmoid(score) is the
+        probability that x is real. For WGANs it is the critic's value f(x). Returns shape ``(n,)``.
+        """
+        import torch
+
+        trainer = _load_trainer(self.path)
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if tuple(x.shape[1:]) != tuple(trainer.data.shape) or trainer.config.pack != 1:
+            raise GankitError(
+                f"x must have shape (n, {', '.join(map(str, trainer.data.shape))}) and the run pack=1; "
+                f"got x of shape {tuple(x.shape)}, pack={trainer.config.pack}"
+            )
+        discriminator = trainer.discriminator.eval()
+        with torch.no_grad():
+            return discriminator(x).reshape(-1).numpy()
+
     def plot(self, n: int = 1000, seed: int = 0):
         """A matplotlib Figure: samples vs the data, the two losses, and (toy data) W1 over training.
 
@@ -213,6 +232,9 @@ class FigureResult:
     numbers: dict[str, Any]
     image: Path
 
+    def __repr__(self) -> str:
+        return f"FigureResult({self.name!r}, image={str(self.image)!r}, numbers=<{len(self.numbers)} keys>)"
+
     def _repr_png_(self) -> bytes:  # Jupyter displays the picture
         return self.image.read_bytes()
 
@@ -223,18 +245,67 @@ def figure(name: str, out: str | Path | None = None, quick: bool = False, seed: 
     Writes ``NAME.png`` and ``NAME.json`` into ``out`` (``None``: a fresh temporary directory) and
     returns them as a :class:`FigureResult`. ``quick=True`` uses the small settings of the tests.
     """
-    from gankit.experiments import run_figure
+    import matplotlib
 
-    out_dir = Path(tempfile.mkdtemp(prefix="gankit-figure-")) if out is None else Path(out)
-    numbers = run_figure(name, out_dir, quick=quick, seed=seed)
+    # Some figure modules select the Agg backend when imported; in a notebook that would silently
+    # stop every later plt.show() from displaying, so the user's backend is put back afterwards.
+    backend = matplotlib.get_backend()
+    try:
+        from gankit.experiments import run_figure
+
+        out_dir = Path(tempfile.mkdtemp(prefix="gankit-figure-")) if out is None else Path(out)
+        numbers = run_figure(name, out_dir, quick=quick, seed=seed)
+    finally:
+        if matplotlib.get_backend() != backend:
+            matplotlib.use(backend)
     return FigureResult(name, numbers, out_dir / f"{name}.png")
 
 
-def doctor(run: str | Path | Run):
-    """Diagnose a run post hoc (vanishing gradients, mode collapse, ...); the same as ``gankit doctor``."""
+class Diagnosis(dict):
+    """The doctor's verdict: the dict of :func:`gankit.diagnose.doctor.diagnose`, which prints (and
+    shows in a notebook) as the report ``gankit doctor`` prints.
+
+    Keys: ``run_dir``, ``data``, ``objective``, ``last_step``, ``verdict`` ("healthy" or "problems")
+    and ``findings`` (each with name, step, message, evidence and remedies).
+    """
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the pitfalls found, e.g. ``["vanishing-gradients"]``; empty when healthy."""
+        return [finding["name"] for finding in self["findings"]]
+
+    def __str__(self) -> str:
+        from gankit.diagnose.doctor import format_diagnosis
+
+        return format_diagnosis(self)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # IPython / Jupyter display
+        printer.text(str(self))
+
+
+def doctor(run: str | Path | Run) -> Diagnosis:
+    """Diagnose a run from its run directory: the pitfalls found (vanishing gradients, an overpowering
+    discriminator, mode collapse, divergence, no progress), their evidence and remedies. The same as
+    ``gankit doctor``; ``print(gankit.doctor(run))`` shows its report.
+    """
     from gankit.diagnose.doctor import diagnose
 
-    return diagnose(_path_of(run))
+    return Diagnosis(diagnose(_path_of(run)))
+
+
+def _load_trainer(path: Path):
+    """A CPU trainer holding the run's latest checkpoint (both networks, for looking inside)."""
+    from gankit.train.checkpoint import load_latest_checkpoint
+    from gankit.train.loop import Trainer
+    from gankit.train.run import prepare
+
+    data, config = prepare(from_dict(read_config(path)))
+    trainer = Trainer(config.replace(device="cpu"), data, "cpu")
+    state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
+    if state is None:
+        raise GankitError(f"{path} has no checkpoint yet (train it first)")
+    trainer.load_state_dict(state)
+    return trainer
 
 
 def _path_of(run: str | Path | Run) -> Path:

@@ -1,0 +1,315 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Understanding GANs, by running them
+#
+# *Also in Chinese: [01-understanding-gans.zh.ipynb](01-understanding-gans.zh.ipynb).*
+#
+# Long ago, eagles hunted snakes. Snakes that were harder to grip survived, so snakes grew smoother
+# skin; eagles with sharper claws ate better, so claws grew sharper. Then snakes took on the colours
+# of the grass, and eagles' eyes grew keener. Each side improves *because* the other does.
+#
+# A generative adversarial network (GAN) is that arms race between two networks:
+#
+# * the **generator** G turns random noise z into samples x = G(z) (the snake, learning camouflage);
+# * the **discriminator** D looks at a sample and says how likely it is to be real (the eagle).
+#
+# This notebook checks every claim of the classic lesson on GANs with code you can run on a laptop
+# CPU in a few minutes:
+#
+# 1. G and D take turns: freeze D and update G, then freeze G and update D.
+# 2. Round by round, the generated distribution p_g moves onto the data's p_data.
+# 3. The discriminator is a *learned loss function* for the generator.
+# 4. A discriminator that is too strong too early starves the generator: its gradient vanishes.
+# 5. A Wasserstein GAN (WGAN) keeps the gradient alive and recovers.
+#
+# Everything runs on gankit's engine, the same one behind the `gankit` command line.
+
+# %%
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import gankit
+
+# The test suite runs every tutorial with tiny settings (GANKIT_TUTORIAL_QUICK=1): the cells must
+# run, the pictures are not meant to be convincing. Leave it unset to see the real thing.
+QUICK = os.environ.get("GANKIT_TUTORIAL_QUICK") == "1"
+torch.set_num_threads(1)  # networks this small train fastest on one CPU thread
+RUNS = Path("runs/tutorial-01")  # every run below is a run directory you can reopen with gankit.load
+print("quick settings" if QUICK else "full settings")
+
+# %% [markdown]
+# ## 1. The two players, and one round of the game
+#
+# Our data is one-dimensional so that we can *see* everything: `mixture-1d` is two bumps, normal
+# distributions at -2 and +2 with standard deviation 0.5. The generator is a small MLP from a 2-D
+# noise vector z to a number; the discriminator is a small MLP from a number to a score (a logit:
+# D(x) = sigmoid(score) is its probability that x is real).
+#
+# gankit's `Trainer` holds both networks, their optimisers and the random number generator.
+
+# %%
+from gankit.config import TrainConfig, resolve
+from gankit.data import load_data
+from gankit.train.loop import Trainer, d_step, g_step
+
+data = load_data("mixture-1d")
+config = resolve(TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128), data.shape)
+trainer = Trainer(config, data)
+G, D = trainer.generator, trainer.discriminator
+print(G)
+print(D)
+
+# %% [markdown]
+# **Freeze D, update G.** The generator's loss is computed *through* the discriminator: with the
+# non-saturating loss of Goodfellow et al. (2014), L_G = -E[log D(G(z))]. Backpropagation carries the
+# gradient through D into G. D must not learn from this step, so we switch off its gradients with
+# `requires_grad_(False)` first. Here is that mechanism by hand:
+
+# %%
+z = torch.randn(128, config.latent_dim)
+D.requires_grad_(False)  # freeze D: it is the loss here, not a learner
+generator_loss = trainer.objective.generator_loss(D(G(z)))
+generator_loss.backward()
+D.requires_grad_(True)
+print("G has gradients:", all(p.grad is not None for p in G.parameters()))
+print("D has gradients:", any(p.grad is not None for p in D.parameters()))
+G.zero_grad(set_to_none=True)
+
+# %% [markdown]
+# `g_step` in `gankit.train.loop` is exactly this plus an optimiser step. And `d_step` is the mirror
+# image: **freeze G, update D**. G's samples are made under `torch.no_grad()`, so only D changes.
+# Let us check which network each step really changes:
+
+
+# %%
+def snapshot(network):
+    return [p.detach().clone() for p in network.parameters()]
+
+
+def changed(before, network):
+    return any(not torch.equal(old, new) for old, new in zip(before, network.parameters()))
+
+
+g_before, d_before = snapshot(G), snapshot(D)
+g_step(G, D, trainer.g_optimizer, trainer.objective, config, trainer.rng)
+print(f"after g_step: G changed {changed(g_before, G)}, D changed {changed(d_before, D)}")
+
+g_before, d_before = snapshot(G), snapshot(D)
+d_step(G, D, trainer.d_optimizer, trainer.objective, config, data, trainer.rng)
+print(f"after d_step: G changed {changed(g_before, G)}, D changed {changed(d_before, D)}")
+
+# %% [markdown]
+# One *step* of training is `d_step` (the eagle's turn, `critic_steps` times) followed by `g_step`
+# (the snake's turn). Repeat, and you have a GAN. `Trainer.fit` only adds logging, evaluation and
+# checkpoints around this loop; `gankit.train` runs it and writes a run directory.
+
+# %% [markdown]
+# ## 2. Watch p_g move onto p_data
+#
+# Goodfellow et al. (2014, Fig. 1) drew the game in one dimension: the data (black), the generator's
+# distribution (green) and the discriminator D(x) (blue). We train in stages with `gankit.resume`,
+# which continues a run bit-exactly, and draw the same picture after each stage.
+
+# %%
+STAGES = [10, 20, 40] if QUICK else [25, 150, 1000]
+ONE_D = dict(width=64, depth=2, batch_size=128, g_lr=1e-3, d_lr=1e-3, log_every=25, eval_every=25)
+ONE_D |= dict(eval_samples=500, sample_every=0) if QUICK else {}
+grid = np.linspace(-4.5, 4.5, 200)[:, None]
+real = data.sample(5000, torch.Generator().manual_seed(0)).numpy()
+
+
+def draw_stage(ax, run):
+    """The data, the generator's samples and D(x) at the run's current step."""
+    bins = np.linspace(-4.5, 4.5, 60)
+    ax.hist(real[:, 0], bins=bins, density=True, histtype="step", color="black", label="p_data")
+    ax.hist(run.sample(5000)[:, 0], bins=bins, density=True, alpha=0.5, color="#2a9d3a", label="p_g")
+    d_of_x = 1 / (1 + np.exp(-run.discriminator_scores(grid)))
+    ax.plot(grid[:, 0], d_of_x, "--", color="#1f5fbf", label="D(x)")
+    ax.set(title=f"step {run.step}", xlabel="x", ylim=(0, 1.05))
+
+
+run = None
+fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 3.2), sharey=True)
+for ax, stage in zip(axes, STAGES):
+    if run is None:
+        run = gankit.train("mixture-1d", "ns", stage, out=RUNS / "evolution", overwrite=True, **ONE_D)
+    else:
+        run = gankit.resume(run, steps=stage)
+    draw_stage(ax, run)
+axes[0].legend(loc="upper left", fontsize=8)
+plt.show()
+
+# %% [markdown]
+# At first p_g is a narrow spike and D(x) is a clear verdict: high over the data, low over the
+# spike. The generator follows D's slope towards the data; D re-learns where the fakes are now; and
+# in the end p_g covers both bumps while D(x) flattens towards 1/2 where the two distributions
+# agree: it can no longer tell them apart. That flat D is the equilibrium of the game.
+#
+# (While it trained, gankit's monitors may have warned about *mode collapse*: early on, the
+# generator often finds one bump before the other. Here it is a passing phase; tutorial 2 is about
+# when it is not.)
+#
+# The metrics log tells the same story in numbers: `eval_w1` is the Wasserstein-1 distance between
+# generated and real samples, `eval_modes` how many of the two bumps are covered.
+
+# %%
+for row in run.metrics:
+    if "eval_w1" in row:
+        print(f"step {row['step']:5d}   W1 {row['eval_w1']:.3f}   bumps covered {row['eval_modes']} of 2")
+run.plot()
+
+# %% [markdown]
+# ## 3. The discriminator is a learned loss function
+#
+# Supervised learning has a fixed loss: a formula that says how wrong an output is. For "is this a
+# realistic sample?" no simple formula exists: two real photos can differ in every pixel, and a fake
+# can sit one pixel away from a real one. A GAN *learns* the loss instead. With D frozen, the
+# generator minimises
+#
+# L_G(x) = -log D(x)
+#
+# at the points x = G(z) it produces, exactly like gradient descent on any loss. When G is frozen
+# and D trains, the loss itself is replaced by a sharper one. Here is the loss surface the generator
+# of the last section sees, next to where its samples are:
+
+# %%
+scores = run.discriminator_scores(grid)
+loss_for_generator = np.logaddexp(0, -scores)  # -log sigmoid(score), computed stably
+samples = run.sample(2000)[:, 0]
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.plot(grid[:, 0], loss_for_generator, color="#1f5fbf", label="L_G(x) = -log D(x)")
+ax.hist(samples, bins=60, density=True, alpha=0.4, color="#2a9d3a", label="G's samples")
+ax.hist(real[:, 0], bins=60, density=True, histtype="step", color="black", label="data")
+ax.set(xlabel="x", title="the loss the discriminator hands to the generator")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Where the generator puts samples the data does not have, the loss is high, and its slope points
+# back towards the data. Where the two agree, the loss is flat at log 2 ≈ 0.69 (D(x) = 1/2).
+#
+# For a fixed G, the best discriminator is known in closed form (Goodfellow et al. 2014, Prop. 1):
+# D*(x) = p_data(x) / (p_data(x) + p_g(x)). gankit's `optimal-discriminator` figure trains a D
+# against a frozen G and compares it with that formula:
+
+# %%
+gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# ## 4. A discriminator that is too strong starves the generator
+#
+# If D is the loss, a better D should mean a better generator. So why not train D very well, very
+# early? The lesson warns: in the original GAN, the generator then gets *worse*. The eagle that is
+# born with perfect eyes leaves the snake no direction to evolve in.
+#
+# The reason is in the loss. With the original (saturating, "minimax") loss L_G = E[log(1 - D(G(z)))]
+# the derivative with respect to D's score s is -sigmoid(s) = -D(G(z)). A discriminator that
+# rejects the fakes with confidence has D(G(z)) ≈ 0, so the gradient is ≈ 0: the generator stops
+# learning exactly when it is losing worst. In the language of the lesson: when the two
+# distributions barely overlap, the Jensen-Shannon divergence that this D estimates is stuck at
+# log 2 and no longer says how far apart they are.
+#
+# First the clean experiment (Arjovsky & Bottou 2017, Fig. 2): freeze a generator, train a fresh
+# discriminator against it, and measure the generator's gradient as D improves.
+
+# %%
+gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# Now in real training. The data is `ring`: eight narrow bumps on a circle, which a fresh generator
+# (a small blob at the centre) does not touch at all. We make D far stronger than G: 20 discriminator
+# updates per generator update, and a discriminator learning rate 20 times the generator's.
+
+# %%
+STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=5e-5, width=64, depth=2, batch_size=128)
+STRONG |= dict(log_every=2, eval_every=4, eval_samples=500) if QUICK else dict(log_every=10, eval_every=50)
+STRONG_STEPS = 12 if QUICK else 300
+STRONG |= dict(critic_steps=2) if QUICK else {}
+minimax = gankit.train("ring", "minimax", STRONG_STEPS, out=RUNS / "strong-minimax", overwrite=True, **STRONG)
+
+# %% [markdown]
+# While it trained, gankit's monitors already raised the alarm. `gankit.doctor` reads the finished
+# run directory and names the pitfall, with the numbers that show it and what to do about it:
+
+# %%
+gankit.doctor(minimax)
+
+# %% [markdown]
+# The evidence, plotted: D's verdict on the fakes, D(G(z)), collapses towards 0, and the norm of the
+# generator's gradient falls by orders of magnitude below its peak.
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+left.semilogy(*minimax.metric("p_fake"), color="#1f5fbf")
+left.set(title="D(G(z)): D's probability that a fake is real", xlabel="step")
+right.semilogy(*minimax.metric("g_grad_norm"), color="#2a9d3a")
+right.set(title="generator gradient norm (minimax loss)", xlabel="step")
+plt.show()
+
+# %% [markdown]
+# ## 5. Switch to a Wasserstein GAN and watch it recover
+#
+# Arjovsky, Chintala & Bottou (2017) replaced the divergence with the Wasserstein-1 (earth mover's)
+# distance: how much mass must move how far to turn p_g into p_data. It keeps growing with the
+# distance between the distributions even when they do not overlap at all, while the Jensen-Shannon
+# divergence is stuck at log 2:
+
+# %%
+gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# The WGAN's critic f has no sigmoid: it outputs an unbounded score, is kept 1-Lipschitz (here by
+# the gradient penalty of Gulrajani et al. 2017, `wgan-gp`), and the generator minimises -E[f(G(z))].
+# Its gradient has slope about 1 towards the data however well the critic is trained. Same data,
+# same too-strong critic, same learning rates; only the objective changes:
+
+# %%
+wgan = gankit.train("ring", "wgan-gp", STRONG_STEPS, out=RUNS / "strong-wgan-gp", overwrite=True, **STRONG)
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+for a_run, label in ((minimax, "minimax (original GAN)"), (wgan, "wgan-gp")):
+    left.semilogy(*a_run.metric("g_grad_norm"), label=label)
+    right.plot(*a_run.metric("eval_w1"), marker="o", label=label)
+left.set(title="generator gradient norm", xlabel="step")
+right.set(title="W1(generated, data): lower is better", xlabel="step")
+right.legend(fontsize=8)
+plt.show()
+
+# %%
+gankit.doctor(wgan)
+
+# %%
+wgan.plot()
+
+# %% [markdown]
+# Under the same overpowering critic, the WGAN generator keeps a gradient of order 1 and its
+# samples move towards the ring (W1 falls), while the original GAN's generator is left with almost
+# nothing to learn from.
+#
+# ## What we saw
+#
+# | claim of the lesson | where you saw it |
+# |---|---|
+# | G and D take turns, each frozen while the other learns | section 1: `g_step` changes only G, `d_step` only D |
+# | p_g approaches p_data, and D(x) flattens to 1/2 | section 2: the staged pictures and W1 |
+# | D is a learned loss for G | section 3: the loss surface -log D(x) and the optimal D |
+# | too strong a D makes the generator's gradient vanish | section 4: the figure, the run, and the doctor |
+# | WGAN keeps the gradient and recovers | section 5: same critic, W1 falls |
+#
+# Next: [02-mode-collapse.en.ipynb](02-mode-collapse.en.ipynb), where the generator learns to fool
+# D with only a few of the data's modes, and what each remedy changes.
