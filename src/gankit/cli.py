@@ -222,7 +222,8 @@ def sample(
 
         real = data.sample(n, torch.Generator().manual_seed(seed)).numpy() if samples.ndim == 2 else None
         modes = data.modes.numpy() if getattr(data, "modes", None) is not None and samples.ndim == 2 else None
-        plot_samples(samples, out, real, f"{config.objective} on {config.data}: {n} samples", modes)
+        label = "vae" if config.model == "vae" else config.objective
+        plot_samples(samples, out, real, f"{label} on {config.data}: {n} samples", modes)
     typer.echo(f"wrote {n} samples to {out}")
 
 

@@ -292,7 +292,11 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
         "gradient_penalty_weight": 10.0 if objective.uses_gradient_penalty else 0.0,
         **objective.defaults,
     }
+    if config.model == "vae":  # the VAE baseline: Adam at Kingma & Welling's rate, no critic
+        defaults |= {"optimizer": "adam", "g_lr": 1e-3, "d_lr": 1e-3, "betas": (0.9, 0.999), "critic_steps": 1}
     values = to_dict(config)
+    if config.model == "vae":
+        values["monitors"] = False  # the live alarms watch GAN pitfalls; a VAE has none of them
     for key, default in defaults.items():
         if values.get(key) is None:
             values[key] = default

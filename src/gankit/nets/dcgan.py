@@ -4,7 +4,8 @@ Both adapt to the image size. A square side S is halved ``k`` times down to a st
 S0 = S / 2^k in 4..7 (8 -> 4, 16 -> 4, 28 -> 7, 32 -> 4, 64 -> 4); odd sides stop early. The
 generator projects z to a (width * 2^k, S0, S0) tensor and doubles the resolution k times with
 stride-2 transposed convolutions, halving the channels each time; the discriminator mirrors it with
-stride-2 convolutions. ``depth`` extra 3x3 convolutions run at every resolution.
+stride-2 convolutions. ``depth`` counts the convolutions at every resolution: the resampling one
+plus ``depth - 1`` 3x3 ones.
 
 Normalisation follows the objective (DESIGN.md): batch norm in G; in D batch norm for the
 classifier-style objectives, but *layer norm* in a gradient-penalty critic, because the penalty is
@@ -13,6 +14,7 @@ defined per sample and batch norm would mix samples into each other's scores.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
@@ -69,11 +71,41 @@ class DCGANGenerator(nn.Module):
                     nn.ReLU(),
                 ]
                 features //= 2
-        layers += [nn.Conv2d(features, channels, 3, padding=1), nn.Tanh()]
+        layers.append(nn.Conv2d(features, channels, 3, padding=1))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def pre_activation(self, z: Tensor) -> Tensor:
+        """The output a before tanh; the VAE reads 2a as Bernoulli logits, as tanh(a) = 2 sigmoid(2a) - 1."""
         return self.body(self.project(z))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return torch.tanh(self.pre_activation(z))
+
+
+def downsampling_trunk(
+    in_channels: int, side: int, width: int, depth: int, norm: str
+) -> tuple[list[nn.Module], int]:
+    """Conv layers (C, S, S) -> flat features, halving the resolution down to the start side.
+
+    Shared by the discriminator and the VAE's encoder; returns the layers and the feature count.
+    """
+    start_side, doublings = resolution_plan(side)
+    activation = nn.LeakyReLU(0.2)
+    # No normalisation on the input layer (as in DCGAN): it would erase the images' own scale.
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1), activation]
+    features = width
+    for stage in range(doublings + 1):
+        for _ in range(depth - 1):
+            layers += _conv_block(features, norm, activation)
+        if stage < doublings:  # halve the resolution, double the channels
+            layers += [
+                nn.Conv2d(features, features * 2, 4, stride=2, padding=1),
+                _norm(norm, features * 2),
+                activation,
+            ]
+            features *= 2
+    layers.append(nn.Flatten())
+    return layers, features * start_side**2
 
 
 class DCGANDiscriminator(nn.Module):
@@ -93,23 +125,8 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         channels, side, _ = data_shape
         self.pack = pack
-        start_side, doublings = resolution_plan(side)
-        activation = nn.LeakyReLU(0.2)
-        # No normalisation on the input layer (as in DCGAN): it would erase the images' own scale.
-        layers: list[nn.Module] = [nn.Conv2d(channels * pack, width, 3, padding=1), activation]
-        features = width
-        for stage in range(doublings + 1):
-            for _ in range(depth - 1):
-                layers += _conv_block(features, norm, activation)
-            if stage < doublings:  # halve the resolution, double the channels
-                layers += [
-                    nn.Conv2d(features, features * 2, 4, stride=2, padding=1),
-                    _norm(norm, features * 2),
-                    activation,
-                ]
-                features *= 2
-        layers += [nn.Flatten(), nn.Linear(features * start_side**2, 1)]
-        self.body = nn.Sequential(*layers)
+        trunk, features = downsampling_trunk(channels * pack, side, width, depth, norm)
+        self.body = nn.Sequential(*trunk, nn.Linear(features, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pack > 1:

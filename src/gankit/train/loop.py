@@ -348,7 +348,8 @@ class Trainer:
                         key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()
                     }
                     self.log_sums, self.log_count = {}, 0
-                    bar.set_postfix(d_loss=f"{row['d_loss']:.3g}", g_loss=f"{row['g_loss']:.3g}")
+                    shown = ("d_loss", "g_loss", "loss")  # "loss": the VAE baseline (gankit.train.vae)
+                    bar.set_postfix({key: f"{row[key]:.3g}" for key in shown if key in row})
                     for callback in callbacks:
                         callback.on_log(self, row)
                 for callback in callbacks:

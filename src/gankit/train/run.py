@@ -134,7 +134,7 @@ class SamplePlotter(Callback):
             data.sample(n, torch.Generator().manual_seed(self.seed)).numpy() if len(data.shape) == 1 else None
         )
         modes = data.modes.numpy() if getattr(data, "modes", None) is not None and fake.ndim == 2 else None
-        title = f"{trainer.config.objective} on {data.name}, step {trainer.step}"
+        title = f"{model_label(trainer.config)} on {data.name}, step {trainer.step}"
         plot_samples(fake, self.run.samples / f"step_{trainer.step:08d}.png", real, title, modes)
 
 
@@ -179,6 +179,20 @@ class StopOnSignal(Callback):
             raise Interrupted(self.received)
 
 
+def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
+    """The trainer for ``config.model``: the GAN trainer, or the VAE baseline's (gankit.train.vae)."""
+    if config.model == "vae":
+        from gankit.train.vae import VAETrainer
+
+        return VAETrainer(config, data, device, parallel=parallel)
+    return Trainer(config, data, device, parallel=parallel)
+
+
+def model_label(config: TrainConfig) -> str:
+    """How plots name what was trained: the objective for a GAN, "vae" for the VAE baseline."""
+    return "vae" if config.model == "vae" else config.objective
+
+
 def prepare(config: TrainConfig):
     """Load the data and resolve every default; raises GankitError on bad input."""
     data = load_data(config.data, config.image_size)
@@ -197,7 +211,7 @@ def train(
     data, resolved = prepare(config)
     group = process_group()  # None unless this process is one rank of a torchrun job
     device = group.device(resolved.device) if group else pick_device(resolved.device)
-    trainer = Trainer(resolved, data, device, parallel=group)
+    trainer = make_trainer(resolved, data, device, parallel=group)
     run = None
     if out is not None:
 
@@ -228,7 +242,7 @@ def resume(
             values["steps"] = steps
         config = from_dict(values)
         data, resolved = prepare(config)
-        trainer = Trainer(resolved, data, pick_device(resolved.device))
+        trainer = make_trainer(resolved, data, pick_device(resolved.device))
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
         if state is None:
             raise GankitError(f"{run.path} has no usable checkpoint to resume from")
@@ -265,7 +279,7 @@ def _resume_on_ranks(
         if steps is not None:
             values["steps"] = steps
         data, resolved = prepare(from_dict(values))
-        trainer = Trainer(resolved, data, group.device(resolved.device), parallel=group)
+        trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
         _load_trainer_state(trainer, state, Path(path))
         if run is not None:
             run.truncate_metrics(trainer.step)
@@ -376,7 +390,7 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, obje
     """The trained generator (EMA weights when the run used EMA) of a run directory, on the CPU."""
     config = from_dict(read_config(path))
     data, resolved = prepare(config)
-    trainer = Trainer(resolved, data, "cpu")
+    trainer = make_trainer(resolved, data, "cpu")
     state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
     if state is None:
         raise GankitError(f"{path} has no usable checkpoint (train it first)")

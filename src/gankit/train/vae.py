@@ -1,0 +1,88 @@
+"""Training the VAE baseline (``--model vae``) through the GAN trainer's machinery.
+
+:class:`VAETrainer` is a :class:`~gankit.train.loop.Trainer` whose step is one ELBO update instead of
+critic and generator updates, so everything around training (run directory, metrics.jsonl,
+checkpoints and exact resume, sample grids, ``gankit sample`` / ``gankit eval``) works unchanged.
+It fills the trainer's slots as follows: ``generator`` = the decoder (what samples come from),
+``discriminator`` = the encoder (the network that reads images), each with its own Adam. Adam is
+per-parameter, so two optimisers stepping on one loss are the same as one optimiser over both.
+
+Same budget as a GAN run: ``steps`` updates of ``batch_size`` real images each (a WGAN-GP run
+also spends ``critic_steps`` critic updates per step; the VAE has no critic).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.nets.vae import build_vae, vae_loss
+from gankit.train.loop import Trainer, grad_norm, make_optimizer
+
+
+class VAETrainer(Trainer):
+    """Owns the encoder, decoder, their optimisers and the training RNG of one VAE run."""
+
+    def __init__(self, config: TrainConfig, data, device: torch.device | str = "cpu", parallel=None):
+        if len(data.shape) != 3:
+            raise GankitError(
+                f"--model vae needs image data (C, H, W); {config.data!r} has shape {data.shape}"
+            )
+        unsupported = [name for name in ("compile", "amp", "channels_last") if getattr(config, name, False)]
+        if parallel is not None:
+            unsupported.append("torchrun")
+        if unsupported:
+            raise GankitError(f"--model vae does not support {', '.join(unsupported)}; train it without")
+        self.config = config
+        self.data = data
+        self.device = torch.device(device)
+        self.parallel = None
+        self.objective = None  # no adversarial objective
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        random.seed(config.seed)
+        encoder, decoder = build_vae(config, tuple(data.shape))
+        self.generator = decoder.to(self.device)
+        self.discriminator = encoder.to(self.device)
+        self.g_optimizer = make_optimizer(
+            config.g_optimizer, self.generator.parameters(), config.g_lr, config
+        )
+        self.d_optimizer = make_optimizer(
+            config.optimizer, self.discriminator.parameters(), config.d_lr, config
+        )
+        self.ema = None
+        if config.ema_decay > 0:
+            self.ema = AveragedModel(
+                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
+            )
+        self.rng = torch.Generator(self.device).manual_seed(config.seed)
+        self.step = 0
+        self.elapsed = 0.0
+        self.log_sums: dict[str, Tensor] = {}
+        self.log_count = 0
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One ELBO update of encoder and decoder on a fresh real batch."""
+        x = self.data.sample(self.config.batch_size, self.rng)
+        stats = vae_loss(self.discriminator, self.generator, x, self.rng)
+        self.g_optimizer.zero_grad(set_to_none=True)
+        self.d_optimizer.zero_grad(set_to_none=True)
+        stats["loss"].backward()
+        norms = {
+            "decoder_grad_norm": grad_norm(self.generator),
+            "encoder_grad_norm": grad_norm(self.discriminator),
+        }
+        self.g_optimizer.step()
+        self.d_optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator)
+        self.step += 1
+        return {key: value.detach() for key, value in stats.items()} | norms
