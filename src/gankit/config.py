@@ -293,7 +293,8 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
         **objective.defaults,
     }
     if config.model == "vae":  # the VAE baseline: Adam at Kingma & Welling's rate, no critic
-        defaults |= {"optimizer": "adam", "g_lr": 1e-3, "d_lr": 1e-3, "betas": (0.9, 0.999), "critic_steps": 1}
+        defaults |= {"optimizer": "adam", "g_lr": 1e-3, "d_lr": 1e-3, "betas": (0.9, 0.999)}
+        defaults["critic_steps"] = 1
     values = to_dict(config)
     if config.model == "vae":
         values["monitors"] = False  # the live alarms watch GAN pitfalls; a VAE has none of them
