@@ -65,10 +65,12 @@ def test_unsupported_image_shapes_are_refused_with_a_hint(shape):
 
 
 def test_image_defaults_differ_from_toy_defaults():
-    images = resolve(TrainConfig(data="digits"), (1, 8, 8))
+    digits = resolve(TrainConfig(data="digits"), (1, 8, 8))
+    larger = resolve(TrainConfig(data="digits"), (3, 32, 32))
     toy = resolve(TrainConfig(data="ring"), (2,))
-    assert (images.latent_dim, images.depth) == (64, 1)
-    assert (toy.latent_dim, toy.depth) == (2, 3)
+    assert (digits.latent_dim, digits.width, digits.depth) == (64, 32, 1)
+    assert (larger.latent_dim, larger.width, larger.depth) == (64, 64, 1)
+    assert (toy.latent_dim, toy.width, toy.depth) == (2, 128, 3)
 
 
 def test_vae_decoder_is_the_gan_generator_and_its_mean_matches_the_bernoulli_logits():

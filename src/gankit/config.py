@@ -285,7 +285,8 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
     flat = len(data_shape) == 1
     defaults: dict[str, Any] = {
         "latent_dim": 2 if flat else 64,
-        "width": 128 if flat else 64,
+        # conv base channels: 32 keep 8x8/16x16 images (digits) trainable on a CPU in minutes
+        "width": 128 if flat else (32 if data_shape[-1] <= 16 else 64),
         "depth": 3 if flat else 1,  # images: 3x3 conv layers per resolution (nets/dcgan.py)
         "betas": (0.5, 0.999),
         "clip_value": 0.01 if objective.uses_weight_clipping else 0.0,
