@@ -243,6 +243,20 @@ def test_minimax_against_a_strong_discriminator_vanishes_and_ns_does_not(seed):
     assert "vanishing-gradients" not in names(ns)
 
 
+def test_resume_keeps_monitor_state_so_a_finding_is_not_raised_twice(tmp_path):
+    from gankit.train.run import resume
+
+    strong_d = {**SMALL, "steps": 60, "d_lr": 1e-2, "critic_steps": 5, "checkpoint_every": 30}
+    printed = []
+    first = train(TrainConfig(objective="minimax", **strong_d), tmp_path / "run", echo=printed.append)
+    assert "vanishing-gradients" in names(first)
+    again = resume(tmp_path / "run", steps=120, echo=printed.append)
+    assert again.trainer.step == 120
+    assert [f["name"] for f in read_findings(tmp_path / "run")].count("vanishing-gradients") == 1
+    assert sum("finding vanishing-gradients" in line for line in printed) == 1
+    assert "vanishing-gradients" in names(again)  # the resumed result still knows the run's findings
+
+
 class RaiseLearningRate(Callback):
     """After ``step`` steps, every learning rate jumps to ``lr``: the run blows up from there."""
 

@@ -32,13 +32,14 @@ def healthy_rows(n=20):
 
 def test_broken_recipe_from_the_docs_is_named_with_its_remedy(cli, tmp_path):
     run = tmp_path / "minimax"
-    code, _, err = cli(
-        "train", "--objective", "minimax", "--d-lr", "0.01", "--critic-steps", "5", "--steps", "60",
+    code, out, err = cli(
+        "train", "--objective", "minimax", "--d-lr", "0.01", "--critic-steps", "5", "--steps", "300",
         "--width", "32", "--batch-size", "64", "--log-every", "5", "--eval-every", "0", "--sample-every", "0",
-        "--out", run,
+        "--stop-on", "vanishing-gradients", "--out", run,
     )  # fmt: skip
     assert code == 0 and "finding vanishing-gradients" in err  # the live alarm, printed once
     assert err.count("finding vanishing-gradients") == 1
+    assert "training stopped at step" in err and "trained 300 steps" not in out  # --stop-on
     code, out, _ = cli("doctor", run)
     assert code == 0
     assert "verdict: problems" in out and "vanishing-gradients: from step" in out
@@ -80,6 +81,12 @@ def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
     rows = healthy_rows(2) + [{"step": 30, "d_loss": None, "g_loss": None, "g_grad_norm": None}]
     report = diagnose(write_run(tmp_path / "nan", rows, findings=[live], objective="ns"))
     assert report["findings"] == [live]
+
+
+def test_unknown_stop_on_name_is_one_line_and_writes_nothing(cli, tmp_path):
+    code, _, err = cli("train", "--steps", "5", "--stop-on", "divergence,collapse", "--out", tmp_path / "r")
+    assert code == 2 and "unknown finding 'collapse' in stop_on; allowed: vanishing-gradients" in err
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize(
