@@ -92,13 +92,14 @@ def mark_findings(axes, findings: list[dict]) -> None:
             ax.axvline(finding["step"], color=FINDING_COLOR, linestyle="--", linewidth=1.2)
         top = axes[0]
         top.annotate(
-            str(number),
+            f"{number} {finding['name']}",
             (finding["step"], 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(2, -2),
             textcoords="offset points",
             va="top",
             color=FINDING_COLOR,
+            fontsize=8,
             fontweight="bold",
         )
 
