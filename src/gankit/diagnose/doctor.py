@@ -91,7 +91,7 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     rows = read_metrics(path)
     classifier = any("p_real" in row for row in rows)
 
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), constrained_layout=True)
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, constrained_layout=True)
     losses, scores, norms, quality = axes.flat
     _curves(losses, rows, {"d_loss": "D loss", "g_loss": "G loss"})
     losses.set_title("losses")
@@ -116,8 +116,9 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     for axis in (losses, scores, norms):
         axis.legend(fontsize=8, loc="best")
     for axis in axes.flat:
-        axis.set_xlabel("step")
         axis.grid(alpha=0.3)
+    for axis in axes[1]:
+        axis.set_xlabel("step")
     verdict = diagnosis["verdict"]
     figure.suptitle(f"gankit doctor: {diagnosis['objective']} on {diagnosis['data']}: {verdict}")
     out.parent.mkdir(parents=True, exist_ok=True)
