@@ -1,5 +1,8 @@
 """Helpers shared by the reliability tests (test_resume, test_signals, test_fuzz_cli)."""
 
+import json
+import os
+
 import torch
 
 from gankit.config import TrainConfig
@@ -48,3 +51,11 @@ def tiny_config(steps: int, **changes):
     values = dict(data="ring", objective="wgan-gp", critic_steps=2, width=16, depth=1, batch_size=32)
     values |= dict(ema_decay=0.9, eval_every=0, sample_every=0, log_every=5, checkpoint_every=10)
     return TrainConfig(steps=steps, device="cpu", **(values | changes))
+
+
+def record(kind: str, **facts) -> None:
+    """Append one fault or input tried to $GANKIT_RELIABILITY_LOG (benchmarks/reliability.py reads it)."""
+    log = os.environ.get("GANKIT_RELIABILITY_LOG")
+    if log:
+        with open(log, "a") as handle:
+            handle.write(json.dumps({"kind": kind, **facts}) + "\n")

@@ -41,6 +41,18 @@ def _opt(name: str, help_text: str, *flags: str):
     return typer.Option(None, *flags, help=help_text, show_default=_default(name))
 
 
+MAX_SAMPLES = 10_000_000  # what `gankit sample` draws at most (the samples are held in memory)
+
+
+@contextlib.contextmanager
+def _path_errors(action: str):
+    """A path the user gave that cannot be used (too long, under a file, no permission): exit 2."""
+    try:
+        yield
+    except OSError as error:
+        raise GankitError(f"cannot {action}: {error.strerror or error}") from None
+
+
 @contextlib.contextmanager
 def _exit_code_on_signal():
     """Training stopped by SIGINT/SIGTERM exits with 128 + the signal (130, 143), as shells expect."""
@@ -197,33 +209,37 @@ def sample(
     """Draw N samples from a trained generator (deterministic for a seed)."""
     if out.suffix not in (".npy", ".png"):
         raise GankitError(f"--out must end in .npy or .png, got {out.name!r}")
-    if n <= 0:
-        raise GankitError(f"--n must be > 0, got {n}")
+    if not 0 < n <= MAX_SAMPLES:
+        raise GankitError(f"--n must be between 1 and {MAX_SAMPLES:_}, got {n}")
+    if not 0 <= seed <= 2**62:
+        raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
     from gankit.train.loop import draw_samples
     from gankit.train.run import load_generator
 
     generator, config, data = load_generator(run_dir)
     samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        import io
+    with _path_errors(f"write {out}"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".npy":
+            import io
 
-        import numpy as np
+            import numpy as np
 
-        from gankit.train.checkpoint import atomic_write_bytes
+            from gankit.train.checkpoint import atomic_write_bytes
 
-        buffer = io.BytesIO()
-        np.save(buffer, samples)
-        atomic_write_bytes(out, buffer.getvalue())
-    else:
-        import torch
+            buffer = io.BytesIO()
+            np.save(buffer, samples)
+            atomic_write_bytes(out, buffer.getvalue())
+        else:
+            import torch
 
-        from gankit.report.plots import plot_samples
+            from gankit.report.plots import plot_samples
 
-        real = data.sample(n, torch.Generator().manual_seed(seed)).numpy() if samples.ndim == 2 else None
-        modes = data.modes.numpy() if getattr(data, "modes", None) is not None and samples.ndim == 2 else None
-        label = "vae" if config.model == "vae" else config.objective
-        plot_samples(samples, out, real, f"{label} on {config.data}: {n} samples", modes)
+            real = data.sample(n, torch.Generator().manual_seed(seed)).numpy() if samples.ndim == 2 else None
+            has_modes = getattr(data, "modes", None) is not None and samples.ndim == 2
+            modes = data.modes.numpy() if has_modes else None
+            label = "vae" if config.model == "vae" else config.objective
+            plot_samples(samples, out, real, f"{label} on {config.data}: {n} samples", modes)
     typer.echo(f"wrote {n} samples to {out}")
 
 
@@ -275,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as error:
         if debug:
             raise
-        print(f"gankit: error: {error}", file=sys.stderr)
+        # one line even when the message quotes a path with a newline in it
+        print(f"gankit: error: {error}".replace("\r", "\\r").replace("\n", "\\n"), file=sys.stderr)
         return 2
     except TyperException as error:  # bad flags: typer's (vendored click's) usage errors
         if type(error).__name__ == "NoArgsIsHelpError":

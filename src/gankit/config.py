@@ -118,6 +118,10 @@ class TrainConfig:
             "gradient_penalty_weight",
             "threads",
         )
+        for name, limit in SIZE_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise GankitError(f"{name} must be at most {limit}, got {value}")
         if self.ema_decay >= 1:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         for name in ("optimizer", "g_optimizer"):
@@ -155,6 +159,20 @@ class TrainConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+# Sizes past these exhaust memory (or never finish a step) on any machine: refused up front, before
+# a run directory exists, instead of failing inside the first allocation.
+SIZE_LIMITS = {
+    "batch_size": 2**20,
+    "latent_dim": 2**14,
+    "width": 2**14,
+    "depth": 256,
+    "pack": 2**10,
+    "critic_steps": 1000,
+    "eval_samples": 10**6,
+    "image_size": 2**12,
+}
+
 
 
 def _positive(config: TrainConfig, *names: str, allow_none: bool = False) -> None:

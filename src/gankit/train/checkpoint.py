@@ -48,7 +48,7 @@ def checksum_path(path: Path) -> Path:
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` so that readers see the old content or the new, never half."""
     path = Path(path)
-    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name[:200]}.tmp-{os.getpid()}")  # within NAME_MAX (255)
     try:
         with open(tmp, "wb") as handle:
             handle.write(payload)

@@ -183,13 +183,28 @@ def make_optimizer(
 
 
 def pick_device(name: str) -> torch.device:
+    """The device named by ``--device``; ``auto`` picks cuda, then mps, then cpu."""
     if name != "auto":
-        return torch.device(name)
+        return _available_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available_device(name: str) -> torch.device:
+    """Refuse a device this machine lacks now, before anything is built or written."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GankitError(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise GankitError(f"device {name!r} is not available here ({torch.cuda.device_count()} CUDA devices)")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise GankitError("device 'mps' is not available here")
+    return device
 
 
 class StopTraining(Exception):

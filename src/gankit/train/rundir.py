@@ -43,9 +43,21 @@ def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).is_file()
 
 
+def _usable(path: str | Path) -> Path:
+    """``path`` if the file system can look it up at all (not too long, no NUL byte), else a clear error."""
+    path = Path(path)
+    try:
+        path.exists()
+    except (OSError, ValueError) as error:
+        raise GankitError(
+            f"unusable path {str(path)[:80]!r}: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    return path
+
+
 def check_run_dir(path: str | Path) -> Path:
     """A path that must be an existing gankit run directory, or a clear error."""
-    path = Path(path)
+    path = _usable(path)
     if not path.exists():
         raise GankitError(f"run directory not found: {path}")
     if not path.is_dir():
@@ -86,7 +98,7 @@ class RunDir:
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> RunDir:
-        path = Path(path)
+        path = _usable(path)
         if path.exists() and not path.is_dir():
             raise GankitError(f"--out {path} exists and is not a directory")
         if path.is_dir() and any(path.iterdir()):
