@@ -236,7 +236,7 @@ def test_watch_serves_an_existing_run_until_stopped(trained_run):
             watcher.terminate()
 
 
-def test_watch_and_live_errors_exit_2(cli, tmp_path):
+def test_watch_errors_exit_2(cli, tmp_path):
     code, _, err = cli("watch", tmp_path / "missing")
     assert code == 2 and "run directory not found" in err
     RunDir.create(tmp_path / "run", to_dict(TrainConfig())).close()
