@@ -1,0 +1,300 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 动手理解 GAN
+#
+# *English version: [01-understanding-gans.en.ipynb](01-understanding-gans.en.ipynb)。*
+#
+# 很久以前,鹰就爱抓蛇吃。为了不被抓住,蛇进化出更光滑的表皮;为了抓得住,鹰的爪子越来越锋利。
+# 后来蛇有了和草地融为一体的保护色,鹰也练就了更犀利的眼神。双方在竞争中互相逼着对方进步。
+#
+# 生成对抗网络(GAN)就是两个神经网络之间的这场"军备竞赛":
+#
+# * **生成器** G 把随机噪声 z 变成样本 x = G(z),好比学着伪装的蛇;
+# * **判别器** D 看一个样本,给出它是真实数据的概率,好比练眼力的鹰。
+#
+# 这个 notebook 把经典 GAN 课程里的每个论断都变成可以运行的代码,在笔记本电脑的 CPU 上几分钟就能跑完:
+#
+# 1. G 和 D 轮流训练:固定 D、更新 G;再固定 G、更新 D。
+# 2. 一轮又一轮,生成分布 p_g 逐渐逼近真实分布 p_data。
+# 3. 判别器就是生成器的**损失函数**,而且是学出来的。
+# 4. 判别器一开始就太强,反而害了生成器:生成器的梯度消失了。
+# 5. 换成 Wasserstein GAN(WGAN),梯度回来了,训练也恢复了。
+#
+# 下面所有代码都跑在 gankit 的训练引擎上,和命令行工具 `gankit` 用的是同一套。
+
+# %%
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import gankit
+
+# 测试时会设置 GANKIT_TUTORIAL_QUICK=1,用极小的设置把每个单元格跑一遍(只检查能不能跑通,
+# 图不必好看)。自己学习时不要设置它,才能看到真实的效果。
+QUICK = os.environ.get("GANKIT_TUTORIAL_QUICK") == "1"
+torch.set_num_threads(1)  # 这么小的网络,单线程在 CPU 上反而最快
+RUNS = Path("runs/tutorial-01")  # 下面每次训练都会写一个运行目录,之后可以用 gankit.load 重新打开
+print("quick settings" if QUICK else "full settings")
+
+# %% [markdown]
+# 图中的文字标注保留英文(p_data、p_g、D(x) 等),以免系统缺少中文字体时显示成方块。
+#
+# ## 1. 两位玩家,以及一轮对抗
+#
+# 为了把一切都**画出来**,我们用一维数据:`mixture-1d` 是两个"鼓包",即中心在 -2 和 +2、标准差为
+# 0.5 的两个正态分布。生成器是一个小的多层感知机(MLP),把二维噪声 z 映射成一个数;判别器也是一个小
+# MLP,把一个数映射成一个分数(logit),D(x) = sigmoid(分数) 就是它认为 x 是真实数据的概率。
+#
+# gankit 的 `Trainer` 管理这两个网络、它们的优化器和随机数生成器。
+
+# %%
+from gankit.config import TrainConfig, resolve
+from gankit.data import load_data
+from gankit.train.loop import Trainer, d_step, g_step
+
+data = load_data("mixture-1d")
+config = resolve(TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128), data.shape)
+trainer = Trainer(config, data)
+G, D = trainer.generator, trainer.discriminator
+print(G)
+print(D)
+
+# %% [markdown]
+# **固定 D,更新 G。** 生成器的损失要**穿过**判别器来计算。这里用 Goodfellow 等人(2014)提出的
+# 非饱和损失 L_G = -E[log D(G(z))]。反向传播时,梯度经过 D 流回 G。这一步 D 不应该学习,所以先用
+# `requires_grad_(False)` 关掉它的梯度。下面把这个机制手写一遍:
+
+# %%
+z = torch.randn(128, config.latent_dim)
+D.requires_grad_(False)  # 固定 D:此刻它是损失函数,不是学习者
+generator_loss = trainer.objective.generator_loss(D(G(z)))
+generator_loss.backward()
+D.requires_grad_(True)
+print("G 有梯度:", all(p.grad is not None for p in G.parameters()))
+print("D 有梯度:", any(p.grad is not None for p in D.parameters()))
+G.zero_grad(set_to_none=True)
+
+# %% [markdown]
+# `gankit.train.loop` 里的 `g_step` 就是上面这几行再加一步优化器更新。`d_step` 正好反过来:**固定 G,
+# 更新 D**。G 的样本在 `torch.no_grad()` 下生成,所以只有 D 会变。我们来验证每一步到底改动了哪个网络:
+
+
+# %%
+def snapshot(network):
+    return [p.detach().clone() for p in network.parameters()]
+
+
+def changed(before, network):
+    return any(not torch.equal(old, new) for old, new in zip(before, network.parameters()))
+
+
+g_before, d_before = snapshot(G), snapshot(D)
+g_step(G, D, trainer.g_optimizer, trainer.objective, config, trainer.rng)
+print(f"g_step 之后:G 变了 {changed(g_before, G)},D 变了 {changed(d_before, D)}")
+
+g_before, d_before = snapshot(G), snapshot(D)
+d_step(G, D, trainer.d_optimizer, trainer.objective, config, data, trainer.rng)
+print(f"d_step 之后:G 变了 {changed(g_before, G)},D 变了 {changed(d_before, D)}")
+
+# %% [markdown]
+# 训练的一"步"就是先 `d_step`(鹰的回合,重复 `critic_steps` 次),再 `g_step`(蛇的回合)。如此反复,
+# 就是一个 GAN。`Trainer.fit` 只是在这个循环外面加上日志、评估和检查点;`gankit.train` 调用它,并把
+# 结果写进运行目录。
+
+# %% [markdown]
+# ## 2. 看着 p_g 一步步走向 p_data
+#
+# Goodfellow 等人(2014)的图 1 用一维的例子画出了这场博弈:黑线是真实数据,绿色是生成分布,蓝色虚线是
+# 判别器 D(x)。我们分阶段训练:`gankit.resume` 会从上次停下的地方**逐位精确地**接着训练,每个阶段结束后
+# 画一张同样的图。
+
+# %%
+STAGES = [10, 20, 40] if QUICK else [25, 150, 1000]
+ONE_D = dict(width=64, depth=2, batch_size=128, g_lr=1e-3, d_lr=1e-3, log_every=25, eval_every=25)
+ONE_D |= dict(eval_samples=500, sample_every=0) if QUICK else {}
+grid = np.linspace(-4.5, 4.5, 200)[:, None]
+real = data.sample(5000, torch.Generator().manual_seed(0)).numpy()
+
+
+def draw_stage(ax, run):
+    """在当前步数下画出真实数据、生成样本和 D(x)。"""
+    bins = np.linspace(-4.5, 4.5, 60)
+    ax.hist(real[:, 0], bins=bins, density=True, histtype="step", color="black", label="p_data")
+    ax.hist(run.sample(5000)[:, 0], bins=bins, density=True, alpha=0.5, color="#2a9d3a", label="p_g")
+    d_of_x = 1 / (1 + np.exp(-run.discriminator_scores(grid)))
+    ax.plot(grid[:, 0], d_of_x, "--", color="#1f5fbf", label="D(x)")
+    ax.set(title=f"step {run.step}", xlabel="x", ylim=(0, 1.05))
+
+
+run = None
+fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 3.2), sharey=True)
+for ax, stage in zip(axes, STAGES):
+    if run is None:
+        run = gankit.train("mixture-1d", "ns", stage, out=RUNS / "evolution", overwrite=True, **ONE_D)
+    else:
+        run = gankit.resume(run, steps=stage)
+    draw_stage(ax, run)
+axes[0].legend(loc="upper left", fontsize=8)
+plt.show()
+
+# %% [markdown]
+# 一开始 p_g 只是一根窄窄的尖峰,D(x) 的判断也很干脆:在真实数据上高,在尖峰上低。生成器顺着 D 的斜坡
+# 朝真实数据移动;D 又重新学习假样本现在在哪里;最后 p_g 盖住了两个鼓包,而 D(x) 在两个分布重合的地方
+# 趋于 1/2:它已经分不清真假了。这条平坦的 D 就是博弈的均衡点。
+#
+# (训练过程中,gankit 的监视器可能会报出"模式崩溃"(mode collapse)的警告:生成器往往先找到一个鼓包,
+# 再找到另一个。在这里这只是暂时现象;什么时候它不再是暂时的,是第 2 篇教程的主题。)
+#
+# 指标日志用数字讲的是同一个故事:`eval_w1` 是生成样本与真实样本之间的 Wasserstein-1 距离,
+# `eval_modes` 是两个鼓包中被覆盖了几个。
+
+# %%
+for row in run.metrics:
+    if "eval_w1" in row:
+        print(f"第 {row['step']:5d} 步   W1 {row['eval_w1']:.3f}   覆盖了 {row['eval_modes']} 个鼓包(共 2 个)")
+run.plot()
+
+# %% [markdown]
+# ## 3. 判别器是一个学出来的损失函数
+#
+# 监督学习有固定的损失函数:一个公式,告诉我们输出错了多少。可"这个样本像不像真的"没有简单的公式:
+# 两张真实照片可能每个像素都不同,一张假照片却可能和真照片只差一个像素。GAN 干脆把损失函数**学出来**。
+# 固定 D 时,生成器在它生成的点 x = G(z) 上最小化
+#
+# L_G(x) = -log D(x)
+#
+# 这和对任何损失函数做梯度下降没有区别。而固定 G、训练 D 时,相当于把损失函数换成一个更精准的新版本。
+# 下面画出上一节的生成器所"看到"的损失曲面,以及它的样本所在的位置:
+
+# %%
+scores = run.discriminator_scores(grid)
+loss_for_generator = np.logaddexp(0, -scores)  # 即 -log sigmoid(分数),这样算数值更稳定
+samples = run.sample(2000)[:, 0]
+fig, ax = plt.subplots(figsize=(7, 3.2))
+ax.plot(grid[:, 0], loss_for_generator, color="#1f5fbf", label="L_G(x) = -log D(x)")
+ax.hist(samples, bins=60, density=True, alpha=0.4, color="#2a9d3a", label="G's samples")
+ax.hist(real[:, 0], bins=60, density=True, histtype="step", color="black", label="data")
+ax.set(xlabel="x", title="the loss the discriminator hands to the generator")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# 生成器把样本放在真实数据没有的地方时,损失很高,斜坡指回真实数据;两者一致的地方,损失平坦地停在
+# log 2 ≈ 0.69(此时 D(x) = 1/2)。
+#
+# 对固定的 G,最优判别器有解析解(Goodfellow 等人 2014,命题 1):
+# D*(x) = p_data(x) / (p_data(x) + p_g(x))。gankit 的 `optimal-discriminator` 图针对一个固定的 G
+# 训练 D,并把它和这个公式对比:
+
+# %%
+gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# ## 4. 判别器太强,生成器反而学不动
+#
+# 既然 D 就是损失函数,D 越好,生成器应该越好才对。那为什么不一开始就把 D 训练得特别好?课程里的提醒恰恰
+# 相反:在原始的 GAN 中,这样做生成器会**变差**。如果鹰天生就有完美的眼力,蛇就失去了进化的方向。
+#
+# 原因藏在损失函数里。原始的("饱和的",minimax)损失是 L_G = E[log(1 - D(G(z)))],它对 D 的分数 s
+# 的导数是 -sigmoid(s) = -D(G(z))。一个能自信地识破假样本的判别器给出 D(G(z)) ≈ 0,于是梯度 ≈ 0:
+# 生成器恰恰在输得最惨的时候学不到东西。用课程里的话说:当两个分布几乎不重叠时,这个 D 所估计的
+# JS 散度(Jensen-Shannon 散度)卡在 log 2,不再反映两个分布相差多远。
+#
+# 先看一个干净的实验(Arjovsky 和 Bottou 2017,图 2):固定一个生成器,针对它从头训练判别器,
+# 并随着 D 变强测量生成器得到的梯度。
+
+# %%
+gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# 再看真实的训练。数据换成 `ring`:圆周上八个很窄的鼓包,刚初始化的生成器(圆心附近的一小团)和它们
+# 完全不重叠。我们让 D 远强于 G:每更新一次生成器就更新 20 次判别器,判别器的学习率是生成器的 20 倍。
+
+# %%
+STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=5e-5, width=64, depth=2, batch_size=128)
+STRONG |= dict(log_every=2, eval_every=4, eval_samples=500) if QUICK else dict(log_every=10, eval_every=50)
+STRONG_STEPS = 12 if QUICK else 300
+STRONG |= dict(critic_steps=2) if QUICK else {}
+minimax = gankit.train("ring", "minimax", STRONG_STEPS, out=RUNS / "strong-minimax", overwrite=True, **STRONG)
+
+# %% [markdown]
+# 训练过程中,gankit 的监视器已经报了警。`gankit.doctor` 读取训练完的运行目录,指出问题的名字、能说明
+# 问题的数字,以及该怎么办(报告是英文的,与命令行 `gankit doctor` 的输出一致):
+
+# %%
+gankit.doctor(minimax)
+
+# %% [markdown]
+# 把证据画出来:D 对假样本的判断 D(G(z)) 跌向 0,生成器的梯度范数比它的峰值低了几个数量级。
+
+# %%
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+left.semilogy(*minimax.metric("p_fake"), color="#1f5fbf")
+left.set(title="D(G(z)): D's probability that a fake is real", xlabel="step")
+right.semilogy(*minimax.metric("g_grad_norm"), color="#2a9d3a")
+right.set(title="generator gradient norm (minimax loss)", xlabel="step")
+plt.show()
+
+# %% [markdown]
+# ## 5. 换成 Wasserstein GAN,训练恢复了
+#
+# Arjovsky、Chintala 和 Bottou(2017)用 Wasserstein-1 距离(又叫推土机距离,earth mover's distance)
+# 代替了 JS 散度:要把 p_g 变成 p_data,需要把多少"土"搬多远。即使两个分布完全不重叠,它也会随着两者
+# 距离的增大而继续增大;而 JS 散度一直卡在 log 2:
+
+# %%
+gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
+
+# %% [markdown]
+# WGAN 的"评论家"(critic)f 没有 sigmoid:它输出一个无界的分数,并被约束为 1-Lipschitz(这里用
+# Gulrajani 等人 2017 提出的梯度惩罚,即 `wgan-gp`),生成器最小化 -E[f(G(z))]。无论评论家训练得多好,
+# 它给生成器的梯度朝向真实数据的斜率都约为 1。数据相同、评论家同样过强、学习率相同,只换目标函数:
+
+# %%
+wgan = gankit.train("ring", "wgan-gp", STRONG_STEPS, out=RUNS / "strong-wgan-gp", overwrite=True, **STRONG)
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+for a_run, label in ((minimax, "minimax (original GAN)"), (wgan, "wgan-gp")):
+    left.semilogy(*a_run.metric("g_grad_norm"), label=label)
+    right.plot(*a_run.metric("eval_w1"), marker="o", label=label)
+left.set(title="generator gradient norm", xlabel="step")
+right.set(title="W1(generated, data): lower is better", xlabel="step")
+right.legend(fontsize=8)
+plt.show()
+
+# %%
+gankit.doctor(wgan)
+
+# %%
+wgan.plot()
+
+# %% [markdown]
+# 在同样过强的评论家面前,WGAN 的生成器始终保有量级为 1 的梯度,样本一步步移向圆环(W1 下降);
+# 原始 GAN 的生成器却几乎学不到任何东西。
+#
+# ## 小结
+#
+# | 课程中的论断 | 在哪里看到 |
+# |---|---|
+# | G 和 D 轮流训练,一方学习时另一方固定 | 第 1 节:`g_step` 只改 G,`d_step` 只改 D |
+# | p_g 逼近 p_data,D(x) 趋于 1/2 | 第 2 节:分阶段的图和 W1 |
+# | D 是 G 学出来的损失函数 | 第 3 节:损失曲面 -log D(x) 与最优判别器 |
+# | D 太强,生成器的梯度消失 | 第 4 节:经典图、真实训练和 doctor 的诊断 |
+# | WGAN 保住梯度,训练恢复 | 第 5 节:同样的评论家,W1 下降 |
+#
+# 下一篇:[02-mode-collapse.zh.ipynb](02-mode-collapse.zh.ipynb):生成器只靠数据中的少数几个模式就骗过了
+# 判别器,这就是模式崩溃;以及每种对策能把数字改善多少。
