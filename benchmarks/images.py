@@ -9,58 +9,49 @@ real-vs-real floor, and a sample grid of each model (seed 0) is drawn beside rea
     nice -n 10 .venv/bin/python benchmarks/images.py            # writes docs/benchmarks/images.md + .png
     .venv/bin/python benchmarks/images.py --quick                # smoke test: 1 seed, 30 steps, no docs
 
-Each finished run is appended to docs/benchmarks/images.jsonl, so an interrupted run continues
-with ``--resume`` (a row is reused only when its config is identical).
+Every run's numbers and resolved config also go to docs/benchmarks/images.jsonl. ``--jobs N`` trains
+N runs side by side (one CPU thread each); the numbers do not depend on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from gankit.config import TrainConfig, to_dict  # noqa: E402
-from gankit.data.images import load_images  # noqa: E402
-from gankit.metrics.images import image_metrics, split_real  # noqa: E402
-from gankit.train.run import train  # noqa: E402
+from gankit.config import TrainConfig, to_dict
+from gankit.data.images import load_images
+from gankit.experiments.vae_vs_gan import (
+    METRICS,
+    MODELS,
+    SAMPLE_SEED,
+    SHARED,
+    draw_grids,
+    model_config,
+    train_and_score,
+)
+from gankit.metrics.images import split_real
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "benchmarks"
-MODELS = (("vae", {"model": "vae"}), ("ns", {"objective": "ns"}), ("wgan-gp", {"objective": "wgan-gp"}))
-SHARED = {"data": "digits", "width": 32, "batch_size": 64, "monitors": False, "sample_every": 0, "threads": 1}
-METRICS = ("fid", "kid", "precision", "recall", "density", "coverage")
-SAMPLE_SEED = 10_000  # noise seed of the scored samples; training seeds are 0..seeds-1
-
-
-def config_for(label: str, steps: int, seed: int) -> TrainConfig:
-    overrides = dict(MODELS)[label]
-    return TrainConfig(**SHARED, **overrides, steps=steps, seed=seed, log_every=max(1, steps // 10))
 
 
 def run_one(label: str, steps: int, seed: int, n_samples: int) -> tuple[dict, np.ndarray]:
     """Train one model in memory; score ``n_samples`` of its samples. Returns (row, 64 samples)."""
-    config = config_for(label, steps, seed)
-    started = time.process_time()
-    result = train(config, out=None, echo=lambda message: None)
-    cpu_seconds = time.process_time() - started
-    samples = result.trainer.sample(n_samples, seed=SAMPLE_SEED).numpy()
-    metrics = image_metrics(samples, result.trainer.data)
-    row = {"model": label, "seed": seed, "steps": steps, "cpu_seconds": round(cpu_seconds, 1)}
+    config = model_config(label, steps, seed)
+    metrics, samples = train_and_score(config, n_samples)
+    row = {"model": label, "seed": seed, "steps": steps, "cpu_seconds": round(metrics["cpu_seconds"], 1)}
     row |= {key: metrics[key] for key in METRICS}
     row |= {f"floor_{key}": metrics[f"floor_{key}"] for key in METRICS}
-    row["config"] = to_dict(result.trainer.config)
-    return row, samples[:64]
+    row["config"] = to_dict(_resolved(label, steps, seed))
+    return row, samples
 
 
 def summary_table(rows: list[dict]) -> str:
@@ -74,7 +65,7 @@ def summary_table(rows: list[dict]) -> str:
     digits = {"fid": 2, "kid": 3, "precision": 2, "recall": 2, "density": 2, "coverage": 2}
     header = "| model | seeds | " + " | ".join(METRICS) + " | CPU s / run |"
     lines = [header, "|" + "---|" * (len(METRICS) + 3)]
-    for label, _ in MODELS:
+    for label in MODELS:
         mine = [row for row in rows if row["model"] == label]
         if not mine:
             continue
@@ -96,25 +87,6 @@ def seed_table(rows: list[dict]) -> str:
         values = " | ".join(f"{row[key]:.4g}" for key in METRICS)
         lines.append(f"| {row['model']} | {row['seed']} | {values} |")
     return "\n".join(lines)
-
-
-def draw_grids(grids: dict[str, np.ndarray], real: np.ndarray, path: Path) -> None:
-    """Real digits and each model's samples (seed 0), as 8x8 grids side by side."""
-    panels = {"real digits": real, **grids}
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
-    for ax, (title, images) in zip(axes, panels.items(), strict=True):
-        images = np.clip((images[:64, 0] + 1) / 2, 0, 1)  # (64, 8, 8) grey in [0, 1]
-        tiles = np.ones((8 * 9 + 1, 8 * 9 + 1))
-        for index, image in enumerate(images):
-            r, c = divmod(index, 8)
-            tiles[1 + r * 9 : 1 + r * 9 + 8, 1 + c * 9 : 1 + c * 9 + 8] = image
-        ax.imshow(tiles, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(title, fontsize=11)
-        ax.axis("off")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_markdown(rows: list[dict], args, command: str) -> Path:
@@ -187,51 +159,42 @@ def findings(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _run_job(job: tuple[str, int, int, int]) -> tuple[dict, np.ndarray]:
+    torch.set_num_threads(1)  # one core per worker: workers run side by side
+    row, samples = run_one(*job)
+    print(
+        f"{row['model']} seed {row['seed']}: " + ", ".join(f"{k} {row[k]:.4g}" for k in METRICS), flush=True
+    )
+    return row, samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=len(split_real(1797)[1]))
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side (one core each)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 30 steps, print only")
-    parser.add_argument("--resume", action="store_true", help="reuse finished rows of images.jsonl")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds = 30, 1
-    torch.set_num_threads(1)
-    log = OUT / "images.jsonl"
-    done = {}
-    if args.resume and log.exists():
-        for line in log.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["model"], row["seed"], json.dumps(row["config"], sort_keys=True))] = row
-    elif not args.quick:
-        OUT.mkdir(parents=True, exist_ok=True)
-        log.write_text("")
-    rows, grids = [], {}
-    for seed in range(args.seeds):
-        for label, _ in MODELS:
-            key = (label, seed, json.dumps(to_dict(_resolved(label, args.steps, seed)), sort_keys=True))
-            if key in done:
-                rows.append(done[key])
-                continue
-            row, samples = run_one(label, args.steps, seed, args.samples)
-            rows.append(row)
-            if seed == 0:
-                grids[label] = samples
-            print(f"{label} seed {seed}: " + ", ".join(f"{k} {row[k]:.4g}" for k in METRICS), flush=True)
-            if not args.quick:
-                with log.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
+    jobs = [(label, args.steps, seed, args.samples) for seed in range(args.seeds) for label in MODELS]
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.map(_run_job, jobs, chunksize=1)
+    else:
+        results = [_run_job(job) for job in jobs]
+    rows = [row for row, _ in results]
     if args.quick:
         print(summary_table(rows))
         return
-    for label, _ in MODELS:  # grids of resumed rows: retrain seed 0 only if its grid is missing
-        if label not in grids:
-            grids[label] = run_one(label, args.steps, 0, args.samples)[1]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    grids = {row["model"]: samples for row, samples in results if row["seed"] == 0}
     real = load_images("digits").all().numpy()[:64]
-    draw_grids(grids, real, OUT / "images.png")
+    draw_grids(grids, real).savefig(OUT / "images.png", dpi=110)
     command = "nice -n 10 .venv/bin/python benchmarks/images.py " + " ".join(sys.argv[1:])
     print(f"wrote {write_markdown(rows, args, command.strip())}")
 
@@ -239,7 +202,7 @@ def main() -> None:
 def _resolved(label: str, steps: int, seed: int) -> TrainConfig:
     from gankit.train.run import prepare
 
-    return prepare(config_for(label, steps, seed))[1]
+    return prepare(model_config(label, steps, seed))[1]
 
 
 if __name__ == "__main__":

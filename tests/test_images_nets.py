@@ -159,3 +159,14 @@ def test_vae_run_trains_samples_and_resumes_exactly(cli, tmp_path):
     assert config["model"] == "vae" and config["monitors"] is False
     code, _, err = cli("sample", tmp_path / "straight", "--n", 4, "--out", tmp_path / "vae.npy")
     assert code == 0 and np.load(tmp_path / "vae.npy").shape == (4, 1, 8, 8), err
+
+
+def test_vae_vs_gan_figure_quick_writes_grids_and_scores_next_to_the_floor(cli, tmp_path):
+    code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path, "--quick")
+    assert code == 0, err
+    record = json.loads((tmp_path / "vae-vs-gan.json").read_text())
+    assert (tmp_path / "vae-vs-gan.png").stat().st_size > 0
+    assert set(record["metrics"]) == {"vae", "ns", "wgan-gp"}
+    for scores in record["metrics"].values():
+        assert scores["fid"] > record["floor"]["fid"]  # ten updates are far from the data
+    assert record["command"] == f"gankit figure vae-vs-gan --out {tmp_path} --quick"
