@@ -81,38 +81,60 @@ def make_jobs(seeds: int, steps: int, best_steps: int) -> list[dict]:
             for seed in range(seeds):
                 values = {**overrides, "data": data, "seed": seed}
                 values |= {"eval_every": 0, "sample_every": 0, "device": "cpu"}
-                jobs.append(
-                    {"label": label, "data": data, "seed": seed, "config": to_dict(TrainConfig(**values))}
-                )
+                job = {"label": label, "data": data, "seed": seed, "config": to_dict(TrainConfig(**values))}
+                job["recipe_keys"] = sorted({*overrides, "data", "seed"})
+                jobs.append(job)
     return jobs
 
 
-def run_jobs(jobs: list[dict], results_file: Path, workers: int, resume: bool) -> list[dict]:
-    done = []
-    if resume and results_file.exists():
-        wanted = {json.dumps(job["config"], sort_keys=True) for job in jobs}
-        for line in results_file.read_text().splitlines():
-            row = json.loads(line)
-            if json.dumps(row["config"], sort_keys=True) in wanted:
-                done.append(row)
-    else:
+def _key(row: dict, recipe_keys: dict[str, list[str]]) -> str | None:
+    """A run's identity: its recipe and the values the recipe sets (plus data and seed).
+
+    Only these values are compared, so a config knob added to gankit later (with a default that
+    keeps behaviour) does not invalidate finished runs.
+    """
+    keys = recipe_keys.get(row["label"])
+    if keys is None:
+        return None
+    return json.dumps([row["label"], {key: row["config"].get(key) for key in keys}])
+
+
+def load_finished(results_file: Path, jobs: list[dict]) -> list[dict]:
+    """Rows of the results file that are runs of ``jobs`` (the newest row per run)."""
+    if not results_file.exists():
+        return []
+    recipe_keys = {job["label"]: job["recipe_keys"] for job in jobs}
+    wanted = {_key(job, recipe_keys) for job in jobs}
+    rows = {}
+    for line in results_file.read_text().splitlines():
+        row = json.loads(line)
+        key = _key(row, recipe_keys)
+        if key in wanted:
+            rows[key] = row
+    return list(rows.values())
+
+
+def run_jobs(jobs: list[dict], results_file: Path, workers: int, resume: bool) -> None:
+    """Train every job not yet in the results file (all of them unless ``resume``), appending rows."""
+    if not resume:
         results_file.parent.mkdir(parents=True, exist_ok=True)
         results_file.write_text("")
-    finished = {json.dumps(row["config"], sort_keys=True) for row in done}
-    todo = [job for job in jobs if json.dumps(job["config"], sort_keys=True) not in finished]
-    print(f"{len(done)} runs reused, {len(todo)} to train with {workers} workers", file=sys.stderr)
+    recipe_keys = {job["label"]: job["recipe_keys"] for job in jobs}
+    finished = {_key(row, recipe_keys) for row in load_finished(results_file, jobs)}
+    todo = [job for job in jobs if _key(job, recipe_keys) not in finished]
+    print(f"{len(finished)} runs reused, {len(todo)} to train with {workers} workers", file=sys.stderr)
+    if not todo:
+        return
     with multiprocessing.get_context("spawn").Pool(workers) as pool, results_file.open("a") as out:
         for index, row in enumerate(pool.imap_unordered(run_one, todo), 1):
             out.write(json.dumps(_finite(row)) + "\n")
             out.flush()
-            done.append(row)
             m = row["metrics"]
             print(
                 f"[{index}/{len(todo)}] {row['label']} {row['data']} seed {row['seed']}: "
                 f"{m['modes']} modes, HQ {100 * m['high_quality']:.1f} %, {row['cpu_s']:.0f} s CPU",
                 file=sys.stderr,
             )
-    return done
 
 
 def _finite(row: dict) -> dict:
@@ -238,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs trained side by side")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs of the results file")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown table to write")
+    parser.add_argument("--only", default=None, help="train only this recipe (e.g. toy-best); needs --resume")
     args = parser.parse_args(argv)
     quick = args.quick
     args.seeds = args.seeds or (1 if quick else 5)
@@ -251,7 +274,11 @@ def main(argv: list[str] | None = None) -> None:
     results_file = args.out.with_suffix(".jsonl")
     command = "python benchmarks/mode_coverage.py " + " ".join(argv if argv is not None else sys.argv[1:])
     jobs = make_jobs(args.seeds, args.steps, args.best_steps)
-    rows = run_jobs(jobs, results_file, args.workers, args.resume)
+    if args.only is not None and not args.resume:
+        parser.error("--only needs --resume: it must not erase the other recipes' results")
+    todo = jobs if args.only is None else [job for job in jobs if job["label"] == args.only]
+    run_jobs(todo, results_file, args.workers, args.resume)
+    rows = load_finished(results_file, jobs)  # the table shows every finished run of every recipe
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(rows, args, command.strip()))
     print(f"wrote {args.out} and {results_file}", file=sys.stderr)

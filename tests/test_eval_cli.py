@@ -12,6 +12,7 @@ from gankit.config import TrainConfig
 from gankit.data.toy import sample_numpy
 from gankit.errors import GankitError
 from gankit.metrics import evaluate
+from gankit.metrics.commands import format_table
 from gankit.metrics.evaluate import evaluate_run, evaluate_samples
 from gankit.train.run import train
 
@@ -155,3 +156,10 @@ def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatc
     monkeypatch.setitem(sys.modules, "gankit.metrics.images", None)  # import now raises ImportError
     with pytest.raises(GankitError, match="image metrics are not available"):
         evaluate_samples(np.zeros((6, 1, 4, 4)), "fake-images")
+
+
+def test_table_lists_toy_metrics_first_then_any_other_metric():
+    table = format_table({"w1": 0.5, "fid": 12.25, "modes": 3, "modes_total": 8, "reverse_kl": math.inf})
+    lines = table.splitlines()
+    assert [line.split("  ")[0].strip() for line in lines] == ["modes covered", "reverse KL", "W1", "fid"]
+    assert lines[0].endswith("3 / 8") and lines[1].endswith("inf") and lines[3].endswith("12.25")

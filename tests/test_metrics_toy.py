@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.config import TrainConfig
+from gankit.config import TrainConfig, build_config
 from gankit.data.toy import get_toy, sample_numpy
 from gankit.errors import GankitError
 from gankit.metrics.toy import mode_statistics, reverse_kl, toy_metrics, wasserstein1
@@ -202,3 +202,9 @@ def test_eval_every_that_is_not_a_multiple_of_log_every_still_evaluates():
     # rows at 5, 10, ..., 30; multiples of 7 are 7, 14, 21, 28 -> first rows at or after: 10, 15, 25, 30
     rows = _train_rows(eval_every=7)
     assert [row["step"] for row in rows if "eval_modes" in row] == [10, 15, 25, 30]
+
+
+def test_toy_best_preset_builds_a_packed_ema_config_that_flags_override():
+    config = build_config(preset="toy-best", overrides={"data": "grid", "steps": 7})
+    assert config.pack > 1 and 0 < config.ema_decay < 1
+    assert config.data == "grid" and config.steps == 7

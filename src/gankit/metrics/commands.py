@@ -9,7 +9,7 @@ import typer
 
 from gankit.errors import GankitError
 
-# How each known metric is printed: label and format. Unknown keys (image metrics) print as is.
+# How each known metric is printed, in this order; unknown keys (image metrics) follow as they are.
 _LABELS = {
     "modes": "modes covered",
     "high_quality": "high quality",
@@ -21,7 +21,9 @@ _LABELS = {
 def format_table(metrics: dict[str, float]) -> str:
     """Two aligned columns: metric and value (modes as 'k / K', high quality in %)."""
     rows = []
-    for key, value in metrics.items():
+    known_first = [key for key in _LABELS if key in metrics] + [key for key in metrics if key not in _LABELS]
+    for key in known_first:
+        value = metrics[key]
         if key == "modes_total":
             continue
         if key == "modes" and "modes_total" in metrics:
