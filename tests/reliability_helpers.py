@@ -43,6 +43,27 @@ def assert_same_state(a, b, path="state"):
         assert a == b, path
 
 
+def same_state(a, b) -> bool:
+    try:
+        assert_same_state(a, b)
+    except AssertionError:
+        return False
+    return True
+
+
+def record_resume(kind: str, reference, resumed, **facts) -> None:
+    """Record what a fault cost: logged rows missing or duplicated, and whether the end state matches."""
+    expected = [row["step"] for row in read_metrics(reference)]
+    logged = [row["step"] for row in read_metrics(resumed)]
+    record(
+        kind,
+        rows_missing=len(set(expected) - set(logged)),
+        rows_duplicated=len(logged) - len(set(logged)),
+        bit_identical=same_state(latest_state(reference), latest_state(resumed)),
+        **facts,
+    )
+
+
 def rows_without_time(run) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "wall_time"} for row in read_metrics(run)]
 

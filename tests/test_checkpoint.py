@@ -9,6 +9,7 @@ import torch
 
 from gankit.errors import GankitError
 from gankit.train import checkpoint as ckpt
+from reliability_helpers import record
 
 
 def state(step: int) -> dict:
@@ -82,6 +83,10 @@ def test_disk_full_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, 
     monkeypatch.setattr(ckpt, "atomic_write_bytes", write)
     with pytest.raises(OSError):
         ckpt.save_checkpoint(tmp_path, 20, state(20), keep=1)  # keep=1 would prune step 10 on success
+    record(
+        f"disk full writing {failing_file.split('.')[1]}",
+        previous_intact=ckpt.load_latest_checkpoint(tmp_path)["step"] == 10,
+    )
     assert names(tmp_path) == ["step_00000010.pt", "step_00000010.sha256"]
     assert ckpt.load_latest_checkpoint(tmp_path)["step"] == 10
 
@@ -110,6 +115,7 @@ def test_damaged_latest_is_reported_once_and_the_previous_one_is_used(tmp_path, 
     damage(latest)
     warnings = []
     loaded = ckpt.load_latest_checkpoint(tmp_path, warn=warnings.append)
+    record(f"damaged checkpoint: {damage.__name__}", fell_back=loaded["step"] == 10)
     assert loaded["step"] == 10
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert "step_00000020.pt" in warnings[0] and reported in warnings[0]
@@ -140,6 +146,7 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_without_running_it(tmp_path
     add_checksum(path)
     with pytest.raises(GankitError, match="refused: loading it could run code") as error:
         ckpt.load_checkpoint_file(path)
+    record(f"checkpoint crafted to run code ({writer})", refused=True, code_ran=marker.exists())
     assert "\n" not in str(error.value)
     assert not marker.exists()
     # The file really is an attack: an unsafe loader runs its command.

@@ -22,7 +22,10 @@ from reliability_helpers import (
     assert_same_state,
     latest_state,
     latest_step,
+    record,
+    record_resume,
     rows_without_time,
+    same_state,
     tiny_config,
 )
 
@@ -52,9 +55,11 @@ def test_sigkill_after_n_steps_then_resume_ends_bit_identical(cli, tmp_path):
     _, child_err = child.communicate()
     assert child.returncode == -signal.SIGKILL, f"the child ended before the kill: {child_err.decode()}"
     assert n <= latest_step(killed) < total
+    reached, restored = read_metrics(killed)[-1]["step"], latest_step(killed)
 
     code, out, err = cli("train", "--resume", killed)
     assert code == 0, err
+    record_resume("SIGKILL", reference, killed, last_row_before_kill=reached, resumed_from=restored)
     assert f"trained {total} steps" in out
     assert_same_state(latest_state(reference), latest_state(killed))
     assert np.array_equal(samples(cli, reference, tmp_path), samples(cli, killed, tmp_path))
@@ -73,6 +78,7 @@ def test_rows_logged_after_the_last_checkpoint_are_replaced_not_duplicated(tmp_p
     with open(crashed / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 35, "d_lo')
     engine.resume(crashed)
+    record_resume("crash before a checkpoint, torn metrics row", reference, crashed, resumed_from=20)
     assert [row["step"] for row in read_metrics(crashed)] == [5, 10, 15, 20, 25, 30]
     assert rows_without_time(crashed) == rows_without_time(reference)
     assert_same_state(latest_state(reference), latest_state(crashed))
@@ -135,6 +141,11 @@ def test_a_corrupted_latest_checkpoint_is_reported_and_resume_uses_the_previous_
 
     code, out, err = cli("train", "--resume", run)
     assert code == 0, err
+    record(
+        "corrupted latest checkpoint",
+        fell_back="step_00000020.pt is corrupted; trying an older checkpoint" in err,
+        bit_identical=same_state(finished, latest_state(run)),
+    )
     assert err.count("\n") == 1 and "step_00000020.pt is corrupted" in err and "Traceback" not in err
     assert_same_state(finished, latest_state(run))  # steps 11-20 redone, to the same numbers
 
@@ -161,6 +172,7 @@ def test_disk_full_while_checkpointing_keeps_the_previous_one_and_says_so(cli, t
 
     monkeypatch.setattr(os, "fsync", real_fsync)  # space freed
     assert cli("train", "--resume", run)[0] == 0
+    record_resume("disk full while checkpointing", reference, run, resumed_from=10)
     assert_same_state(latest_state(reference), latest_state(run))
     assert rows_without_time(run) == rows_without_time(reference)
 
@@ -180,6 +192,7 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_by_the_cli(cli, tmp_path):
     path.with_suffix(".sha256").write_text(f"{digest}  {path.name}\n")
 
     code, _, err = cli("sample", run, "--n", "4", "--out", tmp_path / "s.npy")
+    record("checkpoint crafted to run code (cli)", refused=code == 2, code_ran=marker.exists())
     assert code == 2 and "refused: loading it could run code (unsupported GLOBAL posix.system)" in err
     assert "no usable checkpoint" in err and "Traceback" not in err
     assert not marker.exists()

@@ -17,6 +17,8 @@ from reliability_helpers import (
     assert_same_state,
     latest_state,
     latest_step,
+    record,
+    record_resume,
     rows_without_time,
     tiny_config,
 )
@@ -50,6 +52,7 @@ def test_a_signal_stops_after_the_step_saves_it_and_resume_is_exact(tmp_path, nu
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
 
     engine.resume(stopped)
+    record_resume(f"{signal.Signals(number).name} (in process)", reference, stopped, resumed_from=7)
     assert_same_state(latest_state(reference), latest_state(stopped))
     assert rows_without_time(stopped) == rows_without_time(reference)
 
@@ -95,6 +98,11 @@ def test_a_real_process_sent_a_signal_saves_and_exits_with_128_plus_the_signal(
         _, err = child.communicate(timeout=120)
     finally:
         child.kill()
+    record(
+        f"{signal.Signals(number).name} (child process)",
+        exit_code=child.returncode,
+        saved_step=latest_step(run),
+    )
     assert child.returncode == exit_code, err
     assert "Traceback" not in err
     saved = latest_step(run)
