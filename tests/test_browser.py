@@ -10,11 +10,13 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gankit.config import TrainConfig
+from gankit.objectives import OBJECTIVES
 from gankit.report.html import write_report
-from gankit.report.live import LIVE, LiveField, LiveServer
+from gankit.report.live import LIVE, LiveField, LiveServer, field_2d
 from gankit.train.run import resume, train
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -108,14 +110,24 @@ def test_live_page_draws_points_heat_map_and_arrows_and_moves_with_training(brow
         assert all(url.startswith(server.url) for url in visit.requests)
 
 
-def test_live_page_shows_1d_densities_and_falls_back_to_samples(browser, tmp_path, finished_run):
+def test_live_page_draws_critics_1d_densities_and_falls_back_to_samples(browser, tmp_path, finished_run):
     line = tmp_path / "line"
-    train(TrainConfig(**{**TINY, "data": "gaussian-1d", "steps": 10}), line, callbacks=[LiveField(line)])
+    config = TrainConfig(**{**TINY, "data": "gaussian-1d", "objective": "wgan-gp", "steps": 10})
+    train(config, line, callbacks=[LiveField(line)])
     with LiveServer(line) as server:
         visit = Visit(browser, server.url)
         visit.page.wait_for_function("document.body.dataset.fieldStep === '10'")
         assert visit.data("#field", "kind") == "1d" and colours(visit.shot("#field")) > 10
-        assert visit.problems == []
+        assert "critic value" in visit.page.inner_text("#legend")
+        # A 2-D critic: its values have no fixed range, the colours span its minimum to its maximum.
+        critic = torch.nn.Linear(2, 1)
+        torch.nn.init.constant_(critic.weight, 0.7)  # slope |w| = 1: every arrow clearly drawn
+        real = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+        field = field_2d(torch.nn.Identity(), lambda x: critic(x).squeeze(-1), OBJECTIVES["wgan"], real, real)
+        (line / LIVE).write_text(json.dumps(field | {"step": 11}))
+        visit.page.wait_for_function("document.body.dataset.fieldStep === '11'")
+        assert "critic value" in visit.page.inner_text("#legend") and visit.data("#field", "arrows") == "64"
+        assert colours(visit.shot("#field")) > 100 and visit.problems == []
     with LiveServer(finished_run) as server:  # trained without --live: no live.json
         visit = Visit(browser, server.url)
         visit.page.wait_for_function("document.getElementById('sample').naturalWidth > 0")
