@@ -160,6 +160,10 @@ def render(rows: list[dict], args: argparse.Namespace, command: str) -> str:
         command,
         "```",
         "",
+        "Every run is a row of `mode_coverage.jsonl` beside this file; `--resume` reuses the rows of",
+        "unchanged recipes and trains the rest (it was used to continue this run after interruptions),",
+        "and the same command without `--resume` retrains everything.",
+        "",
         f"Machine: {platform.machine()}, {platform.system()}, torch {torch.__version__}, one thread per run, "
         f"{args.workers} runs side by side on a shared machine.",
         "",
@@ -225,14 +229,28 @@ def target_verdict(rows: list[dict], args: argparse.Namespace) -> list[str]:
     best = [r for r in rows if r["label"] == "toy-best"]
     if not best:
         return []
-    lines = ["## toy-best against the target", ""]
-    lines.append(
-        "Target: every mode in every seed, HQ ≥ 97 % and reverse KL ≤ 0.02, "
-        "within 10 minutes a run on 2 cores."
-    )
-    lines.append("")
+    recipe = ", ".join(f"{key}={value}" for key, value in PRESETS["toy-best"].items())
+    lines = [
+        "## toy-best against the target",
+        "",
+        f"`gankit train --data ring --preset toy-best` sets {recipe} (the table's runs use "
+        f"{args.best_steps} steps). Why each piece: packing two samples into one discriminator input",
+        "(PacGAN) lets D see a batch that lacks modes, which penalises collapse; the non-saturating",
+        "loss with a larger learning rate than DCGAN's 2e-4 reaches the modes within a short budget;",
+        "the generator EMA with a short horizon (about 100 steps) averages out the jitter around each",
+        "mode, which is what the 3σ high-quality test punishes. Also tried, in short single-seed runs",
+        "not shown here: a long EMA (0.999) blurred the modes, since it averages generators that map",
+        "the noise to the modes differently; learning-rate decay over the second half slowed learning",
+        "more than it sharpened the modes.",
+        "",
+        "Target: every mode in every seed, HQ ≥ 97 % and reverse KL ≤ 0.02, within 10 minutes a run on",
+        "2 cores (judged on CPU time: wall time here includes waiting for other jobs on a shared machine).",
+        "",
+    ]
     for data in DATA:
         runs = [r for r in best if r["data"] == data]
+        if not runs:
+            continue
         total = len(get_toy(data).modes)
         ok = [
             r["metrics"]["modes"] == total
@@ -241,11 +259,11 @@ def target_verdict(rows: list[dict], args: argparse.Namespace) -> list[str]:
             and r["metrics"]["reverse_kl"] <= 0.02
             for r in runs
         ]
-        slowest = max(r["wall_s"] for r in runs)
-        verdict = "met" if all(ok) and slowest <= 600 else "not met"
+        slowest = max(r["cpu_s"] for r in runs)
+        verdict = "met" if all(ok) and slowest <= 600 else "**not met**"
         lines.append(
-            f"- {data}: {verdict} ({sum(ok)}/{len(runs)} seeds meet every threshold; "
-            f"slowest run {slowest:.0f} s wall, {max(r['cpu_s'] for r in runs):.0f} s CPU)."
+            f"- {data}: {verdict}: {sum(ok)}/{len(runs)} seeds meet every threshold; "
+            f"the slowest run took {slowest:.0f} s CPU."
         )
     lines.append("")
     return lines
