@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from gankit.train import run as engine
-from gankit.train.checkpoint import checkpoint_path
+from gankit.train.checkpoint import checkpoint_path, save_checkpoint
 from gankit.train.rundir import RunDir, read_metrics
 from reliability_helpers import (
     TINY,
@@ -236,6 +236,7 @@ def test_a_second_trainer_on_the_same_run_directory_is_refused(cli, tmp_path):
         ("delete-checkpoints", "no usable checkpoint"),
         ("change-width", "does not match its config.json"),
         ("extra-flag", "--width cannot be combined with --resume"),
+        ("older-format", "has no 'log_sums' (from another gankit version?)"),
     ],
 )
 def test_resume_errors_are_one_line(cli, tmp_path, damage, message):
@@ -248,6 +249,10 @@ def test_resume_errors_are_one_line(cli, tmp_path, damage, message):
     elif damage == "change-width":
         config = json.loads((run / "config.json").read_text())
         (run / "config.json").write_text(json.dumps(config | {"width": 8}))
+    elif damage == "older-format":
+        state = latest_state(run)
+        del state["log_sums"]
+        save_checkpoint(run / "checkpoints", 5, state, keep=3)
     else:
         args += ("--width", "32")
     code, _, err = cli("train", *args)

@@ -74,6 +74,27 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     ]
 
 
+class BreakWeights(engine.Callback):
+    def on_step(self, trainer):
+        if trainer.step == 13:
+            next(trainer.generator.parameters()).data.fill_(float("nan"))
+
+
+def test_a_signal_after_the_weights_broke_saves_nothing_and_says_so(tmp_path):
+    messages = []
+    with pytest.raises(engine.Interrupted):
+        engine.train(
+            tiny_config(20).replace(monitors=False),
+            tmp_path,
+            callbacks=[BreakWeights(), SignalAt(13, signal.SIGTERM)],
+            echo=messages.append,
+        )
+    assert latest_step(tmp_path) == 10  # the last checkpoint with finite weights stays the newest
+    assert messages == [
+        f"SIGTERM at step 13: weights not finite, not saved. Resume with: gankit train --resume {tmp_path}"
+    ]
+
+
 def test_training_without_a_run_directory_stops_on_a_signal_too():
     with pytest.raises(engine.Interrupted):
         engine.train(tiny_config(20), callbacks=[SignalAt(3, signal.SIGTERM)])
@@ -100,7 +121,7 @@ def test_a_real_process_sent_a_signal_saves_and_exits_with_128_plus_the_signal(
         child.kill()
     record(
         f"{signal.Signals(number).name} (child process)",
-        exit_code=child.returncode,
+        clean_exit=child.returncode == exit_code and "checkpoint saved. Resume with" in err,
         saved_step=latest_step(run),
     )
     assert child.returncode == exit_code, err

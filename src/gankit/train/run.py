@@ -310,7 +310,9 @@ def _callback_keys(callbacks: list[Callback]) -> list[str]:
 def _load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
     try:
         trainer.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+    except KeyError as error:
+        raise GankitError(f"the checkpoint in {path} has no {error} (from another gankit version?)") from None
+    except (RuntimeError, ValueError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GankitError(f"the checkpoint in {path} does not match its config.json: {first}") from None
 
@@ -365,11 +367,11 @@ def _fit(
     except Interrupted as interrupt:
         if checkpointer is not None:
             if checkpointer.last_saved != trainer.step:
-                checkpointer.save(trainer)
-            echo(
-                f"{interrupt.signal_name} at step {trainer.step}: checkpoint saved. Resume with: "
-                f"gankit train --resume {run.path}"
-            )
+                checkpointer.save(trainer)  # skipped when the weights are no longer finite
+            saved = checkpointer.last_saved == trainer.step
+            kept = "checkpoint saved" if saved else "weights not finite, not saved"
+            resume_command = f"gankit train --resume {run.path}"
+            echo(f"{interrupt.signal_name} at step {trainer.step}: {kept}. Resume with: {resume_command}")
         raise
     except KeyboardInterrupt:
         if checkpointer is not None:
