@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from gankit.train import run as engine
-from gankit.train.checkpoint import checkpoint_path, save_checkpoint
+from gankit.train.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
 from gankit.train.rundir import RunDir, read_metrics
 from reliability_helpers import (
     TINY,
@@ -148,6 +148,17 @@ def test_a_corrupted_latest_checkpoint_is_reported_and_resume_uses_the_previous_
     )
     assert err.count("\n") == 1 and "step_00000020.pt is corrupted" in err and "Traceback" not in err
     assert_same_state(finished, latest_state(run))  # steps 11-20 redone, to the same numbers
+
+
+def test_checkpoints_that_failed_to_load_are_dropped_on_resume(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "20", "--checkpoint-every", "5", "--out", run)[0] == 0
+    for step in (15, 20):
+        checkpoint_path(run / "checkpoints", step).write_bytes(b"damaged")
+    code, _, err = cli("train", "--resume", run, "--steps", "12")
+    assert code == 0 and err.count("trying an older checkpoint") == 2
+    # Otherwise the damaged 15 and 20 would stay the newest and pruning would delete the sound 10.
+    assert [p.name for p in list_checkpoints(run / "checkpoints")] == ["step_00000010.pt", "step_00000012.pt"]
 
 
 def test_disk_full_while_checkpointing_keeps_the_previous_one_and_says_so(cli, tmp_path, monkeypatch):

@@ -248,6 +248,7 @@ def resume(
             raise GankitError(f"{run.path} has no usable checkpoint to resume from")
         _load_trainer_state(trainer, state, run.path)
         run.truncate_metrics(trainer.step)
+        run.drop_checkpoints_after(trainer.step)
         run.write_config(to_dict(resolved))
     except BaseException:
         run.close()
@@ -283,6 +284,7 @@ def _resume_on_ranks(
         _load_trainer_state(trainer, state, Path(path))
         if run is not None:
             run.truncate_metrics(trainer.step)
+            run.drop_checkpoints_after(trainer.step)
             run.write_config(to_dict(resolved))
     except BaseException:
         if run is not None:

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.train.checkpoint import atomic_write_bytes, remove_stale_temporaries
+from gankit.train.checkpoint import (
+    atomic_write_bytes,
+    checkpoint_step,
+    checksum_path,
+    list_checkpoints,
+    remove_stale_temporaries,
+)
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -171,6 +177,14 @@ class RunDir:
         rows = [r for r in read_metrics(self.path) if r.get("step", 0) <= last_step]
         text = "".join(dumps(r) + "\n" for r in rows)
         atomic_write_bytes(self.path / METRICS, text.encode())
+
+    def drop_checkpoints_after(self, last_step: int) -> None:
+        """Delete checkpoints newer than the one resumed from (ones that failed to load): the resumed
+        run writes them again, and pruning must never keep them in place of its own."""
+        for path in list_checkpoints(self.checkpoints):
+            if checkpoint_step(path) > last_step:
+                path.unlink(missing_ok=True)
+                checksum_path(path).unlink(missing_ok=True)
 
     @property
     def checkpoints(self) -> Path:
