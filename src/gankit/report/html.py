@@ -85,14 +85,14 @@ def png_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def mark_findings(axes, findings: list[dict]) -> None:
-    """A dashed red line where each finding starts, numbered as in the findings table."""
+def mark_findings(axes, findings: list[dict], named: bool = True) -> None:
+    """A dashed red line where each finding starts, numbered (and named) as in the findings table."""
     for number, finding in enumerate(findings, start=1):
         for ax in axes:
             ax.axvline(finding["step"], color=FINDING_COLOR, linestyle="--", linewidth=1.2)
         top = axes[0]
         top.annotate(
-            f"{number} {finding['name']}",
+            f"{number} {finding['name']}" if named else str(number),
             (finding["step"], 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(2, -2),
@@ -170,7 +170,7 @@ def quality_figure(rows: list[dict], findings: list[dict]) -> str | None:
             total = max((row.get("eval_modes_total") or 0) for row in rows)
             ax.set_ylim(-0.3, total + 0.3)
             ax.set_title(f"modes covered (of {total})", fontsize=10)
-        mark_findings([ax], findings)
+        mark_findings([ax], findings, named=False)  # small panels: the number only
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
