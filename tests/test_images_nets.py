@@ -170,3 +170,10 @@ def test_vae_vs_gan_figure_quick_writes_grids_and_scores_next_to_the_floor(cli, 
     for scores in record["metrics"].values():
         assert scores["fid"] > record["floor"]["fid"]  # ten updates are far from the data
     assert record["command"] == f"gankit figure vae-vs-gan --out {tmp_path} --quick"
+
+
+def test_digits_preset_is_wgan_gp_on_digits_with_small_batches():
+    from gankit.config import build_config
+
+    config = build_config(preset="digits", overrides={"steps": 10})
+    assert (config.data, config.objective, config.batch_size, config.steps) == ("digits", "wgan-gp", 64, 10)
