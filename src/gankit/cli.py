@@ -252,6 +252,8 @@ def list_things() -> None:
     typer.echo("data sets:")
     for name, data in TOY_DATASETS.items():
         typer.echo(f"  {name:<12} {data.description}")
+    typer.echo(f"  {'digits':<12} scikit-learn's 1,797 8x8 hand-written digits (images)")
+    typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
     typer.echo("objectives:")
     for name, objective in OBJECTIVES.items():
         typer.echo(f"  {name:<12} {objective.description}")

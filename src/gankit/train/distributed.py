@@ -68,7 +68,12 @@ class ProcessGroup:
         if name.startswith("cuda") or (name == "auto" and torch.cuda.is_available()):
             if not torch.cuda.is_available():
                 raise GankitError("--device cuda was asked for, but no CUDA GPU is available")
-            device = torch.device("cuda", self.local_rank % torch.cuda.device_count())
+            if self.local_rank >= torch.cuda.device_count():  # NCCL needs one GPU per process
+                raise GankitError(
+                    f"{self.local_rank + 1} or more processes per machine need as many GPUs; this one "
+                    f"has {torch.cuda.device_count()}"
+                )
+            device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
             return device
         return torch.device("cpu")
