@@ -177,3 +177,8 @@ def test_digits_preset_is_wgan_gp_on_digits_with_small_batches():
 
     config = build_config(preset="digits", overrides={"steps": 10})
     assert (config.data, config.objective, config.batch_size, config.steps) == ("digits", "wgan-gp", 64, 10)
+
+
+def test_gankit_list_names_the_image_data(cli):
+    code, out, _ = cli("list")
+    assert code == 0 and "digits" in out and ".npy/.npz array, IDX file, or a folder of PNG/JPEG" in out
