@@ -195,7 +195,10 @@ def _launch_processes(
         if param.name == "nproc" or ctx.get_parameter_source(param.name).name != "COMMANDLINE":
             continue
         value = ctx.params[param.name]
-        args += [param.opts[0]] if getattr(param, "is_flag", False) else [param.opts[0], str(value)]
+        if getattr(param, "is_flag", False):  # --x, or its --no-x spelling when one was given
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            args += [param.opts[0], str(value)]
     raise Exit(distributed.launch(args, nproc))
 
 
