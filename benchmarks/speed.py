@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
 from gankit.nets import build_networks
-from gankit.train.loop import Trainer, make_optimizer, pick_device
+from gankit.train.loop import Trainer, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = {  # name: (data, config overrides)
@@ -67,8 +67,9 @@ def hand_loop(config: TrainConfig, data, device: torch.device) -> Callable[[int]
     """What a user writes by hand for ``config``: returns run(n) doing n generator steps."""
     torch.manual_seed(config.seed)
     G, D = (net.to(device) for net in build_networks(config, tuple(data.shape)))
-    opt_g = make_optimizer(config.g_optimizer, G.parameters(), config.g_lr, config)
-    opt_d = make_optimizer(config.optimizer, D.parameters(), config.d_lr, config)
+    assert config.optimizer == config.g_optimizer == "adam"  # both rows' paper default
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.g_lr, betas=config.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.d_lr, betas=config.betas)
     rng = torch.Generator(device).manual_seed(config.seed)
     B, Z, wgan = config.batch_size, config.latent_dim, config.objective == "wgan-gp"
 
