@@ -147,27 +147,33 @@ def _curves(axis, rows: list[dict], labels: dict[str, str]) -> None:
 
 def _quality_panel(axis, rows: list[dict]) -> None:
     """W1 (left axis) with modes covered or sample diversity (right axis), where they were logged."""
+    from matplotlib.ticker import MaxNLocator
+
     steps, w1 = _series(rows, "eval_w1")
+    mode_steps, modes = _series(rows, "eval_modes")
+    diversity_steps, diversity = _series(rows, "eval_diversity")
+    if not (steps or mode_steps or diversity_steps):
+        axis.set_title("no evaluations logged (see eval_every)")
+        axis.set_yticks([])
+        return
     if steps:
         axis.plot(steps, w1, marker="o", markersize=3, color="tab:purple", label="W1 to the data")
         axis.set_ylabel("W1")
+        axis.ticklabel_format(axis="y", useOffset=False)  # W1 itself, not "+0.96 plus a tiny offset"
     right = axis.twinx()
-    mode_steps, modes = _series(rows, "eval_modes")
     if mode_steps:
         total = next(row["eval_modes_total"] for row in rows if "eval_modes_total" in row)
         right.plot(mode_steps, modes, marker="s", markersize=3, color="tab:green", label="modes covered")
         right.set_ylim(-0.3, total + 0.3)
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
         right.set_ylabel(f"modes covered (of {total})")
-        title = "W1 and modes covered"
-    else:
-        diversity_steps, diversity = _series(rows, "eval_diversity")
+        axis.set_title("W1 and modes covered")
+    elif diversity_steps:
         right.plot(diversity_steps, diversity, marker="s", markersize=3, color="tab:green", label="diversity")
         right.set_ylabel("diversity (generated / real spread)")
-        title = "W1 and sample diversity" if steps else "sample diversity"
-    if not steps and not mode_steps and not _series(rows, "eval_diversity")[0]:
-        title = "no evaluations logged (eval_every = 0)"
-    axis.set_title(title)
-    handles = axis.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    labels = axis.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
-    if handles:
-        right.legend(handles, labels, fontsize=8, loc="upper right")
+        axis.set_title("W1 and sample diversity" if steps else "sample diversity")
+    else:
+        axis.set_title("W1 to the data")
+    handles, labels = axis.get_legend_handles_labels()
+    more_handles, more_labels = right.get_legend_handles_labels()
+    right.legend(handles + more_handles, labels + more_labels, fontsize=8, loc="upper right")

@@ -33,6 +33,7 @@ from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
 from gankit.train.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.train.loop import Callback, StopTraining, Trainer
+from gankit.train.rundir import dumps
 
 FINDINGS_FILE = "findings.jsonl"
 CONFIRMATIONS = 2  # evaluations in a row that must agree before an evaluation-based alarm fires
@@ -110,7 +111,7 @@ class FindingsLog:
         if self.path is None or not self.path.exists():
             return
         kept = [f for f in read_findings(self.path.parent) if f["detected_at"] <= step]
-        atomic_write_bytes(self.path, "".join(json.dumps(f) + "\n" for f in kept).encode())
+        atomic_write_bytes(self.path, "".join(dumps(f) + "\n" for f in kept).encode())
         self.findings = kept
 
     def report(self, finding: Finding, stop: bool = False) -> None:
@@ -118,7 +119,7 @@ class FindingsLog:
         self.findings.append(record)
         if self.path is not None:
             with open(self.path, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+                handle.write(dumps(record) + "\n")
         self.echo(f"gankit: finding {finding.name} (since step {finding.step}): {finding.message}")
         for remedy in finding.remedies:
             self.echo(f"  - {remedy}")
@@ -177,7 +178,9 @@ class Monitor(Callback):
 
 
 def _rounded(value: float) -> float:
-    return float(f"{value:.4g}") if math.isfinite(value) else value
+    if isinstance(value, int) or not math.isfinite(value):  # steps stay ints; inf is written as null
+        return value
+    return float(f"{value:.4g}")
 
 
 def extend_streak(state: dict, holds: bool, step: int) -> int:
