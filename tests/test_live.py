@@ -242,3 +242,11 @@ def test_watch_errors_exit_2(cli, tmp_path):
     RunDir.create(tmp_path / "run", to_dict(TrainConfig())).close()
     code, _, err = cli("watch", tmp_path / "run", "--port", 99999)
     assert code == 2 and "0..65535" in err and "Traceback" not in err
+
+
+def test_watch_says_when_a_run_has_no_field_snapshot(cli, tmp_path, monkeypatch):
+    RunDir.create(tmp_path / "run", to_dict(TrainConfig())).close()
+    monkeypatch.setattr(LiveServer, "serve_forever", lambda server: server.server.server_close())
+    code, out, err = cli("watch", tmp_path / "run")
+    assert code == 0, err
+    assert "http://127.0.0.1:" in out and "train with --live for the field" in out
