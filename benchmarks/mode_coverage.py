@@ -278,7 +278,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs trained side by side")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs of the results file")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown table to write")
-    parser.add_argument("--only", default=None, help="train only this recipe (e.g. toy-best); needs --resume")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="train only these recipes, comma-separated, in this order (e.g. toy-best); needs --resume",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.seeds = args.seeds or (1 if quick else 5)
@@ -294,7 +298,12 @@ def main(argv: list[str] | None = None) -> None:
     jobs = make_jobs(args.seeds, args.steps, args.best_steps)
     if args.only is not None and not args.resume:
         parser.error("--only needs --resume: it must not erase the other recipes' results")
-    todo = jobs if args.only is None else [job for job in jobs if job["label"] == args.only]
+    todo = jobs
+    if args.only is not None:  # in the order given, e.g. the cheap recipes first
+        order = args.only.split(",")
+        todo = sorted(
+            (job for job in jobs if job["label"] in order), key=lambda job: order.index(job["label"])
+        )
     run_jobs(todo, results_file, args.workers, args.resume)
     rows = load_finished(results_file, jobs)  # the table shows every finished run of every recipe
     args.out.parent.mkdir(parents=True, exist_ok=True)
