@@ -311,7 +311,7 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
         "latent_dim": 2 if flat else 64,
         # conv base channels: 32 keep 8x8/16x16 images (digits) trainable on a CPU in minutes
         "width": 128 if flat else (32 if data_shape[-1] <= 16 else 64),
-        "depth": 3 if flat else 1,  # images: 3x3 conv layers per resolution (nets/dcgan.py)
+        "depth": 3 if flat else 1,  # images: convolutions per resolution (nets/dcgan.py)
         "betas": (0.5, 0.999),
         "clip_value": 0.01 if objective.uses_weight_clipping else 0.0,
         "gradient_penalty_weight": 10.0 if objective.uses_gradient_penalty else 0.0,
