@@ -100,6 +100,9 @@ def main(names: list[str]) -> None:
         print(f"example {name} ...", flush=True)
         text = replace_block(text, f"example {name}", example(name))
         DOC.write_text(text)
+    findings = ROOT / RUNS / "vanishing" / "findings.jsonl"
+    if findings.exists():
+        text = replace_block(text, "findings-format", f"```json\n{findings.read_text().strip()}\n```")
     DOC.write_text(text)
 
 
