@@ -130,7 +130,7 @@ def train(
         None,
         "--stop-on",
         help=f"Comma-separated findings that stop training: {', '.join(FINDING_NAMES)}.",
-        show_default="none (divergence always stops)",
+        show_default="none; divergence always stops",
     ),
     live: bool = typer.Option(
         False, "--live", help="Serve a live view on 127.0.0.1 while training (its URL is printed)."
