@@ -150,7 +150,7 @@ def test_plot_shows_samples_losses_and_w1_for_toy_runs(tmp_path):
     with_eval = tiny_run(tmp_path / "eval", steps=10).plot(n=200)
     assert len(with_eval.axes) == 3
     samples_axis, losses_axis, w1_axis = with_eval.axes
-    assert len(samples_axis.collections) == 3  # data, generated, mode means
+    assert {"data", "generated"} <= {points.get_label() for points in samples_axis.collections}
     assert {line.get_label() for line in losses_axis.lines} == {"d_loss", "g_loss"}
     assert len(w1_axis.lines[0].get_xdata()) == 2
     one_d = tiny_run(tmp_path / "line", steps=5, data="gaussian-1d", eval_every=0).plot(n=200)
@@ -270,3 +270,25 @@ def test_figure_gives_the_notebook_its_matplotlib_backend_back(tmp_path, monkeyp
         assert repr(result) == f"FigureResult('any', image={str(tmp_path / 'any.png')!r}, numbers=<0 keys>)"
     finally:
         matplotlib.use("Agg")
+
+
+def test_image_runs_plot_a_grid_and_a_vae_plots_its_own_losses(tmp_path):
+    vae = gankit.train("digits", steps=2, model="vae", out=tmp_path / "vae", progress=False, **IMAGE_TINY)
+    assert vae.sample(3).shape == (3, 1, 8, 8)
+    assert "model='vae'" in repr(vae)
+    figure = vae.plot(n=9)
+    assert len(figure.axes) == 2 and len(figure.axes[0].images) == 1  # the sample grid is one image
+    assert {line.get_label() for line in figure.axes[1].lines} == {"loss", "reconstruction", "kl"}
+    assert "vae on digits" in figure.axes[0].get_title()
+    with pytest.raises(GankitError, match="has no discriminator"):
+        vae.discriminator_scores(np.zeros((2, 1, 8, 8)))
+
+
+IMAGE_TINY = {
+    "width": 8,
+    "batch_size": 8,
+    "log_every": 1,
+    "eval_every": 0,
+    "sample_every": 0,
+    "monitors": False,
+}

@@ -32,6 +32,7 @@
 # 3. The discriminator is a *learned loss function* for the generator.
 # 4. A discriminator that is too strong too early starves the generator: its gradient vanishes.
 # 5. A Wasserstein GAN (WGAN) keeps the gradient alive and recovers.
+# 6. GAN samples look more real than those of a VAE.
 #
 # Everything runs on gankit's engine, the same one behind the `gankit` command line.
 
@@ -68,7 +69,8 @@ from gankit.data import load_data
 from gankit.train.loop import Trainer, d_step, g_step
 
 data = load_data("mixture-1d")
-config = resolve(TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128), data.shape)
+config = TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128)
+config = resolve(config, data.shape)  # fill in the defaults (latent size, optimiser, ...)
 trainer = Trainer(config, data)
 G, D = trainer.generator, trainer.discriminator
 print(G)
@@ -155,10 +157,11 @@ axes[0].legend(loc="upper left", fontsize=8)
 plt.show()
 
 # %% [markdown]
-# At first p_g is a narrow spike and D(x) is a clear verdict: high over the data, low over the
-# spike. The generator follows D's slope towards the data; D re-learns where the fakes are now; and
-# in the end p_g covers both bumps while D(x) flattens towards 1/2 where the two distributions
-# agree: it can no longer tell them apart. That flat D is the equilibrium of the game.
+# Early on, p_g sits in one place and D(x) is a clear verdict: high where real data has no fakes
+# next to it, low where the fakes pile up. The generator follows D's slope towards the data; D
+# re-learns where the fakes are now; round after round. In the end p_g covers both bumps and D(x)
+# flattens towards 1/2 wherever the two distributions agree: it can no longer tell them apart. That
+# flat D is the equilibrium of the game.
 #
 # (While it trained, gankit's monitors may have warned about *mode collapse*: early on, the
 # generator often finds one bump before the other. Here it is a passing phase; tutorial 2 is about
@@ -169,7 +172,7 @@ plt.show()
 
 # %%
 for row in run.metrics:
-    if "eval_w1" in row:
+    if row["step"] in STAGES and "eval_w1" in row:  # the end of each stage
         print(f"step {row['step']:5d}   W1 {row['eval_w1']:.3f}   bumps covered {row['eval_modes']} of 2")
 run.plot()
 
@@ -233,10 +236,10 @@ gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
 # %% [markdown]
 # Now in real training. The data is `ring`: eight narrow bumps on a circle, which a fresh generator
 # (a small blob at the centre) does not touch at all. We make D far stronger than G: 20 discriminator
-# updates per generator update, and a discriminator learning rate 20 times the generator's.
+# updates per generator update, and a discriminator learning rate 50 times the generator's.
 
 # %%
-STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=5e-5, width=64, depth=2, batch_size=128)
+STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=2e-5, width=64, depth=2, batch_size=128)
 STRONG |= dict(log_every=2, eval_every=4, eval_samples=500) if QUICK else dict(log_every=10, eval_every=50)
 STRONG_STEPS = 12 if QUICK else 300
 STRONG |= dict(critic_steps=2) if QUICK else {}
@@ -301,6 +304,31 @@ wgan.plot()
 # samples move towards the ring (W1 falls), while the original GAN's generator is left with almost
 # nothing to learn from.
 #
+# ## 6. GAN or VAE?
+#
+# The lesson starts from the variational autoencoder (VAE): an encoder maps an image to a code
+# whose distribution is pushed towards N(0, I), a decoder maps codes back to images, and after
+# training the decoder alone is the generator. Its loss is fixed: reconstruct the input, pixel by
+# pixel. When several outputs are plausible, the pixel loss is smallest for their *average*, which
+# is why VAE samples tend to be blurry. A GAN is judged by a learned critic of realism instead, so
+# its samples should look more like real ones.
+#
+# gankit trains both on scikit-learn's 8x8 handwritten digits with the same network as decoder and
+# as generator, the same batch size and the same number of updates. (Training a VAE is one argument:
+# `gankit.train("digits", model="vae")`.) Precision is the fraction of generated images that land
+# among real ones; FID measures the distance between generated and real images in a feature space
+# (lower is better); the "floor" is real digits compared with other real digits.
+
+# %%
+vae_vs_gan = gankit.figure("vae-vs-gan", out=RUNS / "figures", quick=QUICK)
+floor = vae_vs_gan.numbers["floor"]
+print(f"{'model':10s} {'FID':>8s} {'precision':>10s}")
+for model, scores in vae_vs_gan.numbers["metrics"].items():
+    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f}")
+print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f}")
+vae_vs_gan
+
+# %% [markdown]
 # ## What we saw
 #
 # | claim of the lesson | where you saw it |
@@ -310,6 +338,7 @@ wgan.plot()
 # | D is a learned loss for G | section 3: the loss surface -log D(x) and the optimal D |
 # | too strong a D makes the generator's gradient vanish | section 4: the figure, the run, and the doctor |
 # | WGAN keeps the gradient and recovers | section 5: same critic, W1 falls |
+# | GAN samples look more real than VAE samples | section 6: samples side by side, FID and precision |
 #
 # Next: [02-mode-collapse.en.ipynb](02-mode-collapse.en.ipynb), where the generator learns to fool
 # D with only a few of the data's modes, and what each remedy changes.

@@ -30,6 +30,7 @@
 # 3. 判别器就是生成器的**损失函数**,而且是学出来的。
 # 4. 判别器一开始就太强,反而害了生成器:生成器的梯度消失了。
 # 5. 换成 Wasserstein GAN(WGAN),梯度回来了,训练也恢复了。
+# 6. GAN 生成的样本比 VAE 的更像真的。
 #
 # 下面所有代码都跑在 gankit 的训练引擎上,和命令行工具 `gankit` 用的是同一套。
 
@@ -67,7 +68,8 @@ from gankit.data import load_data
 from gankit.train.loop import Trainer, d_step, g_step
 
 data = load_data("mixture-1d")
-config = resolve(TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128), data.shape)
+config = TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128)
+config = resolve(config, data.shape)  # 补全默认值(噪声维度、优化器等)
 trainer = Trainer(config, data)
 G, D = trainer.generator, trainer.discriminator
 print(G)
@@ -152,9 +154,9 @@ axes[0].legend(loc="upper left", fontsize=8)
 plt.show()
 
 # %% [markdown]
-# 一开始 p_g 只是一根窄窄的尖峰,D(x) 的判断也很干脆:在真实数据上高,在尖峰上低。生成器顺着 D 的斜坡
-# 朝真实数据移动;D 又重新学习假样本现在在哪里;最后 p_g 盖住了两个鼓包,而 D(x) 在两个分布重合的地方
-# 趋于 1/2:它已经分不清真假了。这条平坦的 D 就是博弈的均衡点。
+# 一开始 p_g 挤在一处,D(x) 的判断也很干脆:在旁边没有假样本的真实数据处高,在假样本扎堆的地方低。
+# 生成器顺着 D 的斜坡朝真实数据移动;D 又重新学习假样本现在在哪里;一轮接一轮。最后 p_g 盖住了两个
+# 鼓包,而 D(x) 在两个分布重合的地方趋于 1/2:它已经分不清真假了。这条平坦的 D 就是博弈的均衡点。
 #
 # (训练过程中,gankit 的监视器可能会报出"模式崩溃"(mode collapse)的警告:生成器往往先找到一个鼓包,
 # 再找到另一个。在这里这只是暂时现象;什么时候它不再是暂时的,是第 2 篇教程的主题。)
@@ -164,8 +166,8 @@ plt.show()
 
 # %%
 for row in run.metrics:
-    if "eval_w1" in row:
-        print(f"第 {row['step']:5d} 步   W1 {row['eval_w1']:.3f}   覆盖了 {row['eval_modes']} 个鼓包(共 2 个)")
+    if row["step"] in STAGES and "eval_w1" in row:  # 每个阶段结束时
+        print(f"第 {row['step']:5d} 步  W1 {row['eval_w1']:.3f}  覆盖了 {row['eval_modes']} 个鼓包(共 2 个)")
 run.plot()
 
 # %% [markdown]
@@ -222,10 +224,10 @@ gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
 
 # %% [markdown]
 # 再看真实的训练。数据换成 `ring`:圆周上八个很窄的鼓包,刚初始化的生成器(圆心附近的一小团)和它们
-# 完全不重叠。我们让 D 远强于 G:每更新一次生成器就更新 20 次判别器,判别器的学习率是生成器的 20 倍。
+# 完全不重叠。我们让 D 远强于 G:每更新一次生成器就更新 20 次判别器,判别器的学习率是生成器的 50 倍。
 
 # %%
-STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=5e-5, width=64, depth=2, batch_size=128)
+STRONG = dict(critic_steps=20, d_lr=1e-3, g_lr=2e-5, width=64, depth=2, batch_size=128)
 STRONG |= dict(log_every=2, eval_every=4, eval_samples=500) if QUICK else dict(log_every=10, eval_every=50)
 STRONG_STEPS = 12 if QUICK else 300
 STRONG |= dict(critic_steps=2) if QUICK else {}
@@ -286,6 +288,28 @@ wgan.plot()
 # 在同样过强的评论家面前,WGAN 的生成器始终保有量级为 1 的梯度,样本一步步移向圆环(W1 下降);
 # 原始 GAN 的生成器却几乎学不到任何东西。
 #
+# ## 6. GAN 还是 VAE?
+#
+# 课程是从变分自编码器(VAE)讲起的:编码器把图片映射成一个编码,并让编码的分布接近标准正态分布
+# N(0, I);解码器再把编码还原成图片;训练完成后,单独拿出解码器当生成器用。它的损失函数是固定的:
+# 逐像素地重建输入。当好几种输出都说得通时,像素损失在它们的**平均**处最小,所以 VAE 生成的图片往往
+# 发糊。GAN 则由一个学出来的"真实度裁判"来评判,所以它的样本应当更像真的。
+#
+# gankit 在 scikit-learn 自带的 8x8 手写数字上训练这两种模型:解码器和生成器用同一个网络,批大小和
+# 更新次数也相同。(训练 VAE 只需一个参数:`gankit.train("digits", model="vae")`。)precision(精确率)
+# 是生成图片中落在真实图片附近的比例;FID 衡量生成图片与真实图片在特征空间中的距离(越低越好);
+# "real data" 一行是真实数字和另一批真实数字相比的结果,即能达到的下限。
+
+# %%
+vae_vs_gan = gankit.figure("vae-vs-gan", out=RUNS / "figures", quick=QUICK)
+floor = vae_vs_gan.numbers["floor"]
+print(f"{'model':10s} {'FID':>8s} {'precision':>10s}")
+for model, scores in vae_vs_gan.numbers["metrics"].items():
+    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f}")
+print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f}")
+vae_vs_gan
+
+# %% [markdown]
 # ## 小结
 #
 # | 课程中的论断 | 在哪里看到 |
@@ -295,6 +319,7 @@ wgan.plot()
 # | D 是 G 学出来的损失函数 | 第 3 节:损失曲面 -log D(x) 与最优判别器 |
 # | D 太强,生成器的梯度消失 | 第 4 节:经典图、真实训练和 doctor 的诊断 |
 # | WGAN 保住梯度,训练恢复 | 第 5 节:同样的评论家,W1 下降 |
+# | GAN 的样本比 VAE 的更像真的 | 第 6 节:并排的样本、FID 和精确率 |
 #
 # 下一篇:[02-mode-collapse.zh.ipynb](02-mode-collapse.zh.ipynb):生成器只靠数据中的少数几个模式就骗过了
 # 判别器,这就是模式崩溃;以及每种对策能把数字改善多少。

@@ -30,6 +30,8 @@ from gankit.config import TrainConfig, build_config, from_dict
 from gankit.errors import GankitError
 from gankit.train.rundir import check_run_dir, read_config, read_metrics
 
+LOSS_KEYS = ("d_loss", "g_loss", "loss", "reconstruction", "kl")  # GANs log the first two, VAEs the rest
+
 
 class Run:
     """A trained (or training) run directory, seen from Python.
@@ -46,7 +48,7 @@ class Run:
     def __repr__(self) -> str:
         config = self.config
         where = str(self.path)
-        return f"Run({where!r}, data={config.data!r}, objective={config.objective!r}, step={self.step})"
+        return f"Run({where!r}, data={config.data!r}, {_what(config)}, step={self.step})"
 
     @property
     def config(self) -> TrainConfig:
@@ -105,7 +107,11 @@ class Run:
         """
         import torch
 
-        trainer = _load_trainer(self.path)
+        from gankit.train.run import load_trainer
+
+        trainer = load_trainer(self.path)
+        if trainer.config.model != "gan":
+            raise GankitError(f"{self.path} is a {trainer.config.model} run: it has no discriminator")
         x = torch.as_tensor(np.asarray(x, dtype=np.float32))
         if tuple(x.shape[1:]) != tuple(trainer.data.shape) or trainer.config.pack != 1:
             raise GankitError(
@@ -143,12 +149,14 @@ class Run:
             has_modes = getattr(data, "modes", None) is not None and fake.shape[1] == 2
             modes = data.modes.numpy() if has_modes else None
             draw_samples(axes[0], fake, real, modes)
-        axes[0].set_title(f"{config.objective} on {config.data}, step {self.step}", fontsize=10)
-        for key in ("d_loss", "g_loss"):
-            steps, values = self.metric(key) if rows else (np.zeros(0), np.zeros(0))
-            axes[1].plot(steps, values, label=key)
+        name = config.objective if config.model == "gan" else config.model
+        axes[0].set_title(f"{name} on {config.data}, step {self.step}", fontsize=10)
+        for key in LOSS_KEYS:
+            if any(key in row for row in rows):
+                axes[1].plot(*self.metric(key), label=key)
         axes[1].set(xlabel="step", title="losses")
-        axes[1].legend(fontsize=8)
+        if axes[1].lines:
+            axes[1].legend(fontsize=8)
         if has_w1:
             steps, values = self.metric("eval_w1")
             axes[2].plot(steps, values, marker="o", color="#2a9d3a")
@@ -293,19 +301,8 @@ def doctor(run: str | Path | Run) -> Diagnosis:
     return Diagnosis(diagnose(_path_of(run)))
 
 
-def _load_trainer(path: Path):
-    """A CPU trainer holding the run's latest checkpoint (both networks, for looking inside)."""
-    from gankit.train.checkpoint import load_latest_checkpoint
-    from gankit.train.loop import Trainer
-    from gankit.train.run import prepare
-
-    data, config = prepare(from_dict(read_config(path)))
-    trainer = Trainer(config.replace(device="cpu"), data, "cpu")
-    state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
-    if state is None:
-        raise GankitError(f"{path} has no checkpoint yet (train it first)")
-    trainer.load_state_dict(state)
-    return trainer
+def _what(config: TrainConfig) -> str:
+    return f"objective={config.objective!r}" if config.model == "gan" else f"model={config.model!r}"
 
 
 def _path_of(run: str | Path | Run) -> Path:

@@ -390,8 +390,8 @@ def _fit(
     return RunResult(run.path if run else None, trainer, stopped, findings.findings)
 
 
-def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, object]:
-    """The trained generator (EMA weights when the run used EMA) of a run directory, on the CPU."""
+def load_trainer(path: str | Path) -> Trainer:
+    """A CPU trainer holding a run directory's latest checkpoint (both networks, for looking inside)."""
     config = from_dict(read_config(path))
     data, resolved = prepare(config)
     trainer = make_trainer(resolved, data, "cpu")
@@ -399,7 +399,13 @@ def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, obje
     if state is None:
         raise GankitError(f"{path} has no usable checkpoint (train it first)")
     _load_trainer_state(trainer, state, Path(path))
-    return trainer.sampler, resolved, data
+    return trainer
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, object]:
+    """The trained generator (EMA weights when the run used EMA) of a run directory, on the CPU."""
+    trainer = load_trainer(path)
+    return trainer.sampler, trainer.config, trainer.data
 
 
 def sample_run(path: str | Path, n: int, seed: int) -> torch.Tensor:

@@ -1,0 +1,226 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 模式崩溃:只靠几个模式骗过判别器
+#
+# *English version: [02-mode-collapse.en.ipynb](02-mode-collapse.en.ipynb)。*
+#
+# 生成器的奖励来自判别器的"相信":判别器信以为真的样本,就是好样本。可这份奖励里没有一条要求
+# **多样性**:一个生成器哪怕翻来覆去只产出同一种很逼真的样本,也能赢上一阵子。这就是**模式崩溃**
+# (mode collapse),也是 GAN 最常见的"悄无声息"的失败方式:每个样本看起来都不错,只是种类太少。
+#
+# 用玩具数据就能把它量化。我们用两个模式(mode,即数据分布中的一个个"峰")位置完全已知的数据集,按
+# PacGAN(Lin 等人 2018)的评测方法数一数生成器覆盖了其中几个:
+#
+# * `ring`:单位圆上 8 个很窄的高斯分布(标准差 0.01);
+# * `grid`:5 x 5 网格上 25 个高斯分布(标准差 0.05)。
+#
+# 然后在相同的训练预算下逐一尝试几种经典对策,看看每一种把数字改变了多少。
+
+# %%
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import gankit
+from gankit.data import load_data
+
+# 测试时会设置 GANKIT_TUTORIAL_QUICK=1,用极小的设置把每个单元格跑一遍(只检查能不能跑通,
+# 数字没有意义)。自己学习时不要设置它,才能看到真实的结果(笔记本电脑上几分钟)。
+QUICK = os.environ.get("GANKIT_TUTORIAL_QUICK") == "1"
+torch.set_num_threads(1)  # 这么小的网络,单线程在 CPU 上反而最快
+RUNS = Path("runs/tutorial-02")
+print("quick settings" if QUICK else "full settings")
+
+# %% [markdown]
+# 图中的文字标注保留英文,以免系统缺少中文字体时显示成方块。
+#
+# ## 1. 数据,以及怎样数"覆盖了几个模式"
+#
+# 取 2,500 个生成样本,把每个样本归到离它最近的模式。如果它落在该模式 3 个标准差以内,就算
+# **高质量**样本。如果某个模式分到的高质量样本不少于 20 个(2,500 的 0.8%),这个模式就算被
+# **覆盖**了。**反向 KL** 比较高质量样本在各模式间的分布和真实数据的均匀分布:每个模式都分到应得的
+# 一份时为 0;在圆环上,所有样本都挤在一个模式时为 ln 8 ≈ 2.08。gankit 每隔 `eval_every` 步计算一次
+# 这些指标,记录为 `eval_modes`、`eval_high_quality`、`eval_reverse_kl`,另外还有 `eval_w1`,即与
+# 真实数据之间的 Wasserstein-1 距离。
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+for ax, name in zip(axes, ("ring", "grid")):
+    toy = load_data(name)
+    points = toy.sample(2500, torch.Generator().manual_seed(0)).numpy()
+    ax.scatter(points[:, 0], points[:, 1], s=2, color="black")
+    ax.set(title=f"{name}: {len(toy.modes)} modes, sigma {toy.sigma}", aspect="equal")
+plt.show()
+
+# %% [markdown]
+# ## 2. 普通 GAN 在圆环上
+#
+# 用非饱和损失的 GAN(`ns`)和常见的 Adam 设置。我们用 `gankit.resume` 分阶段训练,每个阶段结束后
+# 看看样本都落在哪里。
+
+# %%
+SEEDS = (0,) if QUICK else (0, 1, 2)
+STEPS = 40 if QUICK else 1500
+STAGES = [10, 20, 40] if QUICK else [250, 750, 1500]
+COMMON = dict(g_lr=1e-3, d_lr=1e-3, eval_every=STEPS // 4, sample_every=0, log_every=10 if QUICK else 50)
+COMMON |= dict(width=32, batch_size=64, eval_samples=500) if QUICK else dict(width=64, batch_size=128)
+ring = load_data("ring")
+ring_modes = ring.modes.numpy()
+
+run = None
+fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 4))
+for ax, stage in zip(axes, STAGES):
+    if run is None:
+        run = gankit.train("ring", "ns", stage, out=RUNS / "ns-stages", overwrite=True, **COMMON)
+    else:
+        run = gankit.resume(run, steps=stage)
+    samples = run.sample(2500, seed=10_000)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
+    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
+    last = [row for row in run.metrics if "eval_modes" in row][-1]
+    ax.set(title=f"step {run.step}: {last['eval_modes']} of 8 modes", aspect="equal")
+    ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+plt.show()
+
+# %% [markdown]
+# doctor 读取这次训练的指标,告诉我们它是否看到了模式崩溃、从哪一步开始(报告是英文的,与命令行
+# `gankit doctor` 的输出一致):
+
+# %%
+gankit.doctor(run)
+
+# %% [markdown]
+# ## 3. 为什么会这样
+#
+# 判别器**一次只看一个样本**。一个恰好落在真实模式上的样本,单独看是完全逼真的,不管其他样本是不是
+# 也都挤在同一个模式上。于是生成器把所有样本都搬到 D 眼下最信服的那几个模式上,就能占到便宜。接着 D
+# 学会了怀疑这几个模式,生成器又跳到别处;两者可能绕着圆环你追我赶,而不是稳定地覆盖全部八个模式。
+#
+# 每种经典对策针对的是这个过程的不同环节:
+#
+# | 对策 | 参数 | 思路 |
+# |---|---|---|
+# | 带梯度惩罚的 Wasserstein 损失 | `objective="wgan-gp"` | 评论家估计的是**两个分布之间的距离**(W1):某个模式缺了样本就要付出代价,不管每个样本单独看多逼真 |
+# | PacGAN | `pack=2` | D 把 `pack` 个样本**放在一起**打分,一批长得一模一样的样本本身就露了馅 |
+# | 生成器 EMA | `ema_decay=0.999` | 从生成器权重的滑动平均中采样,把来回跳动平均掉 |
+#
+# ## 4. 每种对策,相同的预算
+#
+# 每个配方都训练相同的生成器步数,并且用多个随机种子(GAN 训练的随机性很大:单个种子可能让任何配方
+# 显得特别好或特别差)。我们报告各种子结果的中位数。
+
+# %%
+RECIPES = {
+    "ns (plain GAN)": dict(objective="ns"),
+    "wgan-gp": dict(objective="wgan-gp"),
+    "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
+    "ns + EMA (0.999)": dict(objective="ns", ema_decay=0.999),
+}
+
+
+def final_numbers(run):
+    """一次训练最后一次评估的结果:覆盖的模式数、高质量比例、反向 KL、W1。"""
+    row = [row for row in run.metrics if "eval_modes" in row][-1]
+    kl = row["eval_reverse_kl"]
+    return [row["eval_modes"], row["eval_high_quality"], np.inf if kl is None else kl, row["eval_w1"]]
+
+
+def compare(data, recipes):
+    """每个配方在每个种子上各训练一次;返回每个配方各项数字在种子间的中位数。"""
+    table, last_runs = {}, {}
+    for label, recipe in recipes.items():
+        numbers = []
+        for seed in SEEDS:
+            name = f"{data}-{label.split()[0]}-{'-'.join(f'{k}{v}' for k, v in recipe.items())}-seed{seed}"
+            settings = COMMON | recipe | dict(steps=STEPS, seed=seed, out=RUNS / name, overwrite=True)
+            a_run = gankit.train(data, **settings)
+            numbers.append(final_numbers(a_run))
+        table[label], last_runs[label] = np.median(np.array(numbers, dtype=float), axis=0), a_run
+    return table, last_runs
+
+
+def show_table(data, table):
+    total = len(load_data(data).modes)
+    print(f"{data}:种子 {SEEDS} 的中位数,每次训练 {STEPS} 步")
+    print(f"{'recipe':24s} {'modes':>9s} {'high quality':>13s} {'reverse KL':>11s} {'W1':>7s}")
+    for label, (modes, quality, kl, w1) in table.items():
+        print(f"{label:24s} {modes:5.1f}/{total:<3d} {quality:12.1%} {kl:11.3f} {w1:7.3f}")
+
+
+ring_table, ring_runs = compare("ring", RECIPES)
+show_table("ring", ring_table)
+
+# %%
+fig, axes = plt.subplots(1, len(ring_runs), figsize=(3.3 * len(ring_runs), 3.5))
+for ax, (label, a_run) in zip(axes, ring_runs.items()):
+    samples = a_run.sample(2500, seed=10_000)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
+    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
+    ax.set(title=label, aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+plt.show()
+
+# %% [markdown]
+# 按列读这张表。*modes*(模式数)和 *reverse KL*(反向 KL)衡量覆盖:每个模式是否分到了应得的一份?
+# *high quality*(高质量比例)衡量精度:样本到底有没有落在模式上,还是散落在模式之间?*W1* 两者兼有。
+# 一个配方可能用一项换另一项,这也是 PacGAN 和 VEEGAN 的论文同时报告好几个数字、而不是只报一个的
+# 原因。各对策相对普通 GAN 的变化:
+
+
+# %%
+def verdicts(table, baseline="ns (plain GAN)"):
+    base_modes, base_quality, base_kl, _ = table[baseline]
+    for label, (modes, quality, kl, _) in table.items():
+        if label != baseline:
+            print(
+                f"{label}:与普通 GAN 相比,模式数 {modes - base_modes:+.1f},"
+                f"高质量比例 {quality - base_quality:+.1%},反向 KL {base_kl:.2f} -> {kl:.2f}"
+            )
+
+
+verdicts(ring_table)
+
+# %% [markdown]
+# ## 5. 网格:25 个模式
+#
+# 网格更难:模式更多,分布在更大的正方形里,生成器还得够到四个角。配方相同,预算相同:
+
+# %%
+grid_table, grid_runs = compare("grid", RECIPES)
+show_table("grid", grid_table)
+verdicts(grid_table)
+
+# %%
+grid_modes = load_data("grid").modes.numpy()
+fig, axes = plt.subplots(1, len(grid_runs), figsize=(3.3 * len(grid_runs), 3.5))
+for ax, (label, a_run) in zip(axes, grid_runs.items()):
+    samples = a_run.sample(2500, seed=10_000)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
+    ax.scatter(grid_modes[:, 0], grid_modes[:, 1], marker="x", color="#c0392b", s=12)
+    ax.set(title=label, aspect="equal", xlim=(-5.5, 5.5), ylim=(-5.5, 5.5))
+plt.show()
+
+# %% [markdown]
+# ## 小结
+#
+# * 普通 GAN 可能在**一部分**模式上产出高质量样本,却漏掉其余的:样本看上去没问题,覆盖率的数字却
+#   不这么说。doctor 把这种情况叫作 `mode-collapse`。
+# * 覆盖率(模式数、反向 KL)必须和质量放在一起**量出来**:每种对策对它们的影响各不相同,上面的表格
+#   就是在这个预算下的如实比较。
+# * 想更进一步:`python benchmarks/mode_coverage.py` 会在两个数据集上用更多种子跑遍所有目标函数,
+#   并把 PacGAN 和 VEEGAN 论文中公布的数字和 gankit 的结果并排列出。
+#
+# 返回 [01-understanding-gans.zh.ipynb](01-understanding-gans.zh.ipynb)。

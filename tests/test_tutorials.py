@@ -1,0 +1,62 @@
+"""The tutorials in docs/tutorial: built from their sources, in both languages, and every cell runs.
+
+Each notebook runs in a fresh kernel with GANKIT_TUTORIAL_QUICK=1 (tiny settings, read by its first
+cell); a cell that raises fails the test. A notebook must also show its pictures.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "docs" / "tutorial"
+_spec = importlib.util.spec_from_file_location("tutorial_build", TUTORIALS / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+SOURCES = build.sources()
+NOTEBOOKS = [source.with_suffix(".ipynb") for source in SOURCES]
+
+
+def test_every_tutorial_exists_in_english_and_in_chinese():
+    english = {path.name.removesuffix(".en.py") for path in SOURCES if path.name.endswith(".en.py")}
+    chinese = {path.name.removesuffix(".zh.py") for path in SOURCES if path.name.endswith(".zh.py")}
+    assert len(english) >= 2
+    assert english == chinese
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.stem)
+def test_the_committed_notebook_is_built_from_its_source(source):
+    notebook = source.with_suffix(".ipynb")
+    assert notebook.exists(), f"run `make tutorials` to build {notebook.name}"
+    assert notebook.read_text(encoding="utf-8") == build.notebook_text(source), (
+        f"{notebook.name} is out of date with {source.name}: run `make tutorials`"
+    )
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_the_tutorial_runs_every_cell_and_shows_its_pictures(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANKIT_TUTORIAL_QUICK", "1")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own inline backend, as for a reader
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+    # Every cell that draws must show its picture: a library that switched the notebook's matplotlib
+    # backend to Agg would leave plt.show() cells empty without any error.
+    drawing_cells = [
+        cell
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        and any(call in cell.source for call in ("plt.show()", ".plot()", "figure("))
+    ]
+    assert drawing_cells
+    for cell in drawing_cells:
+        shown = [output for output in cell.outputs if "image/png" in output.get("data", {})]
+        assert shown, f"this cell of {notebook.name} showed no picture:\n{cell.source}"
+    assert (tmp_path / "runs").is_dir()  # runs went to the notebook's folder, not elsewhere
