@@ -361,3 +361,10 @@ def test_healthy_wgan_gp_on_the_ring_raises_no_finding(seed):
     )
     result = train(config, echo=lambda _: None)
     assert result.findings == [] and result.stopped is None
+
+
+def test_monitors_only_watch_training_numbers_are_the_same_without_them():
+    config = TrainConfig(objective="ns", steps=20, seed=3, **{**SMALL, "eval_every": 10})
+    watched = train(config, echo=lambda _: None).trainer.generator.state_dict()
+    unwatched = train(config.replace(monitors=False), echo=lambda _: None).trainer.generator.state_dict()
+    assert all(torch.equal(watched[key], unwatched[key]) for key in watched)
