@@ -74,8 +74,8 @@ plt.show()
 
 # %%
 SEEDS = (0,) if QUICK else (0, 1, 2)
-STEPS = 40 if QUICK else 1500
-STAGES = [10, 20, 40] if QUICK else [250, 750, 1500]
+STEPS = 40 if QUICK else 1000
+STAGES = [10, 20, 40] if QUICK else [250, 500, 1000]
 COMMON = dict(g_lr=1e-3, d_lr=1e-3, eval_every=STEPS // 4, sample_every=0, log_every=10 if QUICK else 50)
 COMMON |= dict(width=32, batch_size=64, eval_samples=500) if QUICK else dict(width=64, batch_size=128)
 ring = load_data("ring")
@@ -116,7 +116,7 @@ gankit.doctor(run)
 # |---|---|---|
 # | 带梯度惩罚的 Wasserstein 损失 | `objective="wgan-gp"` | 评论家估计的是**两个分布之间的距离**(W1):某个模式缺了样本就要付出代价,不管每个样本单独看多逼真 |
 # | PacGAN | `pack=2` | D 把 `pack` 个样本**放在一起**打分,一批长得一模一样的样本本身就露了馅 |
-# | 生成器 EMA | `ema_decay=0.999` | 从生成器权重的滑动平均中采样,把来回跳动平均掉 |
+# | 生成器 EMA | `ema_decay=0.99` | 从生成器最近权重的滑动平均(约最近 1 / (1 - decay) = 100 步)中采样:生成器来回振荡时能把它平滑掉,但生成器还在大步移动时,平均值会落在后面 |
 #
 # ## 4. 每种对策,相同的预算
 #
@@ -128,7 +128,7 @@ RECIPES = {
     "ns (plain GAN)": dict(objective="ns"),
     "wgan-gp": dict(objective="wgan-gp"),
     "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
-    "ns + EMA (0.999)": dict(objective="ns", ema_decay=0.999),
+    "ns + EMA (0.99)": dict(objective="ns", ema_decay=0.99),
 }
 
 
