@@ -160,7 +160,7 @@ def _quality_panel(axis, rows: list[dict]) -> None:
         axis.plot(steps, w1, marker="o", markersize=3, color="tab:purple", label="W1 to the data")
         axis.set_ylabel("W1")
         axis.ticklabel_format(axis="y", useOffset=False)  # W1 itself, not "+0.96 plus a tiny offset"
-    right = axis.twinx()
+    right = axis.twinx() if steps else axis  # a second y axis only when W1 takes the first
     if mode_steps:
         total = next(row["eval_modes_total"] for row in rows if "eval_modes_total" in row)
         right.plot(mode_steps, modes, marker="s", markersize=3, color="tab:green", label="modes covered")
@@ -175,5 +175,7 @@ def _quality_panel(axis, rows: list[dict]) -> None:
     else:
         axis.set_title("W1 to the data")
     handles, labels = axis.get_legend_handles_labels()
-    more_handles, more_labels = right.get_legend_handles_labels()
-    right.legend(handles + more_handles, labels + more_labels, fontsize=8, loc="upper right")
+    if right is not axis:
+        more_handles, more_labels = right.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    right.legend(handles, labels, fontsize=8, loc="upper right")
