@@ -18,6 +18,7 @@ from gankit.experiments import (
     js_saturation,
     optimal_discriminator,
     run_figure,
+    strong_discriminator,
     vanishing_gradients,
 )
 from gankit.experiments.common import median
@@ -25,6 +26,7 @@ from gankit.experiments.common import median
 
 def test_registry_lists_every_classic_figure_with_a_description_and_an_explanation():
     expected = {"evolution-1d", "optimal-discriminator", "vanishing-gradients", "js-saturation"}
+    expected |= {"strong-discriminator"}
     assert expected <= set(FIGURES)
     for name, figure in FIGURES.items():
         assert figure.name == name
@@ -34,7 +36,7 @@ def test_registry_lists_every_classic_figure_with_a_description_and_an_explanati
 def test_gankit_list_prints_the_figures(cli):
     code, out, _ = cli("list")
     assert code == 0
-    assert "figures:" in out and "js-saturation" in out and "optimal-discriminator" in out
+    assert "figures:" in out and all(name in out for name in FIGURES)
 
 
 @pytest.mark.parametrize(
@@ -159,3 +161,54 @@ def test_minimax_gradient_does_not_vanish_once_samples_overlap_the_data():
 def test_record_steps_are_log_spaced_and_end_at_the_last_step():
     assert vanishing_gradients.record_steps(300) == [1, 2, 5, 10, 20, 50, 100, 200, 300]
     assert vanishing_gradients.record_steps(1000) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+
+
+# --- strong-discriminator -----------------------------------------------------------------------
+
+
+def test_pretraining_d_degrades_the_minimax_gan_with_sgd_but_not_wgan_gp():
+    def medians(objective, optimizer, k):
+        return median([strong_discriminator.final_w1(objective, optimizer, k, seed) for seed in range(3)])
+
+    minimax_k0, minimax_k1000 = medians("minimax", "sgd", 0), medians("minimax", "sgd", 1000)
+    assert minimax_k0 < 1.0  # ordinary training reaches the data (it starts ~3.5 away)
+    assert minimax_k1000 > 3 * minimax_k0  # a pre-trained D leaves the generator stuck near its start
+    wgan_k0, wgan_k1000 = medians("wgan-gp", "sgd", 0), medians("wgan-gp", "sgd", 1000)
+    assert wgan_k0 < 1.5 and wgan_k1000 < 1.5 * wgan_k0  # an optimal critic does not hurt
+    # Adam rescales the shrunken gradient: the same pre-trained D no longer stops the generator.
+    assert medians("minimax", "adam", 1000) < 0.5 * minimax_k1000
+
+
+# --- docs/claims.md -----------------------------------------------------------------------------
+
+
+def test_write_docs_builds_claims_md_from_every_figure_json(tmp_path):
+    from gankit.experiments.write_docs import main
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for index, name in enumerate(FIGURES):
+        record = {
+            "figure": name,
+            "command": f"gankit figure {name} --out {figures}",
+            "seed": 0,
+            "claim": f"claim of {name}",
+            "headline": {"a_number": 0.125 + index},
+        }
+        (figures / f"{name}.json").write_text(json.dumps(record))
+    out = tmp_path / "docs" / "claims.md"
+    assert main(["--figures", str(figures), "--out", str(out)]) == 0
+    text = out.read_text()
+    for index, (name, figure) in enumerate(FIGURES.items()):
+        assert f"![{name}](../figures/{name}.png)" in text
+        assert f"`gankit figure {name} --out {figures}`" in text
+        assert f"| `a_number` | {0.125 + index:.4g} |" in text
+        assert figure.explanation in text
+
+
+def test_write_docs_refuses_when_a_figure_was_not_generated(tmp_path, capsys):
+    from gankit.experiments.write_docs import main
+
+    assert main(["--figures", str(tmp_path), "--out", str(tmp_path / "claims.md")]) == 2
+    assert "run: gankit figure --all --out" in capsys.readouterr().err
+    assert not (tmp_path / "claims.md").exists()

@@ -160,7 +160,7 @@ def _plot(numbers: dict) -> plt.Figure:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), gridspec_kw={"width_ratios": [1, 2]})
     titles = {
         "disjoint": "disjoint supports: generator at initialisation",
-        "overlapping": "overlapping: generator after {} training steps".format(
+        "overlapping": "overlapping: generator after {} training steps, on part of the data".format(
             numbers["regimes"]["overlapping"]["generator_steps"]
         ),
     }

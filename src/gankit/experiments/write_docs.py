@@ -1,0 +1,91 @@
+"""Write docs/claims.md from the figures' JSON files, so no number in it is typed by hand.
+
+gankit figure --all --out docs/figures
+python -m gankit.experiments.write_docs --figures docs/figures --out docs/claims.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from gankit.errors import GankitError
+from gankit.experiments import FIGURES
+
+INTRO = """# The classic GAN claims, run and checked
+
+Each section below is one well-known statement about GAN training, turned into an experiment that
+trains on the CPU, draws the picture, and writes the numbers behind it. Every image and number here
+was written by the command shown next to it; `tests/test_figures.py` asserts each claim on small,
+fast settings (several seeds and medians where training noise could flip a result).
+
+Regenerate everything (this file included):
+
+```
+gankit figure --all --out {figures}
+python -m gankit.experiments.write_docs --figures {figures} --out {out}
+```
+"""
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def section(record: dict, image: str) -> str:
+    figure = FIGURES[record["figure"]]
+    rows = "\n".join(f"| `{key}` | {_format(value)} |" for key, value in record["headline"].items())
+    return (
+        f"## `{figure.name}`: {figure.description}\n\n"
+        f"![{figure.name}]({image})\n\n"
+        f"Regenerate: `{record['command']}` (seed {record['seed']}; numbers in "
+        f"[`{figure.name}.json`]({Path(image).with_suffix('.json').as_posix()})).\n\n"
+        f"**Claim.** {record['claim']}.\n\n"
+        f"| measured | value |\n|---|---|\n{rows}\n\n"
+        f"**Why.** {figure.explanation}\n"
+    )
+
+
+def write_claims(figures_dir: str | Path, out: str | Path) -> Path:
+    """Build the markdown from ``figures_dir/NAME.json`` for every registered figure; atomic write."""
+    figures_dir, out = Path(figures_dir), Path(out)
+    missing = [name for name in FIGURES if not (figures_dir / f"{name}.json").is_file()]
+    if missing:
+        raise GankitError(
+            f"no {missing[0]}.json in {figures_dir}; run: gankit figure --all --out {figures_dir}"
+        )
+    image_dir = Path(os.path.relpath(figures_dir, out.parent))
+    parts = [INTRO.format(figures=figures_dir.as_posix(), out=out.as_posix())]
+    for name in FIGURES:
+        record = json.loads((figures_dir / f"{name}.json").read_text())
+        parts.append(section(record, (image_dir / f"{name}.png").as_posix()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("\n".join(parts))
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--figures", default="docs/figures", help="directory of NAME.json/NAME.png")
+    parser.add_argument("--out", default="docs/claims.md", help="markdown file to write")
+    args = parser.parse_args(argv)
+    try:
+        path = write_claims(args.figures, args.out)
+    except GankitError as error:
+        print(f"gankit: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
