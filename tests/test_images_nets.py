@@ -110,12 +110,18 @@ def test_vae_step_updates_encoder_and_decoder_deterministically():
     assert torch.equal(second.train_step()["loss"], stats["loss"])
 
 
-def test_vae_needs_image_data():
-    from gankit.data import load_data
-
-    ring = load_data("ring")
-    with pytest.raises(GankitError, match="--model vae needs image data"):
-        VAETrainer(resolve(TrainConfig(model="vae"), ring.shape), ring)
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--model", "vae", "--data", "ring"), "--model vae needs image data"),
+        (("--data", "digits", "--image-size", 0), "image_size must be > 0"),
+        (("--data", "digits", "--model", "gan-vae"), "unknown model 'gan-vae'; allowed: gan, vae"),
+    ],
+)
+def test_bad_image_options_exit_2_with_one_line_and_no_run_directory(cli, tmp_path, args, message):
+    code, _, err = cli("train", *args, "--steps", 1, "--out", tmp_path / "run")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
 
 
 # --- end to end: train, sample, eval through the CLI ---------------------------------------------
