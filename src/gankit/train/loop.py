@@ -37,11 +37,15 @@ from gankit.objectives import Objective, clip_weights_, get_objective, gradient_
 
 
 def grad_norm(module: nn.Module) -> Tensor:
-    """Global L2 norm of the gradients currently stored in ``module``'s parameters."""
+    """Global L2 norm of the gradients currently stored in ``module``'s parameters.
+
+    ||g|| = ||(||g_1||, ..., ||g_n||)||: one fused kernel for the per-tensor norms (what
+    torch.nn.utils.get_total_norm computes, without its per-tensor device copies).
+    """
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
         return torch.zeros(())
-    return torch.nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def sample_noise(batch: int, latent_dim: int, rng: torch.Generator) -> Tensor:
