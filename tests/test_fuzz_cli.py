@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 from gankit.config import FIELD_NAMES, SIZE_LIMITS
 from reliability_helpers import record, tiny_config
 
-# 25 examples per test in `make test`; benchmarks/reliability.py asks for more ($GANKIT_FUZZ_EXAMPLES).
+# `make test`: the same 25 examples per test on every run (derandomized, so CI never flakes);
+# benchmarks/reliability.py asks for more, freshly drawn ($GANKIT_FUZZ_EXAMPLES).
 FUZZ = settings(
     max_examples=int(os.environ.get("GANKIT_FUZZ_EXAMPLES", "25")),
+    derandomize="GANKIT_FUZZ_EXAMPLES" not in os.environ,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     database=None,
@@ -219,8 +221,8 @@ def trained_run(tmp_path_factory):
 
 @FUZZ
 @given(
-    n=st.one_of(st.integers(-5, 5), st.sampled_from(HUGE + [10**12]), text_junk),
-    seed=st.one_of(st.integers(-(2**70), 2**70), text_junk),
+    n=st.one_of(st.integers(1, 64), st.integers(-5, 0), st.sampled_from(HUGE + [10**12]), text_junk),
+    seed=st.one_of(st.integers(0, 2**62), st.integers(-(2**70), 2**70), text_junk),
     suffix=st.sampled_from([".npy", ".png", ".txt", "", ".NPY"]),
 )
 def test_generated_sample_arguments_run_or_exit_2_with_one_line(cli, trained_run, n, seed, suffix):
