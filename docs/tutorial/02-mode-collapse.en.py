@@ -119,11 +119,13 @@ gankit.doctor(run)
 # | Wasserstein loss with gradient penalty | `objective="wgan-gp"` | the critic estimates a *distance between distributions* (W1): mass missing from a mode costs, however real each sample looks |
 # | PacGAN | `pack=2` | D scores `pack` samples *together*, so a batch of look-alikes is itself a give-away |
 # | generator EMA | `ema_decay=0.99` | sample from a running average of G's recent weights (about the last 1 / (1 - decay) = 100 steps): it smooths a generator that oscillates, but lags behind one that is still travelling |
+# | gankit's toy recipe | `preset="toy-best"` | PacGAN (`pack=2`) + EMA (0.99) + the larger learning rates used here, tuned with `benchmarks/mode_coverage.py` |
 #
 # ## 4. Each remedy, same budget
 #
 # Every recipe trains for the same number of generator steps, with several seeds (GAN training is
-# noisy: one seed can flatter or sink any recipe). We report the median over seeds.
+# noisy: one seed can flatter or sink any recipe). We report the median over seeds. (WGAN-GP also
+# takes its paper's 5 critic steps per generator step, so it spends more compute than the others.)
 
 # %%
 RECIPES = {
@@ -131,6 +133,7 @@ RECIPES = {
     "wgan-gp": dict(objective="wgan-gp"),
     "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
     "ns + EMA (0.99)": dict(objective="ns", ema_decay=0.99),
+    "toy-best (preset)": dict(preset="toy-best"),
 }
 
 

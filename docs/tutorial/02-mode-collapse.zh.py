@@ -117,11 +117,13 @@ gankit.doctor(run)
 # | 带梯度惩罚的 Wasserstein 损失 | `objective="wgan-gp"` | 评论家估计的是**两个分布之间的距离**(W1):某个模式缺了样本就要付出代价,不管每个样本单独看多逼真 |
 # | PacGAN | `pack=2` | D 把 `pack` 个样本**放在一起**打分,一批长得一模一样的样本本身就露了馅 |
 # | 生成器 EMA | `ema_decay=0.99` | 从生成器最近权重的滑动平均(约最近 1 / (1 - decay) = 100 步)中采样:生成器来回振荡时能把它平滑掉,但生成器还在大步移动时,平均值会落在后面 |
+# | gankit 的玩具数据配方 | `preset="toy-best"` | PacGAN(`pack=2`)+ EMA(0.99)+ 这里用的较大学习率,用 `benchmarks/mode_coverage.py` 调出来的组合 |
 #
 # ## 4. 每种对策,相同的预算
 #
 # 每个配方都训练相同的生成器步数,并且用多个随机种子(GAN 训练的随机性很大:单个种子可能让任何配方
-# 显得特别好或特别差)。我们报告各种子结果的中位数。
+# 显得特别好或特别差)。我们报告各种子结果的中位数。(WGAN-GP 按其论文的默认设置,每更新一次生成器要
+# 更新 5 次评论家,所以它花的计算量比其他配方多。)
 
 # %%
 RECIPES = {
@@ -129,6 +131,7 @@ RECIPES = {
     "wgan-gp": dict(objective="wgan-gp"),
     "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
     "ns + EMA (0.99)": dict(objective="ns", ema_decay=0.99),
+    "toy-best (preset)": dict(preset="toy-best"),
 }
 
 
