@@ -44,7 +44,6 @@ NETS = {  # name: (data, config overrides)
 }
 ROWS = [(objective, net) for net in NETS for objective in ("wgan-gp", "ns")]
 OPTION_ROWS = [  # (objective, net, option label, config overrides): each against its default
-    ("wgan-gp", "MLP 3x512", "--threads 1", {"threads": 1}),
     ("wgan-gp", "MLP 3x512", "--amp", {"amp": True}),
     ("wgan-gp", "MLP 3x512", "--compile", {"compile": True}),
     ("ns", "DCGAN digits", "--channels-last", {"channels_last": True}),
@@ -103,9 +102,11 @@ def hand_loop(config: TrainConfig, data, device: torch.device) -> Callable[[int]
 
 def gankit_loop(config: TrainConfig, data, device: torch.device) -> Callable[[int], None]:
     """gankit's Trainer.fit, n generator steps at a time (the same path as `gankit train`)."""
+    threads = config.threads or torch.get_num_threads()
     trainer = Trainer(config, data, device)
 
     def run(n: int) -> None:
+        torch.set_num_threads(threads)  # a --threads variant timed beside the default sets its own
         trainer.config = trainer.config.replace(steps=trainer.step + n)
         trainer.fit()
 
@@ -128,24 +129,22 @@ def seconds(run: Callable[[int], None], n: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def side_by_side(a: Callable, b: Callable, device: torch.device, rounds: int, block_s: float) -> dict:
-    """Alternate blocks of a and b; steps/s of each (median) and the median per-round time ratio a/b."""
-    for run in (a, b):  # warm up (and let torch.compile compile)
+def interleaved(runs: dict[str, Callable[[int], None]], device, rounds: int, block_s: float) -> dict:
+    """Seconds per call of each run, timed in blocks of about ``block_s`` that take turns (the order
+    rotates every round), so that a machine shared with other jobs slows every run alike."""
+    for run in runs.values():  # warm up (and let torch.compile compile)
         run(2)
-    step_s = max(seconds(a, 2, device), seconds(b, 2, device)) / 2
-    n = max(2, round(block_s / step_s))
-    times_a, times_b = [], []
+    calls = {name: max(2, round(block_s * 2 / seconds(run, 2, device))) for name, run in runs.items()}
+    names, per_call = list(runs), {name: [] for name in runs}
     for r in range(rounds):
-        order = ((a, times_a), (b, times_b)) if r % 2 == 0 else ((b, times_b), (a, times_a))
-        for run, times in order:
-            times.append(seconds(run, n, device))
-    ratios = [ta / tb for ta, tb in zip(times_a, times_b, strict=True)]
-    return {
-        "a_steps_s": n / statistics.median(times_a),
-        "b_steps_s": n / statistics.median(times_b),
-        "ratio": statistics.median(ratios),
-        "steps": n * rounds,
-    }
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            per_call[name].append(seconds(runs[name], calls[name], device) / calls[name])
+    return per_call
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median over rounds of a[r] / b[r]: robust to the load changing between rounds."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def profile_step(run: Callable[[int], None], device: torch.device) -> tuple[float, int]:
@@ -171,93 +170,96 @@ def profile_step(run: Callable[[int], None], device: torch.device) -> tuple[floa
     return flops, peak
 
 
-def matmul_peak(shapes: list[tuple[int, int, int]], device: torch.device, seconds_each: float) -> float:
-    """Best fp32 torch.mm throughput (FLOP/s) over (m, k, n) shapes: the ceiling for this row's GEMMs."""
-    best = 0.0
-    for m, k, n in shapes:
-        x, w = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-        for _ in range(3):
+def matmul(shape: tuple[int, int, int], device: torch.device) -> tuple[Callable[[int], None], float]:
+    """(run(n): n fp32 torch.mm of an (m, k) by (k, n) matrix, FLOPs of one)."""
+    m, k, n = shape
+    x, w = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+
+    def run(calls: int) -> None:
+        for _ in range(calls):
             torch.mm(x, w)
-        samples = []
-        deadline = time.perf_counter() + seconds_each
-        while time.perf_counter() < deadline or len(samples) < 3:
-            synchronize(device)
-            start = time.perf_counter()
-            for _ in range(10):
-                torch.mm(x, w)
-            synchronize(device)
-            samples.append(2 * m * k * n * 10 / (time.perf_counter() - start))
-        best = max(best, statistics.median(samples))
-    return best
+
+    return run, 2 * m * k * n
 
 
-def gemm_shapes(config: TrainConfig) -> list[tuple[int, int, int]]:
-    """The hidden-layer matrix products of an MLP step: rows x width @ width x width and the weight
-    gradient (width x rows @ rows x width), for rows = batch and 2 x batch (the joint critic call)."""
+def fastest_matmul(config: TrainConfig, device: torch.device) -> tuple[tuple[int, int, int], float]:
+    """The MLP step's matrix-product shape that torch.mm runs fastest here, and its FLOP/s: rows x
+    width @ width x width and the weight gradient width x rows @ rows x width, for rows = batch and
+    2 x batch (the joint critic call)."""
     B, w = config.batch_size, config.width
-    return [(B, w, w), (2 * B, w, w), (w, B, w), (w, 2 * B, w)]
+    best = (None, 0.0)
+    for shape in [(B, w, w), (2 * B, w, w), (w, B, w), (w, 2 * B, w)]:
+        run, flops = matmul(shape, device)
+        rate = flops / statistics.median(interleaved({"mm": run}, device, 3, 0.2)["mm"])
+        best = max(best, (shape, rate), key=lambda item: item[1])
+    return best
 
 
 # --- the report ---------------------------------------------------------------------------------
 
 
-def measure(args, device: torch.device) -> tuple[list[dict], list[dict], dict]:
-    rows, options, peaks = [], [], {}
+def measure(args, device: torch.device) -> tuple[list[dict], list[dict]]:
+    rows, options = [], []
     for objective, net in ROWS:
         config, data = make_config(objective, net)
-        gankit, hand = gankit_loop(config, data, device), hand_loop(config, data, device)
-        timing = side_by_side(gankit, hand, device, args.rounds, args.block)
         flops_g, memory_g = profile_step(gankit_loop(config, data, device), device)
         flops_h, memory_h = profile_step(hand_loop(config, data, device), device)
-        peak = None
-        if net.startswith("MLP"):
-            key = (config.batch_size, config.width)
-            if key not in peaks:
-                peaks[key] = matmul_peak(gemm_shapes(config), device, args.peak_seconds)
-            peak = peaks[key]
+        runs = {"gankit": gankit_loop(config, data, device), "hand": hand_loop(config, data, device)}
+        if net.startswith("MLP"):  # the fp32 matmul ceiling, timed in turns with the two loops
+            shape, _ = fastest_matmul(config, device)
+            runs["mm"], mm_flops = matmul(shape, device)
+        times = interleaved(runs, device, args.rounds, args.block)
         row = {
             "objective": objective,
             "net": net,
             "batch": config.batch_size,
             "critic_steps": config.critic_steps,
-            "gankit_steps_s": timing["a_steps_s"],
-            "hand_steps_s": timing["b_steps_s"],
-            "overhead": timing["ratio"] - 1,
+            "gankit_steps_s": 1 / statistics.median(times["gankit"]),
+            "hand_steps_s": 1 / statistics.median(times["hand"]),
+            "overhead": median_ratio(times["gankit"], times["hand"]) - 1,
             "gflop_step_gankit": flops_g / 1e9,
             "gflop_step_hand": flops_h / 1e9,
-            "gflops_gankit": flops_g * timing["a_steps_s"] / 1e9,
-            "gflops_hand": flops_h * timing["b_steps_s"] / 1e9,
-            "peak_gflops": peak / 1e9 if peak else None,
             "memory_gankit": memory_g,
             "memory_hand": memory_h,
-            "timed_steps": timing["steps"],
+            "peak_gflops": None,
         }
+        row["gflops_gankit"] = flops_g * row["gankit_steps_s"] / 1e9
+        row["gflops_hand"] = flops_h * row["hand_steps_s"] / 1e9
+        if "mm" in runs:
+            row["peak_gflops"] = mm_flops / statistics.median(times["mm"]) / 1e9
+            row["mm_shape"] = shape
+            # fraction of peak per round (flops / t_loop) / (mm_flops / t_mm), then the median
+            row["gankit_of_peak"] = median_ratio(times["mm"], times["gankit"]) * flops_g / mm_flops
+            row["hand_of_peak"] = median_ratio(times["mm"], times["hand"]) * flops_h / mm_flops
         rows.append(row)
         print(_row_line(row), flush=True)
-    for objective, net, label, changes in OPTION_ROWS:
+    other_threads = 1 if torch.get_num_threads() > 1 else 2  # the threads row: the other count
+    threads_row = ("wgan-gp", "MLP 3x512", f"--threads {other_threads}", {"threads": other_threads})
+    for objective, net, label, changes in [threads_row, *OPTION_ROWS]:
         base, data = make_config(objective, net)
         config, _ = make_config(objective, net, **changes)
         threads = torch.get_num_threads()
         try:
+            default = gankit_loop(base, data, device)  # first: it keeps the process's thread count
             compile_start = time.perf_counter()
             variant = gankit_loop(config, data, device)
             variant(2)  # first steps: torch.compile compiles here
             first_s = time.perf_counter() - compile_start
-            timing = side_by_side(variant, gankit_loop(base, data, device), device, args.rounds, args.block)
+            times = interleaved({"variant": variant, "default": default}, device, args.rounds, args.block)
         finally:
             torch.set_num_threads(threads)  # --threads changes the process-wide setting
         option = {
             "objective": objective,
             "net": net,
             "option": label,
-            "speedup": 1 / timing["ratio"],
-            "steps_s": timing["a_steps_s"],
-            "default_steps_s": timing["b_steps_s"],
+            "speedup": median_ratio(times["default"], times["variant"]),
+            "steps_s": 1 / statistics.median(times["variant"]),
+            "default_steps_s": 1 / statistics.median(times["default"]),
             "first_steps_s": first_s,
         }
         options.append(option)
         print(option, flush=True)
-    return rows, options, peaks
+    return rows, options
 
 
 def _row_line(row: dict) -> str:
@@ -265,6 +267,7 @@ def _row_line(row: dict) -> str:
         f"{row['objective']:8} {row['net']:13} gankit {row['gankit_steps_s']:7.2f} steps/s  "
         f"hand {row['hand_steps_s']:7.2f}  overhead {100 * row['overhead']:+.1f}%  "
         f"{row['gflops_gankit']:.1f} vs {row['gflops_hand']:.1f} GFLOP/s"
+        + (f" ({100 * row['gankit_of_peak']:.0f} % of mm peak)" if row["peak_gflops"] else "")
     )
 
 
@@ -278,10 +281,14 @@ def conditions(device: torch.device, load_before: tuple, load_after: tuple) -> l
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
+    try:
+        amx = " (has AMX-BF16: bf16 matrix units)" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else ""
+    except OSError:
+        amx = ""
     return [
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; Python "
         f"{platform.python_version()}",
-        f"- device: {device}; CPU: {cpu}, {os.cpu_count()} logical cores, torch threads "
+        f"- device: {device}; CPU: {cpu}{amx}, {os.cpu_count()} logical cores, torch threads "
         f"{torch.get_num_threads()}; GPU: {gpu}",
         f"- load average (1 min) before / after the run: {load_before[0]:.1f} / {load_after[0]:.1f}. "
         "The machine was shared with other jobs: absolute steps/s are noisy, the side-by-side ratios "
@@ -308,25 +315,27 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         "sampler. The hand loop (in `benchmarks/speed.py`) is what a user writes: separate critic",
         "calls on real, fake and interpolates, no statistics, no logging. gankit runs `Trainer.fit`",
         "(as `gankit train` does): per-step statistics kept on the device, a metrics row every 50",
-        "steps. A step is one generator update after its critic steps. Overhead = median over rounds",
-        "of (gankit time / hand time) - 1: negative means gankit is faster.",
+        "steps. gankit's default path differs in how, not what, it computes: one critic call on real",
+        "and fake together (critics without batch norm) and fused Adam kernels. A step is one",
+        "generator update after its critic steps. Overhead = median over rounds of (gankit time /",
+        "hand time) - 1: negative means gankit is faster.",
         "",
         "| objective | network | batch | critic steps | gankit steps/s | hand steps/s | overhead "
-        "| GFLOP/step | gankit GFLOP/s | hand GFLOP/s | fp32 mm peak GFLOP/s | gankit % of peak "
-        "| hand % of peak | peak step memory gankit / hand (MiB) |",
+        "| GFLOP/step gankit / hand | gankit GFLOP/s | hand GFLOP/s | fp32 mm peak GFLOP/s "
+        "| gankit % of peak | hand % of peak | peak step memory gankit / hand (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        peak = r["peak_gflops"]
-
-        def pct(gflops: float, peak: float | None = peak) -> str:
-            return f"{100 * gflops / peak:.0f} %" if peak else "n/a (conv)"
-
+        peak, of_peak = "n/a", ("n/a (conv)", "n/a (conv)")
+        if r["peak_gflops"]:
+            peak = f"{r['peak_gflops']:.1f} at {'x'.join(map(str, r['mm_shape']))}"
+            of_peak = (f"{100 * r['gankit_of_peak']:.0f} %", f"{100 * r['hand_of_peak']:.0f} %")
         out.append(
             f"| {r['objective']} | {r['net']} | {r['batch']} | {r['critic_steps']} "
             f"| {r['gankit_steps_s']:.2f} | {r['hand_steps_s']:.2f} | {100 * r['overhead']:+.1f} % "
-            f"| {r['gflop_step_gankit']:.2f} | {r['gflops_gankit']:.1f} | {r['gflops_hand']:.1f} "
-            f"| {f'{peak:.1f}' if peak else 'n/a'} | {pct(r['gflops_gankit'])} | {pct(r['gflops_hand'])} "
+            f"| {r['gflop_step_gankit']:.2f} / {r['gflop_step_hand']:.2f} "
+            f"| {r['gflops_gankit']:.1f} | {r['gflops_hand']:.1f} "
+            f"| {peak} | {of_peak[0]} | {of_peak[1]} "
             f"| {r['memory_gankit'] / mib:.1f} / {r['memory_hand'] / mib:.1f} |"
         )
     within = [r for r in rows if r["overhead"] <= 0.03]
@@ -335,13 +344,16 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         f"Overhead target (<= 3 % in every row): met in {len(within)} of {len(rows)} rows"
         + ("." if len(within) == len(rows) else "; the others are listed above as measured."),
         "",
-        "GFLOP/step counts gankit's step with `torch.profiler(with_flops=True)` (the hand loop's count",
-        "is within a few per cent: the same matrix products). The fp32 mm peak is the best `torch.mm`",
-        "throughput measured in this run at the MLP's matrix shapes (batch x width @ width x width,",
-        "its transpose for weight gradients, and 2 x batch rows for the joint critic call), with the",
-        "same threads. Convolution backward is not counted by the profiler, so no %-of-peak is given",
-        "for the DCGAN rows. Peak step memory: on the CPU, the most tensor memory allocated during one",
-        "step above what was alive before it (the allocator events of `torch.profiler`,",
+        "GFLOP/step is counted with `torch.profiler(with_flops=True)` for each loop. The fp32 mm",
+        "peak is plain `torch.mm`",
+        "(same threads) at the fastest of the MLP step's matrix shapes (batch x width @ width x width,",
+        "the weight gradient's width x batch @ batch x width, and 2 x batch rows for the joint critic",
+        "call; the shape is given as m x k x n). It is timed in turns with the two loops, and % of",
+        "peak is the median over rounds of (loop FLOP/s) / (mm FLOP/s), so that a change in the",
+        "machine's load between rounds cancels out. Convolution backward is not counted by the",
+        "profiler, so no %-of-peak is given for the DCGAN rows. Peak step memory: on the CPU, the",
+        "most tensor memory allocated during one step above what was alive before it (the allocator",
+        "events of `torch.profiler`,",
         "`profile_memory=True`); on a GPU, `torch.cuda.max_memory_allocated` above the start.",
         "",
         "## Speed options",
@@ -379,21 +391,29 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--rounds", type=int, default=7, help="alternating timing rounds per row")
     parser.add_argument("--block", type=float, default=1.5, help="seconds per timed block")
-    parser.add_argument("--peak-seconds", type=float, default=1.0, help="seconds per matmul shape")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, short blocks, no file")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks/speed.md")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, short blocks")
+    parser.add_argument(
+        "--out", type=Path, help="the report (default: docs/benchmarks/speed.md; none with --quick)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rounds, args.block, args.peak_seconds = 2, 0.2, 0.2
+        args.rounds, args.block = 2, 0.2
     device = pick_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
-    rows, options, _ = measure(args, device)
+    rows, options = measure(args, device)
     lines = conditions(device, load_before, os.getloadavg())
-    if not args.quick:
-        command = "nice -n 0 .venv/bin/python benchmarks/speed.py" + (
-            f" --device {args.device}" if args.device != "cpu" else ""
+    if args.out is None and not args.quick:
+        args.out = ROOT / "docs/benchmarks/speed.md"
+    if args.out is not None:
+        command = "nice -n 0 .venv/bin/python benchmarks/speed.py" + "".join(
+            f" --{name} {value}"
+            for name, value in (("device", args.device), ("threads", args.threads))
+            if value not in ("cpu", 0)
         )
         write_report(args.out, rows, options, command, lines)
         print(f"wrote {args.out}")
