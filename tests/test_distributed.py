@@ -111,3 +111,9 @@ def test_nproc_must_be_positive(cli):
 def test_distributed_training_refuses_mps():
     with pytest.raises(GankitError, match="cpu or cuda, not mps"):
         ProcessGroup(0, 2, 0).device("mps")
+
+
+def test_nproc_resume_of_a_missing_run_is_one_line(cli, tmp_path):
+    code, _, err = cli("train", "--resume", tmp_path / "nothing", "--nproc", 2)
+    assert code == 2
+    assert err.strip().splitlines() == [f"gankit: error: run directory not found: {tmp_path / 'nothing'}"]

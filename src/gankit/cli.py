@@ -179,17 +179,21 @@ def _launch_processes(
 ) -> None:
     """``gankit train --nproc N ...``: check the config here (bad input: one line, exit 2), then
     rerun this command line without --nproc as N torchrun processes and exit with their code."""
+    from gankit.config import from_dict
     from gankit.train import distributed, run
+    from gankit.train.rundir import read_config
 
-    if resume is None:
+    if resume is not None:  # a missing or broken run directory: one line here, not one per process
+        config = from_dict(read_config(resume))
+    else:
         overrides = {k: v for k, v in flags.items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
-        _, resolved = run.prepare(config)
-        if resolved.batch_size % (nproc * resolved.pack):
-            raise GankitError(
-                f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "
-                f"batches that are a multiple of pack ({resolved.pack})"
-            )
+    _, resolved = run.prepare(config)
+    if resolved.batch_size % (nproc * resolved.pack):
+        raise GankitError(
+            f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "
+            f"batches that are a multiple of pack ({resolved.pack})"
+        )
     args = ["train"]
     for param in ctx.command.params:
         if param.name == "nproc" or ctx.get_parameter_source(param.name).name != "COMMANDLINE":
