@@ -19,6 +19,8 @@ from torch import Tensor, nn  # noqa: E402
 
 from gankit.config import TrainConfig, resolve  # noqa: E402
 from gankit.data.toy import GaussianMixture  # noqa: E402
+from gankit.objectives import Objective  # noqa: E402
+from gankit.train.loop import d_step  # noqa: E402
 
 # Colours of Goodfellow et al. 2014, Fig. 1, used by every figure for the same roles.
 DATA_COLOR = "black"
@@ -113,6 +115,23 @@ class FixedGaussianGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:  # (batch, 1) -> (batch, 1)
         return self.mean + self.std * z
+
+
+def train_discriminator(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    objective: Objective,
+    config: TrainConfig,
+    data,
+    rng: torch.Generator,
+    steps: int,
+) -> None:
+    """``steps`` discriminator updates against a fixed generator: the core ``d_step``, one at a time
+    (a config caps ``critic_steps``; these experiments train D alone for thousands of steps)."""
+    one_step = config.replace(critic_steps=1)
+    for _ in range(steps):
+        d_step(generator, discriminator, optimizer, objective, one_step, data, rng)
 
 
 def input_gradient(function: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:

@@ -29,10 +29,11 @@ from gankit.experiments.common import (
     Figure,
     gaussian_1d,
     toy_config,
+    train_discriminator,
     write_outputs,
 )
 from gankit.metrics.toy import wasserstein1
-from gankit.train.loop import Trainer, d_step
+from gankit.train.loop import Trainer
 
 NAME = "evolution-1d"
 DATA_MEAN, DATA_STD = 2.0, 0.5
@@ -69,16 +70,16 @@ def evolve(steps: int, seed: int, width: int = 32, d_warmup: int = 100) -> list[
         objective="ns", latent_dim=1, width=width, depth=2, g_lr=1e-3, d_lr=1e-3, steps=steps, seed=seed
     )
     trainer = Trainer(config, gaussian_1d("evolution-data", DATA_MEAN, DATA_STD), "cpu")
-    # Panel (a): D trained against the initial G (critic_steps=d_warmup D updates, G untouched).
-    warmup = config.replace(critic_steps=d_warmup)
-    d_step(
+    # Panel (a): D trained for d_warmup updates against the initial G (G untouched).
+    train_discriminator(
         trainer.generator,
         trainer.discriminator,
         trainer.d_optimizer,
         trainer.objective,
-        warmup,
+        config,
         trainer.data,
         trainer.rng,
+        d_warmup,
     )
     panels = [snapshot(trainer)]
     for stop in (steps // 100, steps // 10, steps):

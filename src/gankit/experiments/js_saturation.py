@@ -26,11 +26,12 @@ from gankit.experiments.common import (
     DISCRIMINATOR_COLOR,
     Figure,
     toy_config,
+    train_discriminator,
     write_outputs,
 )
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import get_objective
-from gankit.train.loop import d_step, make_optimizer
+from gankit.train.loop import make_optimizer
 
 NAME = "js-saturation"
 
@@ -69,14 +70,15 @@ def estimate(objective_name: str, theta: float, steps: int, seed: int, eval_samp
         depth=2,
         batch_size=256,
         d_lr=1e-3,
-        critic_steps=steps,
     )
     torch.manual_seed(seed)
     discriminator = MLPDiscriminator(2, config.width, config.depth)
     optimizer = make_optimizer(config.optimizer, discriminator.parameters(), config.d_lr, config)
     real, fake = VerticalSegment(0.0), VerticalSegment(theta)
     rng = torch.Generator().manual_seed(seed)
-    d_step(fake, discriminator, optimizer, get_objective(objective_name), config, real, rng)
+    train_discriminator(
+        fake, discriminator, optimizer, get_objective(objective_name), config, real, rng, steps
+    )
     with torch.no_grad():
         real_scores = discriminator(real.sample(eval_samples, rng))
         fake_scores = discriminator(fake.sample(eval_samples, rng))

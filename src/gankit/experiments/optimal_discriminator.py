@@ -31,11 +31,12 @@ from gankit.experiments.common import (
     gaussian_1d,
     input_gradient,
     toy_config,
+    train_discriminator,
     write_outputs,
 )
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import get_objective
-from gankit.train.loop import d_step, make_optimizer
+from gankit.train.loop import make_optimizer
 
 NAME = "optimal-discriminator"
 REAL_MEAN, FAKE_MEAN, STD = 2.0, -2.0, 0.5
@@ -49,7 +50,7 @@ TRAINED = {
 LABELS = {"minimax": "GAN discriminator D(x)", "wgan": "WGAN critic (clipping)", "wgan-gp": "WGAN-GP critic"}
 
 
-def train_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscriminator:
+def fit_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscriminator:
     """Train a fresh D/critic for ``steps`` updates to separate N(+2, .5^2) (real) from N(-2, .5^2)."""
     config = toy_config(
         objective=objective_name,
@@ -57,7 +58,6 @@ def train_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscri
         width=64,
         depth=2,
         batch_size=256,
-        critic_steps=steps,
         **TRAINED[objective_name],
     )
     torch.manual_seed(seed)
@@ -66,7 +66,9 @@ def train_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscri
     fake = FixedGaussianGenerator(FAKE_MEAN, STD)
     real = gaussian_1d("real", REAL_MEAN, STD)
     rng = torch.Generator().manual_seed(seed)
-    d_step(fake, discriminator, optimizer, get_objective(objective_name), config, real, rng)
+    train_discriminator(
+        fake, discriminator, optimizer, get_objective(objective_name), config, real, rng, steps
+    )
     return discriminator
 
 
@@ -75,7 +77,7 @@ def measure(objective_name: str, steps: int, seed: int, grid: torch.Tensor) -> d
 
     For the GAN the output is the probability D(x) = sigmoid(s(x)); for a critic, its raw score.
     """
-    discriminator = train_discriminator(objective_name, steps, seed)
+    discriminator = fit_discriminator(objective_name, steps, seed)
 
     def output(x: torch.Tensor) -> torch.Tensor:
         scores = discriminator(x)

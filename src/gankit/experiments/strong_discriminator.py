@@ -30,10 +30,11 @@ from gankit.experiments.common import (
     Figure,
     median,
     toy_config,
+    train_discriminator,
     write_outputs,
 )
 from gankit.metrics.toy import wasserstein1
-from gankit.train.loop import Trainer, d_step
+from gankit.train.loop import Trainer
 
 NAME = "strong-discriminator"
 DATA = GaussianMixture("far-gaussian-2d", ((2.5, 2.5),), 0.5, description="N((2.5, 2.5), 0.5^2 I)")
@@ -69,15 +70,15 @@ def final_w1(objective: str, optimizer: str, pretrain_steps: int, seed: int, ste
     )
     trainer = Trainer(config, DATA, "cpu")
     if pretrain_steps:  # D alone, against the untrained generator (G's parameters untouched)
-        pretrain = config.replace(critic_steps=pretrain_steps)
-        d_step(
+        train_discriminator(
             trainer.generator,
             trainer.discriminator,
             trainer.d_optimizer,
             trainer.objective,
-            pretrain,
+            config,
             trainer.data,
             trainer.rng,
+            pretrain_steps,
         )
     while trainer.step < steps:
         trainer.train_step()

@@ -22,7 +22,8 @@ trains on the CPU, draws the picture, and writes the numbers behind it. Every im
 was written by the command shown next to it; `tests/test_figures.py` asserts each claim on small,
 fast settings (several seeds and medians where training noise could flip a result).
 
-Regenerate everything (this file included):
+Each section names the exact command that produced its image and numbers (`--quick` marks the small
+settings the tests use). To regenerate every figure at full size, then this file:
 
 ```
 gankit figure --all --out {figures}
