@@ -206,9 +206,18 @@ def test_write_docs_builds_claims_md_from_every_figure_json(tmp_path):
         assert figure.explanation in text
 
 
-def test_write_docs_refuses_when_a_figure_was_not_generated(tmp_path, capsys):
+def test_write_docs_names_the_command_for_a_figure_not_generated_yet(tmp_path, capsys):
     from gankit.experiments.write_docs import main
 
-    assert main(["--figures", str(tmp_path), "--out", str(tmp_path / "claims.md")]) == 2
+    figures, out = tmp_path / "figures", tmp_path / "claims.md"
+    figures.mkdir()
+    assert main(["--figures", str(figures), "--out", str(out)]) == 2  # nothing generated at all
     assert "run: gankit figure --all --out" in capsys.readouterr().err
-    assert not (tmp_path / "claims.md").exists()
+    assert not out.exists()
+    record = {"figure": "js-saturation", "command": "c", "seed": 0, "claim": "x", "headline": {}}
+    (figures / "js-saturation.json").write_text(json.dumps(record))
+    assert main(["--figures", str(figures), "--out", str(out)]) == 0
+    assert "warning: evolution-1d has no JSON" in capsys.readouterr().err
+    assert (
+        f"Not generated yet: run `gankit figure evolution-1d --out {figures.as_posix()}`" in out.read_text()
+    )

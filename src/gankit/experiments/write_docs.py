@@ -52,24 +52,30 @@ def section(record: dict, image: str) -> str:
     )
 
 
-def write_claims(figures_dir: str | Path, out: str | Path) -> Path:
-    """Build the markdown from ``figures_dir/NAME.json`` for every registered figure; atomic write."""
+def write_claims(figures_dir: str | Path, out: str | Path) -> tuple[Path, list[str]]:
+    """Build the markdown from ``figures_dir/NAME.json`` of every registered figure; atomic write.
+
+    A registered figure with no JSON yet gets a line with the command that makes it (returned in the
+    second value, so the caller can warn); with no JSON at all, nothing is written.
+    """
     figures_dir, out = Path(figures_dir), Path(out)
     missing = [name for name in FIGURES if not (figures_dir / f"{name}.json").is_file()]
-    if missing:
-        raise GankitError(
-            f"no {missing[0]}.json in {figures_dir}; run: gankit figure --all --out {figures_dir}"
-        )
+    if len(missing) == len(FIGURES):
+        raise GankitError(f"no figure JSON in {figures_dir}; run: gankit figure --all --out {figures_dir}")
     image_dir = Path(os.path.relpath(figures_dir, out.parent))
     parts = [INTRO.format(figures=figures_dir.as_posix(), out=out.as_posix())]
     for name in FIGURES:
+        if name in missing:
+            command = f"gankit figure {name} --out {figures_dir.as_posix()}"
+            parts.append(f"## `{name}`: {FIGURES[name].description}\n\nNot generated yet: run `{command}`.\n")
+            continue
         record = json.loads((figures_dir / f"{name}.json").read_text())
         parts.append(section(record, (image_dir / f"{name}.png").as_posix()))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("\n".join(parts))
     os.replace(tmp, out)
-    return out
+    return out, missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="docs/claims.md", help="markdown file to write")
     args = parser.parse_args(argv)
     try:
-        path = write_claims(args.figures, args.out)
+        path, missing = write_claims(args.figures, args.out)
     except GankitError as error:
         print(f"gankit: error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
+    for name in missing:
+        print(
+            f"gankit: warning: {name} has no JSON in {args.figures}; its section says how to make it",
+            file=sys.stderr,
+        )
     return 0
 
 
