@@ -56,7 +56,10 @@ def snapshot(trainer: Trainer, n: int = 4000) -> dict:
     return {
         "step": trainer.step,
         "discriminator": d_grid.tolist(),
-        "generated": fake[:, 0].tolist(),
+        # A kernel of fixed width (0.08 in x) so a collapsed generator shows as a tall narrow peak.
+        "generator_density": gaussian_kde(fake[:, 0].numpy(), bw_method=0.08 / max(float(fake.std()), 1e-6))(
+            grid[:, 0].numpy()
+        ).tolist(),
         "arrows_z": z_arrows[:, 0].tolist(),
         "arrows_x": x_arrows[:, 0].tolist(),
         "w1": wasserstein1(fake.numpy(), real.numpy()),
@@ -115,11 +118,14 @@ def _plot(numbers: dict) -> plt.Figure:
     z_line, x_line = -0.45, -0.08
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
     for ax, panel, label in zip(axes, numbers["panels"], PANEL_LABELS, strict=True):
-        generated = np.array(panel["generated"])
-        # A kernel of fixed width (0.08 in x) so a collapsed generator shows as a tall narrow peak.
-        kde = gaussian_kde(generated, bw_method=0.08 / max(generated.std(), 1e-6))
         ax.plot(x, scale * data_density, ":", color=DATA_COLOR, lw=2, label="data density")
-        ax.plot(x, scale * kde(x), color=GENERATOR_COLOR, lw=2, label="generator density")
+        ax.plot(
+            x,
+            scale * np.array(panel["generator_density"]),
+            color=GENERATOR_COLOR,
+            lw=2,
+            label="generator density",
+        )
         ax.plot(x, panel["discriminator"], "--", color=DISCRIMINATOR_COLOR, lw=2, label="D(x)")
         ax.axhline(x_line, color="black", lw=0.8)
         z_to_screen = np.array(panel["arrows_z"]) * 0.6 * (X_RANGE[1] - X_RANGE[0]) / 4 + np.mean(X_RANGE)
