@@ -160,7 +160,7 @@ def _plot(numbers: dict) -> plt.Figure:
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), gridspec_kw={"width_ratios": [1, 2]})
     titles = {
         "disjoint": "disjoint supports: generator at initialisation\n(its samples away from the data)",
-        "overlapping": "overlapping: generator after {} training steps\n(its samples on part of the data)".format(
+        "overlapping": "overlapping: generator after {} steps\n(its samples on part of the data)".format(
             numbers["regimes"]["overlapping"]["generator_steps"]
         ),
     }
