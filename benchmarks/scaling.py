@@ -23,8 +23,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [  # (label, flags); every run uses the same global batch of 256
-    ("wgan-gp, MLP 3x512", ["--objective", "wgan-gp", "--width", "512", "--steps", "30", "--log-every", "5"]),
-    ("ns, MLP 3x512", ["--objective", "ns", "--width", "512", "--steps", "120", "--log-every", "20"]),
+    ("wgan-gp, MLP 3x256", ["--objective", "wgan-gp", "--width", "256", "--steps", "40", "--log-every", "5"]),
+    ("ns, MLP 3x256", ["--objective", "ns", "--width", "256", "--steps", "160", "--log-every", "20"]),
 ]
 LAYOUTS = [  # (processes, torch threads per process)
     (1, 1),
@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Two processes split each global batch in two, so each does half the matrix work, and then",
         "all-reduce the gradients of the player they train after every backward pass. On one machine",
-        "with 2 cores this competes with simply giving one process both cores (`--threads 2`); data",
+        "they compete with one process that uses every core (`--threads`). When the machine is busier",
+        "than its cores (load average above the core count), a process with 2 threads waits for both",
+        "to be scheduled at every parallel operation and falls far behind 1-thread processes. Data",
         "parallelism pays off when each process has its own GPU or machine (see docs/scaling.md).",
         "",
     ]
