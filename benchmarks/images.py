@@ -110,7 +110,9 @@ real half the same way, so it is what a perfect generator would get with this ma
 
 Metrics on the shipped digits feature network (`gankit/assets/digits_features.*`): FID and KID
 (lower is better), precision and density (are samples realistic?), recall and coverage (is the
-variety of the data covered?). See `src/gankit/metrics/images.py`.
+variety of the data covered?). KID is in the feature network's units: an unbiased estimate that
+is about 0 for matching sets, so the floor can come out slightly negative. See
+`src/gankit/metrics/images.py`.
 
 ## Summary: median (min - max) over seeds
 
@@ -154,9 +156,15 @@ def findings(rows: list[dict]) -> str:
         )
     at_floor = [label for label in median if median[label]["fid"] <= floor["floor_fid"]]
     lines.append(
-        "- Precision measures whether samples land where real digits are; it is the number that "
-        'speaks to "looks more real". Recall/coverage speak to variety. Models whose median FID '
-        f"reaches the real-vs-real floor at this budget: {', '.join(at_floor) or 'none'}."
+        "- Read precision/density together with recall/coverage and the grids: they count samples "
+        "inside the k-nearest-neighbour balls of real digits in feature space, and blurred averages "
+        "of digits can sit there too. High precision with very low recall is the signature of "
+        f"blurry, low-variety samples (VAE here: precision {median['vae']['precision']:.2f}, "
+        f"recall {median['vae']['recall']:.2f}); FID weighs both."
+    )
+    lines.append(
+        "- Models whose median FID reaches the real-vs-real floor at this budget: "
+        f"{', '.join(at_floor) or 'none'}."
     )
     return "\n".join(lines)
 
