@@ -234,7 +234,7 @@ def measure(args, device: torch.device) -> tuple[list[dict], list[dict]]:
         rows.append(row)
         print(_row_line(row), flush=True)
     other_threads = 1 if torch.get_num_threads() > 1 else 2  # the threads row: the other count
-    threads_row = ("wgan-gp", "MLP 3x512", f"--threads {other_threads}", {"threads": other_threads})
+    threads_row = ("ns", "MLP 3x512", f"--threads {other_threads}", {"threads": other_threads})
     for objective, net, label, changes in [threads_row, *OPTION_ROWS]:
         base, data = make_config(objective, net)
         config, _ = make_config(objective, net, **changes)
