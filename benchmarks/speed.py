@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--rounds", type=int, default=7, help="alternating timing rounds per row")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timing rounds per row")
     parser.add_argument("--block", type=float, default=1.5, help="seconds per timed block")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, short blocks")
     parser.add_argument(
