@@ -283,6 +283,9 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="train only these recipes, comma-separated, in this order (e.g. toy-best); needs --resume",
     )
+    parser.add_argument(
+        "--data", default=None, help="train only on these data sets (ring, grid); needs --resume"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.seeds = args.seeds or (1 if quick else 5)
@@ -296,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     results_file = args.out.with_suffix(".jsonl")
     command = "python benchmarks/mode_coverage.py " + " ".join(argv if argv is not None else sys.argv[1:])
     jobs = make_jobs(args.seeds, args.steps, args.best_steps)
-    if args.only is not None and not args.resume:
-        parser.error("--only needs --resume: it must not erase the other recipes' results")
-    todo = jobs
+    if (args.only is not None or args.data is not None) and not args.resume:
+        parser.error("--only and --data need --resume: they must not erase the other results")
+    todo = [job for job in jobs if args.data is None or job["data"] in args.data.split(",")]
     if args.only is not None:  # in the order given, e.g. the cheap recipes first
         order = args.only.split(",")
         todo = sorted(
