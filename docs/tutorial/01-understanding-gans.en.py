@@ -32,7 +32,7 @@
 # 3. The discriminator is a *learned loss function* for the generator.
 # 4. A discriminator that is too strong too early starves the generator: its gradient vanishes.
 # 5. A Wasserstein GAN (WGAN) keeps the gradient alive and recovers.
-# 6. GAN samples look more real than those of a VAE.
+# 6. Next to a VAE on digits, GAN samples are closer to real ones, in a sense the numbers make precise.
 #
 # Everything runs on gankit's engine, the same one behind the `gankit` command line.
 
@@ -317,16 +317,25 @@ wgan.plot()
 # as generator, the same batch size and the same number of updates. (Training a VAE is one argument:
 # `gankit.train("digits", model="vae")`.) Precision is the fraction of generated images that land
 # among real ones; FID measures the distance between generated and real images in a feature space
-# (lower is better); the "floor" is real digits compared with other real digits.
+# (lower is better); recall is the fraction of real images that have generated ones nearby. The
+# "real data" row compares real digits with other real digits: the best any model can do.
 
 # %%
 vae_vs_gan = gankit.figure("vae-vs-gan", out=RUNS / "figures", quick=QUICK)
 floor = vae_vs_gan.numbers["floor"]
-print(f"{'model':10s} {'FID':>8s} {'precision':>10s}")
+print(f"{'model':10s} {'FID':>8s} {'precision':>10s} {'recall':>7s}")
 for model, scores in vae_vs_gan.numbers["metrics"].items():
-    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f}")
-print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f}")
+    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f} {scores['recall']:7.2f}")
+print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f} {floor['recall']:7.2f}")
 vae_vs_gan
+
+# %% [markdown]
+# Read FID first: it compares the whole distribution of generated images with the real one, so it
+# punishes both unrealistic images and missing variety. Precision and recall split that in two:
+# precision asks whether each generated image looks like *some* real digit, recall whether the
+# variety of real handwriting is reproduced. A decoder that always draws a blurry, average-looking
+# digit can score well on precision and badly on recall; a generator trained against a learned
+# critic of realism has to spread over the variety of real digits to keep fooling it.
 
 # %% [markdown]
 # ## What we saw
@@ -338,7 +347,7 @@ vae_vs_gan
 # | D is a learned loss for G | section 3: the loss surface -log D(x) and the optimal D |
 # | too strong a D makes the generator's gradient vanish | section 4: the figure, the run, and the doctor |
 # | WGAN keeps the gradient and recovers | section 5: same critic, W1 falls |
-# | GAN samples look more real than VAE samples | section 6: samples side by side, FID and precision |
+# | GAN samples look more like real data than VAE samples | section 6: samples side by side; FID, precision, recall |
 #
 # Next: [02-mode-collapse.en.ipynb](02-mode-collapse.en.ipynb), where the generator learns to fool
 # D with only a few of the data's modes, and what each remedy changes.

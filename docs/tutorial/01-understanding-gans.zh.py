@@ -30,7 +30,7 @@
 # 3. 判别器就是生成器的**损失函数**,而且是学出来的。
 # 4. 判别器一开始就太强,反而害了生成器:生成器的梯度消失了。
 # 5. 换成 Wasserstein GAN(WGAN),梯度回来了,训练也恢复了。
-# 6. GAN 生成的样本比 VAE 的更像真的。
+# 6. 在手写数字上和 VAE 相比,GAN 的样本更接近真实数据;至于是在什么意义上更接近,由数字来说明。
 #
 # 下面所有代码都跑在 gankit 的训练引擎上,和命令行工具 `gankit` 用的是同一套。
 
@@ -298,16 +298,23 @@ wgan.plot()
 # gankit 在 scikit-learn 自带的 8x8 手写数字上训练这两种模型:解码器和生成器用同一个网络,批大小和
 # 更新次数也相同。(训练 VAE 只需一个参数:`gankit.train("digits", model="vae")`。)precision(精确率)
 # 是生成图片中落在真实图片附近的比例;FID 衡量生成图片与真实图片在特征空间中的距离(越低越好);
-# "real data" 一行是真实数字和另一批真实数字相比的结果,即能达到的下限。
+# recall(召回率)是真实图片中附近有生成图片的比例。"real data" 一行是真实数字和另一批真实数字
+# 相比的结果,也就是任何模型能做到的最好水平。
 
 # %%
 vae_vs_gan = gankit.figure("vae-vs-gan", out=RUNS / "figures", quick=QUICK)
 floor = vae_vs_gan.numbers["floor"]
-print(f"{'model':10s} {'FID':>8s} {'precision':>10s}")
+print(f"{'model':10s} {'FID':>8s} {'precision':>10s} {'recall':>7s}")
 for model, scores in vae_vs_gan.numbers["metrics"].items():
-    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f}")
-print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f}")
+    print(f"{model:10s} {scores['fid']:8.1f} {scores['precision']:10.2f} {scores['recall']:7.2f}")
+print(f"{'real data':10s} {floor['fid']:8.1f} {floor['precision']:10.2f} {floor['recall']:7.2f}")
 vae_vs_gan
+
+# %% [markdown]
+# 先看 FID:它把生成图片的整体分布和真实分布相比,所以图片不逼真、种类不够多,都会被它扣分。精确率和
+# 召回率把这两件事拆开:精确率问的是每张生成图片像不像**某个**真实数字,召回率问的是真实笔迹的多样性
+# 有没有被再现出来。一个总是画出模糊、"平均长相"数字的解码器,可能精确率不错、召回率却很差;而一个
+# 对着"真实度裁判"训练出来的生成器,必须铺开到真实数字的各种写法上,才能一直骗过裁判。
 
 # %% [markdown]
 # ## 小结
@@ -319,7 +326,7 @@ vae_vs_gan
 # | D 是 G 学出来的损失函数 | 第 3 节:损失曲面 -log D(x) 与最优判别器 |
 # | D 太强,生成器的梯度消失 | 第 4 节:经典图、真实训练和 doctor 的诊断 |
 # | WGAN 保住梯度,训练恢复 | 第 5 节:同样的评论家,W1 下降 |
-# | GAN 的样本比 VAE 的更像真的 | 第 6 节:并排的样本、FID 和精确率 |
+# | GAN 的样本比 VAE 的更接近真实数据 | 第 6 节:并排的样本;FID、精确率、召回率 |
 #
 # 下一篇:[02-mode-collapse.zh.ipynb](02-mode-collapse.zh.ipynb):生成器只靠数据中的少数几个模式就骗过了
 # 判别器,这就是模式崩溃;以及每种对策能把数字改善多少。
