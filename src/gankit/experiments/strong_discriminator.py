@@ -154,6 +154,7 @@ def _plot(numbers: dict) -> plt.Figure:
             numbers["w1_untrained_generator"], color="gray", ls="--", lw=1, label="untrained generator"
         )
         ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(-1, 1.5 * ks.max())
         ax.set_xlabel("discriminator pre-training steps k (before G starts)")
         ax.set_title(f"{optimizer.upper()} for both networks", fontsize=10)
         ax.grid(alpha=0.3)
