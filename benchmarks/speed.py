@@ -161,11 +161,11 @@ def profile_step(run: Callable[[int], None], device: torch.device) -> tuple[floa
     flops = sum(event.flops for event in prof.key_averages()) / 2
     if device.type == "cuda":
         return flops, torch.cuda.max_memory_allocated(device) - base
-    # CPU: replay the allocator's [memory] events in time order; the running total's maximum
-    events = sorted((e for e in prof.events() if e.name == "[memory]"), key=lambda e: e.time_range.start)
+    # CPU: replay every event's own allocations minus frees (ops, and the "[memory]" frees outside
+    # them) in time order; the running total's maximum is the step's peak
     total = peak = 0
-    for event in events:
-        total += event.cpu_memory_usage
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        total += event.self_cpu_memory_usage
         peak = max(peak, total)
     return flops, peak
 
