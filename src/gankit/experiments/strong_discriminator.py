@@ -175,7 +175,7 @@ FIGURE = Figure(
         "away from the data, D becomes certain (D(G(z)) ~ 0) and the minimax generator loss "
         "log(1 - D(G(z))) is flat there: the generator starts its training with almost no gradient and, "
         "with plain SGD, barely moves in its budget. A WGAN-GP critic trained to optimality is the "
-        "opposite case: its slope toward the data is ~1 everywhere, so pre-training it only helps. "
+        "opposite case: its slope toward the data is ~1 everywhere, so pre-training it does not hurt. "
         "Adam changes the picture for the minimax GAN: it divides each step by a running average of "
         "the gradient's own size, so a gradient a thousand times smaller, if consistent, still moves "
         "the parameters by about the learning rate. That is why the degradation is clear with SGD and "
