@@ -227,10 +227,13 @@ plt.show()
 # %% [markdown]
 # ## What we saw
 #
-# * A plain GAN can reach high-quality samples on *some* modes and miss the rest: the samples look
-#   right, the coverage numbers say otherwise. The doctor names it `mode-collapse`.
-# * Coverage has to be *measured* (modes, reverse KL) next to quality: each remedy moves them
-#   differently, and the tables above are the honest comparison for this budget.
+# * Coverage (modes, reverse KL) has to be *measured* next to quality (high-quality fraction, W1):
+#   a generator can put good samples on some modes and miss the rest, or reach every mode with
+#   samples smeared between them. When a run collapses (good samples, few modes), gankit's monitors
+#   warn during training and the doctor names it `mode-collapse`.
+# * A remedy is a trade, and its payoff depends on the budget: one that needs more steps (WGAN-GP at
+#   its paper's small learning rate, PacGAN's harder task for D) can trail the plain GAN after a few
+#   thousand steps. The tables above are the honest comparison for *this* budget, over seeds.
 # * To go further: `python benchmarks/mode_coverage.py` runs every objective on both data sets with
 #   more seeds and prints the published numbers of PacGAN and VEEGAN next to gankit's.
 #
