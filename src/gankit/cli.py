@@ -34,7 +34,18 @@ _DEFAULTS = TrainConfig()
 def _default(name: str) -> str:
     """What --help shows for a flag whose value falls back to the config (and objective) default."""
     value = getattr(_DEFAULTS, name)
-    return "objective's default" if value is None else str(value)
+    if value is None:
+        return _SHAPE_DEFAULTS.get(name, "objective's default")
+    return str(value)
+
+
+# Defaults that depend on the data's shape (see config.resolve), as --help states them.
+_SHAPE_DEFAULTS = {
+    "batch_size": "256 toy, 64 images",
+    "latent_dim": "2 toy, 64 images",
+    "width": "128 toy, 32-64 images",
+    "depth": "3 toy, 1 images",
+}
 
 
 def _opt(name: str, help_text: str, *flags: str):

@@ -44,7 +44,7 @@ class TrainConfig:
     image_size: int | None = None  # resize images to image_size x image_size (None: keep their size)
     # how long and how much
     steps: int = 2000  # generator updates
-    batch_size: int = 256
+    batch_size: int | None = None  # None: 256 for toy data, 64 for images
     seed: int = 0
     # networks (None: chosen from the data's shape)
     latent_dim: int | None = None
@@ -98,7 +98,6 @@ class TrainConfig:
         _positive(
             self,
             "steps",
-            "batch_size",
             "log_every",
             "checkpoint_every",
             "keep_checkpoints",
@@ -106,7 +105,7 @@ class TrainConfig:
             "pack",
         )
         _positive(self, "latent_dim", "width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True)
-        _positive(self, "image_size", allow_none=True)
+        _positive(self, "image_size", "batch_size", allow_none=True)
         _non_negative(
             self,
             "seed",
@@ -132,7 +131,7 @@ class TrainConfig:
             raise GankitError(f"unknown device {self.device!r}; allowed: {', '.join(DEVICES)}")
         if self.betas is not None and not all(0 <= b < 1 for b in self.betas):
             raise GankitError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
-        if self.batch_size % self.pack:
+        if self.batch_size is not None and self.batch_size % self.pack:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         if self.model not in ("gan", "vae"):
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
@@ -172,7 +171,6 @@ SIZE_LIMITS = {
     "eval_samples": 10**6,
     "image_size": 2**12,
 }
-
 
 
 def _positive(config: TrainConfig, *names: str, allow_none: bool = False) -> None:
@@ -308,6 +306,8 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
     objective = OBJECTIVES[config.objective]
     flat = len(data_shape) == 1
     defaults: dict[str, Any] = {
+        # images: batches of 64 (DCGAN's choice) keep a CPU step short; toy MLPs are cheap at 256
+        "batch_size": 256 if flat else 64,
         "latent_dim": 2 if flat else 64,
         # conv base channels: 32 keep 8x8/16x16 images (digits) trainable on a CPU in minutes
         "width": 128 if flat else (32 if data_shape[-1] <= 16 else 64),
