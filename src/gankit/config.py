@@ -167,7 +167,7 @@ SIZE_LIMITS = {
     "width": 2**14,
     "depth": 256,
     "pack": 2**10,
-    "critic_steps": 1000,
+    "critic_steps": 100_000,  # experiments train D for thousands of steps per G step
     "eval_samples": 10**6,
     "image_size": 2**12,
 }
