@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.only is not None:  # in the order given, e.g. the cheap recipes first
         order = args.only.split(",")
         todo = sorted(
-            (job for job in jobs if job["label"] in order), key=lambda job: order.index(job["label"])
+            (job for job in todo if job["label"] in order), key=lambda job: order.index(job["label"])
         )
     if not args.table_only:
         run_jobs(todo, results_file, args.workers, args.resume)
