@@ -70,25 +70,13 @@ def test_run_figure_rejects_an_unknown_name():
 # --- js-saturation ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def js_record(tmp_path_factory):
-    """One quick run of js-saturation through the CLI, shared by the tests below."""
-    from gankit.cli import main
-
-    out = tmp_path_factory.mktemp("figures")
-    assert main(["figure", "js-saturation", "--out", str(out), "--quick"]) == 0
-    return out, json.loads((out / "js-saturation.json").read_text())
-
-
-def test_figure_command_writes_png_and_json_with_its_regenerate_command(js_record):
-    out, record = js_record
-    assert (out / "js-saturation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert record["command"] == f"gankit figure js-saturation --out {out} --quick"
+def test_js_saturation_via_cli_writes_png_json_and_js_stays_at_log2_while_w1_grows(cli, tmp_path):
+    code, _, _ = cli("figure", "js-saturation", "--out", tmp_path, "--quick")
+    assert code == 0
+    assert (tmp_path / "js-saturation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((tmp_path / "js-saturation.json").read_text())
+    assert record["command"] == f"gankit figure js-saturation --out {tmp_path} --quick"
     assert record["figure"] == "js-saturation" and record["quick"] is True and record["seed"] == 0
-
-
-def test_js_estimate_stays_at_log2_while_w1_estimate_grows_linearly(js_record):
-    _, record = js_record
     thetas, js, w1 = record["theta"], record["js_estimate"], record["w1_estimate"]
     for theta, value in zip(thetas, js, strict=True):
         if theta == 0:
