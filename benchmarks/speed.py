@@ -296,6 +296,32 @@ def conditions(device: torch.device, load_before: tuple, load_after: tuple) -> l
     ]
 
 
+def _peak_target(rows: list[dict]) -> list[str]:
+    """The issue's efficiency target, stated against the measured WGAN-GP 3x512 row."""
+    row = next((r for r in rows if r["objective"] == "wgan-gp" and r["net"] == "MLP 3x512"), None)
+    if row is None or not row["peak_gflops"]:
+        return []
+    met = row["gankit_of_peak"] >= 0.8
+    return [
+        "Efficiency target (gankit's default path at >= 80 % of the fp32 mm peak on WGAN-GP, MLP",
+        f"3x512, batch 256): {100 * row['gankit_of_peak']:.0f} % measured, {'met' if met else 'not met'}"
+        + (
+            "."
+            if met
+            else f". The hand loop reaches {100 * row['hand_of_peak']:.0f} %"
+            + (
+                " (the joint critic call and fused optimiser make the difference)"
+                if row["gankit_of_peak"] > row["hand_of_peak"]
+                else ""
+            )
+            + "; the rest of the step is element-wise work of the "
+            "penalty's double backward (leaky-ReLU backward and its derivative, gradient "
+            "accumulation) that no matrix kernel speeds up, and torch.compile, which would fuse it, "
+            "cannot compile a double backward. `--amp` (bf16 matrix units) is the faster path here."
+        ),
+    ]
+
+
 def write_report(path: Path, rows: list[dict], options: list[dict], command: str, lines: list[str]) -> None:
     mib = 2**20
     out = [
@@ -344,17 +370,19 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         f"Overhead target (<= 3 % in every row): met in {len(within)} of {len(rows)} rows"
         + ("." if len(within) == len(rows) else "; the others are listed above as measured."),
         "",
+        *_peak_target(rows),
+        "",
         "GFLOP/step is counted with `torch.profiler(with_flops=True)` for each loop. The fp32 mm",
-        "peak is plain `torch.mm`",
-        "(same threads) at the fastest of the MLP step's matrix shapes (batch x width @ width x width,",
-        "the weight gradient's width x batch @ batch x width, and 2 x batch rows for the joint critic",
-        "call; the shape is given as m x k x n). It is timed in turns with the two loops, and % of",
+        "peak is plain `torch.mm` (same threads) at the fastest of the MLP step's matrix shapes",
+        "(batch x width @ width x width, the weight gradient's width x batch @ batch x width, and",
+        "2 x batch rows for the joint critic call; the shape is given as m x k x n). It is timed in",
+        "turns with the two loops, and % of",
         "peak is the median over rounds of (loop FLOP/s) / (mm FLOP/s), so that a change in the",
         "machine's load between rounds cancels out. Convolution backward is not counted by the",
         "profiler, so no %-of-peak is given for the DCGAN rows. Peak step memory: on the CPU, the",
         "most tensor memory allocated during one step above what was alive before it (the allocator",
-        "events of `torch.profiler`,",
-        "`profile_memory=True`); on a GPU, `torch.cuda.max_memory_allocated` above the start.",
+        "events of `torch.profiler`, `profile_memory=True`); on a GPU, `torch.cuda.max_memory_allocated`",
+        "above the start.",
         "",
         "## Speed options",
         "",
