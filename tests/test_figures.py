@@ -60,6 +60,24 @@ def test_figure_command_rejects_bad_input_with_one_line_and_writes_nothing(cli, 
     assert not (tmp_path / "OUT").exists()
 
 
+def test_figure_all_runs_every_registered_figure_with_the_flags(cli, tmp_path, monkeypatch):
+    import gankit.experiments as experiments
+    from gankit.experiments.common import Figure
+
+    calls = []
+
+    def fake_run(out_dir, quick=False, seed=0):
+        calls.append((out_dir, quick, seed))
+        return {"headline": {"a_number": 1.5}}
+
+    fakes = {name: Figure(name, "d", fake_run, "e") for name in ("first", "second")}
+    monkeypatch.setattr(experiments, "FIGURES", fakes)
+    code, out, _ = cli("figure", "--all", "--out", tmp_path, "--quick", "--seed", 2)
+    assert code == 0
+    assert calls == [(tmp_path, True, 2), (tmp_path, True, 2)]
+    assert "wrote" in out and "second" in out and "a_number: 1.5" in out
+
+
 def test_run_figure_rejects_an_unknown_name():
     from gankit.errors import GankitError
 
