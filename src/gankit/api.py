@@ -253,19 +253,10 @@ def figure(name: str, out: str | Path | None = None, quick: bool = False, seed: 
     Writes ``NAME.png`` and ``NAME.json`` into ``out`` (``None``: a fresh temporary directory) and
     returns them as a :class:`FigureResult`. ``quick=True`` uses the small settings of the tests.
     """
-    import matplotlib
+    from gankit.experiments import run_figure
 
-    # Some figure modules select the Agg backend when imported; in a notebook that would silently
-    # stop every later plt.show() from displaying, so the user's backend is put back afterwards.
-    backend = matplotlib.get_backend()
-    try:
-        from gankit.experiments import run_figure
-
-        out_dir = Path(tempfile.mkdtemp(prefix="gankit-figure-")) if out is None else Path(out)
-        numbers = run_figure(name, out_dir, quick=quick, seed=seed)
-    finally:
-        if matplotlib.get_backend() != backend:
-            matplotlib.use(backend)
+    out_dir = Path(tempfile.mkdtemp(prefix="gankit-figure-")) if out is None else Path(out)
+    numbers = run_figure(name, out_dir, quick=quick, seed=seed)
     return FigureResult(name, numbers, out_dir / f"{name}.png")
 
 

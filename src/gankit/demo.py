@@ -90,16 +90,14 @@ def format_summary(results: dict) -> str:
 
 
 def plot_side_by_side(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from gankit.report.plots import draw_samples
 
     real = sample_numpy("ring", 2500, seed=1)
     modes = get_toy("ring").modes.numpy()
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 5))
+    fig = Figure(figsize=(5 * len(results), 5))
+    axes = fig.subplots(1, len(results))
     for ax, (name, (samples, m)) in zip(np.atleast_1d(axes), results.items(), strict=True):
         draw_samples(ax, samples, real, modes)
         ax.set_title(
@@ -108,7 +106,6 @@ def plot_side_by_side(results: dict, path: Path) -> None:
         )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -82,16 +82,15 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     ``RUN_DIR/doctor.png`` unless ``out`` says otherwise.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     path = check_run_dir(run_dir)
     out = Path(out) if out is not None else path / PLOT_FILE
     rows = read_metrics(path)
     classifier = any("p_real" in row for row in rows)
 
-    figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True, constrained_layout=True)
+    figure = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = figure.subplots(2, 2, sharex=True)
     losses, scores, norms, quality = axes.flat
     _curves(losses, rows, {"d_loss": "D loss", "g_loss": "G loss"})
     losses.set_title("losses")
@@ -107,7 +106,7 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     norms.set_title("gradient norms (log scale)")
     _quality_panel(quality, rows)
 
-    colors = plt.get_cmap("tab10")
+    colors = matplotlib.colormaps["tab10"]
     for index, finding in enumerate(diagnosis["findings"]):
         color = colors(3 + index)
         for axis in axes.flat:
@@ -123,7 +122,6 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     figure.suptitle(f"gankit doctor: {diagnosis['objective']} on {diagnosis['data']}: {verdict}")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=100)
-    plt.close(figure)
     return out
 
 

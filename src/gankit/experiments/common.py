@@ -10,17 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure as PlotFigure
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from gankit.config import TrainConfig, resolve  # noqa: E402
-from gankit.data.toy import GaussianMixture  # noqa: E402
-from gankit.objectives import Objective  # noqa: E402
-from gankit.train.loop import d_step  # noqa: E402
+from gankit.config import TrainConfig, resolve
+from gankit.data.toy import GaussianMixture
+from gankit.objectives import Objective
+from gankit.train.loop import d_step
 
 # Colours of Goodfellow et al. 2014, Fig. 1, used by every figure for the same roles.
 DATA_COLOR = "black"
@@ -53,7 +50,7 @@ def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int) -> st
 
 
 def write_outputs(
-    out_dir: str | Path, name: str, figure: plt.Figure, numbers: dict[str, Any], quick: bool, seed: int
+    out_dir: str | Path, name: str, figure: PlotFigure, numbers: dict[str, Any], quick: bool, seed: int
 ) -> dict[str, Any]:
     """Save ``NAME.png`` and ``NAME.json`` atomically (temp file + rename); returns the JSON's content.
 
@@ -70,7 +67,6 @@ def write_outputs(
     }
     png, tmp_png = out_dir / f"{name}.png", out_dir / f".{name}.png.tmp"
     figure.savefig(tmp_png, dpi=110, format="png")
-    plt.close(figure)
     tmp_json = out_dir / f".{name}.json.tmp"
     tmp_json.write_text(json.dumps(record, indent=2) + "\n")
     os.replace(tmp_png, png)

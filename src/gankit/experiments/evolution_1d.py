@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure as PlotFigure
 from scipy.stats import gaussian_kde, norm
 
 from gankit.experiments.common import (
@@ -111,12 +111,13 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
 
-def _plot(numbers: dict) -> plt.Figure:
+def _plot(numbers: dict) -> PlotFigure:
     x = np.array(numbers["x"])
     data_density = norm.pdf(x, DATA_MEAN, DATA_STD)
     scale = 0.8 / data_density.max()  # densities drawn so the data's peak sits at 0.8
     z_line, x_line = -0.45, -0.08
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.8), sharey=True)
+    fig = PlotFigure(figsize=(15, 3.8))
+    axes = fig.subplots(1, 4, sharey=True)
     for ax, panel, label in zip(axes, numbers["panels"], PANEL_LABELS, strict=True):
         ax.plot(x, scale * data_density, ":", color=DATA_COLOR, lw=2, label="data density")
         ax.plot(

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure as PlotFigure
 from torch import Tensor, nn
 
 from gankit.experiments.common import (
@@ -121,10 +121,11 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
 
-def _plot(numbers: dict) -> plt.Figure:
+def _plot(numbers: dict) -> PlotFigure:
     thetas = np.array(numbers["theta"])
     dense = np.linspace(thetas.min(), thetas.max(), 401)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = PlotFigure(figsize=(10, 4))
+    (left, right) = fig.subplots(1, 2)
     left.plot(dense, np.abs(dense), color="black", label=r"closed form $W_1 = |\theta|$")
     left.plot(thetas, numbers["w1_estimate"], "o", color=CRITIC_COLOR, label="WGAN-GP critic's estimate")
     left.set_title(r"Wasserstein-1 distance $W_1(P_0, P_\theta)$")

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure as PlotFigure
 from scipy.stats import norm
 
 from gankit.experiments.common import (
@@ -119,10 +119,11 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
 
-def _plot(numbers: dict) -> plt.Figure:
+def _plot(numbers: dict) -> PlotFigure:
     x = np.array(numbers["x"])
     results = numbers["results"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = PlotFigure(figsize=(11, 4.2))
+    (left, right) = fig.subplots(1, 2)
     left.plot(x, norm.pdf(x, REAL_MEAN, STD) / 0.8 / 2, ":", color=DATA_COLOR, lw=2, label="real density")
     left.plot(x, norm.pdf(x, FAKE_MEAN, STD) / 0.8 / 2, color=GENERATOR_COLOR, lw=2, label="fake density")
     left.plot(x, results["minimax"]["output"], color=DISCRIMINATOR_COLOR, lw=2, label=LABELS["minimax"])

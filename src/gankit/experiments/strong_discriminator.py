@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure as PlotFigure
 
 from gankit.data.toy import GaussianMixture
 from gankit.experiments.common import (
@@ -133,9 +133,10 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
 
-def _plot(numbers: dict) -> plt.Figure:
+def _plot(numbers: dict) -> PlotFigure:
     ks = np.array(numbers["pretrain_steps"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig = PlotFigure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, optimizer in zip(axes, OPTIMIZERS, strict=True):
         for objective in OBJECTIVES:
             runs = np.array(numbers["w1"][objective][optimizer])  # (len(ks), seeds)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure as PlotFigure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gankit.config import TrainConfig  # noqa: E402
-from gankit.data.images import load_images  # noqa: E402
-from gankit.experiments.common import Figure, write_outputs  # noqa: E402
-from gankit.metrics.images import image_metrics, split_real  # noqa: E402
+from gankit.config import TrainConfig
+from gankit.data.images import load_images
+from gankit.experiments.common import Figure, write_outputs
+from gankit.metrics.images import image_metrics, split_real
 
 NAME = "vae-vs-gan"
 MODELS = {"vae": {"model": "vae"}, "ns": {"objective": "ns"}, "wgan-gp": {"objective": "wgan-gp"}}
@@ -54,7 +51,8 @@ def draw_grids(grids: dict[str, np.ndarray], real: np.ndarray, titles: dict[str,
     """Real digits and each model's samples as 8x8 grids side by side; returns the figure."""
     titles = titles or {}
     panels = {"real digits": real, **grids}
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.7))
+    fig = PlotFigure(figsize=(3.2 * len(panels), 3.7))
+    axes = fig.subplots(1, len(panels))
     for ax, (label, images) in zip(axes, panels.items(), strict=True):
         images = np.clip((images[:64, 0] + 1) / 2, 0, 1)  # (64, H, W) grey in [0, 1]
         side = images.shape[-1]

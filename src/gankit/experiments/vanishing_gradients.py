@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure as PlotFigure
 from torch import nn
 
 from gankit.data.toy import get_toy
@@ -154,10 +154,11 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
 
-def _plot(numbers: dict) -> plt.Figure:
+def _plot(numbers: dict) -> PlotFigure:
     steps = numbers["d_steps"]
     real = get_toy(DATA).sample(512, torch.Generator().manual_seed(0)).numpy()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), gridspec_kw={"width_ratios": [1, 2]})
+    fig = PlotFigure(figsize=(10, 7.5))
+    axes = fig.subplots(2, 2, gridspec_kw={"width_ratios": [1, 2]})
     titles = {
         "disjoint": "disjoint supports: generator at initialisation\n(its samples away from the data)",
         "overlapping": "overlapping: generator after {} steps\n(its samples on part of the data)".format(

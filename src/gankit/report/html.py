@@ -20,15 +20,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from gankit.errors import GankitError  # noqa: E402
-from gankit.train.checkpoint import atomic_write_bytes  # noqa: E402
-from gankit.train.rundir import SAMPLES, check_run_dir, read_config, read_metrics  # noqa: E402
+from gankit.errors import GankitError
+from gankit.train.checkpoint import atomic_write_bytes
+from gankit.train.rundir import SAMPLES, check_run_dir, read_config, read_metrics
 
 REPORT = "report.html"
 MAX_SAMPLE_PICTURES = 8
@@ -81,7 +78,6 @@ def png_data_uri(fig) -> str:
     """A matplotlib figure as a ``data:image/png;base64,...`` URI (and the figure closed)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -113,7 +109,8 @@ def discriminator_columns(rows: list[dict]) -> tuple[str, str, str]:
 
 def curves_figure(rows: list[dict], findings: list[dict]) -> str:
     """Losses, D(real)/D(fake) and gradient norms (log scale) over steps, findings marked."""
-    fig, (loss_ax, d_ax, grad_ax) = plt.subplots(3, 1, figsize=(9, 8.4), sharex=True)
+    fig = Figure(figsize=(9, 8.4))
+    (loss_ax, d_ax, grad_ax) = fig.subplots(3, 1, sharex=True)
     for key, label, color in (("d_loss", "D loss", "#1565c0"), ("g_loss", "G loss", "#2a9d3a")):
         loss_ax.plot(*column(rows, key), label=label, color=color, linewidth=1.3)
     broken = [row["step"] for row in rows if row.get("d_loss") is None or row.get("g_loss") is None]
@@ -157,7 +154,8 @@ def quality_figure(rows: list[dict], findings: list[dict]) -> str | None:
         return None
     columns = min(len(keys), 4)
     lines = math.ceil(len(keys) / columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(2.5 * columns + 1, 2.6 * lines), squeeze=False)
+    fig = Figure(figsize=(2.5 * columns + 1, 2.6 * lines))
+    axes = fig.subplots(lines, columns, squeeze=False)
     for ax, key in zip(axes.flat, keys, strict=False):
         steps, values = column(rows, key)
         ax.plot(steps, values, "o-", color="#8e24aa", markersize=3, linewidth=1.2)
