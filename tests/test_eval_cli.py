@@ -141,7 +141,7 @@ def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
         seen["samples"], seen["data"] = samples, data
         return {"fid": 1.5}
 
-    monkeypatch.setattr(evaluate, "load_data", lambda name: _FakeImages())
+    monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: _FakeImages())
     monkeypatch.setitem(
         sys.modules, "gankit.metrics.images", types.SimpleNamespace(image_metrics=image_metrics)
     )
@@ -152,7 +152,7 @@ def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
 
 
 def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(evaluate, "load_data", lambda name: _FakeImages())
+    monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: _FakeImages())
     monkeypatch.setitem(sys.modules, "gankit.metrics.images", None)  # import now raises ImportError
     with pytest.raises(GankitError, match="image metrics are not available"):
         evaluate_samples(np.zeros((6, 1, 4, 4)), "fake-images")
@@ -163,3 +163,23 @@ def test_table_lists_toy_metrics_first_then_any_other_metric():
     lines = table.splitlines()
     assert [line.split("  ")[0].strip() for line in lines] == ["modes covered", "reverse KL", "W1", "fid"]
     assert lines[0].endswith("3 / 8") and lines[1].endswith("inf") and lines[3].endswith("12.25")
+
+
+def test_eval_of_a_resized_image_run_and_file_uses_the_training_size(cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        Image.fromarray((rng.random((12, 12)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["--data", folder, "--image-size", "8", "--steps", "2", "--objective", "ns", "--sample-every", "0"]
+    assert cli("train", *args, "--out", run)[0] == 0
+    code, out, err = cli("eval", run, "--n", "24", "--json")
+    assert code == 0, err
+    assert "fid" in json.loads(out)
+    assert cli("sample", run, "--n", "24", "--out", tmp_path / "s.npy")[0] == 0
+    assert cli("eval", tmp_path / "s.npy", "--data", folder, "--image-size", "8")[0] == 0
+    code, _, err = cli("eval", tmp_path / "s.npy", "--data", folder)
+    assert code == 2 and "expected (n, 1, 12, 12)" in err

@@ -52,6 +52,12 @@ def eval_command(
         show_default="2500 / whole file",
     ),
     seed: int = typer.Option(0, "--seed", help="Noise seed for a run's samples."),
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        help="Resize image data to this size (for a file's samples).",
+        show_default="the run's",
+    ),
 ) -> None:
     """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data)."""
     from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
@@ -74,7 +80,7 @@ def eval_command(
                 raise GankitError(f"--n {n} is more than the {len(samples)} samples in {source}")
             samples = samples[:n]
         count = len(samples)
-        metrics = evaluate_samples(samples, data)
+        metrics = evaluate_samples(samples, data, image_size)
     else:
         raise GankitError(f"{source} is neither a run directory nor a .npy file")
     if as_json:

@@ -15,12 +15,15 @@ from gankit.data import is_toy, load_data
 from gankit.errors import GankitError
 
 
-def evaluate_samples(samples: np.ndarray | torch.Tensor, data_name: str) -> dict[str, float]:
+def evaluate_samples(
+    samples: np.ndarray | torch.Tensor, data_name: str, image_size: int | None = None
+) -> dict[str, float]:
     """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
 
-    Raises GankitError when the samples do not fit the data (shape) or are not finite.
+    ``image_size`` resizes image data as training did (``--image-size``). Raises GankitError when
+    the samples do not fit the data (shape) or are not finite.
     """
-    data = load_data(data_name)
+    data = load_data(data_name, image_size)
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().numpy()
     samples = np.asarray(samples)
@@ -59,8 +62,9 @@ def evaluate_run(run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: s
 
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")
-    data_name = data_name or read_config(run_dir)["data"]
-    return evaluate_samples(sample_run(run_dir, n, seed), data_name)
+    config = read_config(run_dir)
+    data_name = data_name or config["data"]
+    return evaluate_samples(sample_run(run_dir, n, seed), data_name, config.get("image_size"))
 
 
 def load_samples(path: str | Path) -> np.ndarray:
