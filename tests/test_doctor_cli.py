@@ -37,9 +37,9 @@ def test_broken_recipe_from_the_docs_is_named_with_its_remedy(cli, tmp_path):
         "--width", "32", "--batch-size", "64", "--log-every", "5", "--eval-every", "0", "--sample-every", "0",
         "--stop-on", "vanishing-gradients", "--out", run,
     )  # fmt: skip
-    assert code == 0 and "finding vanishing-gradients" in err  # the live alarm, printed once
+    assert code == 1 and "finding vanishing-gradients" in err  # the live alarm, printed once
     assert err.count("finding vanishing-gradients") == 1
-    assert "training stopped at step" in err and "trained 300 steps" not in out  # --stop-on
+    assert "training stopped at step" in err and "trained 300 steps" not in out  # --stop-on: exit 1
     code, out, _ = cli("doctor", run)
     assert code == 0
     assert "verdict: problems" in out and "vanishing-gradients: from step" in out

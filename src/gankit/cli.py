@@ -183,6 +183,8 @@ def train(
             result = engine.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
     if distributed.is_rank_zero():
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
+    if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
+        raise typer.Exit(1)
 
 
 def _launch_processes(
