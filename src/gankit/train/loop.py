@@ -22,7 +22,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -257,6 +257,12 @@ class Trainer:
         self.parallel = parallel  # a gankit.train.distributed.ProcessGroup when run under torchrun
         self.objective = get_objective(config.objective)
         _check_speed_options(config, tuple(data.shape), self.device)
+        self._init_players(lambda: build_networks(config, tuple(data.shape)))
+        self._prepare_step_networks()
+
+    def _init_players(self, build: Callable[[], tuple[nn.Module, nn.Module]]) -> None:
+        """Seed every RNG, then build (generator, discriminator), their optimisers, EMA and step state."""
+        config = self.config
         if config.threads:
             torch.set_num_threads(config.threads)
         # Network initialisation draws from torch's global RNG; numpy's and Python's are seeded too so
@@ -264,7 +270,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)  # numpy takes 32-bit seeds only
         random.seed(config.seed)
-        generator, discriminator = build_networks(config, tuple(data.shape))
+        generator, discriminator = build()
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
         if config.channels_last:  # NHWC: the layout fast convolution kernels want
@@ -288,7 +294,6 @@ class Trainer:
         # writes the same rows as one that never stopped.
         self.log_sums: dict[str, Tensor] = {}
         self.log_count = 0
-        self._prepare_step_networks()
 
     def _prepare_step_networks(self) -> None:
         """The modules the steps call and their StepPlan, from the speed options and process group.

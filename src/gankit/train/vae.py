@@ -13,17 +13,13 @@ also spends ``critic_steps`` critic updates per step; the VAE has no critic).
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.nets.vae import build_vae, vae_loss
-from gankit.train.loop import Trainer, grad_norm, make_optimizer
+from gankit.train.loop import Trainer, grad_norm
 
 
 class VAETrainer(Trainer):
@@ -44,30 +40,8 @@ class VAETrainer(Trainer):
         self.device = torch.device(device)
         self.parallel = None
         self.objective = None  # no adversarial objective
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed % 2**32)
-        random.seed(config.seed)
-        encoder, decoder = build_vae(config, tuple(data.shape))
-        self.generator = decoder.to(self.device)
-        self.discriminator = encoder.to(self.device)
-        self.g_optimizer = make_optimizer(
-            config.g_optimizer, self.generator.parameters(), config.g_lr, config
-        )
-        self.d_optimizer = make_optimizer(
-            config.optimizer, self.discriminator.parameters(), config.d_lr, config
-        )
-        self.ema = None
-        if config.ema_decay > 0:
-            self.ema = AveragedModel(
-                self.generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True
-            )
-        self.rng = torch.Generator(self.device).manual_seed(config.seed)
-        self.step = 0
-        self.elapsed = 0.0
-        self.log_sums: dict[str, Tensor] = {}
-        self.log_count = 0
+        # The decoder plays the generator's part (it maps z to images); the encoder takes D's slot.
+        self._init_players(lambda: tuple(reversed(build_vae(config, tuple(data.shape)))))
 
     def train_step(self) -> dict[str, Tensor]:
         """One ELBO update of encoder and decoder on a fresh real batch."""
