@@ -165,6 +165,8 @@ def test_vae_run_trains_samples_and_resumes_exactly(cli, tmp_path):
     assert config["model"] == "vae" and config["monitors"] is False
     code, _, err = cli("sample", tmp_path / "straight", "--n", 4, "--out", tmp_path / "vae.npy")
     assert code == 0 and np.load(tmp_path / "vae.npy").shape == (4, 1, 8, 8), err
+    code, out, err = cli("doctor", tmp_path / "straight", "--json")
+    assert code == 0 and json.loads(out)["objective"] == "vae", err  # not the unused "wgan-gp"
 
 
 def test_vae_vs_gan_figure_quick_writes_grids_and_scores_next_to_the_floor(cli, tmp_path):

@@ -39,7 +39,7 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     return {
         "run_dir": str(path),
         "data": config.data,
-        "objective": config.objective,
+        "objective": "vae" if config.model == "vae" else config.objective,  # what was trained
         "last_step": rows[-1]["step"],
         "verdict": "problems" if findings else "healthy",
         "findings": findings,
@@ -113,7 +113,8 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
             axis.axvline(finding["step"], color=color, linestyle="--", linewidth=1.2)
         losses.plot([], [], color=color, linestyle="--", label=f"{finding['name']} (step {finding['step']})")
     for axis in (losses, scores, norms):
-        axis.legend(fontsize=8, loc="best")
+        if axis.get_legend_handles_labels()[0]:  # a VAE run has no GAN curves to name
+            axis.legend(fontsize=8, loc="best")
     for axis in axes.flat:
         axis.grid(alpha=0.3)
     for axis in axes[1]:
