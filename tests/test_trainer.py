@@ -79,7 +79,13 @@ def test_objective_defaults_come_from_the_papers():
         1e-4,
         (0.0, 0.9),
         5,
-        10.0,
+        0.1,  # toy data: the WGAN-GP reference code's toy lambda
+    )
+    images = resolve(TrainConfig(objective="wgan-gp"), (1, 8, 8))
+    assert images.gradient_penalty_weight == 10.0  # the paper's lambda everywhere else
+    assert (
+        resolve(TrainConfig(objective="wgan-gp", gradient_penalty_weight=3.0), (2,)).gradient_penalty_weight
+        == 3
     )
     ns = make_trainer(objective="ns").config
     assert (ns.optimizer, ns.g_lr, ns.betas, ns.critic_steps) == ("adam", 2e-4, (0.5, 0.999), 1)
