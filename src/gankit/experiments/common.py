@@ -93,6 +93,8 @@ def toy_config(**values: Any) -> TrainConfig:
     values.setdefault("device", "cpu")
     values.setdefault("eval_every", 0)
     values.setdefault("sample_every", 0)
+    if values.get("objective") == "wgan-gp":  # the figures show the paper's critic: lambda = 10
+        values.setdefault("gradient_penalty_weight", 10.0)
     return resolve(TrainConfig(**values), shape)
 
 
