@@ -18,10 +18,12 @@ import numpy as np
 
 from gankit.config import TrainConfig
 from gankit.data.toy import get_toy, sample_numpy
+from gankit.errors import GankitError
 from gankit.metrics.toy import toy_metrics
 from gankit.train import run as engine
 
-# Two recipes with the same network size. The standard GAN takes one D step per G step, the
+# Two recipes with the same network size, one CPU thread each (these small MLPs gain nothing from
+# more, and surplus threads crawl on a busy machine). The standard GAN takes one D step per G step, the
 # WGAN-GP five critic steps (its papers' defaults), so the GAN gets more G steps for similar time.
 RECIPES = {
     "ns": dict(objective="ns", steps=4000),
@@ -37,6 +39,7 @@ COMMON = dict(
     log_every=50,
     sample_every=500,
     checkpoint_every=500,
+    threads=1,
 )
 
 
@@ -109,4 +112,8 @@ def plot_side_by_side(results: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except GankitError as error:  # e.g. another demo is writing the same run directory
+        print(f"gankit demo: error: {error}", file=sys.stderr)
+        sys.exit(2)
