@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
+from gankit.engine.loop import Trainer, pick_device
 from gankit.nets import build_networks
-from gankit.train.loop import Trainer, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 NETS = {  # name: (data, config overrides)

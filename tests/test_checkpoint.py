@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import gankit
+from gankit.engine import checkpoint as ckpt
 from gankit.errors import GankitError
-from gankit.train import checkpoint as ckpt
 from reliability_helpers import record
 
 

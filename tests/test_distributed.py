@@ -13,10 +13,10 @@ import torch
 
 from gankit.cli import main
 from gankit.config import TrainConfig
+from gankit.engine import run as engine
+from gankit.engine.checkpoint import load_latest_checkpoint
+from gankit.engine.distributed import ProcessGroup
 from gankit.errors import GankitError
-from gankit.train import run as engine
-from gankit.train.checkpoint import load_latest_checkpoint
-from gankit.train.distributed import ProcessGroup
 
 TOLERANCE = 1e-4
 FLAGS = {  # wgan-gp: the penalty's double backward must be averaged over processes too

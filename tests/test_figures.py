@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from gankit.engine.loop import Trainer
 from gankit.experiments import (
     FIGURES,
     evolution_1d,
@@ -23,7 +24,6 @@ from gankit.experiments import (
 )
 from gankit.experiments.common import median, toy_config
 from gankit.experiments.strong_discriminator import DATA
-from gankit.train.loop import Trainer
 
 
 def test_registry_lists_every_classic_figure_with_a_description_and_an_explanation():

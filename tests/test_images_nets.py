@@ -9,11 +9,11 @@ from torch import nn
 
 from gankit.config import TrainConfig, resolve
 from gankit.data.images import load_images
+from gankit.engine.vae import VAETrainer
 from gankit.errors import GankitError
 from gankit.nets import build_networks
 from gankit.nets.dcgan import resolution_plan
 from gankit.nets.vae import build_vae, vae_loss
-from gankit.train.vae import VAETrainer
 
 
 def tiny(objective="wgan-gp", shape=(1, 8, 8), **changes):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.train import run as engine
-from gankit.train.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
-from gankit.train.rundir import RunDir, read_metrics
+from gankit.engine import run as engine
+from gankit.engine.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
+from gankit.engine.rundir import RunDir, read_metrics
 from reliability_helpers import (
     TINY,
     assert_same_state,

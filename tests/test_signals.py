@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from gankit.train import run as engine
-from gankit.train.checkpoint import list_checkpoints, load_checkpoint_file
-from gankit.train.rundir import read_metrics
+from gankit.engine import run as engine
+from gankit.engine.checkpoint import list_checkpoints, load_checkpoint_file
+from gankit.engine.rundir import read_metrics
 from reliability_helpers import (
     TINY,
     assert_same_state,

@@ -8,10 +8,10 @@ import torch
 
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
+from gankit.engine.loop import PLAIN, Trainer
 from gankit.errors import GankitError
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import gradient_penalty
-from gankit.train.loop import PLAIN, Trainer
 
 SMALL = {"batch_size": 32, "width": 16, "depth": 2, "critic_steps": 2, "eval_every": 0, "seed": 3}
 # Adam's first steps move every weight by about +-lr whatever the gradient's size, so rounding

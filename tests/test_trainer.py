@@ -7,7 +7,7 @@ import torch
 
 from gankit.config import TrainConfig, resolve
 from gankit.data.toy import get_toy
-from gankit.train.loop import Trainer, d_step, g_step
+from gankit.engine.loop import Trainer, d_step, g_step
 
 
 def make_trainer(**overrides) -> Trainer:
@@ -120,7 +120,7 @@ def test_ema_generator_tracks_an_average_and_is_used_for_sampling():
 
 
 def test_fit_logs_averaged_rows_every_log_every_steps():
-    from gankit.train.loop import Callback
+    from gankit.engine.loop import Callback
 
     rows = []
 
@@ -149,7 +149,7 @@ def test_fit_logs_averaged_rows_every_log_every_steps():
 
 
 def test_a_callback_can_stop_training_with_a_reason():
-    from gankit.train.loop import Callback, StopTraining
+    from gankit.engine.loop import Callback, StopTraining
 
     class StopAt6(Callback):
         def on_step(self, trainer):

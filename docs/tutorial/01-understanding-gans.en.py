@@ -66,7 +66,7 @@ print("quick settings" if QUICK else "full settings")
 # %%
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
-from gankit.train.loop import Trainer, d_step, g_step
+from gankit.engine.loop import Trainer, d_step, g_step
 
 data = load_data("mixture-1d")
 config = TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128)
@@ -93,7 +93,7 @@ print("D has gradients:", any(p.grad is not None for p in D.parameters()))
 G.zero_grad(set_to_none=True)
 
 # %% [markdown]
-# `g_step` in `gankit.train.loop` is exactly this plus an optimiser step. And `d_step` is the mirror
+# `g_step` in `gankit.engine.loop` is exactly this plus an optimiser step. And `d_step` is the mirror
 # image: **freeze G, update D**. G's samples are made under `torch.no_grad()`, so only D changes.
 # Let us check which network each step really changes:
 

@@ -65,7 +65,7 @@ print("quick settings" if QUICK else "full settings")
 # %%
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
-from gankit.train.loop import Trainer, d_step, g_step
+from gankit.engine.loop import Trainer, d_step, g_step
 
 data = load_data("mixture-1d")
 config = TrainConfig(data="mixture-1d", objective="ns", width=64, depth=2, batch_size=128)
@@ -91,7 +91,7 @@ print("D 有梯度:", any(p.grad is not None for p in D.parameters()))
 G.zero_grad(set_to_none=True)
 
 # %% [markdown]
-# `gankit.train.loop` 里的 `g_step` 就是上面这几行再加一步优化器更新。`d_step` 正好反过来:**固定 G,
+# `gankit.engine.loop` 里的 `g_step` 就是上面这几行再加一步优化器更新。`d_step` 正好反过来:**固定 G,
 # 更新 D**。G 的样本在 `torch.no_grad()` 下生成,所以只有 D 会变。我们来验证每一步到底改动了哪个网络:
 
 

@@ -9,12 +9,6 @@ The Python API (see :mod:`gankit.api`)::
 
 __version__ = "0.1.0"
 
-# ``gankit.train`` is the function below, not the subpackage of the same name. Import the subpackage
-# first: Python binds a package's submodules as attributes when they are first imported, so importing
-# it after the function would replace the function. Inside gankit, import engine parts with
-# ``from gankit.train import run`` or ``from gankit.train.loop import ...`` (never
-# ``import gankit.train.run as ...``, which looks the name up on ``gankit``).
-from gankit import train as _train_package  # noqa: F401, I001
 from gankit.api import Diagnosis, FigureResult, Run, doctor, figure, load, resume, train
 from gankit.errors import GankitError
 

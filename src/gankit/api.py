@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from gankit.config import TrainConfig, build_config, from_dict
+from gankit.engine.rundir import check_run_dir, read_config, read_metrics
 from gankit.errors import GankitError
-from gankit.train.rundir import check_run_dir, read_config, read_metrics
 
 LOSS_KEYS = ("d_loss", "g_loss", "loss", "reconstruction", "kl")  # GANs log the first two, VAEs the rest
 
@@ -93,8 +93,8 @@ class Run:
         """
         _check_count("n", n, minimum=1)
         _check_count("seed", seed, minimum=0)
-        from gankit.train.loop import draw_samples
-        from gankit.train.run import load_generator
+        from gankit.engine.loop import draw_samples
+        from gankit.engine.run import load_generator
 
         generator, config, _ = load_generator(self.path)
         return draw_samples(generator, n, config.latent_dim, seed).numpy()
@@ -107,7 +107,7 @@ class Run:
         """
         import torch
 
-        from gankit.train.run import load_trainer
+        from gankit.engine.run import load_trainer
 
         trainer = load_trainer(self.path)
         if trainer.config.model != "gan":
@@ -206,7 +206,7 @@ def train(
     Precedence, lowest first: TrainConfig defaults < preset < config_file < arguments. Bad values
     raise :class:`~gankit.errors.GankitError` before anything is written.
     """
-    from gankit.train import run as engine
+    from gankit.engine import run as engine
 
     overrides = {"data": data, "objective": objective, "steps": steps, **config}
     resolved = build_config(preset=preset, file=config_file, overrides=overrides)
@@ -221,7 +221,7 @@ def resume(run_dir: str | Path | Run, steps: int | None = None, progress: bool =
     Training in stages (``train(steps=100)``, look, ``resume(steps=500)``, look, ...) gives the
     same numbers as one run of 500 steps.
     """
-    from gankit.train import run as engine
+    from gankit.engine import run as engine
 
     result = engine.resume(_path_of(run_dir), steps=steps, progress=progress)
     return Run(result.path, result.stopped)

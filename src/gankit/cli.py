@@ -152,9 +152,9 @@ def train(
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
     given = [name for name, value in locals().items() if value not in (None, False) and name != "ctx"]
+    from gankit.engine import distributed
+    from gankit.engine import run as engine
     from gankit.report.live import watching
-    from gankit.train import distributed
-    from gankit.train import run as engine
 
     if nproc > 1 and not distributed.launched_by_torchrun():
         _launch_processes(ctx, nproc, resume, preset, config_file, locals())
@@ -193,8 +193,8 @@ def _launch_processes(
     """``gankit train --nproc N ...``: check the config here (bad input: one line, exit 2), then
     rerun this command line without --nproc as N torchrun processes and exit with their code."""
     from gankit.config import from_dict
-    from gankit.train import distributed, run
-    from gankit.train.rundir import read_config
+    from gankit.engine import distributed, run
+    from gankit.engine.rundir import read_config
 
     if resume is not None:  # a missing or broken run directory: one line here, not one per process
         config = from_dict(read_config(resume))
@@ -233,8 +233,8 @@ def sample(
         raise GankitError(f"--n must be between 1 and {MAX_SAMPLES:_}, got {n}")
     if not 0 <= seed <= 2**62:
         raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
-    from gankit.train.loop import draw_samples
-    from gankit.train.run import load_generator
+    from gankit.engine.loop import draw_samples
+    from gankit.engine.run import load_generator
 
     generator, config, data = load_generator(run_dir)
     samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
@@ -245,7 +245,7 @@ def sample(
 
             import numpy as np
 
-            from gankit.train.checkpoint import atomic_write_bytes
+            from gankit.engine.checkpoint import atomic_write_bytes
 
             buffer = io.BytesIO()
             np.save(buffer, samples)

@@ -18,9 +18,9 @@ import numpy as np
 
 from gankit.config import TrainConfig
 from gankit.data.toy import get_toy, sample_numpy
+from gankit.engine import run as engine
 from gankit.errors import GankitError
 from gankit.metrics.toy import toy_metrics
-from gankit.train import run as engine
 
 # Two recipes with the same network size, one CPU thread each (these small MLPs gain nothing from
 # more, and surplus threads crawl on a busy machine). The standard GAN takes one D step per G step, the

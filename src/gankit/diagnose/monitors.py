@@ -1,6 +1,6 @@
 """Live alarms: monitors that read each logged row and name a training pitfall when they see one.
 
-Each monitor is a :class:`~gankit.train.loop.Callback` that watches the logged rows of
+Each monitor is a :class:`~gankit.engine.loop.Callback` that watches the logged rows of
 metrics.jsonl (``on_log``) for one pitfall. When its condition holds it raises a *finding* once:
 its name, the step where the condition started, the numbers that show it (evidence) and what to
 do about it (remedies). Findings are printed once, appended to ``RUN_DIR/findings.jsonl`` and kept
@@ -31,9 +31,9 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
-from gankit.train.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
-from gankit.train.loop import Callback, StopTraining, Trainer
-from gankit.train.rundir import dumps
+from gankit.engine.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
+from gankit.engine.loop import Callback, StopTraining, Trainer
+from gankit.engine.rundir import dumps
 
 FINDINGS_FILE = "findings.jsonl"
 CONFIRMATIONS = 2  # evaluations in a row that must agree before an evaluation-based alarm fires

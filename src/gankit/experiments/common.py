@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from gankit.config import TrainConfig, resolve
 from gankit.data.toy import GaussianMixture
+from gankit.engine.loop import d_step
 from gankit.objectives import Objective
-from gankit.train.loop import d_step
 
 # Colours of Goodfellow et al. 2014, Fig. 1, used by every figure for the same roles.
 DATA_COLOR = "black"

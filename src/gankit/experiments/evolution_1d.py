@@ -22,6 +22,7 @@ import torch
 from matplotlib.figure import Figure as PlotFigure
 from scipy.stats import gaussian_kde, norm
 
+from gankit.engine.loop import Trainer
 from gankit.experiments.common import (
     DATA_COLOR,
     DISCRIMINATOR_COLOR,
@@ -33,7 +34,6 @@ from gankit.experiments.common import (
     write_outputs,
 )
 from gankit.metrics.toy import wasserstein1
-from gankit.train.loop import Trainer
 
 NAME = "evolution-1d"
 DATA_MEAN, DATA_STD = 2.0, 0.5

@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure as PlotFigure
 from torch import Tensor, nn
 
+from gankit.engine.loop import make_optimizer
 from gankit.experiments.common import (
     CRITIC_COLOR,
     DISCRIMINATOR_COLOR,
@@ -31,7 +32,6 @@ from gankit.experiments.common import (
 )
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import get_objective
-from gankit.train.loop import make_optimizer
 
 NAME = "js-saturation"
 

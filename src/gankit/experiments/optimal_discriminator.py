@@ -21,6 +21,7 @@ import torch
 from matplotlib.figure import Figure as PlotFigure
 from scipy.stats import norm
 
+from gankit.engine.loop import make_optimizer
 from gankit.experiments.common import (
     CRITIC_COLOR,
     DATA_COLOR,
@@ -36,7 +37,6 @@ from gankit.experiments.common import (
 )
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import get_objective
-from gankit.train.loop import make_optimizer
 
 NAME = "optimal-discriminator"
 REAL_MEAN, FAKE_MEAN, STD = 2.0, -2.0, 0.5

@@ -24,6 +24,7 @@ import torch
 from matplotlib.figure import Figure as PlotFigure
 
 from gankit.data.toy import GaussianMixture
+from gankit.engine.loop import Trainer
 from gankit.experiments.common import (
     CRITIC_COLOR,
     DISCRIMINATOR_COLOR,
@@ -34,7 +35,6 @@ from gankit.experiments.common import (
     write_outputs,
 )
 from gankit.metrics.toy import wasserstein1
-from gankit.train.loop import Trainer
 
 NAME = "strong-discriminator"
 DATA = GaussianMixture("far-gaussian-2d", ((2.5, 2.5),), 0.5, description="N((2.5, 2.5), 0.5^2 I)")

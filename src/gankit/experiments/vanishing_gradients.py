@@ -28,6 +28,7 @@ from matplotlib.figure import Figure as PlotFigure
 from torch import nn
 
 from gankit.data.toy import get_toy
+from gankit.engine.loop import Trainer, d_step, make_optimizer
 from gankit.experiments.common import (
     CRITIC_COLOR,
     DISCRIMINATOR_COLOR,
@@ -39,7 +40,6 @@ from gankit.experiments.common import (
 )
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import get_objective
-from gankit.train.loop import Trainer, d_step, make_optimizer
 
 NAME = "vanishing-gradients"
 DATA = "ring"

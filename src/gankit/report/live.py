@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gankit.engine.loop import Callback, Trainer
+from gankit.engine.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
 from gankit.errors import GankitError
-from gankit.train.loop import Callback, Trainer
-from gankit.train.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
 
 LIVE = "live.json"
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.engine.loop import Callback, Trainer
+from gankit.engine.rundir import SAMPLES
 from gankit.errors import GankitError
-from gankit.train.loop import Callback, Trainer
-from gankit.train.rundir import SAMPLES
 
 TENSORBOARD = "tb"
 

@@ -18,11 +18,11 @@ import torch
 from gankit.config import TrainConfig, from_dict, resolve, to_dict
 from gankit.data import is_toy, load_data
 from gankit.diagnose import monitors as diagnose
+from gankit.engine.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
+from gankit.engine.distributed import ProcessGroup, process_group
+from gankit.engine.loop import Callback, Trainer, draw_samples, pick_device
+from gankit.engine.rundir import RunDir, read_config
 from gankit.errors import GankitError
-from gankit.train.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
-from gankit.train.distributed import ProcessGroup, process_group
-from gankit.train.loop import Callback, Trainer, draw_samples, pick_device
-from gankit.train.rundir import RunDir, read_config
 
 
 @dataclass
@@ -180,9 +180,9 @@ class StopOnSignal(Callback):
 
 
 def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
-    """The trainer for ``config.model``: the GAN trainer, or the VAE baseline's (gankit.train.vae)."""
+    """The trainer for ``config.model``: the GAN trainer, or the VAE baseline's (gankit.engine.vae)."""
     if config.model == "vae":
-        from gankit.train.vae import VAETrainer
+        from gankit.engine.vae import VAETrainer
 
         return VAETrainer(config, data, device, parallel=parallel)
     return Trainer(config, data, device, parallel=parallel)

@@ -14,14 +14,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gankit.errors import GankitError
-from gankit.train.checkpoint import (
+from gankit.engine.checkpoint import (
     atomic_write_bytes,
     checkpoint_step,
     checksum_path,
     list_checkpoints,
     remove_stale_temporaries,
 )
+from gankit.errors import GankitError
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"

@@ -254,7 +254,7 @@ class Trainer:
         self.config = config
         self.data = data
         self.device = torch.device(device)
-        self.parallel = parallel  # a gankit.train.distributed.ProcessGroup when run under torchrun
+        self.parallel = parallel  # a gankit.engine.distributed.ProcessGroup when run under torchrun
         self.objective = get_objective(config.objective)
         _check_speed_options(config, tuple(data.shape), self.device)
         self._init_players(lambda: build_networks(config, tuple(data.shape)))
@@ -376,7 +376,7 @@ class Trainer:
                         key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()
                     }
                     self.log_sums, self.log_count = {}, 0
-                    shown = ("d_loss", "g_loss", "loss")  # "loss": the VAE baseline (gankit.train.vae)
+                    shown = ("d_loss", "g_loss", "loss")  # "loss": the VAE baseline (gankit.engine.vae)
                     bar.set_postfix({key: f"{row[key]:.3g}" for key in shown if key in row})
                     for callback in callbacks:
                         callback.on_log(self, row)

@@ -1,6 +1,6 @@
 """Training the VAE baseline (``--model vae``) through the GAN trainer's machinery.
 
-:class:`VAETrainer` is a :class:`~gankit.train.loop.Trainer` whose step is one ELBO update instead of
+:class:`VAETrainer` is a :class:`~gankit.engine.loop.Trainer` whose step is one ELBO update instead of
 critic and generator updates, so everything around training (run directory, metrics.jsonl,
 checkpoints and exact resume, sample grids, ``gankit sample`` / ``gankit eval``) works unchanged.
 It fills the trainer's slots as follows: ``generator`` = the decoder (what samples come from),
@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 
 from gankit.config import TrainConfig
+from gankit.engine.loop import Trainer, grad_norm
 from gankit.errors import GankitError
 from gankit.nets.vae import build_vae, vae_loss
-from gankit.train.loop import Trainer, grad_norm
 
 
 class VAETrainer(Trainer):
