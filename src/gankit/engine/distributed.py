@@ -26,6 +26,7 @@ rows only, as in most data-parallel GAN code; networks without them follow one p
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import subprocess
 import sys
@@ -129,6 +130,14 @@ class ProcessGroup:
 _GROUP: ProcessGroup | None = None
 
 
+def _leave_process_group() -> None:
+    """At exit, wait for every rank before tearing the group down: a rank that destroys its gloo
+    connections while another is still sending aborts that rank ("terminate called ...")."""
+    with contextlib.suppress(Exception):  # a rank that failed: torchrun ends the job; just leave
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def process_group() -> ProcessGroup | None:
     """Join the torchrun job this process belongs to (once); None in a plain process."""
     global _GROUP
@@ -137,7 +146,7 @@ def process_group() -> ProcessGroup | None:
             # CPU tensors (and the small objects of broadcast) go over gloo, GPU tensors over NCCL.
             backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend)
-            atexit.register(dist.destroy_process_group)
+            atexit.register(_leave_process_group)
         _GROUP = ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     return _GROUP
 
