@@ -127,11 +127,11 @@ class Run:
 
         In a notebook the returned figure shows itself; in a script, ``run.plot().savefig("x.png")``.
         """
-        import torch
         from matplotlib.figure import Figure
 
         from gankit.data import load_data
-        from gankit.report.plots import draw_samples, image_grid
+        from gankit.engine.run import model_label
+        from gankit.report.plots import draw_samples, image_grid, real_reference
 
         config = self.config
         fake = self.sample(n, seed)
@@ -144,13 +144,8 @@ class Run:
             axes[0].imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
             axes[0].axis("off")
         else:
-            data = load_data(config.data)
-            real = data.sample(n, torch.Generator().manual_seed(seed)).numpy()
-            has_modes = getattr(data, "modes", None) is not None and fake.shape[1] == 2
-            modes = data.modes.numpy() if has_modes else None
-            draw_samples(axes[0], fake, real, modes)
-        name = config.objective if config.model == "gan" else config.model
-        axes[0].set_title(f"{name} on {config.data}, step {self.step}", fontsize=10)
+            draw_samples(axes[0], fake, real_reference(load_data(config.data), n, seed))
+        axes[0].set_title(f"{model_label(config)} on {config.data}, step {self.step}", fontsize=10)
         for key in LOSS_KEYS:
             if any(key in row for row in rows):
                 axes[1].plot(*self.metric(key), label=key)

@@ -251,15 +251,11 @@ def sample(
             np.save(buffer, samples)
             atomic_write_bytes(out, buffer.getvalue())
         else:
-            import torch
+            from gankit.engine.run import model_label
+            from gankit.report.plots import plot_samples, real_reference
 
-            from gankit.report.plots import plot_samples
-
-            real = data.sample(n, torch.Generator().manual_seed(seed)).numpy() if samples.ndim == 2 else None
-            has_modes = getattr(data, "modes", None) is not None and samples.ndim == 2
-            modes = data.modes.numpy() if has_modes else None
-            label = "vae" if config.model == "vae" else config.objective
-            plot_samples(samples, out, real, f"{label} on {config.data}: {n} samples", modes)
+            title = f"{model_label(config)} on {config.data}: {n} samples"
+            plot_samples(samples, out, real_reference(data, n, seed), title)
     typer.echo(f"wrote {n} samples to {out}")
 
 

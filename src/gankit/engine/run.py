@@ -125,17 +125,14 @@ class SamplePlotter(Callback):
             self.plot(trainer)
 
     def plot(self, trainer: Trainer) -> None:
-        from gankit.report.plots import plot_samples
+        from gankit.report.plots import plot_samples, real_reference
 
         data = trainer.data
         n = 1000 if len(data.shape) == 1 else 64
         fake = trainer.sample(n, seed=self.seed).numpy()
-        real = (
-            data.sample(n, torch.Generator().manual_seed(self.seed)).numpy() if len(data.shape) == 1 else None
-        )
-        modes = data.modes.numpy() if getattr(data, "modes", None) is not None and fake.ndim == 2 else None
         title = f"{model_label(trainer.config)} on {data.name}, step {trainer.step}"
-        plot_samples(fake, self.run.samples / f"step_{trainer.step:08d}.png", real, title, modes)
+        path = self.run.samples / f"step_{trainer.step:08d}.png"
+        plot_samples(fake, path, real_reference(data, n, self.seed), title)
 
 
 class Interrupted(KeyboardInterrupt):

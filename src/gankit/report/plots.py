@@ -35,6 +35,15 @@ def plot_samples(
     return _save(fig, path)
 
 
+def real_reference(data, n: int, seed: int) -> np.ndarray | None:
+    """``n`` real samples to draw under generated 1-D/2-D ones (seeded); None for images."""
+    if len(data.shape) != 1:
+        return None
+    import torch
+
+    return data.sample(n, torch.Generator().manual_seed(seed)).numpy()
+
+
 def draw_samples(ax, fake: np.ndarray, real: np.ndarray | None = None, modes=None) -> None:
     """Draw 1-D or 2-D samples on ``ax`` (used by sample plots and side-by-side summaries)."""
     fake = np.asarray(fake).reshape(len(fake), -1)
