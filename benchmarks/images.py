@@ -215,7 +215,7 @@ def main() -> None:
 
 
 def _resolved(label: str, steps: int, seed: int) -> TrainConfig:
-    from gankit.engine.run import prepare
+    from gankit.engine.restore import prepare
 
     return prepare(model_config(label, steps, seed))[1]
 

@@ -28,8 +28,8 @@ import torch
 
 from gankit.config import PRESETS, TrainConfig, to_dict
 from gankit.data.toy import get_toy, sample_numpy
-from gankit.engine.run import train
 from gankit.metrics.toy import toy_metrics
+from gankit.runs.assemble import train
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")

@@ -195,10 +195,10 @@ def test_the_train_function_and_every_form_of_engine_import_work_together():
     code = (
         "import gankit\n"
         "import gankit.engine.loop as loop\n"
-        "import gankit.engine.run\n"
-        "from gankit.engine import rundir\n"
+        "import gankit.runs.assemble\n"
+        "from gankit import rundir\n"
         "assert callable(gankit.train) and gankit.train.__module__ == 'gankit.api', gankit.train\n"
-        "assert loop.Trainer and gankit.engine.run.train and rundir.RunDir\n"
+        "assert loop.Trainer and gankit.runs.assemble.train and rundir.RunDir\n"
         "import sys; assert 'matplotlib.pyplot' not in sys.modules  # a notebook's backend is left alone\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -208,12 +208,12 @@ def test_discriminator_scores_are_those_of_the_trained_discriminator(tmp_path):
     import torch
 
     from gankit.config import TrainConfig
-    from gankit.engine import run as engine
+    from gankit.runs import assemble
 
     config = TrainConfig(
         data="gaussian-1d", objective="ns", steps=6, width=8, depth=1, log_every=3, eval_every=0
     )
-    result = engine.train(config, tmp_path / "run")
+    result = assemble.train(config, tmp_path / "run")
     x = np.linspace(-3, 3, 11, dtype=np.float32)[:, None]
     with torch.no_grad():
         expected = result.trainer.discriminator(torch.from_numpy(x)).reshape(-1).numpy()

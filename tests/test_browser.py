@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 
 from gankit.config import TrainConfig
-from gankit.engine.run import resume, train
 from gankit.objectives import OBJECTIVES
 from gankit.report.html import write_report
 from gankit.report.live import LIVE, LiveField, LiveServer, field_2d
+from gankit.runs.assemble import resume, train
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:

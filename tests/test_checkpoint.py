@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import gankit
-from gankit.engine import checkpoint as ckpt
+from gankit import checkpoint as ckpt
 from gankit.errors import GankitError
 from reliability_helpers import record
 

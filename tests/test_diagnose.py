@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 
+from gankit.checkpoint import checkpoint_step, list_checkpoints, load_latest_checkpoint
 from gankit.config import TrainConfig
 from gankit.diagnose.monitors import (
     DiscriminatorOverpowers,
@@ -25,10 +26,9 @@ from gankit.diagnose.monitors import (
     read_findings,
     replay,
 )
-from gankit.engine.checkpoint import checkpoint_step, list_checkpoints, load_latest_checkpoint
 from gankit.engine.loop import Callback, StopTraining
-from gankit.engine.run import train
 from gankit.errors import GankitError
+from gankit.runs.assemble import train
 
 FINDING_KEYS = {"name", "step", "detected_at", "message", "evidence", "remedies"}
 
@@ -244,7 +244,7 @@ def test_minimax_against_a_strong_discriminator_vanishes_and_ns_does_not(seed):
 
 
 def test_resume_keeps_monitor_state_so_a_finding_is_not_raised_twice(tmp_path):
-    from gankit.engine.run import resume
+    from gankit.runs.assemble import resume
 
     strong_d = {**SMALL, "steps": 60, "d_lr": 1e-2, "critic_steps": 5, "checkpoint_every": 30}
     printed = []

@@ -11,12 +11,12 @@ import json
 import pytest
 import torch
 
+from gankit.checkpoint import load_latest_checkpoint
 from gankit.cli import main
 from gankit.config import TrainConfig
-from gankit.engine import run as engine
-from gankit.engine.checkpoint import load_latest_checkpoint
 from gankit.engine.distributed import ProcessGroup
 from gankit.errors import GankitError
+from gankit.runs import assemble
 
 TOLERANCE = 1e-4
 FLAGS = {  # wgan-gp: the penalty's double backward must be averaged over processes too
@@ -66,8 +66,8 @@ def test_two_gloo_processes_match_one_process_and_resume(capfd, tmp_path):
     code, out, err = cli("train", "--resume", run_dir, "--steps", 6, "--nproc", 2)
     assert code == 0, err
 
-    single = engine.train(TrainConfig(**FLAGS | {"steps": 6}), tmp_path / "single")
-    start = parameters(engine.Trainer(single.config, single.trainer.data, "cpu").state_dict())
+    single = assemble.train(TrainConfig(**FLAGS | {"steps": 6}), tmp_path / "single")
+    start = parameters(assemble.Trainer(single.config, single.trainer.data, "cpu").state_dict())
     one = parameters(single.trainer.state_dict())
     two = parameters(load_latest_checkpoint(run_dir / "checkpoints", map_location="cpu"))
     assert (one - start).abs().max() > 100 * TOLERANCE  # training moved the weights

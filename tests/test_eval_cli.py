@@ -10,11 +10,11 @@ import pytest
 
 from gankit.config import TrainConfig
 from gankit.data.toy import sample_numpy
-from gankit.engine.run import train
 from gankit.errors import GankitError
 from gankit.metrics import evaluate
 from gankit.metrics.commands import format_table
 from gankit.metrics.evaluate import evaluate_run, evaluate_samples
+from gankit.runs.assemble import train
 
 
 @pytest.fixture(scope="module")

@@ -214,7 +214,7 @@ def test_odd_paths_run_or_exit_2_with_one_line(cli, name, where):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from gankit.engine.run import train
+    from gankit.runs.assemble import train
 
     return train(tiny_config(2), tmp_path_factory.mktemp("fuzz") / "run").path
 

@@ -14,8 +14,6 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, to_dict
-from gankit.engine.run import train
-from gankit.engine.rundir import RunDir, read_metrics
 from gankit.errors import GankitError
 from gankit.objectives import OBJECTIVES
 from gankit.report.live import (
@@ -28,6 +26,8 @@ from gankit.report.live import (
     scores_at,
     view_box,
 )
+from gankit.rundir import RunDir, read_metrics
+from gankit.runs.assemble import train
 
 TINY = dict(
     data="ring", objective="ns", steps=20, batch_size=32, width=16, depth=1, log_every=10,

@@ -9,9 +9,9 @@ import torch
 from gankit.config import TrainConfig, build_config
 from gankit.data.toy import get_toy, sample_numpy
 from gankit.engine.loop import Callback
-from gankit.engine.run import train
 from gankit.errors import GankitError
 from gankit.metrics.toy import mode_statistics, reverse_kl, toy_metrics, wasserstein1
+from gankit.runs.assemble import train
 
 HQ_CEILING_2D = 1 - math.exp(-4.5)  # P(chi2 with 2 dof <= 9): a 2-D Gaussian's mass within 3 sigma
 

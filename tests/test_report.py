@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from gankit.config import TrainConfig, to_dict
-from gankit.engine.run import train
-from gankit.engine.rundir import RunDir, read_metrics
 from gankit.report import html as report
+from gankit.rundir import RunDir, read_metrics
+from gankit.runs.assemble import train
 
 TINY = dict(
     data="ring", objective="ns", steps=30, batch_size=32, width=16, depth=1, log_every=5,

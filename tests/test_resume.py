@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.engine import run as engine
-from gankit.engine.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
-from gankit.engine.rundir import RunDir, read_metrics
+from gankit.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
+from gankit.rundir import RunDir, read_metrics
+from gankit.runs import assemble
 from reliability_helpers import (
     TINY,
     assert_same_state,
@@ -77,15 +77,15 @@ def test_sigkill_after_n_steps_then_resume_ends_bit_identical(cli, tmp_path):
 
 def test_rows_logged_after_the_last_checkpoint_are_replaced_not_duplicated(tmp_path):
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
-    engine.train(tiny_config(30), reference)
-    engine.train(tiny_config(30), crashed)
+    assemble.train(tiny_config(30), reference)
+    assemble.train(tiny_config(30), crashed)
     # A crash after step 30's rows were written but before its checkpoint, mid-way through a row.
     for file in (checkpoint_path(crashed / "checkpoints", 30), checkpoint_path(crashed / "checkpoints", 30)):
         file.unlink(missing_ok=True)
         file.with_suffix(".sha256").unlink(missing_ok=True)
     with open(crashed / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 35, "d_lo')
-    engine.resume(crashed)
+    assemble.resume(crashed)
     record_resume("crash before a checkpoint, torn metrics row", reference, crashed, resumed_from=20)
     assert [row["step"] for row in read_metrics(crashed)] == [5, 10, 15, 20, 25, 30]
     assert rows_without_time(crashed) == rows_without_time(reference)
@@ -94,7 +94,7 @@ def test_rows_logged_after_the_last_checkpoint_are_replaced_not_duplicated(tmp_p
     assert wall_times == sorted(wall_times)  # the clock continues from the checkpoint's elapsed time
 
 
-class RowCounter(engine.MetricsWriter):
+class RowCounter(assemble.MetricsWriter):
     """A built-in callback with state: numbers the rows it writes."""
 
     def __init__(self, run):
@@ -113,7 +113,7 @@ class RowCounter(engine.MetricsWriter):
         self.rows = state["rows"]
 
 
-class StepCounter(engine.Callback):
+class StepCounter(assemble.Callback):
     """A user's callback with state."""
 
     def __init__(self):
@@ -130,10 +130,10 @@ class StepCounter(engine.Callback):
 
 
 def test_resume_restores_the_state_of_built_in_and_user_callbacks(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "MetricsWriter", RowCounter)  # _fit builds it itself on resume
-    engine.train(tiny_config(20), tmp_path / "run", callbacks=[StepCounter()])
+    monkeypatch.setattr(assemble, "MetricsWriter", RowCounter)  # _fit builds it itself on resume
+    assemble.train(tiny_config(20), tmp_path / "run", callbacks=[StepCounter()])
     resumed_counter = StepCounter()
-    engine.resume(tmp_path / "run", steps=40, callbacks=[resumed_counter])
+    assemble.resume(tmp_path / "run", steps=40, callbacks=[resumed_counter])
     assert resumed_counter.steps == 40
     assert [row["row_number"] for row in read_metrics(tmp_path / "run")] == list(range(1, 9))
 

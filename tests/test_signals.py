@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from gankit.engine import run as engine
-from gankit.engine.checkpoint import list_checkpoints, load_checkpoint_file
-from gankit.engine.rundir import read_metrics
+from gankit.checkpoint import list_checkpoints, load_checkpoint_file
+from gankit.rundir import read_metrics
+from gankit.runs import assemble
 from reliability_helpers import (
     TINY,
     assert_same_state,
@@ -24,7 +24,7 @@ from reliability_helpers import (
 )
 
 
-class SignalAt(engine.Callback):
+class SignalAt(assemble.Callback):
     """Sends ``signals`` to this very process during step ``step`` (as a user's Ctrl-C would)."""
 
     def __init__(self, step: int, *signals: int):
@@ -39,10 +39,10 @@ class SignalAt(engine.Callback):
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_after_the_step_saves_it_and_resume_is_exact(tmp_path, number):
     reference, stopped = tmp_path / "reference", tmp_path / "stopped"
-    engine.train(tiny_config(20), reference)
+    assemble.train(tiny_config(20), reference)
     messages = []
-    with pytest.raises(engine.Interrupted) as interrupt:
-        engine.train(tiny_config(20), stopped, callbacks=[SignalAt(7, number)], echo=messages.append)
+    with pytest.raises(assemble.Interrupted) as interrupt:
+        assemble.train(tiny_config(20), stopped, callbacks=[SignalAt(7, number)], echo=messages.append)
     assert interrupt.value.exit_code == 128 + number
     assert messages == [
         f"{signal.Signals(number).name} at step 7: checkpoint saved. "
@@ -51,7 +51,7 @@ def test_a_signal_stops_after_the_step_saves_it_and_resume_is_exact(tmp_path, nu
     assert latest_step(stopped) == 7  # between the periodic checkpoints at 0 and 10
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
 
-    engine.resume(stopped)
+    assemble.resume(stopped)
     record_resume(f"{signal.Signals(number).name} (in process)", reference, stopped, resumed_from=7)
     assert_same_state(latest_state(reference), latest_state(stopped))
     assert rows_without_time(stopped) == rows_without_time(reference)
@@ -60,13 +60,13 @@ def test_a_signal_stops_after_the_step_saves_it_and_resume_is_exact(tmp_path, nu
 def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     messages = []
     with pytest.raises(KeyboardInterrupt) as interrupt:
-        engine.train(
+        assemble.train(
             tiny_config(20),
             tmp_path,
             callbacks=[SignalAt(13, signal.SIGINT, signal.SIGINT)],
             echo=messages.append,
         )
-    assert not isinstance(interrupt.value, engine.Interrupted)
+    assert not isinstance(interrupt.value, assemble.Interrupted)
     assert latest_step(tmp_path) == 10  # nothing saved from inside a step
     assert messages == [
         "stopped at once inside step 14; the last checkpoint (step 10) is kept. "
@@ -74,7 +74,7 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
     ]
 
 
-class BreakWeights(engine.Callback):
+class BreakWeights(assemble.Callback):
     def on_step(self, trainer):
         if trainer.step == 13:
             next(trainer.generator.parameters()).data.fill_(float("nan"))
@@ -82,8 +82,8 @@ class BreakWeights(engine.Callback):
 
 def test_a_signal_after_the_weights_broke_saves_nothing_and_says_so(tmp_path):
     messages = []
-    with pytest.raises(engine.Interrupted):
-        engine.train(
+    with pytest.raises(assemble.Interrupted):
+        assemble.train(
             tiny_config(20).replace(monitors=False),
             tmp_path,
             callbacks=[BreakWeights(), SignalAt(13, signal.SIGTERM)],
@@ -96,8 +96,8 @@ def test_a_signal_after_the_weights_broke_saves_nothing_and_says_so(tmp_path):
 
 
 def test_training_without_a_run_directory_stops_on_a_signal_too():
-    with pytest.raises(engine.Interrupted):
-        engine.train(tiny_config(20), callbacks=[SignalAt(3, signal.SIGTERM)])
+    with pytest.raises(assemble.Interrupted):
+        assemble.train(tiny_config(20), callbacks=[SignalAt(3, signal.SIGTERM)])
 
 
 @pytest.mark.parametrize(("number", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from gankit.engine.rundir import read_metrics
 from gankit.report.tensorboard import scalar_tag
+from gankit.rundir import read_metrics
 
 pytest.importorskip("tensorboard", reason="the optional tensorboard extra is not installed")
 

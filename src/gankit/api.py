@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from gankit.config import TrainConfig, build_config, from_dict
-from gankit.engine.rundir import check_run_dir, read_config, read_metrics
 from gankit.errors import GankitError
+from gankit.rundir import check_run_dir, read_config, read_metrics
 
 LOSS_KEYS = ("d_loss", "g_loss", "loss", "reconstruction", "kl")  # GANs log the first two, VAEs the rest
 
@@ -94,7 +94,7 @@ class Run:
         _check_count("n", n, minimum=1)
         _check_count("seed", seed, minimum=0)
         from gankit.engine.loop import draw_samples
-        from gankit.engine.run import load_generator
+        from gankit.engine.restore import load_generator
 
         generator, config, _ = load_generator(self.path)
         return draw_samples(generator, n, config.latent_dim, seed).numpy()
@@ -107,7 +107,7 @@ class Run:
         """
         import torch
 
-        from gankit.engine.run import load_trainer
+        from gankit.engine.restore import load_trainer
 
         trainer = load_trainer(self.path)
         if trainer.config.model != "gan":
@@ -130,7 +130,7 @@ class Run:
         from matplotlib.figure import Figure
 
         from gankit.data import load_data
-        from gankit.engine.run import model_label
+        from gankit.engine.restore import model_label
         from gankit.report.plots import draw_samples, image_grid, real_reference
 
         config = self.config
@@ -201,12 +201,12 @@ def train(
     Precedence, lowest first: TrainConfig defaults < preset < config_file < arguments. Bad values
     raise :class:`~gankit.errors.GankitError` before anything is written.
     """
-    from gankit.engine import run as engine
+    from gankit.runs import assemble
 
     overrides = {"data": data, "objective": objective, "steps": steps, **config}
     resolved = build_config(preset=preset, file=config_file, overrides=overrides)
     out = default_run_dir(resolved) if out is None else out
-    result = engine.train(resolved, out, overwrite=overwrite, progress=progress)
+    result = assemble.train(resolved, out, overwrite=overwrite, progress=progress)
     return Run(result.path, result.stopped)
 
 
@@ -216,9 +216,9 @@ def resume(run_dir: str | Path | Run, steps: int | None = None, progress: bool =
     Training in stages (``train(steps=100)``, look, ``resume(steps=500)``, look, ...) gives the
     same numbers as one run of 500 steps.
     """
-    from gankit.engine import run as engine
+    from gankit.runs import assemble
 
-    result = engine.resume(_path_of(run_dir), steps=steps, progress=progress)
+    result = assemble.resume(_path_of(run_dir), steps=steps, progress=progress)
     return Run(result.path, result.stopped)
 
 

@@ -153,8 +153,8 @@ def train(
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
     given = [name for name, value in locals().items() if value not in (None, False) and name != "ctx"]
     from gankit.engine import distributed
-    from gankit.engine import run as engine
     from gankit.report.live import watching
+    from gankit.runs import assemble
 
     if nproc > 1 and not distributed.launched_by_torchrun():
         _launch_processes(ctx, nproc, resume, preset, config_file, locals())
@@ -170,7 +170,7 @@ def train(
                 f"{flag} cannot be combined with --resume (the run keeps its config); only --steps can"
             )
         with watching(resume, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
-            result = engine.resume(resume, steps=steps, progress=progress, callbacks=callbacks)
+            result = assemble.resume(resume, steps=steps, progress=progress, callbacks=callbacks)
     else:
         if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
             stop_on = tuple(name.strip() for name in stop_on.split(",") if name.strip())
@@ -180,7 +180,7 @@ def train(
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
         with watching(out, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
-            result = engine.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
+            result = assemble.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
     if distributed.is_rank_zero():
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
     if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
@@ -193,15 +193,16 @@ def _launch_processes(
     """``gankit train --nproc N ...``: check the config here (bad input: one line, exit 2), then
     rerun this command line without --nproc as N torchrun processes and exit with their code."""
     from gankit.config import from_dict
-    from gankit.engine import distributed, run
-    from gankit.engine.rundir import read_config
+    from gankit.engine import distributed
+    from gankit.engine.restore import prepare
+    from gankit.rundir import read_config
 
     if resume is not None:  # a missing or broken run directory: one line here, not one per process
         config = from_dict(read_config(resume))
     else:
         overrides = {k: v for k, v in flags.items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
-    _, resolved = run.prepare(config)
+    _, resolved = prepare(config)
     if resolved.batch_size % (nproc * resolved.pack):
         raise GankitError(
             f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "
@@ -234,7 +235,7 @@ def sample(
     if not 0 <= seed <= 2**62:
         raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
     from gankit.engine.loop import draw_samples
-    from gankit.engine.run import load_generator
+    from gankit.engine.restore import load_generator
 
     generator, config, data = load_generator(run_dir)
     samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
@@ -245,13 +246,13 @@ def sample(
 
             import numpy as np
 
-            from gankit.engine.checkpoint import atomic_write_bytes
+            from gankit.checkpoint import atomic_write_bytes
 
             buffer = io.BytesIO()
             np.save(buffer, samples)
             atomic_write_bytes(out, buffer.getvalue())
         else:
-            from gankit.engine.run import model_label
+            from gankit.engine.restore import model_label
             from gankit.report.plots import plot_samples, real_reference
 
             title = f"{model_label(config)} on {config.data}: {n} samples"

@@ -18,9 +18,10 @@ import numpy as np
 
 from gankit.config import TrainConfig
 from gankit.data.toy import get_toy, sample_numpy
-from gankit.engine import run as engine
+from gankit.engine.restore import sample_run
 from gankit.errors import GankitError
 from gankit.metrics.toy import toy_metrics
+from gankit.runs import assemble
 
 # Two recipes with the same network size, one CPU thread each (these small MLPs gain nothing from
 # more, and surplus threads crawl on a busy machine). The standard GAN takes one D step per G step, the
@@ -56,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(**(COMMON | recipe | {"steps": steps}))
         print(f"training {name} on the ring for {steps} steps ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        result = engine.train(config, args.out / name, overwrite=True, progress=sys.stderr.isatty())
+        result = assemble.train(config, args.out / name, overwrite=True, progress=sys.stderr.isatty())
         seconds = time.perf_counter() - started
-        samples = engine.sample_run(result.path, 2500, seed=0).numpy()
+        samples = sample_run(result.path, 2500, seed=0).numpy()
         results[name] = (samples, toy_metrics(samples, get_toy("ring")) | {"seconds": seconds})
 
     summary = format_summary(results)

@@ -14,8 +14,8 @@ from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
 from gankit.diagnose.monitors import read_findings, replay
-from gankit.engine.rundir import CHECKPOINTS, check_run_dir, read_config, read_metrics
 from gankit.errors import GankitError
+from gankit.rundir import CHECKPOINTS, check_run_dir, read_config, read_metrics
 
 PLOT_FILE = "doctor.png"
 

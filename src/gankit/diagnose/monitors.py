@@ -29,11 +29,11 @@ from typing import Any
 
 import torch
 
+from gankit.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
-from gankit.engine.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.engine.loop import Callback, StopTraining, Trainer
-from gankit.engine.rundir import dumps
+from gankit.rundir import dumps
 
 FINDINGS_FILE = "findings.jsonl"
 CONFIRMATIONS = 2  # evaluations in a row that must agree before an evaluation-based alarm fires

@@ -36,7 +36,7 @@ def train_and_score(config: TrainConfig, samples: int | None = None) -> tuple[di
     half of the real data). Returns (metrics with floors, the first 64 samples)."""
     import time
 
-    from gankit.engine.run import train
+    from gankit.runs.assemble import train
 
     started = time.process_time()
     result = train(config, out=None, echo=lambda message: None)

@@ -60,8 +60,8 @@ def eval_command(
     ),
 ) -> None:
     """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data)."""
-    from gankit.engine.rundir import dumps, read_config
     from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
+    from gankit.rundir import dumps, read_config
 
     if n is not None and n <= 0:
         raise GankitError(f"--n must be > 0, got {n}")

@@ -57,8 +57,8 @@ def evaluate_run(run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: s
 
     ``data_name`` overrides the data the run was trained on (same sample shape required).
     """
-    from gankit.engine.run import sample_run
-    from gankit.engine.rundir import read_config
+    from gankit.engine.restore import sample_run
+    from gankit.rundir import read_config
 
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from gankit.engine.checkpoint import atomic_write_bytes
-from gankit.engine.rundir import SAMPLES, check_run_dir, read_config, read_metrics
+from gankit.checkpoint import atomic_write_bytes
 from gankit.errors import GankitError
+from gankit.rundir import SAMPLES, check_run_dir, read_config, read_metrics
 
 REPORT = "report.html"
 MAX_SAMPLE_PICTURES = 8

@@ -35,8 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from gankit.engine.loop import Callback, Trainer
-from gankit.engine.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
 from gankit.errors import GankitError
+from gankit.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
 
 LIVE = "live.json"
 

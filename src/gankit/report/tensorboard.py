@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from gankit.engine.loop import Callback, Trainer
-from gankit.engine.rundir import SAMPLES
 from gankit.errors import GankitError
+from gankit.rundir import SAMPLES
 
 TENSORBOARD = "tb"
 

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from gankit.engine.checkpoint import (
+from gankit.checkpoint import (
     atomic_write_bytes,
     checkpoint_step,
     checksum_path,

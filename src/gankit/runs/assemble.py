@@ -1,6 +1,8 @@
-"""One training run end to end: config -> data + trainer -> run directory.
+"""One training run end to end: config -> data + trainer + callbacks -> run directory.
 
-This is the engine behind both ``gankit train`` and :func:`gankit.train`. It validates everything
+This is the assembly behind both ``gankit train``, :func:`gankit.train` and every trial of a sweep:
+it wires evaluation, sample plots, the diagnostic monitors and checkpoints around the engine's
+trainer. It sits above the engine, metrics, diagnose and report, so none of those imports it. It validates everything
 *before* creating the run directory, so bad input never leaves a half-written one behind.
 """
 
@@ -13,16 +15,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
-from gankit.config import TrainConfig, from_dict, resolve, to_dict
-from gankit.data import is_toy, load_data
+from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
+from gankit.config import TrainConfig, from_dict, to_dict
+from gankit.data import is_toy
 from gankit.diagnose import monitors as diagnose
-from gankit.engine.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.engine.distributed import ProcessGroup, process_group
-from gankit.engine.loop import Callback, Trainer, draw_samples, pick_device
-from gankit.engine.rundir import RunDir, read_config
+from gankit.engine.loop import Callback, Trainer, pick_device
+from gankit.engine.restore import load_trainer_state, make_trainer, model_label, prepare
 from gankit.errors import GankitError
+from gankit.rundir import RunDir, read_config
 
 
 @dataclass
@@ -176,26 +178,6 @@ class StopOnSignal(Callback):
             raise Interrupted(self.received)
 
 
-def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
-    """The trainer for ``config.model``: the GAN trainer, or the VAE baseline's (gankit.engine.vae)."""
-    if config.model == "vae":
-        from gankit.engine.vae import VAETrainer
-
-        return VAETrainer(config, data, device, parallel=parallel)
-    return Trainer(config, data, device, parallel=parallel)
-
-
-def model_label(config: TrainConfig) -> str:
-    """How plots name what was trained: the objective for a GAN, "vae" for the VAE baseline."""
-    return "vae" if config.model == "vae" else config.objective
-
-
-def prepare(config: TrainConfig):
-    """Load the data and resolve every default; raises GankitError on bad input."""
-    data = load_data(config.data, config.image_size)
-    return data, resolve(config, tuple(data.shape))
-
-
 def train(
     config: TrainConfig,
     out: str | Path | None = None,
@@ -243,7 +225,7 @@ def resume(
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
         if state is None:
             raise GankitError(f"{run.path} has no usable checkpoint to resume from")
-        _load_trainer_state(trainer, state, run.path)
+        load_trainer_state(trainer, state, run.path)
         run.truncate_metrics(trainer.step)
         run.drop_checkpoints_after(trainer.step)
         run.write_config(to_dict(resolved))
@@ -278,7 +260,7 @@ def _resume_on_ranks(
             values["steps"] = steps
         data, resolved = prepare(from_dict(values))
         trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
-        _load_trainer_state(trainer, state, Path(path))
+        load_trainer_state(trainer, state, Path(path))
         if run is not None:
             run.truncate_metrics(trainer.step)
             run.drop_checkpoints_after(trainer.step)
@@ -304,16 +286,6 @@ def _callback_keys(callbacks: list[Callback]) -> list[str]:
         seen[name] = seen.get(name, 0) + 1
         keys.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
     return keys
-
-
-def _load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
-    try:
-        trainer.load_state_dict(state)
-    except KeyError as error:
-        raise GankitError(f"the checkpoint in {path} has no {error} (from another gankit version?)") from None
-    except (RuntimeError, ValueError, TypeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise GankitError(f"the checkpoint in {path} does not match its config.json: {first}") from None
 
 
 def _fit(
@@ -385,27 +357,3 @@ def _fit(
     if stopped:
         echo(f"training stopped at step {trainer.step}: {stopped}")
     return RunResult(run.path if run else None, trainer, stopped, findings.findings)
-
-
-def load_trainer(path: str | Path) -> Trainer:
-    """A CPU trainer holding a run directory's latest checkpoint (both networks, for looking inside)."""
-    config = from_dict(read_config(path))
-    data, resolved = prepare(config)
-    trainer = make_trainer(resolved, data, "cpu")
-    state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
-    if state is None:
-        raise GankitError(f"{path} has no usable checkpoint (train it first)")
-    _load_trainer_state(trainer, state, Path(path))
-    return trainer
-
-
-def load_generator(path: str | Path) -> tuple[torch.nn.Module, TrainConfig, object]:
-    """The trained generator (EMA weights when the run used EMA) of a run directory, on the CPU."""
-    trainer = load_trainer(path)
-    return trainer.sampler, trainer.config, trainer.data
-
-
-def sample_run(path: str | Path, n: int, seed: int) -> torch.Tensor:
-    """``n`` samples of a run's generator, deterministic for ``seed``."""
-    generator, config, _ = load_generator(path)
-    return draw_samples(generator, n, config.latent_dim, seed)
