@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from gankit.data.images import load_images
 from gankit.errors import GankitError
 from gankit.metrics import images as image_metrics_module
 from gankit.metrics import inception
@@ -181,7 +182,8 @@ def test_pickled_objects_in_a_weights_file_are_refused(monkeypatch, tmp_path):
         inception.load_inception()
 
 
-def test_large_real_sets_are_scored_on_a_fixed_subset(monkeypatch):
+def test_large_real_sets_are_scored_on_a_fixed_subset(monkeypatch, tmp_path):
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
     seen = []
 
     def fake_features(images, network=None):
@@ -203,3 +205,20 @@ def test_feature_flags_are_checked(cli, samples_file, tmp_path):
     np.save(toy, np.zeros((10, 2), dtype=np.float32))
     code, _, err = cli("eval", toy, "--data", "ring", "--features", "inception")
     assert code == 2 and "applies to image data only" in err and err.count("\n") == 1
+
+
+def test_real_features_are_computed_once_and_then_read_from_disk(
+    stand_in, samples_file, monkeypatch, tmp_path
+):
+    calls = []
+    compute = inception.inception_features
+    monkeypatch.setattr(
+        inception, "inception_features", lambda images: calls.append(len(images)) or compute(images)
+    )
+    data = load_images("digits")
+    samples = np.load(samples_file)
+    first = image_metrics_module.image_metrics(samples, data, features="inception")
+    monkeypatch.setattr(image_metrics_module, "_FLOOR_CACHE", {})  # as in a new process
+    second = image_metrics_module.image_metrics(samples, data, features="inception")
+    assert first == second and calls == [1797, 60, 60]  # real images once, samples each time
+    assert len(list((tmp_path / "cache" / "inception").glob("features-*.npy"))) == 1

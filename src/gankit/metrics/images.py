@@ -257,7 +257,12 @@ def _reference_and_floor(real_images: Tensor, features: str) -> tuple[np.ndarray
         path = weights_path()
         key += f":{path}:{path.stat().st_mtime_ns}"
     if key not in _FLOOR_CACHE:
-        real = _feature_function(features)(real_images)
+        if features == "inception":
+            from gankit.metrics.inception import real_features
+
+            real = real_features(real_images)  # kept on disk: hours on a CPU
+        else:
+            real = image_features(real_images)
         reference_index, floor_index = split_real(len(real))
         reference = real[reference_index]
         _FLOOR_CACHE[key] = reference, compare_features(reference, real[floor_index]), len(floor_index)

@@ -20,7 +20,9 @@ antialiasing), mapped to [-1, 1]; the features are the 2048-d output of the fina
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -284,6 +286,35 @@ def load_inception() -> nn.Module:
     """The FID Inception with its weights, in eval mode (loaded once per process and file)."""
     path = weights_path()
     return _load(path, path.stat().st_mtime_ns)
+
+
+def real_features(images: Tensor) -> np.ndarray:
+    """:func:`inception_features` of a real image set, kept on disk after the first time.
+
+    Real sets are scored again and again (every run on CIFAR-10 against the same 10,000 images) and
+    each costs minutes on a GPU, hours on a CPU. The file is keyed by the images' bytes and the
+    weights' SHA-256: <cache>/inception/features-<key>.npy, written atomically.
+    """
+    from gankit.data.download import cache_dir, sha256_file
+
+    digest = hashlib.sha256(images.numpy().tobytes())
+    digest.update(sha256_file(weights_path()).encode())
+    stored = cache_dir() / INCEPTION_WEIGHTS.folder / f"features-{digest.hexdigest()[:32]}.npy"
+    if stored.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            features = np.load(stored, allow_pickle=False)
+            if features.shape[0] == len(images) and features.ndim == 2:
+                return features
+    features = inception_features(images)
+    temporary = stored.with_name(f".{stored.name}.tmp-{os.getpid()}")
+    try:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as handle:
+            np.save(handle, features)
+        os.replace(temporary, stored)
+    except OSError:  # a read-only or full cache only costs the recomputation next time
+        temporary.unlink(missing_ok=True)
+    return features
 
 
 @torch.no_grad()
