@@ -4,9 +4,11 @@ Every byte comes from a loopback HTTP server (tests/loopback.py) serving tiny fi
 formats: IDX .gz files for MNIST / Fashion-MNIST, a binary-version tar.gz for CIFAR-10.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -248,3 +250,30 @@ def test_no_test_here_can_reach_the_internet(server):
     """The fixture's $GANKIT_DATA_URL replaces every real source."""
     file = standard.STANDARD_SETS["cifar10"].files[0]
     assert download_module.source_urls(file) == (f"{server.url}/cifar10/cifar-10-binary.tar.gz",)
+
+
+def test_the_cache_folder_lock_is_exclusive(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    with download_module._folder_lock(tmp_path):
+        other = os.open(tmp_path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # a second process (DDP rank) would wait here
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    other = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released on leaving
+    os.close(other)
+
+
+def test_a_file_fetched_by_another_process_during_the_wait_is_not_downloaded_again(server, monkeypatch):
+    payload = b"fetched by rank 0"
+    file = remote(server, payload)
+
+    @contextlib.contextmanager
+    def other_process_finishes_first(folder):
+        cached_path(file).write_bytes(payload)  # what the lock holder did meanwhile
+        yield
+
+    monkeypatch.setattr(download_module, "_folder_lock", other_process_finishes_first)
+    assert fetch(file).read_bytes() == payload and server.requests == []

@@ -247,22 +247,19 @@ _FLOOR_CACHE: dict[str, tuple[np.ndarray, dict[str, float], int]] = {}
 
 
 def _reference_and_floor(real_images: Tensor, features: str) -> tuple[np.ndarray, dict[str, float], int]:
-    if features == "inception" and len(real_images) > INCEPTION_REAL_LIMIT:
-        keep = np.random.default_rng(SPLIT_SEED).permutation(len(real_images))[:INCEPTION_REAL_LIMIT]
-        real_images = real_images[np.sort(keep)]
-    key = features + ":" + hashlib.sha256(real_images.numpy().tobytes()).hexdigest()
-    if features == "inception":  # the same images under other weights are other features
-        from gankit.metrics.inception import weights_path
+    key = hashlib.sha256(real_images.numpy().tobytes()).hexdigest()
+    compute = image_features
+    if features == "inception":
+        from gankit.metrics.inception import real_features, weights_path
 
-        path = weights_path()
-        key += f":{path}:{path.stat().st_mtime_ns}"
+        if len(real_images) > INCEPTION_REAL_LIMIT:  # a fixed random subset
+            keep = np.random.default_rng(SPLIT_SEED).permutation(len(real_images))[:INCEPTION_REAL_LIMIT]
+            real_images = real_images[np.sort(keep)]
+        path = weights_path()  # the same images under other weights are other features
+        key = f"inception:{path}:{path.stat().st_mtime_ns}:{key}"
+        compute = real_features  # kept on disk: hours on a CPU
     if key not in _FLOOR_CACHE:
-        if features == "inception":
-            from gankit.metrics.inception import real_features
-
-            real = real_features(real_images)  # kept on disk: hours on a CPU
-        else:
-            real = image_features(real_images)
+        real = compute(real_images)
         reference_index, floor_index = split_real(len(real))
         reference = real[reference_index]
         _FLOOR_CACHE[key] = reference, compare_features(reference, real[floor_index]), len(floor_index)
