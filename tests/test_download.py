@@ -94,6 +94,17 @@ def test_checksum_failure_from_the_cli_exits_2_with_nothing_in_the_cache(served_
     assert not (tmp_path / "run").exists()
 
 
+def test_a_source_sending_the_wrong_bytes_is_skipped_for_the_next_mirror(server, monkeypatch):
+    monkeypatch.delenv("GANKIT_DATA_URL")
+    payload = b"the real file"
+    server.files["/canonical/blob.bin"] = b"<html>please log in</html>"
+    server.files["/mirror/blob.bin"] = payload
+    urls = (f"{server.url}/canonical/blob.bin", f"{server.url}/mirror/blob.bin")
+    file = RemoteFile("test", "blob.bin", sha(payload), urls)
+    assert fetch(file).read_bytes() == payload
+    assert [path for path, _ in server.requests] == ["/canonical/blob.bin", "/mirror/blob.bin"]
+
+
 def test_an_interrupted_download_keeps_its_part_and_resumes_with_a_range_request(server, tmp_path):
     payload = RNG.integers(0, 256, size=50_000, dtype=np.uint8).tobytes()
     file = remote(server, payload, size=len(payload))
@@ -134,6 +145,15 @@ def test_a_part_past_the_end_is_restarted_after_416(server, tmp_path):
     part.write_bytes(b"?" * 2_000)  # e.g. a partial download of an older, longer file
     assert fetch(file).read_bytes() == payload
     assert [r[1] for r in server.requests] == ["bytes=2000-", None]
+
+
+def test_a_full_size_part_with_the_wrong_bytes_is_downloaded_again(server, tmp_path):
+    payload = b"right bytes"
+    file = remote(server, payload, size=len(payload))
+    part = tmp_path / "cache" / "test" / "blob.bin.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"wrong bytes")  # same length
+    assert fetch(file).read_bytes() == payload and server.requests == [("/test/blob.bin", None)]
 
 
 def test_a_finished_part_is_verified_and_published_without_any_network(monkeypatch, tmp_path):

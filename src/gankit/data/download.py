@@ -11,7 +11,8 @@ How a download stays honest:
   renamed (atomically) to ``<name>``, so a half or corrupt file is never read as data;
 - an interrupted download keeps its ``.part`` and the next call resumes it with an HTTP Range
   request (a server that ignores Range sends the whole file again, which is fine);
-- a checksum mismatch deletes the ``.part`` and raises one line;
+- a source whose bytes do not match the checksum is skipped for the next one; if none matches, the
+  ``.part`` is deleted and one line says so;
 - with no network every source is tried, then one line says what could not be fetched and the exact
   path to put the file at by hand; nothing is left behind except a resumable, non-empty ``.part``;
 - concurrent processes (DDP ranks) take turns on a lock of the folder: one downloads, the others
@@ -114,31 +115,38 @@ def fetch(file: RemoteFile) -> Path:
 
 
 def _download(file: RemoteFile, target: Path) -> None:
+    """Try each source in turn until one delivers the right bytes; publish them as ``target``."""
     part = target.with_name(target.name + ".part")
     if file.size is not None and part.is_file() and part.stat().st_size == file.size:
-        _verify_or_delete(part, file, what="download")  # a finished download that was never renamed
-        _publish(part, target)
-        return
+        if sha256_file(part) == file.sha256:  # a finished download that was never renamed
+            _publish(part, target)
+            return
+        part.unlink()
     urls = source_urls(file)
-    failure = ""
+    failure, mismatch = "", ""
     for url in urls:
         try:
             _transfer(url, part, file)
-            break
         except NETWORK_ERRORS as error:
             failure = _reason(error)
-    else:
-        kept = part.is_file() and part.stat().st_size > 0
-        if part.is_file() and not kept:
-            part.unlink()
-        mirrors = f" (and {len(urls) - 1} mirror{'s' * (len(urls) > 2)})" if len(urls) > 1 else ""
-        resume = f"; the partial download {part.name} is kept and resumes next time" if kept else ""
-        raise DownloadError(
-            f"could not download {urls[0]}{mirrors}: {failure}; without a network, put the file at "
-            f"{target} by hand (SHA-256 {file.sha256}){resume}"
-        )
-    _verify_or_delete(part, file, what="download")
-    _publish(part, target)
+            continue
+        actual = sha256_file(part)
+        if actual == file.sha256:
+            _publish(part, target)
+            return
+        part.unlink()  # a wrong file (an error page, a changed file): the next source starts afresh
+        mismatch = f"{url} does not match its SHA-256 (expected {file.sha256}, got {actual}); deleted it"
+    kept = part.is_file() and part.stat().st_size > 0
+    if part.is_file() and not kept:
+        part.unlink()
+    if mismatch:
+        raise GankitError(f"download of {mismatch}, run again to download it afresh")
+    mirrors = f" (and {len(urls) - 1} mirror{'s' * (len(urls) > 2)})" if len(urls) > 1 else ""
+    resume = f"; the partial download {part.name} is kept and resumes next time" if kept else ""
+    raise DownloadError(
+        f"could not download {urls[0]}{mirrors}: {failure}; without a network, put the file at "
+        f"{target} by hand (SHA-256 {file.sha256}){resume}"
+    )
 
 
 def _transfer(url: str, part: Path, file: RemoteFile) -> None:
