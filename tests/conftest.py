@@ -9,6 +9,9 @@ import torch
 matplotlib.use("Agg")
 torch.set_num_threads(1)
 os.environ.setdefault("GANKIT_TEST", "1")
+# No test reaches the internet: downloads (named data sets, Inception weights) go to a closed loopback
+# port unless a test serves them from its own loopback server (tests/loopback.py).
+os.environ["GANKIT_DATA_URL"] = "http://127.0.0.1:9"
 
 
 @pytest.fixture

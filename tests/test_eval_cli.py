@@ -137,8 +137,8 @@ class _FakeImages:
 def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
     seen = {}
 
-    def image_metrics(samples, data):
-        seen["samples"], seen["data"] = samples, data
+    def image_metrics(samples, data, features):
+        seen["samples"], seen["data"], seen["features"] = samples, data, features
         return {"fid": 1.5}
 
     monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: _FakeImages())
@@ -148,7 +148,7 @@ def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
     samples = np.zeros((6, 1, 4, 4))
     assert evaluate_samples(samples, "fake-images") == {"fid": 1.5}
     assert seen["samples"].shape == (6, 1, 4, 4) and seen["samples"].dtype == np.float32
-    assert isinstance(seen["data"], _FakeImages)
+    assert isinstance(seen["data"], _FakeImages) and seen["features"] == "digits"
 
 
 def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatch):

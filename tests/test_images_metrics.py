@@ -129,36 +129,3 @@ def test_samples_of_the_wrong_shape_or_too_few_are_refused():
         image_metrics(np.zeros((50, 1, 16, 16), dtype=np.float32), data)
     with pytest.raises(GankitError, match="need more than 5 samples"):
         image_metrics(np.zeros((3, 1, 8, 8), dtype=np.float32), data)
-
-
-class _FakeInception(torch.nn.Module):
-    """Stands in for the TorchScript Inception detector: same call, tiny 'features'."""
-
-    def forward(self, images: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        assert images.dtype == torch.uint8 and images.shape[1] == 3
-        pooled = images.float().mean(dim=(2, 3))  # (n, 3)
-        return torch.cat([pooled, pooled**2 / 255], dim=1)
-
-
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
-def test_inception_fid_from_a_local_torchscript_file(tmp_path, monkeypatch):
-    path = tmp_path / "inception.pt"
-    torch.jit.script(_FakeInception()).save(str(path))
-    data = load_images("digits")
-    noise = np.random.default_rng(0).uniform(-1, 1, size=(100, 1, 8, 8)).astype(np.float32)
-    with_path = image_metrics(noise, data, inception=path)
-    assert with_path["inception_fid"] > with_path["floor_inception_fid"] >= 0
-    monkeypatch.setenv("GANKIT_INCEPTION", str(path))
-    assert image_metrics(noise, data)["inception_fid"] == with_path["inception_fid"]
-    monkeypatch.delenv("GANKIT_INCEPTION")
-    assert "inception_fid" not in image_metrics(noise, data)
-
-
-def test_bad_inception_files_are_refused_naming_the_file(tmp_path):
-    data = load_images("digits")
-    noise = np.zeros((10, 1, 8, 8), dtype=np.float32)
-    with pytest.raises(GankitError, match="never downloads"):
-        image_metrics(noise, data, inception=tmp_path / "absent.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not torchscript")
-    with pytest.raises(GankitError, match="junk.pt is not a TorchScript Inception detector"):
-        image_metrics(noise, data, inception=tmp_path / "junk.pt")

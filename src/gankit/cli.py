@@ -270,6 +270,10 @@ def list_things() -> None:
     for name, data in TOY_DATASETS.items():
         typer.echo(f"  {name:<12} {data.description}")
     typer.echo(f"  {'digits':<12} scikit-learn's 1,797 8x8 hand-written digits (images)")
+    from gankit.data.standard import STANDARD_SETS
+
+    for name, standard in STANDARD_SETS.items():
+        typer.echo(f"  {name:<12} {standard.description}")
     typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
     typer.echo("objectives:")
     for name, objective in OBJECTIVES.items():

@@ -9,6 +9,9 @@ from __future__ import annotations
 from gankit.data.toy import TOY_DATASETS, get_toy
 from gankit.errors import GankitError
 
+# The named image sets of gankit.data.standard, downloaded on first use (listed here without importing it).
+STANDARD_SET_NAMES = ("mnist", "fashion-mnist", "cifar10")
+
 
 def load_data(name: str, image_size: int | None = None):
     """Resolve ``--data``: a toy distribution's name, or an image set (name or path).
@@ -17,6 +20,10 @@ def load_data(name: str, image_size: int | None = None):
     """
     if name in TOY_DATASETS:
         return get_toy(name)
+    if name in STANDARD_SET_NAMES:  # mnist, fashion-mnist, cifar10: downloaded on first use
+        from gankit.data.standard import load_standard
+
+        return load_standard(name, image_size)
     try:
         from gankit.data import images
     except ImportError:
@@ -24,7 +31,8 @@ def load_data(name: str, image_size: int | None = None):
     if images is not None and images.is_image_spec(name):
         return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)
-    extra = ", digits, or a path to .npy/.npz/IDX/image folder" if images is not None else ""
+    extra = ", digits, " + ", ".join(STANDARD_SET_NAMES) + ", or a path to .npy/.npz/IDX/image folder"
+    extra = extra if images is not None else ""
     raise GankitError(f"unknown data set {name!r}; allowed: {allowed}{extra}")
 
 
@@ -32,4 +40,4 @@ def is_toy(data) -> bool:
     return getattr(data, "name", None) in TOY_DATASETS
 
 
-__all__ = ["TOY_DATASETS", "get_toy", "load_data", "is_toy"]
+__all__ = ["STANDARD_SET_NAMES", "TOY_DATASETS", "get_toy", "load_data", "is_toy"]

@@ -12,7 +12,8 @@ Pixel values: integers are read as 0..255; floats must already lie in [0, 1] or 
 set is stored as float32 in [-1, 1] with shape (N, C, H, W), the range of the generator's tanh.
 ``image_size`` resizes every image to a square ``image_size`` x ``image_size`` (Pillow's Lanczos
 filter for files, antialiased bilinear for arrays); without it, folder images must share one size.
-Labels are ignored everywhere. Bad data raises :class:`GankitError` naming the offending file.
+Labels are ignored here (the named sets of :mod:`gankit.data.standard` keep theirs in ``labels``).
+Bad data raises :class:`GankitError` naming the offending file.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ class ImageDataset:
     modes = None  # toy-only notions (mode means, per-mode spread): undefined for images
     sigma = None
 
-    def __init__(self, name: str, images: Tensor, description: str = ""):
+    def __init__(self, name: str, images: Tensor, description: str = "", labels: Tensor | None = None):
         self.name = name
         self.images = images.contiguous()  # (N, C, H, W) float32 in [-1, 1], CPU
         self.description = description
+        self.labels = labels  # (N,) int64 class labels where the source has them, else None
         self._on_device: dict[torch.device, Tensor] = {}
 
     @property
@@ -98,10 +100,15 @@ def load_images(name: str, image_size: int | None = None) -> ImageDataset:
             raise GankitError(f"cannot read image data from {path}: unknown format; allowed: {allowed}")
         images = _to_unit_range(_to_nchw(array, path), path)
         description = f"images from {path}"
+    return ImageDataset(name, resize_images(images, image_size), description)
+
+
+def resize_images(images: Tensor, image_size: int | None) -> Tensor:
+    """(N, C, H, W) in [-1, 1] resized to ``image_size`` squared (antialiased bilinear), or as is."""
     if image_size is not None and images.shape[-2:] != (image_size, image_size):
         images = F.interpolate(images, size=(image_size, image_size), mode="bilinear", antialias=True)
         images = images.clamp(-1, 1)
-    return ImageDataset(name, images, description)
+    return images
 
 
 def _load_digits() -> Tensor:

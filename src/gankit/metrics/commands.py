@@ -52,6 +52,12 @@ def eval_command(
         show_default="2500 / whole file",
     ),
     seed: int = typer.Option(0, "--seed", help="Noise seed for a run's samples."),
+    features: str = typer.Option(
+        "digits",
+        "--features",
+        help="Image metrics' feature network: digits (shipped, offline) or inception "
+        "(the standard FID Inception; weights downloaded once, or $GANKIT_INCEPTION).",
+    ),
     image_size: int | None = typer.Option(
         None,
         "--image-size",
@@ -59,16 +65,20 @@ def eval_command(
         show_default="the run's",
     ),
 ) -> None:
-    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data)."""
+    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data);
+    FID, KID, precision/recall/density/coverage next to their real-vs-real floors (images)."""
     from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
+    from gankit.metrics.images import FEATURE_NETS
     from gankit.rundir import dumps, read_config
 
     if n is not None and n <= 0:
         raise GankitError(f"--n must be > 0, got {n}")
+    if features not in FEATURE_NETS:
+        raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)}, got {features!r}")
     if source.is_dir():
         data = data or read_config(source)["data"]
         count = n or 2500
-        metrics = evaluate_run(source, n=count, seed=seed, data_name=data)
+        metrics = evaluate_run(source, n=count, seed=seed, data_name=data, features=features)
     elif source.suffix == ".npy" or not source.exists():
         if source.suffix != ".npy":
             raise GankitError(f"not found: {source} (expected a run directory or a .npy file)")
@@ -80,13 +90,15 @@ def eval_command(
                 raise GankitError(f"--n {n} is more than the {len(samples)} samples in {source}")
             samples = samples[:n]
         count = len(samples)
-        metrics = evaluate_samples(samples, data, image_size)
+        metrics = evaluate_samples(samples, data, image_size, features)
     else:
         raise GankitError(f"{source} is neither a run directory nor a .npy file")
     if as_json:
-        typer.echo(dumps({"source": str(source), "data": data, "n": count, **metrics}))
+        image = {"features": features} if "fid" in metrics else {}
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, **metrics}))
     else:
-        typer.echo(f"{source}: {count} samples against {data}")
+        on = " (Inception features)" if features == "inception" else ""
+        typer.echo(f"{source}: {count} samples against {data}{on}")
         typer.echo(format_table(metrics))
 
 

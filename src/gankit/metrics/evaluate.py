@@ -16,14 +16,22 @@ from gankit.errors import GankitError
 
 
 def evaluate_samples(
-    samples: np.ndarray | torch.Tensor, data_name: str, image_size: int | None = None
+    samples: np.ndarray | torch.Tensor,
+    data_name: str,
+    image_size: int | None = None,
+    features: str = "digits",
 ) -> dict[str, float]:
     """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
 
-    ``image_size`` resizes image data as training did (``--image-size``). Raises GankitError when
-    the samples do not fit the data (shape) or are not finite.
+    ``image_size`` resizes image data as training did (``--image-size``); ``features`` picks the
+    image metrics' feature network (``digits`` or ``inception``). Raises GankitError when the
+    samples do not fit the data (shape) or are not finite.
     """
     data = load_data(data_name, image_size)
+    if features != "digits" and is_toy(data):
+        raise GankitError(
+            f"features={features!r} applies to image data only; {data_name!r} is a toy data set"
+        )
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().numpy()
     samples = np.asarray(samples)
@@ -49,13 +57,16 @@ def evaluate_samples(
         from gankit.metrics.images import image_metrics
     except ImportError as error:
         raise GankitError(f"image metrics are not available ({error}); toy data sets work") from None
-    return image_metrics(samples.astype(np.float32), data)
+    return image_metrics(samples.astype(np.float32), data, features)
 
 
-def evaluate_run(run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: str | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: str | None = None, features: str = "digits"
+) -> dict:
     """Metrics of ``n`` samples (noise seed ``seed``) of a run's generator, against its own data.
 
-    ``data_name`` overrides the data the run was trained on (same sample shape required).
+    ``data_name`` overrides the data the run was trained on (same sample shape required);
+    ``features`` is as for :func:`evaluate_samples`.
     """
     from gankit.engine.restore import sample_run
     from gankit.rundir import read_config
@@ -64,7 +75,7 @@ def evaluate_run(run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: s
         raise GankitError(f"n must be > 0, got {n}")
     config = read_config(run_dir)
     data_name = data_name or config["data"]
-    return evaluate_samples(sample_run(run_dir, n, seed), data_name, config.get("image_size"))
+    return evaluate_samples(sample_run(run_dir, n, seed), data_name, config.get("image_size"), features)
 
 
 def load_samples(path: str | Path) -> np.ndarray:

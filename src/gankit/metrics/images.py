@@ -6,8 +6,9 @@ classifier trained on scikit-learn's digits (:class:`DigitsFeatureNet`), whose w
 retrains them reproducibly. Images of another size or colour are converted to 8x8 grey-scale first,
 so on non-digit data these numbers compare images through a digit recogniser's eyes: good for
 relative comparisons on the same data, not for comparison with published (Inception) numbers.
-For those, point $GANKIT_INCEPTION (or ``image_metrics(..., inception=PATH)``) at a local
-TorchScript Inception file you already have: FID on Inception features is then added.
+For those, ``image_metrics(..., features="inception")`` (``gankit eval --features inception``)
+computes every metric on the standard FID Inception's 2048-d features instead
+(:mod:`gankit.metrics.inception`; weights downloaded once, or read from $GANKIT_INCEPTION).
 
     FID  = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))         (Heusel et al. 2017)
     KID  = unbiased MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3,     (Binkowski et al. 2018)
@@ -25,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -195,14 +195,22 @@ def split_real(count: int) -> tuple[np.ndarray, np.ndarray]:
     return order[: count // 2], order[count // 2 :]
 
 
-def image_metrics(samples: np.ndarray, data, inception: str | Path | None = None) -> dict[str, float]:
+FEATURE_NETS = ("digits", "inception")
+# Inception features cost ~6 GFLOPs an image: real sets larger than this are scored on a fixed random
+# subset of this many images (split into reference and floor halves as usual).
+INCEPTION_REAL_LIMIT = 10_000
+
+
+def image_metrics(samples: np.ndarray, data, features: str = "digits") -> dict[str, float]:
     """FID/KID/PRDC of ``samples`` (n, C, H, W) in [-1, 1] against ``data``, plus real-vs-real floors.
 
     Keys: fid, kid, precision, recall, density, coverage, each also as ``floor_<name>`` (the second
-    half of the real data scored against the first), and n_reference / n_floor. With Inception
-    weights (``inception``, or the file named by $GANKIT_INCEPTION) also inception_fid and
-    floor_inception_fid (see :func:`inception_features`).
+    half of the real data scored against the first), and n_reference / n_floor. ``features`` picks
+    the feature network: ``digits`` (the shipped one, offline) or ``inception`` (the standard FID
+    Inception, :mod:`gankit.metrics.inception`; at most INCEPTION_REAL_LIMIT real images).
     """
+    if features not in FEATURE_NETS:
+        raise GankitError(f"unknown feature network {features!r}; allowed: {', '.join(FEATURE_NETS)}")
     samples = np.asarray(samples, dtype=np.float32)
     real_images = data.all()
     if samples.ndim != 4 or tuple(samples.shape[1:]) != tuple(real_images.shape[1:]):
@@ -214,61 +222,44 @@ def image_metrics(samples: np.ndarray, data, inception: str | Path | None = None
             f"image metrics need more than {NEAREST_K} samples and {2 * (NEAREST_K + 1)} real images, "
             f"got {len(samples)} and {len(real_images)}"
         )
-    reference, floor, n_floor = _reference_and_floor(real_images)
-    metrics = compare_features(reference, image_features(samples))
-    metrics = {
+    embed = _feature_function(features)
+    reference, floor, n_floor = _reference_and_floor(real_images, features)
+    metrics = compare_features(reference, embed(samples))
+    return {
         **metrics,
         **{f"floor_{key}": value for key, value in floor.items()},
         "n_reference": len(reference),
         "n_floor": n_floor,
     }
-    inception = inception or os.environ.get(INCEPTION_ENV) or None
-    if inception is not None:
-        real = inception_features(real_images, inception)
-        reference_index, floor_index = split_real(len(real))
-        fake = inception_features(torch.from_numpy(samples), inception)
-        metrics["inception_fid"] = frechet_distance(real[reference_index], fake)
-        metrics["floor_inception_fid"] = frechet_distance(real[reference_index], real[floor_index])
-    return metrics
 
 
-INCEPTION_ENV = "GANKIT_INCEPTION"
+def _feature_function(features: str):
+    if features == "inception":
+        from gankit.metrics.inception import inception_features
+
+        return inception_features
+    return image_features
 
 
-@torch.no_grad()
-def inception_features(images: Tensor, path: str | Path) -> np.ndarray:
-    """Inception-v3 pool features (n, 2048) from a local TorchScript file; never downloaded.
-
-    The file is the detector StyleGAN2-ADA's metrics use (``inception-2015-12-05.pt``): called as
-    ``detector(uint8 images (n, 3, H, W), return_features=True)``, it resizes to 299x299 itself.
-    Grey images are repeated over three channels.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise GankitError(f"Inception weights not found: {path} (gankit never downloads them)")
-    try:
-        with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format the file is in
-            warnings.simplefilter("ignore", DeprecationWarning)
-            detector = torch.jit.load(str(path), map_location="cpu").eval()
-    except (RuntimeError, ValueError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise GankitError(f"{path} is not a TorchScript Inception detector: {first}") from None
-    pixels = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    if pixels.shape[1] == 1:
-        pixels = pixels.repeat(1, 3, 1, 1)
-    parts = [detector(chunk, return_features=True) for chunk in pixels.split(256)]
-    return torch.cat(parts).double().numpy()
-
-
-# sha256 of the real images -> (reference features, floor metrics, floor size); the floor does not
-# depend on the samples, so a process scoring many runs (benchmarks) computes it once.
+# feature net + sha256 of the real images -> (reference features, floor metrics, floor size); the
+# floor does not depend on the samples, so a process scoring many runs (benchmarks) computes it once.
 _FLOOR_CACHE: dict[str, tuple[np.ndarray, dict[str, float], int]] = {}
 
 
-def _reference_and_floor(real_images: Tensor) -> tuple[np.ndarray, dict[str, float], int]:
+def _reference_and_floor(real_images: Tensor, features: str) -> tuple[np.ndarray, dict[str, float], int]:
     key = hashlib.sha256(real_images.numpy().tobytes()).hexdigest()
+    compute = image_features
+    if features == "inception":
+        from gankit.metrics.inception import real_features, weights_path
+
+        if len(real_images) > INCEPTION_REAL_LIMIT:  # a fixed random subset
+            keep = np.random.default_rng(SPLIT_SEED).permutation(len(real_images))[:INCEPTION_REAL_LIMIT]
+            real_images = real_images[np.sort(keep)]
+        path = weights_path()  # the same images under other weights are other features
+        key = f"inception:{path}:{path.stat().st_mtime_ns}:{key}"
+        compute = real_features  # kept on disk: hours on a CPU
     if key not in _FLOOR_CACHE:
-        real = image_features(real_images)
+        real = compute(real_images)
         reference_index, floor_index = split_real(len(real))
         reference = real[reference_index]
         _FLOOR_CACHE[key] = reference, compare_features(reference, real[floor_index]), len(floor_index)

@@ -2,8 +2,9 @@
 
 This is the assembly behind both ``gankit train``, :func:`gankit.train` and every trial of a sweep:
 it wires evaluation, sample plots, the diagnostic monitors and checkpoints around the engine's
-trainer. It sits above the engine, metrics, diagnose and report, so none of those imports it. It validates everything
-*before* creating the run directory, so bad input never leaves a half-written one behind.
+trainer. It sits above the engine, metrics, diagnose and report, so none of those imports it. It
+validates everything *before* creating the run directory, so bad input never leaves a half-written
+one behind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.config import TrainConfig, from_dict, to_dict
