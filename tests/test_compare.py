@@ -35,7 +35,9 @@ def runs(tmp_path):
             path = tmp_path / f"{objective}-{seed}"
             if value is None:  # a run whose metrics.jsonl never had eval_w1
                 path.mkdir()
-                (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(objective=objective, seed=seed))))
+                (path / "config.json").write_text(
+                    json.dumps(to_dict(TrainConfig(objective=objective, seed=seed)))
+                )
                 (path / "metrics.jsonl").write_text('{"step": 10, "d_loss": 0.5}\n')
             else:
                 make_run(path, objective, seed, value)
@@ -101,7 +103,11 @@ def test_json_markdown_and_csv_formats(cli, runs):
 
     code, out, _ = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and [row["group"] for row in rows] == ["objective=ns", "objective=wgan", "objective=lsgan"]
+    assert code == 0 and [row["group"] for row in rows] == [
+        "objective=ns",
+        "objective=wgan",
+        "objective=lsgan",
+    ]
     assert float(rows[0]["mean"]) == 2.5 and rows[1]["ci_low"] == "" and rows[0]["missing"] == "1"
 
     code, out, _ = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1")
@@ -113,11 +119,17 @@ def test_a_sweep_dir_gets_its_metric_groups_budget_plot_and_best_configuration(c
     (sweep / "trials").mkdir(parents=True)
     spec = (
         'metric = "eval_w1"\ntrials = 2\n[base]\ndata = "ring"\nsteps = 10\n'
-        '[grid]\nobjective = ["ns", "lsgan"]\nseed = [0]\n[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n'
+        '[grid]\nobjective = ["ns", "lsgan"]\nseed = [0]\n'
+        "[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n"
     )
     (sweep / "spec.toml").write_text(spec)
     (sweep / "sweep.json").write_text('{"name": "x", "shared_storage": false}')
-    values = {("ns", 0): (0.5, 1e-3), ("ns", 1): (0.2, 3e-3), ("lsgan", 0): (0.9, 1e-4), ("lsgan", 1): (None, 2e-4)}
+    values = {
+        ("ns", 0): (0.5, 1e-3),
+        ("ns", 1): (0.2, 3e-3),
+        ("lsgan", 0): (0.9, 1e-4),
+        ("lsgan", 1): (None, 2e-4),
+    }
     for minute, ((objective, number), (value, lr)) in enumerate(values.items()):
         trial = {
             "number": number,

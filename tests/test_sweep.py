@@ -72,7 +72,9 @@ def assert_every_cell_ran_once(path: Path, storage: str | None = None) -> None:
     for cell, trials in cells.items():
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
         assert len(complete) == 1, f"{cell}: {[t.state for t in trials]}"
-        assert not [t for t in trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
+        assert not [
+            t for t in trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+        ]
     names = sorted(p.name for p in (path / "trials").iterdir())
     assert names == [
         "objective-lsgan_seed-0_t0",
@@ -136,9 +138,13 @@ def test_a_sigkilled_sweep_resumes_with_nothing_duplicated_or_lost(tmp_path):
 
 
 def test_the_progress_line_counts_states_and_estimates_the_time_left():
-    state = sweeps.Progress(done=3, running=2, waiting=1, failed=1, pruned=1, best=0.25, durations=(10.0, 20.0))
+    state = sweeps.Progress(
+        done=3, running=2, waiting=1, failed=1, pruned=1, best=0.25, durations=(10.0, 20.0)
+    )
     line = sweeps.progress_line(state, workers=2, metric="eval_w1")
-    assert line == "sweep: 3/7 done (1 pruned), 2 running, 1 failed; best eval_w1 0.25; ETA 0m22s"  # 15 s a trial x 3 left / 2 workers
+    assert (
+        line == "sweep: 3/7 done (1 pruned), 2 running, 1 failed; best eval_w1 0.25; ETA 0m22s"
+    )  # 15 s a trial x 3 left / 2 workers
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -223,7 +229,11 @@ BAD_SPECS = {
     "unknown top-level key": (GOOD, "colour = 1", "unknown key 'colour'"),
     "unknown key in [base]": (GOOD, "[base]\nwidht = 3", "unknown train config key 'widht' in [base]"),
     "unknown key in [grid]": (GOOD, "[grid]\nlr = [1]", "unknown train config key 'lr' in [grid]"),
-    "unknown key in [search]": (GOOD, "[search]\nlr = { low = 1, high = 2 }", "unknown train config key 'lr'"),
+    "unknown key in [search]": (
+        GOOD,
+        "[search]\nlr = { low = 1, high = 2 }",
+        "unknown train config key 'lr'",
+    ),
     "empty grid list": (GOOD, "[grid]\nseed = []", "grid.seed must be a non-empty list"),
     "low > high": (GOOD, "[search]\ng_lr = { low = 0.1, high = 0.01 }", "low (0.1) must be <= high (0.01)"),
     "log with low <= 0": (GOOD, "[search]\ng_lr = { low = 0.0, high = 0.1, log = true }", "needs low > 0"),
@@ -284,7 +294,8 @@ def test_bad_sweep_flags_exit_2_and_write_nothing(cli, tmp_path):
 def test_a_spec_names_its_cells_and_folds_beta1_into_betas():
     spec = parse_spec(
         'metric = "eval_w1"\ntrials = 2\n[base]\ndata = "ring"\nsteps = 10\n'
-        '[grid]\nobjective = ["ns", "wgan-gp"]\nbeta1 = [0.0, 0.5]\n[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n'
+        '[grid]\nobjective = ["ns", "wgan-gp"]\nbeta1 = [0.0, 0.5]\n'
+        "[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n"
     )
     assert [sweeps.trial_name(cell, 3) for cell in spec.cells()][:2] == [
         "objective-ns_beta1-0_t3",

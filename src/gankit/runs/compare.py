@@ -185,7 +185,9 @@ def compare(sources: list[Path], by: list[str] | None = None, metric: str | None
         from gankit.runs.spec import group_key
 
         order = [group_key(cell, by) for cell in spec.cells()]
-        groups = dict(sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 0))
+        groups = dict(
+            sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 0)
+        )
     rows = []
     for group, members in groups.items():
         values = [r.value for r in members if r.value is not None]
@@ -245,7 +247,8 @@ def format_text(comparison: Comparison) -> str:
         f"{comparison.metric} ({comparison.direction}), grouped by {', '.join(comparison.by) or 'nothing'}"
     ]
     lines += [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in table
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
     ]
     lines += _footer(comparison)
     return "\n".join(lines)

@@ -83,9 +83,9 @@ def with_installed_driver(url: str) -> str:
     """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when only it is installed."""
     import importlib.util
 
-    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
-        if importlib.util.find_spec("psycopg2") is not None:
-            return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    psycopg2_only = importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2")
+    if url.startswith("postgresql://") and psycopg2_only:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     return url
 
 
