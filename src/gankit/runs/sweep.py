@@ -57,6 +57,11 @@ class Sweep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
+                for attempt in range(5):
+                    try:
+                        return self._rdb_storage(kwargs)
+                    except sqlalchemy.exc.IntegrityError:  # another machine creating the tables now
+                        time.sleep(1 + attempt)
                 return self._rdb_storage(kwargs)
             except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
                 first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -116,13 +121,13 @@ def open_existing(path: Path, storage_url: str | None, heartbeat: int) -> Sweep:
     """``--resume DIR``: the spec and storage recorded in DIR."""
     if not (path / SPEC).is_file() or not (path / SWEEP).is_file():
         raise GankitError(f"{path} is not a gankit sweep directory (no {SPEC} / {SWEEP})")
-    spec = parse_spec((path / SPEC).read_text(), str(path / SPEC))
     info = json.loads((path / SWEEP).read_text())
     if info.get("shared_storage") and storage_url is None:
         raise GankitError(f"{path} uses a shared storage: resume it with --storage URL (the same URL)")
     _check_storage_url(storage_url)
+    spec = parse_spec((path / SPEC).read_text(), str(path / SPEC))
     sweep = Sweep(path, spec, storage_url or embedded_url(path), heartbeat)
-    make_studies(sweep)  # a machine joining a shared study, or a creator that died before enqueuing
+    make_studies(sweep, resuming=True)  # a creator that died before it enqueued every trial
     return sweep
 
 
@@ -139,8 +144,9 @@ def quiet_optuna() -> None:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
 
-def make_studies(sweep: Sweep) -> None:
-    """One study per grid cell, its trials enqueued once (the creator of a study enqueues them)."""
+def make_studies(sweep: Sweep, resuming: bool = False) -> None:
+    """One study per grid cell; only the process that creates a study enqueues its trials (a machine
+    joining a shared sweep finds them queued). ``resuming`` completes a queue whose creator died."""
     import optuna
 
     quiet_optuna()
@@ -149,14 +155,18 @@ def make_studies(sweep: Sweep) -> None:
         name = sweep.study_name(cell)
         try:
             study = optuna.create_study(storage=storage, study_name=name, direction=sweep.spec.direction)
+            study.set_user_attr("cell", cell)
+            missing = sweep.spec.trials
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=name, storage=storage)
-            if study.user_attrs.get("enqueued"):
+            if not resuming or study.user_attrs.get("enqueued"):
                 continue
-            if study.get_trials(deepcopy=False):  # another machine is enqueuing right now
-                continue
-        study.set_user_attr("cell", cell)
-        for _ in range(sweep.spec.trials):
+            study.set_user_attr("cell", cell)
+            queued = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("enqueued")]
+            missing = sweep.spec.trials - len(
+                {t.number for t in queued if "failed_trial" not in t.system_attrs}
+            )
+        for _ in range(missing):
             study.enqueue_trial({}, user_attrs={"enqueued": True})
         study.set_user_attr("enqueued", True)
 
