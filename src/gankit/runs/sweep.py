@@ -288,6 +288,7 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     name = trial.user_attrs.get("run_dir") or f"{TRIALS}/{trial_name(cell, trial.number)}"
     run_dir = sweep.path / name
     trial.set_user_attr("run_dir", name)
+    trial.set_user_attr("interrupted", False)  # a rerun inherits its original's attrs
     trial.set_user_attr("group", group_key(cell))
     trial.set_user_attr("cell", cell)
     callbacks = [ReportToOptuna(trial, _intermediate_key(sweep.spec))] if sweep.spec.pruner != "none" else []
