@@ -304,3 +304,18 @@ def test_a_spec_names_its_cells_and_folds_beta1_into_betas():
     values = spec.config_values({"objective": "wgan-gp", "beta1": 0.5}, {"g_lr": 1e-3})
     assert values["betas"] == (0.5, 0.9)  # WGAN-GP's second beta kept
     assert spec.metric_source == "metrics" and spec.trials == 2
+
+
+def test_a_trial_stopped_by_ctrl_c_is_enqueued_again_once_with_its_run_dir():
+    sweeps.quiet_optuna()
+    study = optuna.create_study()
+    attrs = {"enqueued": True, "interrupted": True, "run_dir": "trials/objective-ns_t0"}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=attrs))
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"enqueued": True})
+    )
+    sweeps.retry_interrupted([study])
+    sweeps.retry_interrupted([study])  # a second start does not enqueue it twice
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs["run_dir"] == "trials/objective-ns_t0"
+    assert waiting[0].system_attrs["failed_trial"] == 0  # the crashed trial (no interrupt) is not rerun
