@@ -296,7 +296,7 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     previous_cpu = trial.user_attrs.get("cpu_time", 0.0)
     quiet = lambda message: None  # noqa: E731 - findings are in the run's findings.jsonl
     try:
-        if is_run_dir(run_dir) and any((run_dir / "checkpoints").glob("step_*.pt")):
+        if is_run_dir(run_dir) and _resumable(run_dir):
             result = engine.resume(run_dir, callbacks=callbacks, echo=quiet)
         else:
             result = engine.train(
@@ -318,6 +318,13 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
 
 
 PRUNED = "pruned by Optuna's pruner"
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Whether a dead trial's run directory holds a sound checkpoint (a kill may land mid-write)."""
+    from gankit.engine.checkpoint import load_latest_checkpoint
+
+    return load_latest_checkpoint(run_dir / "checkpoints", warn=lambda message: None) is not None
 
 
 def suggest(trial, item) -> Any:
