@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	-sh tests/ensure_chromium.sh
+	-sh tests/ensure_postgres.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2
 

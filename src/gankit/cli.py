@@ -297,6 +297,7 @@ _COMMAND_MODULES = (
     "gankit.experiments.commands",
     "gankit.diagnose.commands",
     "gankit.report.commands",
+    "gankit.runs.commands",
 )
 for _name in _COMMAND_MODULES:
     try:

@@ -1,0 +1,359 @@
+"""``gankit compare``: one row per group of runs — n, mean ± std, median, 95 % bootstrap CI, best.
+
+Works on sweep directories (every run under DIR/trials, grouped by the sweep's grid keys except
+``seed``) and on any run directories. A run's value is the last finite value of the metric in its
+metrics.jsonl, or the metric in its eval.json (written by a sweep whose metric is a `gankit eval`
+key). Runs without the metric are counted in the ``missing`` column, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gankit.errors import GankitError
+
+# Metrics where larger is better; every other metric is compared as "smaller is better".
+MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage"}
+BOOTSTRAP_RESAMPLES = 9999
+BOOTSTRAP_SEED = 0
+
+
+@dataclass
+class RunRecord:
+    """One run directory: its config, its metric value (None: missing), its sweep trial (if any)."""
+
+    path: Path
+    config: dict[str, Any]
+    value: float | None
+    trial: dict[str, Any] | None = None  # RUN_DIR/trial.json of a sweep trial
+
+
+@dataclass
+class Comparison:
+    metric: str
+    direction: str
+    by: list[str]
+    rows: list[dict[str, Any]]
+    records: dict[str, list[RunRecord]]  # group -> its runs
+    best_configs: list[dict[str, Any]] = field(default_factory=list)  # a search's best trial per group
+    missing: int = 0
+
+
+def is_sweep_dir(path: Path) -> bool:
+    from gankit.runs.sweep import SPEC, SWEEP
+
+    return (path / SPEC).is_file() and (path / SWEEP).is_file()
+
+
+def collect(sources: list[Path], metric: str | None):
+    """The run records of every source (sweep dirs and run dirs) and the first sweep's spec."""
+    from gankit.rundir import check_run_dir, is_run_dir
+    from gankit.runs.spec import parse_spec
+    from gankit.runs.sweep import SPEC, TRIALS
+
+    spec, runs = None, []
+    for source in sources:
+        if source.is_dir() and is_sweep_dir(source):
+            if spec is None:
+                spec = parse_spec((source / SPEC).read_text(), str(source / SPEC))
+            trials = source / TRIALS
+            runs += sorted(p for p in trials.iterdir() if is_run_dir(p)) if trials.is_dir() else []
+        else:
+            runs.append(check_run_dir(source))
+    metric = metric or (spec.metric if spec else None)
+    if metric is None:
+        raise GankitError("--metric is required for run directories that are not a sweep (e.g. eval_w1)")
+    return spec, metric, [read_record(path, metric) for path in runs]
+
+
+def read_record(path: Path, metric: str) -> RunRecord:
+    from gankit.rundir import read_config, read_metrics
+    from gankit.runs.sweep import EVAL_FILE, TRIAL_FILE
+
+    trial = _read_json(path / TRIAL_FILE)
+    values = [row.get(metric) for row in read_metrics(path)]
+    finite = [v for v in values if _finite(v)]
+    value = float(finite[-1]) if finite else None
+    if value is None:
+        evaluated = _read_json(path / EVAL_FILE) or {}
+        value = float(evaluated[metric]) if _finite(evaluated.get(metric)) else None
+    if trial is not None and trial.get("state") == "pruned":
+        value = None  # a pruned trial's last value is not a finished run's: counted as missing
+    return RunRecord(path, read_config(path), value, trial)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def default_by(spec, records: list[RunRecord]) -> list[str]:
+    """A sweep's grid keys except seed; for plain runs the config keys that differ, except seed."""
+    if spec is not None:
+        return [key for key in spec.grid if key != "seed"]
+    if not records:
+        return []
+    keys = [key for key in records[0].config if key not in ("seed", "extra")]
+    return [key for key in keys if len({json.dumps(r.config.get(key)) for r in records}) > 1]
+
+
+def group_of(record: RunRecord, by: list[str]) -> str:
+    from gankit.runs.spec import group_key
+
+    cell = (record.trial or {}).get("cell", {})
+    values = {}
+    for key in by:
+        if key in cell:
+            values[key] = cell[key]
+        elif key in record.config:
+            values[key] = record.config[key]
+        elif key == "beta1" and record.config.get("betas"):
+            values[key] = record.config["betas"][0]
+        else:
+            raise GankitError(f"--by {key!r} is not a config key of {record.path}")
+    return group_key(values, by)
+
+
+def summarize(values: list[float], direction: str) -> dict[str, Any]:
+    """n, mean, std (n-1), median, a 95 % percentile-bootstrap CI of the mean (seeded), best."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return {
+            "n": 0,
+            "mean": None,
+            "std": None,
+            "median": None,
+            "ci_low": None,
+            "ci_high": None,
+            "best": None,
+        }
+    if n == 1:
+        low = high = None  # one run says nothing about the spread
+    elif np.ptp(x) == 0:
+        low = high = float(x[0])  # a constant sample: every resample has the same mean
+    else:
+        result = bootstrap(
+            (x,),
+            np.mean,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            confidence_level=0.95,
+            method="percentile",
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
+        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return {
+        "n": n,
+        "mean": float(x.mean()),
+        "std": float(x.std(ddof=1)) if n > 1 else None,
+        "median": float(np.median(x)),
+        "ci_low": low,
+        "ci_high": high,
+        "best": float(x.min() if direction == "minimize" else x.max()),
+    }
+
+
+def compare(sources: list[Path], by: list[str] | None = None, metric: str | None = None) -> Comparison:
+    spec, metric, records = collect(sources, metric)
+    if not records:
+        raise GankitError(f"no run directories found in {', '.join(map(str, sources))}")
+    if spec is not None and metric == spec.metric:
+        direction = spec.direction
+    else:
+        direction = "maximize" if metric.removeprefix("eval_") in MAXIMIZED else "minimize"
+    by = default_by(spec, records) if by is None else by
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        groups.setdefault(group_of(record, by), []).append(record)
+    if spec is not None and set(by) <= set(spec.grid):  # a sweep's groups in the order of its grid
+        from gankit.runs.spec import group_key
+
+        order = [group_key(cell, by) for cell in spec.cells()]
+        groups = dict(
+            sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 0)
+        )
+    rows = []
+    for group, members in groups.items():
+        values = [r.value for r in members if r.value is not None]
+        row = {"group": group, **summarize(values, direction), "missing": len(members) - len(values)}
+        rows.append(row)
+    comparison = Comparison(metric, direction, by, rows, groups, missing=sum(r["missing"] for r in rows))
+    if spec is not None and spec.search:
+        comparison.best_configs = best_configs(groups, direction)
+    return comparison
+
+
+def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dict[str, Any]]:
+    """Per group, the searched parameters of its best trial (to re-run on fresh seeds)."""
+    best = []
+    for group, members in groups.items():
+        scored = [r for r in members if r.value is not None and r.trial is not None]
+        if not scored:
+            continue
+        pick = min if direction == "minimize" else max
+        top = pick(scored, key=lambda r: r.value)
+        best.append({"group": group, "value": top.value, "params": top.trial["params"], "run": str(top.path)})
+    return best
+
+
+# ---------------------------------------------------------------------------------------------------
+# Output formats
+
+
+COLUMNS = ("group", "n", "missing", "mean", "std", "median", "ci_low", "ci_high", "best")
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _cells(row: dict) -> list[str]:
+    mean = _num(row["mean"]) + ("" if row["std"] is None else f" ± {row['std']:.2g}")
+    ci = "—" if row["ci_low"] is None else f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
+    return [
+        row["group"],
+        str(row["n"]),
+        str(row["missing"]),
+        mean,
+        _num(row["median"]),
+        ci,
+        _num(row["best"]),
+    ]
+
+
+HEADERS = ["group", "n", "missing", "mean ± std", "median", "95 % CI of the mean", "best"]
+
+
+def format_text(comparison: Comparison) -> str:
+    table = [HEADERS] + [_cells(row) for row in comparison.rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+    lines = [
+        f"{comparison.metric} ({comparison.direction}), grouped by {', '.join(comparison.by) or 'nothing'}"
+    ]
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    ]
+    lines += _footer(comparison)
+    return "\n".join(lines)
+
+
+def format_markdown(comparison: Comparison) -> str:
+    lines = [
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(_cells(row)) + " |" for row in comparison.rows]
+    footer = _footer(comparison)
+    return "\n".join(lines + ([""] + footer if footer else []))
+
+
+def _footer(comparison: Comparison) -> list[str]:
+    lines = []
+    if comparison.missing:
+        lines.append(f"{comparison.missing} run(s) without a finite {comparison.metric} (the missing column)")
+    if comparison.best_configs:
+        lines.append("best configuration per group:")
+        for best in comparison.best_configs:
+            params = ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items()
+            )
+            lines.append(
+                f"  {best['group']}: {comparison.metric} {best['value']:.4g} with {params} ({best['run']})"
+            )
+    return lines
+
+
+def format_csv(comparison: Comparison) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in comparison.rows:
+        writer.writerow({key: "" if row[key] is None else row[key] for key in COLUMNS})
+    return buffer.getvalue().rstrip("\n")
+
+
+def to_json(comparison: Comparison) -> str:
+    from gankit.rundir import dumps
+
+    return dumps(
+        {
+            "metric": comparison.metric,
+            "direction": comparison.direction,
+            "by": comparison.by,
+            "groups": comparison.rows,
+            "missing": comparison.missing,
+            "best_configs": comparison.best_configs,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The plot: distribution per group; for a sweep, best-so-far vs trials and vs CPU time (Lucic et al. 2018)
+
+
+def budget_curves(records: list[RunRecord], direction: str) -> tuple[list[float], list[float], list[float]]:
+    """Best value so far after each finished trial (in finishing order), and the CPU seconds spent."""
+    trials = sorted((r for r in records if r.trial), key=lambda r: r.trial.get("finished_at", ""))
+    better = min if direction == "minimize" else max
+    counts, cpu, best = [], [], []
+    spent, so_far = 0.0, None
+    for index, record in enumerate(trials, start=1):
+        spent += record.trial.get("cpu_time") or 0.0
+        if record.value is not None:
+            so_far = record.value if so_far is None else better(so_far, record.value)
+        if so_far is not None:
+            counts.append(index)
+            cpu.append(spent)
+            best.append(so_far)
+    return counts, cpu, best
+
+
+def plot(comparison: Comparison, path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    has_trials = any(r.trial for members in comparison.records.values() for r in members)
+    fig = Figure(figsize=(13 if has_trials else 6, 4.2), layout="constrained")
+    axes = fig.subplots(1, 3 if has_trials else 1, squeeze=False)[0]
+    names = list(comparison.records)
+    ax = axes[0]
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        values = [r.value for r in comparison.records[name] if r.value is not None]
+        if values:
+            ax.boxplot([values], positions=[i], widths=0.5, showfliers=False)
+            ax.plot(i + rng.uniform(-0.15, 0.15, len(values)), values, "o", alpha=0.6, ms=4)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(comparison.metric)
+    ax.set_title(f"{comparison.metric} per group ({comparison.direction})")
+    if has_trials:
+        for name in names:
+            counts, cpu, best = budget_curves(comparison.records[name], comparison.direction)
+            axes[1].step(counts, best, where="post", label=name)
+            axes[2].step(cpu, best, where="post", label=name)
+        axes[1].set_xlabel("trials finished")
+        axes[2].set_xlabel("cumulative CPU seconds")
+        for ax in axes[1:]:
+            ax.set_ylabel(f"best {comparison.metric} so far")
+        axes[1].set_title("search budget: trials")
+        axes[2].set_title("search budget: CPU time")
+        axes[2].legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

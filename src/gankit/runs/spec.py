@@ -1,0 +1,285 @@
+"""A sweep's spec (SPEC.toml): parsed and checked completely before anything is written.
+
+    metric = "eval_w1"        # a metrics.jsonl key (its last logged value) or a `gankit eval` key
+    direction = "minimize"    # or "maximize"
+    trials = 16               # search trials per grid cell (only with [search])
+    pruner = "median"         # optional: stop hopeless trials early (Optuna's MedianPruner)
+    seed = 0                  # optional: seeds the TPE sampler of each cell
+    [base]                    # any train config key, as in --config files
+    [grid]                    # lists; every combination is a cell (a group of `gankit compare`)
+    [search]                  # Optuna distributions: {low, high[, log]} or {choices}
+
+``beta1`` is accepted in [grid] and [search] for Adam's first beta (betas[0]); the second beta stays
+the objective's default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from gankit.config import FIELD_NAMES, from_dict
+from gankit.errors import GankitError
+from gankit.objectives import OBJECTIVES
+
+TOP_LEVEL = ("metric", "direction", "trials", "pruner", "seed", "base", "grid", "search")
+DIRECTIONS = ("minimize", "maximize")
+PRUNERS = ("none", "median")
+BETA1 = "beta1"  # a pseudo key: Adam's first beta, betas[0]
+# `gankit eval` keys by kind of data (what metrics.evaluate returns; toy sets without modes give w1 only)
+TOY_EVAL_KEYS = ("w1", "modes", "high_quality", "reverse_kl")
+IMAGE_EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage")
+
+
+@dataclass(frozen=True)
+class Search:
+    """One [search] entry: a float/int range (``log`` for a log scale) or a list of choices."""
+
+    name: str
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    choices: tuple | None = None
+
+    def distribution(self):
+        import optuna
+
+        if self.choices is not None:
+            return optuna.distributions.CategoricalDistribution(self.choices)
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return optuna.distributions.IntDistribution(self.low, self.high, log=self.log)
+        return optuna.distributions.FloatDistribution(float(self.low), float(self.high), log=self.log)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    metric: str
+    direction: str
+    trials: int  # trials per cell
+    pruner: str
+    seed: int
+    base: dict[str, Any]
+    grid: dict[str, list]
+    search: tuple[Search, ...]
+    text: str  # the spec file as written (copied to DIR/spec.toml)
+    metric_source: str = "metrics"  # "metrics" (metrics.jsonl) or "eval" (`gankit eval`)
+
+    @property
+    def name(self) -> str:
+        """The sweep's identity in a shared storage: the same spec file joins the same study."""
+        return "gankit-" + hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Every combination of the [grid] lists, in the order they are written."""
+        keys = list(self.grid)
+        return [dict(zip(keys, values, strict=True)) for values in itertools.product(*self.grid.values())]
+
+    def config_values(self, cell: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """The train config of one trial: base < cell < sampled params (beta1 folded into betas)."""
+        return config_values({**self.base, **cell, **params})
+
+
+def group_key(cell: dict[str, Any], keys: list[str] | None = None) -> str:
+    """A cell's readable name, e.g. ``objective=ns,seed=0`` (or "all" for a sweep without a grid)."""
+    keys = list(cell) if keys is None else keys
+    return ",".join(f"{key}={_text(cell[key])}" for key in keys) or "all"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "-".join(_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def config_values(values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    if BETA1 in values:
+        beta1 = values.pop(BETA1)
+        objective = values.get("objective", "wgan-gp")
+        default = (
+            OBJECTIVES[objective].defaults.get("betas", (0.5, 0.999)) if objective in OBJECTIVES else None
+        )
+        second = (values.get("betas") or default or (0.5, 0.999))[1]
+        values["betas"] = (beta1, second)
+    return values
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GankitError(f"sweep spec not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise GankitError(f"cannot read sweep spec {path}: {error}") from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, source: str = "spec") -> SweepSpec:
+    """Parse and validate a spec; every problem is a one-line GankitError naming ``source``."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise GankitError(f"{source} is not valid TOML: {error}") from None
+
+    def fail(message: str) -> GankitError:
+        return GankitError(f"{source}: {message}")
+
+    unknown = sorted(set(raw) - set(TOP_LEVEL))
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL)}")
+    for table in ("base", "grid", "search"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise fail(f"{table} must be a table ([{table}])")
+    metric = raw.get("metric")
+    if not isinstance(metric, str) or not metric:
+        raise fail("metric is required: a metrics.jsonl key (e.g. eval_w1) or a `gankit eval` key (e.g. w1)")
+    direction = raw.get("direction", "minimize")
+    if direction not in DIRECTIONS:
+        raise fail(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    pruner = raw.get("pruner", "none")
+    if pruner not in PRUNERS:
+        raise fail(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
+        raise fail(f"seed must be an integer in [0, 2**31), got {seed!r}")
+    base = {key.replace("-", "_"): value for key, value in raw.get("base", {}).items()}
+    grid = {key.replace("-", "_"): value for key, value in raw.get("grid", {}).items()}
+    search_raw = {key.replace("-", "_"): value for key, value in raw.get("search", {}).items()}
+    allowed = (*FIELD_NAMES, BETA1)
+    for table, keys in (("base", base), ("grid", grid), ("search", search_raw)):
+        for key in keys:
+            if key not in allowed:
+                raise fail(f"unknown train config key {key!r} in [{table}]; allowed: {', '.join(allowed)}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise fail(f"grid.{key} must be a non-empty list of values, got {values!r}")
+    clash = sorted(set(grid) & set(search_raw))
+    if clash:
+        raise fail(f"{clash[0]!r} is in both [grid] and [search]; put it in one")
+    search = tuple(_parse_search(key, value, fail) for key, value in search_raw.items())
+    trials = raw.get("trials")
+    if trials is not None and not search:
+        raise fail("trials counts search trials per grid cell: it needs a [search] table")
+    trials = 1 if trials is None else trials
+    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+        raise fail(f"trials must be an integer >= 1, got {trials!r}")
+    spec = SweepSpec(metric, direction, trials, pruner, seed, base, grid, search, text)
+    return _check_configs(spec, fail)
+
+
+def _parse_search(name: str, value: Any, fail) -> Search:
+    if not isinstance(value, dict):
+        raise fail(
+            f"search.{name} must be {{ low = ..., high = ... }} or {{ choices = [...] }}, got {value!r}"
+        )
+    if "choices" in value:
+        extra = sorted(set(value) - {"choices"})
+        choices = value["choices"]
+        if extra:
+            raise fail(f"search.{name}: unknown key {extra[0]!r} beside choices")
+        if not isinstance(choices, list) or not choices:
+            raise fail(f"search.{name}.choices must be a non-empty list")
+        if not all(isinstance(c, (bool, int, float, str)) for c in choices):
+            raise fail(f"search.{name}.choices must hold numbers, strings or booleans")
+        return Search(name, choices=tuple(choices))
+    extra = sorted(set(value) - {"low", "high", "log"})
+    if extra:
+        raise fail(f"search.{name}: unknown key {extra[0]!r}; allowed: low, high, log (or choices)")
+    low, high, log = value.get("low"), value.get("high"), value.get("log", False)
+    for bound, number in (("low", low), ("high", high)):
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
+            raise fail(f"search.{name}.{bound} must be a number, got {number!r}")
+    if not isinstance(log, bool):
+        raise fail(f"search.{name}.log must be true or false, got {log!r}")
+    if low > high:
+        raise fail(f"search.{name}: low ({low}) must be <= high ({high})")
+    if log and low <= 0:
+        raise fail(f"search.{name}: a log scale needs low > 0, got {low}")
+    return Search(name, low, high, log)
+
+
+def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
+    """Every cell's config must build (at both ends of every range) and the metric must exist."""
+    from gankit.engine.restore import prepare
+
+    extremes = []
+    for item in spec.search:
+        values = item.choices if item.choices is not None else (item.low, item.high)
+        extremes.append([(item.name, value) for value in values])
+    probes: dict[tuple, Any] = {}
+    for cell in spec.cells():
+        for combination in itertools.product(*extremes) if extremes else [()]:
+            try:
+                config = from_dict(spec.config_values(cell, dict(combination)))
+            except GankitError as error:
+                where = group_key(cell) if spec.grid else "[base]"
+                raise fail(f"{where}: {error}") from None
+            probe = (config.data, config.image_size, config.model, config.objective)
+            if probe not in probes:
+                try:
+                    data, resolved = prepare(config)
+                except GankitError as error:
+                    raise fail(str(error)) from None
+                probes[probe] = (data, resolved)
+    sources = {_metric_source(spec.metric, data, resolved) for data, resolved in probes.values()}
+    if None in sources or len(sources) != 1:
+        metrics, evals = set(), set()
+        for data, resolved in probes.values():
+            metrics |= set(metric_keys(data, resolved))
+            evals |= set(eval_keys(data))
+        raise fail(
+            f"metric {spec.metric!r} is produced by neither every run's metrics.jsonl nor `gankit eval`; "
+            f"metrics.jsonl keys: {', '.join(sorted(metrics))}; eval keys: {', '.join(sorted(evals))}"
+        )
+    return SweepSpec(**{**spec.__dict__, "metric_source": sources.pop()})
+
+
+def _metric_source(metric: str, data, resolved) -> str | None:
+    if metric in metric_keys(data, resolved):
+        return "metrics"
+    if metric in eval_keys(data):
+        return "eval"
+    return None
+
+
+def eval_keys(data) -> tuple[str, ...]:
+    """The keys `gankit eval --json` gives for this data (toy sets without modes give w1 only)."""
+    from gankit.data import is_toy
+
+    if not is_toy(data):
+        return IMAGE_EVAL_KEYS
+    return TOY_EVAL_KEYS if getattr(data, "modes", None) is not None else ("w1",)
+
+
+def metric_keys(data, resolved) -> tuple[str, ...]:
+    """The numeric keys a run of ``resolved`` writes to metrics.jsonl, from one step trained in memory."""
+    import torch
+
+    from gankit.engine.loop import Callback
+    from gankit.runs.assemble import train
+
+    class Keys(Callback):
+        def __init__(self):
+            self.keys: set[str] = set()
+
+        def on_log(self, trainer, row: dict) -> None:
+            self.keys |= set(row)
+
+    probe = resolved.replace(
+        steps=1, log_every=1, eval_every=1 if resolved.eval_every else 0, eval_samples=64
+    )
+    probe = probe.replace(sample_every=0, checkpoint_every=1, monitors=resolved.monitors, device="cpu")
+    threads = torch.get_num_threads()
+    keys = Keys()
+    try:
+        torch.set_num_threads(1)
+        train(probe, callbacks=[keys], echo=lambda message: None)
+    finally:
+        torch.set_num_threads(threads)
+    return tuple(sorted(keys.keys - {"step"}))

@@ -1,0 +1,171 @@
+"""``gankit compare``: the numbers of each group (n, mean, std, median, bootstrap CI, best, missing)
+on hand-made run directories with known metric values, the output formats, the plot, bad input."""
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gankit.config import TrainConfig, to_dict
+from gankit.runs import compare as comparing
+
+# objective -> final eval_w1 of each of its runs (None: a run that never logged it)
+RUNS = {"ns": [1.0, 2.0, 3.0, 4.0, None], "wgan": [5.0], "lsgan": [2.0, 2.0, 2.0]}
+
+
+def make_run(path, objective: str, seed: int, value: float | None, **extra) -> None:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(objective=objective, seed=seed))))
+    rows = [{"step": 10, "d_loss": 0.5, "eval_w1": 9.0}, {"step": 20, "d_loss": 0.4}]  # W1 logged at 10...
+    if value is not None:
+        rows.append({"step": 30, "eval_w1": value})  # ... and last at 30: the value compare reads
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for name, record in extra.items():
+        (path / f"{name}.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    paths = []
+    for objective, values in RUNS.items():
+        for seed, value in enumerate(values):
+            path = tmp_path / f"{objective}-{seed}"
+            if value is None:  # a run whose metrics.jsonl never had eval_w1
+                path.mkdir()
+                (path / "config.json").write_text(
+                    json.dumps(to_dict(TrainConfig(objective=objective, seed=seed)))
+                )
+                (path / "metrics.jsonl").write_text('{"step": 10, "d_loss": 0.5}\n')
+            else:
+                make_run(path, objective, seed, value)
+            paths.append(path)
+    return paths
+
+
+def test_each_group_gets_n_mean_std_median_a_ci_around_the_mean_and_its_best(runs):
+    comparison = comparing.compare(runs, by=["objective"], metric="eval_w1")
+    rows = {row["group"]: row for row in comparison.rows}
+    assert list(rows) == ["objective=ns", "objective=wgan", "objective=lsgan"]
+    ns = rows["objective=ns"]
+    assert (ns["n"], ns["missing"]) == (4, 1)  # the run without the metric is counted, not dropped
+    assert ns["mean"] == 2.5 and ns["median"] == 2.5 and ns["best"] == 1.0
+    assert math.isclose(ns["std"], np.std([1, 2, 3, 4], ddof=1))
+    assert 1.0 <= ns["ci_low"] < ns["mean"] < ns["ci_high"] <= 4.0
+    wgan = rows["objective=wgan"]
+    assert wgan["n"] == 1 and wgan["std"] is None and wgan["ci_low"] is None and wgan["ci_high"] is None
+    lsgan = rows["objective=lsgan"]
+    assert (lsgan["ci_low"], lsgan["ci_high"], lsgan["std"]) == (2.0, 2.0, 0.0)  # constant sample
+    assert comparison.missing == 1 and comparison.direction == "minimize"
+
+
+def test_the_bootstrap_ci_is_seeded_and_matches_scipy():
+    from scipy.stats import bootstrap
+
+    values = [0.3, 0.1, 0.7, 0.4, 0.9, 0.2]
+    first, second = comparing.summarize(values, "minimize"), comparing.summarize(values, "minimize")
+    assert first == second
+    reference = bootstrap(
+        (np.array(values),), np.mean, n_resamples=9999, method="percentile", rng=np.random.default_rng(0)
+    ).confidence_interval
+    assert (first["ci_low"], first["ci_high"]) == (reference.low, reference.high)
+
+
+def test_a_maximized_metric_picks_the_largest_as_best(tmp_path):
+    for seed, modes in enumerate([3, 8]):
+        path = tmp_path / f"run{seed}"
+        make_run(path, "ns", seed, 1.0)
+        with (path / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps({"step": 40, "eval_modes": modes}) + "\n")
+    comparison = comparing.compare(sorted(tmp_path.iterdir()), by=["objective"], metric="eval_modes")
+    assert comparison.direction == "maximize" and comparison.rows[0]["best"] == 8
+
+
+def test_plain_runs_group_by_the_config_keys_that_differ_except_seed(runs):
+    comparison = comparing.compare(runs[:4], metric="eval_w1")  # four ns runs, seeds 0..3
+    assert comparison.by == [] and [row["group"] for row in comparison.rows] == ["all"]
+
+
+def test_json_markdown_and_csv_formats(cli, runs):
+    code, out, err = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metric"] == "eval_w1" and report["by"] == ["objective"] and report["missing"] == 1
+    assert [group["n"] for group in report["groups"]] == [4, 1, 3]
+
+    code, out, _ = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1", "--markdown")
+    lines = out.strip().splitlines()
+    assert code == 0 and lines[0].startswith("| group | n | missing | mean ± std")
+    assert lines[2] == "| objective=ns | 4 | 1 | 2.5 ± 1.3 | 2.5 | " + lines[2].split(" | ")[5] + " | 1 |"
+    assert "1 run(s) without a finite eval_w1" in out
+
+    code, out, _ = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [row["group"] for row in rows] == [
+        "objective=ns",
+        "objective=wgan",
+        "objective=lsgan",
+    ]
+    assert float(rows[0]["mean"]) == 2.5 and rows[1]["ci_low"] == "" and rows[0]["missing"] == "1"
+
+    code, out, _ = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1")
+    assert code == 0 and "eval_w1 (minimize), grouped by objective" in out and "2.5 ± 1.3" in out
+
+
+def test_a_sweep_dir_gets_its_metric_groups_budget_plot_and_best_configuration(cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    (sweep / "trials").mkdir(parents=True)
+    spec = (
+        'metric = "eval_w1"\ntrials = 2\n[base]\ndata = "ring"\nsteps = 10\n'
+        '[grid]\nobjective = ["ns", "lsgan"]\nseed = [0]\n'
+        "[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n"
+    )
+    (sweep / "spec.toml").write_text(spec)
+    (sweep / "sweep.json").write_text('{"name": "x", "shared_storage": false}')
+    values = {
+        ("ns", 0): (0.5, 1e-3),
+        ("ns", 1): (0.2, 3e-3),
+        ("lsgan", 0): (0.9, 1e-4),
+        ("lsgan", 1): (None, 2e-4),
+    }
+    for minute, ((objective, number), (value, lr)) in enumerate(values.items()):
+        trial = {
+            "number": number,
+            "cell": {"objective": objective, "seed": 0},
+            "params": {"g_lr": lr},
+            "value": value,
+            "state": "complete" if value is not None else "pruned",
+            "cpu_time": 10.0,
+            "finished_at": f"2026-01-01T00:0{minute}:00",
+        }
+        make_run(sweep / "trials" / f"{objective}_t{number}", objective, 0, value or 0.1, trial=trial)
+    plot = tmp_path / "compare.png"
+    code, out, err = cli("compare", sweep, "--json", "--plot", plot)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metric"] == "eval_w1" and report["by"] == ["objective"]  # grid keys but seed
+    assert [(g["group"], g["n"], g["missing"]) for g in report["groups"]] == [
+        ("objective=ns", 2, 0),
+        ("objective=lsgan", 1, 1),  # the pruned trial is counted as missing
+    ]
+    best = {b["group"]: b for b in report["best_configs"]}
+    assert best["objective=ns"]["params"] == {"g_lr": 3e-3} and best["objective=ns"]["value"] == 0.2
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = comparing.compare([sweep]).records["objective=ns"]
+    assert comparing.budget_curves(records, "minimize") == ([1, 2], [10.0, 20.0], [0.5, 0.2])
+    code, out, _ = cli("compare", sweep)
+    assert "best configuration per group:" in out and "objective=ns: eval_w1 0.2 with g_lr=0.003" in out
+
+
+def test_bad_compare_input_exits_2_with_one_line(cli, runs, tmp_path):
+    for args, message in (
+        ((tmp_path / "nowhere",), "run directory not found"),
+        ((*runs, "--json", "--csv", "--metric", "eval_w1"), "choose one of"),
+        ((*runs,), "--metric is required"),
+        ((*runs, "--metric", "eval_w1", "--by", "colour"), "--by 'colour' is not a config key"),
+        ((*runs, "--metric", "eval_w1", "--plot", tmp_path / "x.jpg"), "--plot must end in .png"),
+    ):
+        code, _, err = cli("compare", *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)

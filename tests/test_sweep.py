@@ -1,0 +1,321 @@
+"""``gankit sweep``: every grid cell runs exactly once with 2 workers racing on one study (embedded
+SQLite or a real PostgreSQL server), a SIGKILLed sweep resumes with nothing duplicated or lost, and a
+bad spec is refused with one line before anything is written."""
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gankit.rundir import read_metrics
+from gankit.runs import sweep as sweeps
+from gankit.runs.spec import parse_spec
+
+# Tiny runs: a 16-unit MLP on the ring, a row, toy metrics and a checkpoint every 10 steps.
+BASE = """
+[base]
+data = "ring"
+steps = {steps}
+width = 16
+batch_size = 64
+log_every = 10
+eval_every = 10
+eval_samples = 200
+checkpoint_every = 10
+sample_every = 0
+"""
+GRID = """
+[grid]
+objective = ["ns", "lsgan"]
+seed = [0, 1]
+"""
+SPEC = 'metric = "eval_w1"\n' + BASE.format(steps=20) + GRID
+
+
+def sweep(*args, env=None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gankit", "sweep", *map(str, args)],
+        env=os.environ | {"OMP_NUM_THREADS": "1"} | (env or {}),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+
+
+def trials_by_cell(path: Path, storage: str | None = None) -> dict[str, list]:
+    """Every (non-surplus) trial of each cell's study, from the Optuna storage itself."""
+    spec = parse_spec((path / "spec.toml").read_text())
+    opened = sweeps.Sweep(path, spec, storage or sweeps.embedded_url(path))
+    studies = sweeps.load_studies(opened)
+    return {
+        "".join(str(value) for value in study.user_attrs["cell"].values()): [
+            t for t in study.get_trials() if not t.user_attrs.get("surplus")
+        ]
+        for study in studies
+    }
+
+
+def assert_every_cell_ran_once(path: Path, storage: str | None = None) -> None:
+    cells = trials_by_cell(path, storage)
+    assert sorted(cells) == ["lsgan0", "lsgan1", "ns0", "ns1"]
+    for cell, trials in cells.items():
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(complete) == 1, f"{cell}: {[t.state for t in trials]}"
+        assert not [
+            t for t in trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+        ]
+    names = sorted(p.name for p in (path / "trials").iterdir())
+    assert names == [
+        "objective-lsgan_seed-0_t0",
+        "objective-lsgan_seed-1_t0",
+        "objective-ns_seed-0_t0",
+        "objective-ns_seed-1_t0",
+    ]
+    for name in names:
+        run = path / "trials" / name
+        record = json.loads((run / "trial.json").read_text())
+        assert record["state"] == "complete"
+        steps = [row["step"] for row in read_metrics(run)]
+        assert steps == [10, 20]  # every logged step exactly once
+        assert record["value"] == read_metrics(run)[-1]["eval_w1"]
+
+
+def test_two_workers_sharing_an_embedded_study_run_every_grid_cell_once(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    result = sweep(spec, "--out", tmp_path / "sweep", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "sweep: 4/4 done" in result.stderr  # the final summary line, even when not a terminal
+    assert (tmp_path / "sweep" / "spec.toml").read_text() == SPEC
+    assert_every_cell_ran_once(tmp_path / "sweep")
+
+
+def test_a_sigkilled_sweep_resumes_with_nothing_duplicated_or_lost(tmp_path):
+    spec = tmp_path / "spec.toml"
+    text = 'metric = "eval_w1"\n' + BASE.format(steps=300) + '[grid]\nobjective = ["ns", "lsgan"]\n'
+    spec.write_text(text.replace("eval_every = 10", "eval_every = 100"))
+    out = tmp_path / "sweep"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "sweep", str(spec), "--out", str(out), "--heartbeat", "1"],
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the sweep and its worker in one process group, killed together
+    )
+    first = out / "trials" / "objective-ns_t0"
+    deadline = time.monotonic() + 300
+    while not list((first / "checkpoints").glob("step_*.pt")) and child.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGKILL)  # a machine lost: no worker gets to clean up
+    _, err = child.communicate()
+    assert child.returncode == -signal.SIGKILL, err.decode()
+    assert not (first / "trial.json").exists(), "the trial finished before the kill"
+    assert read_metrics(first)[-1]["step"] < 300
+
+    result = sweep("--resume", out, "--heartbeat", "1")
+    assert result.returncode == 0, result.stderr
+    cells = {key: trials for key, trials in trials_by_cell(out).items()}
+    killed, other = cells["ns"], cells["lsgan"]
+    assert sorted(t.state.name for t in killed) == ["COMPLETE", "FAIL"]  # the stale trial, and its rerun
+    rerun = next(t for t in killed if t.state == optuna.trial.TrialState.COMPLETE)
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(rerun) == 0
+    assert rerun.user_attrs["run_dir"] == f"trials/{first.name}"  # the dead trial's directory, resumed
+    assert [row["step"] for row in read_metrics(first)] == list(range(10, 301, 10))  # each step once
+    assert [t.state.name for t in other] == ["COMPLETE"]
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["objective-lsgan_t0", "objective-ns_t0"]
+
+
+def test_the_progress_line_counts_states_and_estimates_the_time_left():
+    state = sweeps.Progress(
+        done=3, running=2, waiting=1, failed=1, pruned=1, best=0.25, durations=(10.0, 20.0)
+    )
+    line = sweeps.progress_line(state, workers=2, metric="eval_w1")
+    assert (
+        line == "sweep: 3/7 done (1 pruned), 2 running, 1 failed; best eval_w1 0.25; ETA 0m22s"
+    )  # 15 s a trial x 3 left / 2 workers
+
+
+# ---------------------------------------------------------------------------------------------------
+# PostgreSQL: the same 2-worker sweep, sharing one study on a real server on 127.0.0.1
+
+
+def _postgres_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL server (initdb + pg_ctl) on a free loopback port, stopped afterwards."""
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver (pip install psycopg2-binary) is missing")
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (sh tests/ensure_postgres.sh installs Debian's postgresql)")
+    prefix = []
+    home = Path(tempfile.mkdtemp(prefix="gankit-pg-"))
+    if os.geteuid() == 0:  # initdb refuses to run as root: run the server as an ordinary user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+        os.chown(home, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = home / "data"
+    run = lambda *args: subprocess.run([*prefix, *map(str, args)], check=True, capture_output=True)  # noqa: E731
+    run(bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "gankit")
+    options = f"-p {port} -k {home} -c listen_addresses=127.0.0.1"
+    run(bin_dir / "pg_ctl", "-D", data, "-o", options, "-l", home / "log", "-w", "start")
+    try:
+        run(bin_dir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "gankit", "sweeps")
+        yield f"postgresql://gankit@127.0.0.1:{port}/sweeps"
+    finally:
+        run(bin_dir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_two_workers_sharing_a_postgresql_study_run_every_grid_cell_once(tmp_path, postgres_url):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    # Two "machines": the same command twice, each with one worker and its own directory.
+    machines = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gankit", "sweep", str(spec), "--out", str(tmp_path / name)]
+            + ["--storage", postgres_url],
+            env=os.environ | {"OMP_NUM_THREADS": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for machine in machines:
+        _, err = machine.communicate(timeout=600)
+        assert machine.returncode == 0, err
+    cells = trials_by_cell(tmp_path / "a", postgres_url)
+    assert sorted(cells) == ["lsgan0", "lsgan1", "ns0", "ns1"]
+    for cell, trials in cells.items():
+        assert [t.state.name for t in trials] == ["COMPLETE"], cell
+    ran = sorted(p.name for name in ("a", "b") for p in (tmp_path / name / "trials").iterdir())
+    assert len(ran) == 4 and len(set(ran)) == 4  # each cell on exactly one machine
+    # --resume of a shared sweep needs the storage again (its URL is not written to disk)
+    result = sweep("--resume", tmp_path / "a")
+    assert result.returncode == 2 and "--storage" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Bad specs: exit 2, one line, nothing written
+
+
+GOOD = 'metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n[grid]\nobjective = ["ns"]\n'
+BAD_SPECS = {
+    "unknown top-level key": (GOOD, "colour = 1", "unknown key 'colour'"),
+    "unknown key in [base]": (GOOD, "[base]\nwidht = 3", "unknown train config key 'widht' in [base]"),
+    "unknown key in [grid]": (GOOD, "[grid]\nlr = [1]", "unknown train config key 'lr' in [grid]"),
+    "unknown key in [search]": (
+        GOOD,
+        "[search]\nlr = { low = 1, high = 2 }",
+        "unknown train config key 'lr'",
+    ),
+    "empty grid list": (GOOD, "[grid]\nseed = []", "grid.seed must be a non-empty list"),
+    "low > high": (GOOD, "[search]\ng_lr = { low = 0.1, high = 0.01 }", "low (0.1) must be <= high (0.01)"),
+    "log with low <= 0": (GOOD, "[search]\ng_lr = { low = 0.0, high = 0.1, log = true }", "needs low > 0"),
+    "metric never produced": (GOOD.replace("eval_w1", "fid"), "", "metric 'fid' is produced by neither"),
+    "image metric on toy data": (GOOD.replace("eval_w1", "eval_fid"), "", "metric 'eval_fid'"),
+    "broken TOML": (GOOD, "[grid\n", "is not valid TOML"),
+    "bad direction": (GOOD, 'direction = "down"', "direction must be one of minimize, maximize"),
+    "trials < 1": (GOOD + "[search]\ng_lr = { low = 0.001, high = 0.01 }\n", "trials = 0", "trials must be"),
+    "trials without search": (GOOD, "trials = 4", "it needs a [search] table"),
+    "bad config value in a cell": (GOOD, "[grid]\nsteps = [10, -1]", "steps must be > 0"),
+    "bad value at a search end": (GOOD, "[search]\nema_decay = { low = 0.5, high = 1.5 }", "ema_decay"),
+    "unknown data set": (GOOD.replace('"ring"', '"nowhere"'), "", "nowhere"),
+}
+
+
+def _bad_spec_text(base: str, extra: str) -> str:
+    if extra.startswith("["):  # a table: after the good spec (TOML allows each table once, so merge)
+        table, _, body = extra.partition("\n")
+        if table in base:
+            return base.replace(table + "\n", f"{table}\n{body}\n", 1) if body else base + extra
+        return base + extra + "\n"
+    return extra + "\n" + base  # a top-level key: before the first table
+
+
+@pytest.mark.parametrize("case", list(BAD_SPECS))
+def test_a_bad_spec_exits_2_with_one_line_and_writes_nothing(cli, tmp_path, case):
+    base, extra, message = BAD_SPECS[case]
+    spec = tmp_path / "spec.toml"
+    spec.write_text(_bad_spec_text(base, extra))
+    out = tmp_path / "sweep"
+    code, stdout, err = cli("sweep", spec, "--out", out)
+    assert code == 2, (stdout, err)
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_bad_sweep_flags_exit_2_and_write_nothing(cli, tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    out = tmp_path / "sweep"
+    for args, message in (
+        (("--out", out), "give SPEC.toml and --out DIR"),
+        ((spec,), "give SPEC.toml and --out DIR"),
+        ((spec, "--out", out, "--workers", "0"), "--workers must be >= 1"),
+        ((spec, "--out", out, "--storage", "redis://x"), "--storage must be"),
+        (("--resume", tmp_path), "is not a gankit sweep directory"),
+        ((tmp_path / "missing.toml", "--out", out), "sweep spec not found"),
+    ):
+        code, _, err = cli("sweep", *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not out.exists()
+    out.mkdir()
+    (out / "something").write_text("x")
+    code, _, err = cli("sweep", spec, "--out", out)
+    assert code == 2 and "already exists; continue it with: gankit sweep --resume" in err
+
+
+def test_a_spec_names_its_cells_and_folds_beta1_into_betas():
+    spec = parse_spec(
+        'metric = "eval_w1"\ntrials = 2\n[base]\ndata = "ring"\nsteps = 10\n'
+        '[grid]\nobjective = ["ns", "wgan-gp"]\nbeta1 = [0.0, 0.5]\n'
+        "[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n"
+    )
+    assert [sweeps.trial_name(cell, 3) for cell in spec.cells()][:2] == [
+        "objective-ns_beta1-0_t3",
+        "objective-ns_beta1-0.5_t3",
+    ]
+    values = spec.config_values({"objective": "wgan-gp", "beta1": 0.5}, {"g_lr": 1e-3})
+    assert values["betas"] == (0.5, 0.9)  # WGAN-GP's second beta kept
+    assert spec.metric_source == "metrics" and spec.trials == 2
+
+
+def test_a_trial_stopped_by_ctrl_c_is_enqueued_again_once_with_its_run_dir():
+    sweeps.quiet_optuna()
+    study = optuna.create_study()
+    attrs = {"enqueued": True, "interrupted": True, "run_dir": "trials/objective-ns_t0"}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=attrs))
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"enqueued": True})
+    )
+    sweeps.retry_interrupted([study])
+    sweeps.retry_interrupted([study])  # a second start does not enqueue it twice
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs["run_dir"] == "trials/objective-ns_t0"
+    assert waiting[0].system_attrs["failed_trial"] == 0  # the crashed trial (no interrupt) is not rerun
