@@ -181,7 +181,8 @@ def _read_labels(path: Path, count: int) -> Tensor | None:
         if "labels" not in archive:
             return None
         labels = archive["labels"]
-    if labels.dtype.kind not in "iu" or labels.shape != (count,):
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and np.all(np.mod(labels, 1) == 0))
+    if not whole or labels.shape != (count,):
         raise GankitError(
             f"{path}: 'labels' must be {count} integers (one per image), got dtype {labels.dtype} "
             f"and shape {tuple(labels.shape)}"
