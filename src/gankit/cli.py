@@ -245,6 +245,9 @@ def sample(
     n: int = typer.Option(1000, "--n", help="Number of samples."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same samples."),
     out: Path = typer.Option(..., "--out", help="FILE.npy (the samples) or FILE.png (a plot)."),
+    label: int | None = typer.Option(
+        None, "--label", help="Class to draw (conditional runs).", show_default="every class in turn"
+    ),
 ) -> None:
     """Draw N samples from a trained generator (deterministic for a seed)."""
     if out.suffix not in (".npy", ".png"):
@@ -257,7 +260,7 @@ def sample(
     from gankit.engine.run import load_generator
 
     generator, config, data = load_generator(run_dir)
-    samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
+    samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
     with _path_errors(f"write {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
@@ -288,7 +291,8 @@ def list_things() -> None:
     typer.echo("data sets:")
     for name, data in TOY_DATASETS.items():
         typer.echo(f"  {name:<12} {data.description}")
-    typer.echo(f"  {'digits':<12} scikit-learn's 1,797 8x8 hand-written digits (images)")
+    typer.echo(f"  {'digits':<12} scikit-learn's 1,797 8x8 hand-written digits (images, labelled)")
+    typer.echo(f"  {'stacked-digits':<12} three digits as colour channels, 1,000 modes (3x8x8 images)")
     typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
     typer.echo("objectives:")
     for name, objective in OBJECTIVES.items():
