@@ -24,7 +24,7 @@ def load_data(name: str, image_size: int | None = None):
     if images is not None and images.is_image_spec(name):
         return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)
-    extra = ", digits, or a path to .npy/.npz/IDX/image folder" if images is not None else ""
+    extra = ", digits, stacked-digits, or a path to .npy/.npz/IDX/image folder" if images is not None else ""
     raise GankitError(f"unknown data set {name!r}; allowed: {allowed}{extra}")
 
 
