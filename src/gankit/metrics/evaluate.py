@@ -65,7 +65,7 @@ def evaluate_samples(
         from gankit.metrics.labels import stacked_digits_metrics
 
         metrics = stacked_digits_metrics(samples, data) | image_metrics(samples[:IMAGE_METRICS_MAX], data)
-    if labels is not None:
+    if labels is not None and getattr(data, "labels", None) is not None:
         from gankit.metrics.labels import conditional_metrics
 
         metrics |= conditional_metrics(samples, np.asarray(labels), data)
