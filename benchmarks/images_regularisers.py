@@ -165,14 +165,22 @@ def main() -> None:
                 f"(wall {time.time() - started:.0f} s)",
                 flush=True,
             )
+        if not args.quick:  # after every seed: a stopped benchmark still leaves whole seeds written
+            write_outputs(rows, args, seed + 1)
     if args.quick:
         print(summary_table(rows))
-        return
+
+
+def write_outputs(rows: list[dict], args, seeds_done: int) -> None:
     with (OUT / "images_regularisers.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     command = "nice -n 10 .venv/bin/python benchmarks/images_regularisers.py " + " ".join(sys.argv[1:])
-    print(f"wrote {write_markdown(rows, args, command.strip())}")
+    done = argparse.Namespace(**(vars(args) | {"seeds": seeds_done}))
+    print(
+        f"wrote {write_markdown(rows, done, command.strip())} ({seeds_done} of {args.seeds} seeds)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
