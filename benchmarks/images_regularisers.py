@@ -18,7 +18,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -89,6 +88,24 @@ def best_recipe(rows: list[dict]) -> tuple[str, float]:
     return best, medians[best]
 
 
+def verdict(rows: list[dict]) -> str:
+    """Whether any regulariser beat the unregularised recipe in every seed (a clear win) or not."""
+    before = {row["seed"]: row["fid"] for row in rows if row["recipe"] == "ns (before)"}
+    clear = [
+        label
+        for label in RECIPES
+        if label != "ns (before)"
+        and (mine := [row for row in rows if row["recipe"] == label])
+        and all(row["fid"] < before[row["seed"]] for row in mine)
+    ]
+    if clear:
+        return f"Lower FID than before in every seed: {', '.join(clear)}."
+    return (
+        "No regulariser beat the unregularised recipe in every seed at this budget, so the image "
+        "default stays as it was. Whether they pay with a longer budget is not measured here."
+    )
+
+
 def lazy_line(rows: list[dict]) -> str:
     def median(label: str, key: str) -> float:
         return statistics.median(row[key] for row in rows if row["recipe"] == label)
@@ -127,14 +144,14 @@ half. Recipes:
 
 ## What it shows
 
-- Lowest median FID: **{best}** ({best_fid:.2f}), against {before:.2f} for the recipe gankit used
-  before (ns, batch-norm D) at the same {args.steps} generator updates.
+- Lowest median FID: **{best}** ({best_fid:.2f}); the recipe gankit used before (ns, batch-norm D)
+  scores {before:.2f} at the same {args.steps} generator updates. {verdict(rows)}
 - CPU seconds differ per recipe (R1 adds a double backward, SN a power iteration): the budget
   here is generator updates, not time. Lazy R1 (every 4th D update, scaled by 4) against R1 on
   every update: {lazy_line(rows)}.
 - What it cannot show: R1's gamma (1.0) and the augmentation policy were not tuned, so a recipe
-  that loses here may win with its own tuning; {args.seeds} seeds of 8x8 digits say nothing about
-  larger images.
+  that loses here may win with its own tuning; {args.seeds} seed(s) at {args.steps} updates say
+  nothing about longer training or larger images.
 """
     path = OUT / "images_regularisers.md"
     path.write_text(text)
@@ -149,7 +166,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of the recipes")
     parser.add_argument("--quick", action="store_true", help="1 seed, 20 steps, print only")
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the jsonl")
     args = parser.parse_args()
+    if args.render:
+        return render(OUT / "images_regularisers.jsonl")
     if args.quick:
         args.steps, args.seeds = 20, 1
     torch.set_num_threads(1)
@@ -175,12 +195,18 @@ def write_outputs(rows: list[dict], args, seeds_done: int) -> None:
     with (OUT / "images_regularisers.jsonl").open("w") as handle:
         for row in rows:
             handle.write(json.dumps(row) + "\n")
-    command = "nice -n 10 .venv/bin/python benchmarks/images_regularisers.py " + " ".join(sys.argv[1:])
+    # the command that produces exactly these rows (seeds run one after another, all recipes each)
+    script = "nice -n 10 .venv/bin/python benchmarks/images_regularisers.py"
+    command = f"{script} --steps {args.steps} --seeds {seeds_done}"
     done = argparse.Namespace(**(vars(args) | {"seeds": seeds_done}))
-    print(
-        f"wrote {write_markdown(rows, done, command.strip())} ({seeds_done} of {args.seeds} seeds)",
-        flush=True,
-    )
+    print(f"wrote {write_markdown(rows, done, command)} ({seeds_done} of {args.seeds} seeds)", flush=True)
+
+
+def render(path: Path) -> None:
+    """Rewrite the markdown from a jsonl of whole seeds (after a benchmark was stopped early)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    seeds = len({row["seed"] for row in rows})
+    write_outputs(rows, argparse.Namespace(steps=rows[0]["steps"], seeds=seeds), seeds)
 
 
 if __name__ == "__main__":
