@@ -10,7 +10,7 @@ PACKAGE = Path(gankit.__file__).parent
 # Each layer may import only the layers listed for it (its own modules always).
 ALLOWED = {
     "base": set(),  # errors, rundir, checkpoint: the run-directory contract every reader uses
-    "model": {"base"},  # config, objectives, data, nets
+    "model": {"base", "model"},  # config, objectives, data, nets, augment
     "engine": {"base", "model"},
     "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine, experiments
     "runs": {"base", "model", "engine", "measure"},
@@ -23,6 +23,7 @@ LAYER_OF = {
     "objectives": "model",
     "data": "model",
     "nets": "model",
+    "augment": "model",
     "engine": "engine",
     "metrics": "measure",
     "diagnose": "measure",

@@ -85,19 +85,23 @@ class Run:
         rows = self.metrics
         return int(rows[-1]["step"]) if rows else 0
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, label: int | None = None) -> np.ndarray:
         """``n`` samples from the trained generator (EMA weights when the run used EMA), on the CPU.
 
         The noise comes from ``seed`` alone, so the same run and seed give the same array. Shape
         ``(n, *data_shape)``: ``(n, 1)`` for 1-D data, ``(n, 2)`` for 2-D, ``(n, C, H, W)`` for images.
+        A conditional run draws class ``label`` (0..K-1), or without it the classes in turn
+        (sample i is of class i mod K).
         """
         _check_count("n", n, minimum=1)
         _check_count("seed", seed, minimum=0)
+        if label is not None:
+            _check_count("label", label, minimum=0)
         from gankit.engine.loop import draw_samples
         from gankit.engine.restore import load_generator
 
         generator, config, _ = load_generator(self.path)
-        return draw_samples(generator, n, config.latent_dim, seed).numpy()
+        return draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
 
     def discriminator_scores(self, x: np.ndarray) -> np.ndarray:
         """The trained discriminator's raw score for each point of ``x`` (shape ``(n, *data_shape)``).

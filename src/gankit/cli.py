@@ -112,6 +112,24 @@ def train(
         "gradient_penalty_weight", "WGAN-GP lambda.", "--gradient-penalty-weight", "--gp-weight"
     ),
     ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
+    spectral_norm: bool | None = typer.Option(
+        None, "--spectral-norm", help="Spectral normalisation of D's layers (SN-GAN).", show_default=False
+    ),
+    r1_gamma: float | None = _opt("r1_gamma", "R1 penalty gamma on real images (0 = off).", "--r1"),
+    r2_gamma: float | None = _opt("r2_gamma", "R2 penalty gamma on generated images (0 = off).", "--r2"),
+    r1_every: int | None = _opt("r1_every", "Lazy R1/R2: every K-th D update, scaled by K.", "--r1-every"),
+    augment: str | None = typer.Option(
+        None,
+        "--augment",
+        help="DiffAugment policies for D's inputs, comma-separated: color, translation, cutout.",
+        show_default="none",
+    ),
+    conditional: bool | None = typer.Option(
+        None,
+        "--conditional",
+        help="Class-conditional G(z, y) and projection D(x, y); needs labelled data.",
+        show_default=False,
+    ),
     log_every: int | None = _opt("log_every", "Steps between metrics.jsonl rows.", "--log-every"),
     eval_every: int | None = _opt("eval_every", "Steps between toy metrics (0 = off).", "--eval-every"),
     sample_every: int | None = _opt(
@@ -174,6 +192,8 @@ def train(
     else:
         if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
             stop_on = tuple(name.strip() for name in stop_on.split(",") if name.strip())
+        if augment is not None:  # "--augment translation,cutout" -> a tuple of policy names
+            augment = tuple(name.strip() for name in augment.split(",") if name.strip())
         overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
         if out is None:
@@ -226,6 +246,9 @@ def sample(
     n: int = typer.Option(1000, "--n", help="Number of samples."),
     seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same samples."),
     out: Path = typer.Option(..., "--out", help="FILE.npy (the samples) or FILE.png (a plot)."),
+    label: int | None = typer.Option(
+        None, "--label", help="Class to draw (conditional runs).", show_default="every class in turn"
+    ),
 ) -> None:
     """Draw N samples from a trained generator (deterministic for a seed)."""
     if out.suffix not in (".npy", ".png"):
@@ -238,7 +261,7 @@ def sample(
     from gankit.engine.restore import load_generator
 
     generator, config, data = load_generator(run_dir)
-    samples = draw_samples(generator, n, config.latent_dim, seed).numpy()
+    samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
     with _path_errors(f"write {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
@@ -269,11 +292,12 @@ def list_things() -> None:
     typer.echo("data sets:")
     for name, data in TOY_DATASETS.items():
         typer.echo(f"  {name:<12} {data.description}")
-    typer.echo(f"  {'digits':<12} scikit-learn's 1,797 8x8 hand-written digits (images)")
+    typer.echo(f"  {'digits':<14} scikit-learn's 1,797 8x8 hand-written digits (images, labelled)")
+    typer.echo(f"  {'stacked-digits':<14} three digits as colour channels, 1,000 modes (3x8x8 images)")
     from gankit.data.standard import STANDARD_SETS
 
     for name, standard in STANDARD_SETS.items():
-        typer.echo(f"  {name:<12} {standard.description}")
+        typer.echo(f"  {name:<14} {standard.description}")
     typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
     typer.echo("objectives:")
     for name, objective in OBJECTIVES.items():

@@ -20,6 +20,7 @@ from typing import Any
 
 import tomllib
 
+from gankit.augment import POLICIES as AUGMENT_POLICIES
 from gankit.errors import GankitError
 from gankit.objectives import OBJECTIVES, get_objective
 
@@ -62,6 +63,15 @@ class TrainConfig:
     clip_value: float | None = None  # wgan only
     gradient_penalty_weight: float | None = None  # wgan-gp only (lambda)
     ema_decay: float = 0.0  # generator EMA; 0 turns it off, 0.999 is typical
+    # image regularisers (docs/benchmarks/images_regularisers.md)
+    spectral_norm: bool = False  # SN-GAN: spectral normalisation of D's layers (then no norm layers in D)
+    r1_gamma: float = 0.0  # R1: + gamma/2 E||grad D(real)||^2 in D's loss (Mescheder et al. 2018); 0: off
+    r2_gamma: float = 0.0  # R2: the same on generated images; 0: off
+    r1_every: int = 1  # lazy R1/R2: every k-th D update, scaled by k (StyleGAN2); 1: every update
+    augment: tuple[str, ...] = ()  # DiffAugment policies (color, translation, cutout) on D's inputs
+    # class-conditional GANs: G(z, y) and a projection discriminator D(x, y); labelled data only
+    conditional: bool = False
+    num_classes: int | None = None  # None: the number of classes in the data's labels
     # bookkeeping
     log_every: int = 50
     eval_every: int = 250  # toy metrics into metrics.jsonl; 0 turns them off
@@ -116,7 +126,19 @@ class TrainConfig:
             "clip_value",
             "gradient_penalty_weight",
             "threads",
+            "r1_gamma",
+            "r2_gamma",
         )
+        _positive(self, "r1_every")
+        _positive(self, "num_classes", allow_none=True)
+        object.__setattr__(self, "augment", tuple(self.augment))  # a list from JSON/TOML/Python
+        for name in self.augment:
+            if name not in AUGMENT_POLICIES:
+                raise GankitError(f"unknown augment policy {name!r}; allowed: {', '.join(AUGMENT_POLICIES)}")
+        if self.conditional and self.model != "gan":
+            raise GankitError("conditional applies to GANs only (model = 'gan')")
+        if self.conditional and self.pack > 1:
+            raise GankitError("conditional and pack > 1 cannot be combined (D scores one labelled image)")
         for name, limit in SIZE_LIMITS.items():
             value = getattr(self, name)
             if value is not None and value > limit:
@@ -170,6 +192,7 @@ SIZE_LIMITS = {
     "critic_steps": 100_000,  # experiments train D for thousands of steps per G step
     "eval_samples": 10**6,
     "image_size": 2**12,
+    "num_classes": 2**16,
 }
 
 
@@ -243,8 +266,9 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     values = dict(values)
     if isinstance(values.get("betas"), list):
         values["betas"] = tuple(values["betas"])
-    if isinstance(values.get("stop_on"), list):
-        values["stop_on"] = tuple(values["stop_on"])
+    for key in ("stop_on", "augment"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
     return TrainConfig(**values)
 
 
@@ -310,10 +334,20 @@ def build_config(
     return from_dict(values)
 
 
-def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
-    """Fill every ``None`` with the objective's or the data's default (what config.json records)."""
+def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> TrainConfig:
+    """Fill every ``None`` with the objective's or the data's default (what config.json records).
+
+    ``num_classes`` is the number of classes in the data's labels (None: the data has no labels).
+    """
     objective = OBJECTIVES[config.objective]
     flat = len(data_shape) == 1
+    if config.augment and len(data_shape) != 3:
+        raise GankitError(f"augment applies to image data only; {config.data!r} has shape {data_shape}")
+    if config.conditional and num_classes is None:
+        raise GankitError(
+            f"conditional needs labelled data (digits, an .npz with a 'labels' array, or a folder "
+            f"with one sub-folder per class); {config.data!r} has no labels"
+        )
     defaults: dict[str, Any] = {
         # images: batches of 64 (DCGAN's choice) keep a CPU step short; toy MLPs are cheap at 256
         "batch_size": 256 if flat else 64,
@@ -333,6 +367,12 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...]) -> TrainConfig:
     if config.model == "vae":  # the VAE baseline: Adam at Kingma & Welling's rate, no critic
         defaults |= {"optimizer": "adam", "g_lr": 1e-3, "d_lr": 1e-3, "betas": (0.9, 0.999)}
         defaults["critic_steps"] = 1
+    if config.conditional:
+        if config.num_classes not in (None, num_classes):
+            raise GankitError(
+                f"num_classes is {config.num_classes} but {config.data!r} has {num_classes} classes"
+            )
+        defaults["num_classes"] = num_classes
     values = to_dict(config)
     if config.model == "vae":
         values["monitors"] = False  # the live alarms watch GAN pitfalls; a VAE has none of them

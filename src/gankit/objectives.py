@@ -101,6 +101,24 @@ def gradient_penalty(
     return ((norms - 1) ** 2).mean()
 
 
+def squared_gradient_norm(critic: Callable[[Tensor], Tensor], images: Tensor) -> Tensor:
+    """E_x[||grad_x D(x)||_2^2], the norm taken *per sample* (Mescheder et al. 2018, eq. 9 and 10).
+
+    R1 = gamma/2 * E_{x ~ p_data}[||grad_x D(x)||^2]   (on real images)
+    R2 = gamma/2 * E_{x ~ p_G}[||grad_x D(x)||^2]      (on generated images)
+
+    Both push D towards zero gradient on the data (or on the samples), which makes simultaneous
+    gradient descent converge locally for the unregularised GAN objectives. Multiply by gamma/2
+    (``r1_weight`` / 2, ``r2_weight`` / 2). ``create_graph=True`` lets the result be
+    backpropagated into the critic's parameters; the images themselves receive no gradient.
+    """
+    images = images.detach().requires_grad_(True)
+    scores = critic(images)
+    (grads,) = torch.autograd.grad(scores.float().sum(), images, create_graph=True)
+    # One norm per score: per sample, or per packed group of samples for a PacGAN critic.
+    return grads.float().reshape(scores.shape[0], -1).pow(2).sum(dim=1).mean()
+
+
 # --- hinge: Lim & Ye 2017; Miyato et al. 2018 (SN-GAN) ----------------------------------------
 
 

@@ -31,7 +31,8 @@ def load_data(name: str, image_size: int | None = None):
     if images is not None and images.is_image_spec(name):
         return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)
-    extra = ", digits, " + ", ".join(STANDARD_SET_NAMES) + ", or a path to .npy/.npz/IDX/image folder"
+    named = ", ".join(("digits", "stacked-digits", *STANDARD_SET_NAMES))
+    extra = f", {named}, or a path to .npy/.npz/IDX/image folder"
     extra = extra if images is not None else ""
     raise GankitError(f"unknown data set {name!r}; allowed: {allowed}{extra}")
 

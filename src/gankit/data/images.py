@@ -2,18 +2,23 @@
 
 ``--data`` accepts
 
-    digits              1,797 8x8 grey-scale digits shipped inside scikit-learn (offline)
+    digits              1,797 8x8 grey-scale digits shipped inside scikit-learn (offline), labelled
+    stacked-digits      three independent digits as the R, G, B channels: 1,000 modes (3x8x8)
     FILE.npy            an array (N, H, W), (N, C, H, W) or (N, H, W, C) with C in {1, 3}
-    FILE.npz            the same, under the key ``images`` or as the archive's only array
-    FOLDER/             PNG/JPEG files (searched recursively; sub-folder names, i.e. labels, ignored)
+    FILE.npz            the same, under the key ``images`` or as the archive's only array; an
+                        integer array ``labels`` (N,) with classes 0..K-1 makes it labelled
+    FOLDER/             PNG/JPEG files, searched recursively; when every file sits in a first-level
+                        sub-folder, the sub-folders are the classes (torchvision's ImageFolder
+                        convention: class k is the k-th sub-folder name in sorted order)
     IDX file            the MNIST format (``train-images-idx3-ubyte``, optionally ``.gz``)
 
 Pixel values: integers are read as 0..255; floats must already lie in [0, 1] or [-1, 1]. Every
 set is stored as float32 in [-1, 1] with shape (N, C, H, W), the range of the generator's tanh.
 ``image_size`` resizes every image to a square ``image_size`` x ``image_size`` (Pillow's Lanczos
 filter for files, antialiased bilinear for arrays); without it, folder images must share one size.
-Labels are ignored here (the named sets of :mod:`gankit.data.standard` keep theirs in ``labels``).
-Bad data raises :class:`GankitError` naming the offending file.
+Labels (digits, an .npz's ``labels``, a folder's sub-folders, the named sets of
+:mod:`gankit.data.standard`) are used only by conditional runs (``--conditional``). Bad data
+raises :class:`GankitError` naming the offending file.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from torch import Tensor
 
 from gankit.errors import GankitError
 
-BUILTIN_IMAGE_SETS = ("digits",)
+BUILTIN_IMAGE_SETS = ("digits", "stacked-digits")
+STACKED_DIGITS_REFERENCE = 5000  # stacked images in the fixed reference set (metrics, plots)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".npy", ".npz")
 # IDX type codes (the third byte of the magic number) -> big-endian numpy dtypes.
@@ -49,8 +55,13 @@ class ImageDataset:
         self.name = name
         self.images = images.contiguous()  # (N, C, H, W) float32 in [-1, 1], CPU
         self.description = description
-        self.labels = labels  # (N,) int64 class labels where the source has them, else None
-        self._on_device: dict[torch.device, Tensor] = {}
+        self.labels = labels  # (N,) int64 classes 0..K-1, or None for unlabelled data
+        self._on_device: dict[torch.device, tuple[Tensor, Tensor | None]] = {}
+
+    @property
+    def num_classes(self) -> int | None:
+        """K for labelled data (the labels are 0..K-1), None without labels."""
+        return None if self.labels is None else int(self.labels.max()) + 1
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -61,12 +72,17 @@ class ImageDataset:
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` images drawn uniformly with replacement, on ``generator``'s device: (n, C, H, W)."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """``sample`` and the drawn images' labels (n,) (None for unlabelled data); same draws."""
         device = generator.device
         if device not in self._on_device:
-            self._on_device[device] = self.images.to(device)
-        images = self._on_device[device]
+            labels = None if self.labels is None else self.labels.to(device)
+            self._on_device[device] = self.images.to(device), labels
+        images, labels = self._on_device[device]
         index = torch.randint(len(self), (n,), generator=generator, device=device)
-        return images[index]
+        return images[index], None if labels is None else labels[index]
 
     def all(self) -> Tensor:
         """Every image, in file order, on the CPU: (N, C, H, W) in [-1, 1]."""
@@ -82,17 +98,22 @@ def load_images(name: str, image_size: int | None = None) -> ImageDataset:
     """Load ``digits`` or the user's images at ``name``; optionally resize to ``image_size``."""
     if image_size is not None and image_size < 1:
         raise GankitError(f"image_size must be >= 1, got {image_size}")
+    labels = None
     if name == "digits":
-        images = _load_digits()
+        images, labels = _load_digits()
         description = "scikit-learn's 1,797 8x8 hand-written digits"
+    elif name == "stacked-digits":
+        return StackedDigits(image_size)
     else:
         path = Path(name).expanduser()
         if path.is_dir():
-            return ImageDataset(name, _load_folder(path, image_size), f"image folder {path}")
+            images, labels = _load_folder(path, image_size)
+            return ImageDataset(name, images, f"image folder {path}", labels)
         if not path.is_file():
             raise GankitError(f"image data not found: {path}")
         if path.suffix.lower() in ARRAY_SUFFIXES:
             array = _read_array(path)
+            labels = _read_labels(path, len(array)) if path.suffix.lower() == ".npz" else None
         elif _is_idx(path):
             array = _read_idx(path)
         else:
@@ -100,7 +121,7 @@ def load_images(name: str, image_size: int | None = None) -> ImageDataset:
             raise GankitError(f"cannot read image data from {path}: unknown format; allowed: {allowed}")
         images = _to_unit_range(_to_nchw(array, path), path)
         description = f"images from {path}"
-    return ImageDataset(name, resize_images(images, image_size), description)
+    return ImageDataset(name, resize_images(images, image_size), description, labels)
 
 
 def resize_images(images: Tensor, image_size: int | None) -> Tensor:
@@ -111,11 +132,70 @@ def resize_images(images: Tensor, image_size: int | None) -> Tensor:
     return images
 
 
-def _load_digits() -> Tensor:
+def _load_digits() -> tuple[Tensor, Tensor]:
     from sklearn.datasets import load_digits
 
-    pixels = load_digits().images.astype(np.float32)  # (1797, 8, 8), ink intensity 0..16
-    return torch.from_numpy(pixels / 8.0 - 1.0).unsqueeze(1)
+    digits = load_digits()
+    pixels = digits.images.astype(np.float32)  # (1797, 8, 8), ink intensity 0..16
+    return torch.from_numpy(pixels / 8.0 - 1.0).unsqueeze(1), torch.from_numpy(digits.target).long()
+
+
+class StackedDigits(ImageDataset):
+    """Stacked digits: three independently drawn digits as the three colour channels (3, 8, 8).
+
+    The image analogue of the toy mixtures' modes: 10 x 10 x 10 = 1,000 equally likely classes
+    (Metz et al. 2017's Stacked MNIST, as used by VEEGAN and PacGAN; here on scikit-learn's 8x8
+    digits instead of MNIST's 28x28). Training batches are stacked afresh from the 1,797 digits
+    (three uniform draws per image); ``all()`` is a fixed set of STACKED_DIGITS_REFERENCE stacks
+    (seed 0) that metrics and plots compare with. The label of a stack is 100 r + 10 g + b.
+    """
+
+    def __init__(self, image_size: int | None = None):
+        digits, digit_labels = _load_digits()
+        if image_size is not None and digits.shape[-1] != image_size:
+            digits = F.interpolate(digits, size=(image_size, image_size), mode="bilinear", antialias=True)
+            digits = digits.clamp(-1, 1)
+        self.digits, self.digit_labels = digits[:, 0], digit_labels  # (1797, S, S), (1797,)
+        fixed = torch.Generator().manual_seed(0)
+        index = torch.randint(len(digits), (STACKED_DIGITS_REFERENCE, 3), generator=fixed)
+        images, labels = self._stack(self.digits, self.digit_labels, index)
+        super().__init__(
+            "stacked-digits", images, "three scikit-learn digits as colour channels (1,000 modes)", labels
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return 1000
+
+    @staticmethod
+    def _stack(digits: Tensor, digit_labels: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Digits ``index`` (n, 3) as channels: images (n, 3, S, S) and labels 100 r + 10 g + b."""
+        return digits[index], digit_labels[index] @ torch.tensor([100, 10, 1], device=index.device)
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        device = generator.device
+        if device not in self._on_device:
+            self._on_device[device] = self.digits.to(device), self.digit_labels.to(device)
+        digits, digit_labels = self._on_device[device]
+        index = torch.randint(len(digits), (n, 3), generator=generator, device=device)
+        return self._stack(digits, digit_labels, index)
+
+
+def _read_labels(path: Path, count: int) -> Tensor | None:
+    """The ``labels`` array of an .npz (None if absent): integers 0..K-1, one per image."""
+    with np.load(path, allow_pickle=False) as archive:
+        if "labels" not in archive:
+            return None
+        labels = archive["labels"]
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and np.all(np.mod(labels, 1) == 0))
+    if not whole or labels.shape != (count,):
+        raise GankitError(
+            f"{path}: 'labels' must be {count} integers (one per image), got dtype {labels.dtype} "
+            f"and shape {tuple(labels.shape)}"
+        )
+    if count and labels.min() < 0:
+        raise GankitError(f"{path}: labels must be classes 0..K-1, found {int(labels.min())}")
+    return torch.from_numpy(labels.astype(np.int64))
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -216,12 +296,17 @@ def _to_unit_range(array: np.ndarray, path: Path) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
-def _load_folder(folder: Path, image_size: int | None) -> Tensor:
+def _load_folder(folder: Path, image_size: int | None) -> tuple[Tensor, Tensor | None]:
+    """The folder's images, and labels when every image sits in a first-level sub-folder (a class)."""
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise GankitError(f"image folder {folder} has no PNG/JPEG files")
+    labels = None
+    if all(len(file.relative_to(folder).parts) == 2 for file in files):  # ImageFolder: root/class/file
+        classes = sorted({file.parent.name for file in files})
+        labels = torch.tensor([classes.index(file.parent.name) for file in files])
     pictures = []
     for file in files:
         try:
@@ -244,4 +329,4 @@ def _load_folder(folder: Path, image_size: int | None) -> Tensor:
                 f"{pictures[0].size[0]}x{pictures[0].size[1]}; pass --image-size N to resize all images"
             )
         arrays.append(np.asarray(picture, dtype=np.uint8))
-    return _to_unit_range(_to_nchw(np.stack(arrays), folder), folder)
+    return _to_unit_range(_to_nchw(np.stack(arrays), folder), folder), labels

@@ -19,6 +19,7 @@ penalty's double backward under torch.compile) is decided once by the Trainer in
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import time
@@ -30,10 +31,17 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from gankit.augment import diff_augment
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.nets import build_networks
-from gankit.objectives import Objective, clip_weights_, get_objective, gradient_penalty
+from gankit.objectives import (
+    Objective,
+    clip_weights_,
+    get_objective,
+    gradient_penalty,
+    squared_gradient_norm,
+)
 
 
 def grad_norm(module: nn.Module) -> Tensor:
@@ -91,28 +99,42 @@ def d_step(
     data,
     rng: torch.Generator,
     plan: StepPlan = PLAIN,
+    step: int = 0,
 ) -> dict[str, Tensor]:
-    """Update D ``critic_steps`` times; G's parameters are not touched (its output is detached)."""
+    """Update D ``critic_steps`` times; G's parameters are not touched (its output is detached).
+
+    ``step`` (the generator updates so far) times the D updates so far schedules lazy R1/R2. A
+    conditional run generates its fakes for the real batch's labels, so D compares like with like.
+    """
     discriminator.requires_grad_(True)
     batch, shard = config.batch_size, plan.shard
     for critic_step in range(config.critic_steps):
-        real = data.sample(batch, rng)[shard]
+        real, labels = draw_real(data, batch, rng, config.conditional, shard)  # labels None: unconditional
         noise = sample_noise(batch, config.latent_dim, rng)[shard]
         with torch.no_grad(), plan.autocast(real.device):
-            fake = generator(noise).float()
+            fake = generator(noise, **label_args(labels)).float()
+        real, fake = augment(real, config, rng), augment(fake, config, rng)  # DiffAugment: both alike
         with plan.autocast(real.device):
             if plan.joint_critic_forward:
-                real_scores, fake_scores = discriminator(torch.cat([real, fake])).float().chunk(2)
+                both = discriminator(torch.cat([real, fake]), **label_args(labels, copies=2))
+                real_scores, fake_scores = both.float().chunk(2)
             else:
-                real_scores, fake_scores = discriminator(real).float(), discriminator(fake).float()
+                real_scores = discriminator(real, **label_args(labels)).float()
+                fake_scores = discriminator(fake, **label_args(labels)).float()
         loss = objective.discriminator_loss(real_scores, fake_scores)
+        critic = functools.partial(plan.penalty_critic or discriminator, **label_args(labels))
         penalty = torch.zeros((), device=real.device)
         if objective.uses_gradient_penalty:
             # one interpolation weight per sample, drawn for the global batch (see StepPlan.shard)
             eps = torch.rand((batch,) + (1,) * (real.dim() - 1), generator=rng, device=real.device)[shard]
             with plan.autocast(real.device):
-                penalty = gradient_penalty(plan.penalty_critic or discriminator, real, fake, eps=eps)
+                penalty = gradient_penalty(critic, real, fake, eps=eps)
             loss = loss + config.gradient_penalty_weight * penalty
+        with plan.autocast(real.device):
+            regulariser, regulariser_stats = r1_r2_terms(
+                critic, real, fake, config, d_update=step * config.critic_steps + critic_step
+            )
+        loss = loss + regulariser
         d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if critic_step == config.critic_steps - 1:  # only the last critic step is logged
@@ -126,6 +148,7 @@ def d_step(
         "d_fake": fake_scores.detach().mean(),
         "d_grad_norm": d_grad_norm,
         "gradient_penalty": penalty.detach(),
+        **regulariser_stats,
     }
     if objective.is_classifier:  # D(x) = sigmoid(score): the probability that x is real
         stats["p_real"] = torch.sigmoid(real_scores.detach()).mean()
@@ -146,8 +169,10 @@ def g_step(
     discriminator.requires_grad_(False)
     try:
         noise = sample_noise(config.batch_size, config.latent_dim, rng)[plan.shard]
+        labels = random_labels(config, rng, plan.shard)  # None unless conditional
         with plan.autocast(noise.device):
-            fake_scores = discriminator(generator(noise)).float()
+            fake = augment(generator(noise, **label_args(labels)), config, rng)  # as D saw them
+            fake_scores = discriminator(fake, **label_args(labels)).float()
         loss = objective.generator_loss(fake_scores)
         g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,6 +181,56 @@ def g_step(
     finally:
         discriminator.requires_grad_(True)
     return {"g_loss": loss.detach(), "g_grad_norm": g_grad_norm}
+
+
+def draw_real(
+    data, batch: int, rng: torch.Generator, conditional: bool, shard: slice = slice(None)
+) -> tuple[Tensor, Tensor | None]:
+    """A real batch (this process's rows) and, for a conditional run, its labels (else None)."""
+    if not conditional:
+        return data.sample(batch, rng)[shard], None
+    images, labels = data.sample_labelled(batch, rng)
+    return images[shard], labels[shard]
+
+
+def random_labels(config: TrainConfig, rng: torch.Generator, shard: slice = slice(None)) -> Tensor | None:
+    """Uniform class labels for G's step of a conditional run (the global batch's, then this shard)."""
+    if not config.conditional:
+        return None
+    labels = torch.randint(config.num_classes, (config.batch_size,), generator=rng, device=rng.device)
+    return labels[shard]
+
+
+def label_args(labels: Tensor | None, copies: int = 1) -> dict[str, Tensor]:
+    """The keyword arguments that condition G or D on ``labels``: none for an unconditional run."""
+    return {} if labels is None else {"labels": labels.repeat(copies)}
+
+
+def augment(images: Tensor, config: TrainConfig, rng: torch.Generator) -> Tensor:
+    """DiffAugment with the run's policy (gankit.augment); the identity, drawing nothing, without one."""
+    return diff_augment(images, config.augment, rng) if config.augment else images
+
+
+def r1_r2_terms(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, config: TrainConfig, d_update: int
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """gamma1/2 E||grad D(real)||^2 + gamma2/2 E||grad D(fake)||^2 for this D update, and its stats.
+
+    Lazy regularisation (Karras et al. 2020, StyleGAN2): with ``r1_every`` = k the terms are
+    computed on every k-th D update only, multiplied by k so that their average strength is
+    unchanged. The logged ``r1_penalty`` / ``r2_penalty`` (k E||grad D||^2 on those updates, 0 on
+    the others) therefore average to E||grad D||^2 over a log window.
+    """
+    total, stats = torch.zeros((), device=real.device), {}
+    for name, gamma, images in (("r1_penalty", config.r1_gamma, real), ("r2_penalty", config.r2_gamma, fake)):
+        if not gamma:
+            continue
+        value = torch.zeros((), device=real.device)
+        if d_update % config.r1_every == 0:
+            value = config.r1_every * squared_gradient_norm(critic, images)
+            total = total + gamma / 2 * value
+        stats[name] = value.detach()
+    return total, stats
 
 
 def scores_each_sample_alone(discriminator: nn.Module) -> bool:
@@ -335,6 +410,7 @@ class Trainer:
             self.data,
             self.rng,
             self.plan,
+            step=self.step,
         )
         stats |= g_step(
             self.g_train,
@@ -434,9 +510,9 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int) -> Tensor:
+    def sample(self, n: int, seed: int, label: int | None = None) -> Tensor:
         """``n`` samples from the (EMA) generator with noise drawn from ``seed``; on the CPU."""
-        return draw_samples(self.sampler, n, self.config.latent_dim, seed, self.device)
+        return draw_samples(self.sampler, n, self.config.latent_dim, seed, self.device, label=label)
 
 
 @torch.no_grad()
@@ -447,14 +523,31 @@ def draw_samples(
     seed: int,
     device: torch.device | str = "cpu",
     batch: int = 4096,
+    label: int | None = None,
 ) -> Tensor:
-    """Deterministic samples: noise from a CPU generator seeded with ``seed`` (device-independent)."""
+    """Deterministic samples: noise from a CPU generator seeded with ``seed`` (device-independent).
+
+    A conditional generator (one with ``num_classes``) draws class ``label`` for every sample, or
+    without one the classes in turn (sample i is of class i mod K), the same for every seed.
+    """
     rng = torch.Generator().manual_seed(seed)
     z = torch.randn(n, latent_dim, generator=rng)
+    labels = None
+    num_classes = getattr(generator, "num_classes", None)
+    if num_classes and label is not None and not 0 <= label < num_classes:
+        raise GankitError(f"label must be a class from 0 to {num_classes - 1}, got {label}")
+    if num_classes:
+        labels = torch.full((n,), label) if label is not None else torch.arange(n) % num_classes
+    elif label is not None:
+        raise GankitError("a label needs a conditional generator (a run trained with --conditional)")
     was_training = generator.training
     generator.eval()
     try:
-        parts = [generator(chunk.to(device)).float().cpu() for chunk in z.split(batch)]
+        parts = []
+        for start in range(0, n, batch):
+            chunk_labels = None if labels is None else labels[start : start + batch].to(device)
+            fake = generator(z[start : start + batch].to(device), **label_args(chunk_labels))
+            parts.append(fake.float().cpu())
     finally:
         generator.train(was_training)
     return torch.cat(parts) if parts else z.new_zeros((0,))

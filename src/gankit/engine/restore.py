@@ -36,7 +36,7 @@ def model_label(config: TrainConfig) -> str:
 def prepare(config: TrainConfig):
     """Load the data and resolve every default; raises GankitError on bad input."""
     data = load_data(config.data, config.image_size)
-    return data, resolve(config, tuple(data.shape))
+    return data, resolve(config, tuple(data.shape), getattr(data, "num_classes", None))
 
 
 def load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:

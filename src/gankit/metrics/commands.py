@@ -9,6 +9,8 @@ import typer
 
 from gankit.errors import GankitError
 
+STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol (gankit.metrics.labels.STACKED_SAMPLES)
+
 # How each known metric is printed, in this order; unknown keys (image metrics) follow as they are.
 _LABELS = {
     "modes": "modes covered",
@@ -49,7 +51,7 @@ def eval_command(
         None,
         "--n",
         help="Samples: drawn from a run, or the first N of a file.",
-        show_default="2500 / whole file",
+        show_default="2500 (26000 for stacked-digits) / whole file",
     ),
     seed: int = typer.Option(0, "--seed", help="Noise seed for a run's samples."),
     features: str = typer.Option(
@@ -77,7 +79,7 @@ def eval_command(
         raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)}, got {features!r}")
     if source.is_dir():
         data = data or read_config(source)["data"]
-        count = n or 2500
+        count = n or (STACKED_SAMPLES if data == "stacked-digits" else 2500)
         metrics = evaluate_run(source, n=count, seed=seed, data_name=data, features=features)
     elif source.suffix == ".npy" or not source.exists():
         if source.suffix != ".npy":

@@ -14,18 +14,25 @@ import torch
 from gankit.data import is_toy, load_data
 from gankit.errors import GankitError
 
+# stacked-digits: FID/KID/PRDC on the first this-many samples (the modes use all of them); PRDC's
+# pairwise distances to 26,000 samples would need gigabytes.
+IMAGE_METRICS_MAX = 5000
+
 
 def evaluate_samples(
     samples: np.ndarray | torch.Tensor,
     data_name: str,
     image_size: int | None = None,
     features: str = "digits",
+    labels: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
 
     ``image_size`` resizes image data as training did (``--image-size``); ``features`` picks the
-    image metrics' feature network (``digits`` or ``inception``). Raises GankitError when the
-    samples do not fit the data (shape) or are not finite.
+    image metrics' feature network (``digits`` or ``inception``). ``labels`` (n,), the classes a
+    conditional generator was asked for, add conditioning accuracy and per-class FID
+    (gankit.metrics.labels); stacked-digits data adds its mode count and KL to uniform. Raises
+    GankitError when the samples do not fit the data (shape) or are not finite.
     """
     data = load_data(data_name, image_size)
     if features != "digits" and is_toy(data):
@@ -57,7 +64,20 @@ def evaluate_samples(
         from gankit.metrics.images import image_metrics
     except ImportError as error:
         raise GankitError(f"image metrics are not available ({error}); toy data sets work") from None
-    return image_metrics(samples.astype(np.float32), data, features)
+    samples = samples.astype(np.float32)
+    if data.name != "stacked-digits":
+        metrics = image_metrics(samples, data, features)
+    else:
+        from gankit.metrics.labels import stacked_digits_metrics
+
+        metrics = stacked_digits_metrics(samples, data) | image_metrics(
+            samples[:IMAGE_METRICS_MAX], data, features
+        )
+    if labels is not None and getattr(data, "labels", None) is not None:
+        from gankit.metrics.labels import conditional_metrics
+
+        metrics |= conditional_metrics(samples, np.asarray(labels), data)
+    return metrics
 
 
 def evaluate_run(
@@ -75,7 +95,11 @@ def evaluate_run(
         raise GankitError(f"n must be > 0, got {n}")
     config = read_config(run_dir)
     data_name = data_name or config["data"]
-    return evaluate_samples(sample_run(run_dir, n, seed), data_name, config.get("image_size"), features)
+    # a conditional run's samples cycle through the classes (sample i is of class i mod K)
+    labels = np.arange(n) % config["num_classes"] if config.get("conditional") else None
+    return evaluate_samples(
+        sample_run(run_dir, n, seed), data_name, config.get("image_size"), features, labels
+    )
 
 
 def load_samples(path: str | Path) -> np.ndarray:

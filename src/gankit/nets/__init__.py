@@ -17,7 +17,23 @@ def build_networks(config, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.M
         dim = data_shape[0]
         generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth)
         discriminator = MLPDiscriminator(dim, config.width, config.depth, pack=config.pack)
-        return generator, discriminator
-    from gankit.nets.dcgan import build_dcgan  # images: built only when needed
+    else:
+        from gankit.nets.dcgan import build_dcgan  # images: built only when needed
 
-    return build_dcgan(config, data_shape)
+        generator, discriminator = build_dcgan(config, data_shape)
+    if getattr(config, "spectral_norm", False):
+        spectral_normalise(discriminator)
+    return generator, discriminator
+
+
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation of every linear, conv and embedding layer (Miyato et al. 2018, SN-GAN).
+
+    W_SN = W / sigma(W), sigma(W) the largest singular value, estimated by one power iteration per
+    training forward (PyTorch's parametrization): each layer is then 1-Lipschitz, so D is too (up
+    to its activations' slopes, at most 1 here).
+    """
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]
+    for layer in layers:
+        nn.utils.parametrizations.spectral_norm(layer)
+    return module

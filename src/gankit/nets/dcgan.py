@@ -9,7 +9,16 @@ plus ``depth - 1`` 3x3 ones.
 
 Normalisation follows the objective (DESIGN.md): batch norm in G; in D batch norm for the
 classifier-style objectives, but *layer norm* in a gradient-penalty critic, because the penalty is
-defined per sample and batch norm would mix samples into each other's scores.
+defined per sample and batch norm would mix samples into each other's scores. With spectral
+normalisation (``spectral_norm``, SN-GAN) D has no normalisation layers at all, as in Miyato et al.
+
+Class-conditional (``num_classes``): G concatenates a learned class embedding to z, and D is a
+*projection discriminator* (Miyato & Koyama 2018, "cGANs with Projection Discriminator"):
+
+    D(x, y) = psi(phi(x)) + embed(y) . phi(x)
+
+with phi the convolutional trunk's flat features, psi the unconditional linear head and embed(y)
+a learned vector per class: the label enters as an inner product with the features.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from gankit.errors import GankitError
 from gankit.objectives import get_objective
 
 MIN_SIDE, MAX_SIDE = 8, 64
+CLASS_EMBEDDING = 32  # size of G's class embedding (conditional), concatenated to z
 
 
 def resolution_plan(side: int) -> tuple[int, int]:
@@ -47,14 +57,25 @@ def _conv_block(channels: int, norm: str, activation: nn.Module) -> list[nn.Modu
 class DCGANGenerator(nn.Module):
     """G: (batch, latent_dim) -> (batch, C, S, S) in [-1, 1] (tanh output)."""
 
-    def __init__(self, latent_dim: int, data_shape: tuple[int, int, int], width: int = 64, depth: int = 1):
+    def __init__(
+        self,
+        latent_dim: int,
+        data_shape: tuple[int, int, int],
+        width: int = 64,
+        depth: int = 1,
+        num_classes: int | None = None,
+    ):
         super().__init__()
         channels, side, _ = data_shape
         self.latent_dim = latent_dim
+        self.num_classes = num_classes
         self.start_side, doublings = resolution_plan(side)
         self.start_channels = width * 2**doublings
+        # conditional: a learned class embedding, concatenated to z
+        self.embed = nn.Embedding(num_classes, CLASS_EMBEDDING) if num_classes else None
+        input_dim = latent_dim + (CLASS_EMBEDDING if num_classes else 0)
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, self.start_channels * self.start_side**2),
+            nn.Linear(input_dim, self.start_channels * self.start_side**2),
             nn.Unflatten(1, (self.start_channels, self.start_side, self.start_side)),
             nn.BatchNorm2d(self.start_channels),
             nn.ReLU(),
@@ -74,12 +95,14 @@ class DCGANGenerator(nn.Module):
         layers.append(nn.Conv2d(features, channels, 3, padding=1))
         self.body = nn.Sequential(*layers)
 
-    def pre_activation(self, z: Tensor) -> Tensor:
+    def pre_activation(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """The output a before tanh; the VAE reads 2a as Bernoulli logits, as tanh(a) = 2 sigmoid(2a) - 1."""
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(labels)], dim=1)
         return self.body(self.project(z))
 
-    def forward(self, z: Tensor) -> Tensor:
-        return torch.tanh(self.pre_activation(z))
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return torch.tanh(self.pre_activation(z, labels))
 
 
 def downsampling_trunk(
@@ -112,6 +135,7 @@ class DCGANDiscriminator(nn.Module):
     """D: (batch, C, S, S) -> (batch // pack,) raw scores (logits or critic values).
 
     ``pack`` > 1 (PacGAN) stacks ``pack`` images along the channel axis so D scores them jointly.
+    With ``num_classes`` it is a projection discriminator and ``forward`` takes the labels too.
     """
 
     def __init__(
@@ -121,17 +145,22 @@ class DCGANDiscriminator(nn.Module):
         depth: int = 1,
         norm: str = "batch",
         pack: int = 1,
+        num_classes: int | None = None,
     ):
         super().__init__()
         channels, side, _ = data_shape
         self.pack = pack
         trunk, features = downsampling_trunk(channels * pack, side, width, depth, norm)
-        self.body = nn.Sequential(*trunk, nn.Linear(features, 1))
+        self.body = nn.Sequential(*trunk, nn.Linear(features, 1))  # phi = body[:-1], psi = body[-1]
+        self.embed = nn.Embedding(num_classes, features) if num_classes else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.pack > 1:
             x = x.reshape(x.shape[0] // self.pack, -1, *x.shape[2:])
-        return self.body(x).squeeze(-1)
+        if self.embed is None:
+            return self.body(x).squeeze(-1)
+        features = self.body[:-1](x)  # phi(x): (batch, features)
+        return self.body[-1](features).squeeze(-1) + (self.embed(labels) * features).sum(dim=1)
 
 
 def check_image_shape(data_shape: tuple[int, ...]) -> None:
@@ -147,7 +176,13 @@ def check_image_shape(data_shape: tuple[int, ...]) -> None:
 def build_dcgan(config, data_shape: tuple[int, ...]) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     """The (generator, discriminator) pair for ``config`` (resolved) and per-image ``data_shape``."""
     check_image_shape(data_shape)
-    norm = "layer" if get_objective(config.objective).uses_gradient_penalty else "batch"
-    generator = DCGANGenerator(config.latent_dim, data_shape, config.width, config.depth)
-    discriminator = DCGANDiscriminator(data_shape, config.width, config.depth, norm, config.pack)
+    if config.spectral_norm:
+        norm = "none"  # SN-GAN's D: the spectral norm alone controls its Lipschitz constant
+    elif get_objective(config.objective).uses_gradient_penalty:
+        norm = "layer"
+    else:
+        norm = "batch"
+    classes = config.num_classes if config.conditional else None
+    generator = DCGANGenerator(config.latent_dim, data_shape, config.width, config.depth, classes)
+    discriminator = DCGANDiscriminator(data_shape, config.width, config.depth, norm, config.pack, classes)
     return generator, discriminator

@@ -1,0 +1,60 @@
+"""Stacked digits: three digits as colour channels, 1,000 modes, counted with the shipped classifier."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gankit.data import load_data
+from gankit.data.images import load_images
+from gankit.metrics.labels import mode_histogram_metrics, stacked_modes
+
+
+def test_each_channel_is_a_digit_and_the_label_names_all_three():
+    data = load_data("stacked-digits")
+    digits = load_images("digits")
+    assert data.shape == (3, 8, 8) and data.num_classes == 1000 and len(data.all()) == 5000
+    images, labels = data.sample_labelled(16, torch.Generator().manual_seed(1))
+    labels_of = {}  # pixels -> the labels of the digits with exactly those pixels
+    for digit, label in zip(digits.all()[:, 0], digits.labels, strict=True):
+        labels_of.setdefault(digit.numpy().tobytes(), set()).add(int(label))
+    for image, label in zip(images, labels, strict=True):
+        red, green, blue = int(label) // 100, int(label) // 10 % 10, int(label) % 10
+        for channel, digit in enumerate((red, green, blue)):
+            assert digit in labels_of[image[channel].numpy().tobytes()]
+
+
+def test_stacks_are_fresh_each_batch_but_the_reference_set_is_fixed():
+    a, b = load_data("stacked-digits"), load_data("stacked-digits")
+    assert torch.equal(a.all(), b.all())
+    rng = torch.Generator().manual_seed(0)
+    assert not torch.equal(a.sample(8, rng), a.sample(8, rng))
+
+
+def test_mode_histogram_against_hand_computed_values():
+    metrics = mode_histogram_metrics(np.array([0, 0, 1, 2]))
+    assert metrics["modes"] == 3 and metrics["modes_total"] == 1000
+    assert metrics["kl_to_uniform"] == pytest.approx(0.5 * math.log(500) + 2 * 0.25 * math.log(250))
+    uniform = mode_histogram_metrics(np.arange(1000).repeat(3))
+    assert uniform["modes"] == 1000 and uniform["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_classifier_reads_real_stacks_back_to_their_modes():
+    data = load_data("stacked-digits")
+    images, labels = data.sample_labelled(2000, torch.Generator().manual_seed(2))
+    agreement = np.mean(stacked_modes(images) == labels.numpy())
+    assert agreement > 0.9  # 97.8 % per digit, cubed
+
+
+def test_eval_counts_modes_of_a_samples_file(cli, tmp_path):
+    collapsed = load_data("stacked-digits").all()[:1].repeat(300, 1, 1, 1).numpy()  # one mode only
+    np.save(tmp_path / "collapsed.npy", collapsed)
+    code, out, err = cli("eval", tmp_path / "collapsed.npy", "--data", "stacked-digits", "--json")
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["modes"] == 1 and metrics["kl_to_uniform"] == pytest.approx(math.log(1000))
+    assert metrics["floor_modes"] > 250  # 300 real stacks hit about 260 modes
+    code, out, _ = cli("eval", tmp_path / "collapsed.npy", "--data", "stacked-digits")
+    assert "modes covered" in out and "1 / 1000" in out
