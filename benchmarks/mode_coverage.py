@@ -144,16 +144,20 @@ def run_jobs(jobs: list[dict], results_file: Path, workers: int, resume: bool) -
 
 
 def _finite(row: dict) -> dict:
-    """JSON has no infinity: a reverse KL of inf (no high-quality sample) is stored as null."""
+    """JSON has no infinity or NaN: store any non-finite number as null (an undefined reverse KL already is)."""
     metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in row["metrics"].items()}
     return {**row, "metrics": metrics}
 
 
 def _mean_std(values: list[float | None], scale: float = 1.0, digits: int = 2) -> str:
-    if any(v is None or not math.isfinite(v) for v in values):
-        return "inf"  # a run without any high-quality sample
-    values = np.asarray(values, dtype=float) * scale
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+    """mean ± std over the seeds where the value is defined; "(k/n seeds)" when some are not (a
+    reverse KL with no high-quality sample is undefined); "n/a (0/n seeds)" when none is."""
+    defined = [v for v in values if v is not None and math.isfinite(v)]
+    if not defined:
+        return f"n/a (0/{len(values)} seeds)"
+    array = np.asarray(defined, dtype=float) * scale
+    text = f"{array.mean():.{digits}f} ± {array.std():.{digits}f}"
+    return text if len(defined) == len(values) else f"{text} ({len(defined)}/{len(values)} seeds)"
 
 
 def render(rows: list[dict], args: argparse.Namespace, command: str) -> str:
@@ -175,7 +179,9 @@ def render(rows: list[dict], args: argparse.Namespace, command: str) -> str:
         "",
         "Protocol (PacGAN, Lin et al. 2018): 2,500 samples of each trained generator; a sample is",
         "high quality (HQ) within 3σ of its nearest mode; a mode is covered when it holds ≥ 20 HQ samples;",
-        "reverse KL is KL(generated mode histogram ‖ uniform); W1 is the exact earth mover's distance",
+        "reverse KL is KL(generated mode histogram ‖ uniform), n/a for a seed with no high-quality",
+        "sample (undefined there), averaged over the seeds where it is defined, with their count;",
+        "W1 is the exact earth mover's distance",
         "between 1,500 generated and 1,500 real points (POT). Ring: 8 Gaussians on the unit circle,",
         "σ = 0.01. Grid: 25 Gaussians at {-4,-2,0,2,4}², σ = 0.05. Values are mean ± std over seeds;",
         "*all modes* counts the seeds that cover every mode. *True samples* scores draws from the real",

@@ -109,7 +109,8 @@ def train(
     critic_steps: int | None = _opt("critic_steps", "D updates per G update.", "--critic-steps"),
     clip_value: float | None = _opt("clip_value", "WGAN weight clipping bound.", "--clip-value"),
     gradient_penalty_weight: float | None = _opt(
-        "gradient_penalty_weight", "WGAN-GP lambda.", "--gradient-penalty-weight", "--gp-weight"
+        "gradient_penalty_weight",
+        "WGAN-GP penalty weight lambda: 10 on images (the paper), 0.1 on toy data (its reference code).", "--gradient-penalty-weight", "--gp-weight"
     ),
     ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
     log_every: int | None = _opt("log_every", "Steps between metrics.jsonl rows.", "--log-every"),
