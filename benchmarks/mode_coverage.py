@@ -144,7 +144,7 @@ def run_jobs(jobs: list[dict], results_file: Path, workers: int, resume: bool) -
 
 
 def _finite(row: dict) -> dict:
-    """JSON has no infinity or NaN: store any non-finite number as null (an undefined reverse KL already is)."""
+    """JSON has no infinity or NaN: any non-finite number is stored as null (like an undefined KL)."""
     metrics = {k: (v if v is None or math.isfinite(v) else None) for k, v in row["metrics"].items()}
     return {**row, "metrics": metrics}
 

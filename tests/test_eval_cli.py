@@ -58,7 +58,9 @@ def test_eval_json_of_a_run_matches_the_library_and_is_deterministic(cli, run_di
     assert report["data"] == "ring" and report["n"] == 500
     expected = evaluate_run(run_dir, n=500, seed=3)
     # No high-quality sample after 10 steps: the reverse KL is undefined (None), written as null
-    expected = {key: value if value is None or math.isfinite(value) else None for key, value in expected.items()}
+    expected = {
+        key: value if value is None or math.isfinite(value) else None for key, value in expected.items()
+    }
     assert {key: report[key] for key in expected} == pytest.approx(expected)
     assert json.loads(cli("eval", run_dir, "--json", "--n", 500, "--seed", 3)[1]) == report
 

@@ -110,7 +110,9 @@ def train(
     clip_value: float | None = _opt("clip_value", "WGAN weight clipping bound.", "--clip-value"),
     gradient_penalty_weight: float | None = _opt(
         "gradient_penalty_weight",
-        "WGAN-GP penalty weight lambda: 10 on images (the paper), 0.1 on toy data (its reference code).", "--gradient-penalty-weight", "--gp-weight"
+        "WGAN-GP penalty weight lambda: 10 on images (the paper), 0.1 on toy data (its reference code).",
+        "--gradient-penalty-weight",
+        "--gp-weight",
     ),
     ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
     log_every: int | None = _opt("log_every", "Steps between metrics.jsonl rows.", "--log-every"),

@@ -203,7 +203,8 @@ def _plot(numbers: dict) -> PlotFigure:
         ax.set_yticks([0, 0.5, 1])
         ax.set_title(
             f"({label}) {panel['panel']}, step {panel['step']}\n"
-            f"W1 {panel['w1_grid']:.3f}, max |D - 1/2| in data's 95 % {panel['max_abs_d_minus_half_central_95']:.3f}",
+            f"W1 {panel['w1_grid']:.3f}, "
+            f"max |D - 1/2| in data's 95 % {panel['max_abs_d_minus_half_central_95']:.3f}",
             fontsize=9,
         )
     axes[0].legend(fontsize=8, loc="upper right")

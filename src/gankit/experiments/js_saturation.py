@@ -166,9 +166,23 @@ def _plot(numbers: dict) -> PlotFigure:
     top = 1.25 * max(full.max(), half.max())
     for side in (dense[dense < 0], dense[dense > 0]):  # +inf everywhere except theta = 0: drawn at the top
         kl.plot(side, np.full_like(side, top), color="black", lw=2.5)
-    kl.plot([0], [0], "s", color="black", ms=7, label=r"closed form (0 at theta = 0, else $+\infty$, drawn at top)")
+    kl.plot(
+        [0],
+        [0],
+        "s",
+        color="black",
+        ms=7,
+        label=r"closed form (0 at theta = 0, else $+\infty$, drawn at top)",
+    )
     steps = numbers["settings"]["discriminator_steps"]
-    kl.plot(thetas, half, "^", color=DISCRIMINATOR_COLOR, alpha=0.5, label=f"D's estimate after {steps // 2} steps")
+    kl.plot(
+        thetas,
+        half,
+        "^",
+        color=DISCRIMINATOR_COLOR,
+        alpha=0.5,
+        label=f"D's estimate after {steps // 2} steps",
+    )
     kl.plot(thetas, full, "o", color=DISCRIMINATOR_COLOR, label=f"D's estimate after {steps} steps")
     kl.set_title(r"$KL(P_0 \| P_\theta) \approx E_{P_0}[\mathrm{logit}\, D(x)]$")
     kl.set_ylim(-0.05 * top, 1.08 * top)

@@ -9,7 +9,8 @@ beside a D trained on samples alone (same network and optimiser as below). The f
 largest gap |D - D*| over the region where either density is at least 1 % of its peak (outside it,
 D never sees a sample and is unconstrained).
 
-Middle and right panels (WGAN Fig. 2), disjoint supports: two 1-D Gaussians far apart, real N(+2, 0.5^2) and generated N(-2, 0.5^2), neither of them trained.
+Middle and right panels (WGAN Fig. 2), disjoint supports: two 1-D Gaussians far apart, real
+N(+2, 0.5^2) and generated N(-2, 0.5^2), neither of them trained.
 We train, from scratch and to (near) optimality, three networks of the same shape:
 
     a GAN discriminator D = sigmoid(s) with the cross-entropy loss (``minimax``),

@@ -112,7 +112,8 @@ def toy_metrics(
     """All toy metrics of ``samples`` (n, dim) against the toy distribution ``data``, as a flat dict.
 
     Keys: ``w1`` always; ``modes``, ``modes_total``, ``high_quality``, ``reverse_kl`` when the data
-    has known modes (``reverse_kl`` is None when no sample is high quality). W1 compares the first ``w1_points`` samples (all of them in 1-D, where it is
+    has known modes (``reverse_kl`` is None when no sample is high quality). W1 compares the first
+    ``w1_points`` samples (all of them in 1-D, where it is
     cheap) with as many real samples drawn with a fixed seed; it is NaN when a sample is not finite.
     Even samples of the true distribution score W1 > 0 (two finite samples differ), so compare
     W1 values computed on the same number of points only.
