@@ -86,6 +86,11 @@ def train(
         show_default="the images' own size",
     ),
     steps: int | None = _opt("steps", "Generator updates.", "--steps"),
+    time_budget_s: float | None = _opt(
+        "time_budget_s",
+        "Stop once training has used this much process CPU time, in seconds (0 = no limit).",
+        "--time-budget-s",
+    ),
     batch_size: int | None = _opt("batch_size", "Samples per batch.", "--batch-size"),
     seed: int | None = _opt("seed", "Random seed (same seed + config = same numbers on CPU).", "--seed"),
     preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),

@@ -44,6 +44,7 @@ class TrainConfig:
     image_size: int | None = None  # resize images to image_size x image_size (None: keep their size)
     # how long and how much
     steps: int = 2000  # generator updates
+    time_budget_s: float = 0.0  # stop once training used this much process CPU time (s); 0: no limit
     batch_size: int | None = None  # None: 256 for toy data, 64 for images
     seed: int = 0
     # networks (None: chosen from the data's shape)
@@ -116,6 +117,7 @@ class TrainConfig:
             "clip_value",
             "gradient_penalty_weight",
             "threads",
+            "time_budget_s",
         )
         for name, limit in SIZE_LIMITS.items():
             value = getattr(self, name)

@@ -5,7 +5,8 @@ D(x) (blue), and arrows showing how the generator maps its noise z (bottom line)
 line), at four moments of training, in the paper's order:
 
     (a) early: the initial G (a narrow blob away from the data) and an untrained D
-    (b) D trained alone against that G: close to D*(x) = p_data(x) / (p_data(x) + p_g(x))
+    (b) D trained alone against that G (a copy; the run goes on from (a)): close to
+        D*(x) = p_data(x) / (p_data(x) + p_g(x))
     (c) G moved: a few hundred joint updates later, G(z) has flowed up D's slope toward the data
     (d) equilibrium: p_g ~= p_data and D ~= 1/2 everywhere the data lives
 
@@ -21,6 +22,7 @@ Both end-of-run numbers are measured on the figure's own grid: W1 between the tw
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -105,24 +107,18 @@ def lr_factor(step: int, steps: int) -> float:
 
 
 def evolve(steps: int, seed: int, width: int = 32, d_warmup: int = 100) -> list[dict]:
-    """Train G and D on N(2, 0.5^2) from a generator that starts near x = 0; four snapshots."""
+    """Train G and D on N(2, 0.5^2) from a generator that starts near x = 0; four snapshots.
+
+    Panel (b) is Goodfellow's inner loop made visible: a *copy* of the initial D trained alone for
+    ``d_warmup`` updates against the initial G. The run itself continues from (a), so the picture
+    shows the inner loop without changing the run it comes from.
+    """
     config = toy_config(
         objective="ns", latent_dim=1, width=width, depth=2, g_lr=LR, d_lr=LR, steps=steps, seed=seed
     )
     trainer = Trainer(config, gaussian_1d("evolution-data", DATA_MEAN, DATA_STD), "cpu")
     panels = [snapshot(trainer, PANEL_NAMES[0])]
-    # (b): D alone for d_warmup updates against the initial G (G untouched).
-    train_discriminator(
-        trainer.generator,
-        trainer.discriminator,
-        trainer.d_optimizer,
-        trainer.objective,
-        config,
-        trainer.data,
-        trainer.rng,
-        d_warmup,
-    )
-    panels.append(snapshot(trainer, PANEL_NAMES[1]))
+    panels.append(_discriminator_trained_alone(trainer, d_warmup))
     schedules = [
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, steps))
         for optimizer in (trainer.g_optimizer, trainer.d_optimizer)
@@ -134,6 +130,30 @@ def evolve(steps: int, seed: int, width: int = 32, d_warmup: int = 100) -> list[
                 schedule.step()
         panels.append(snapshot(trainer, name))
     return panels
+
+
+def _discriminator_trained_alone(trainer: Trainer, d_steps: int) -> dict:
+    """Snapshot (b): a copy of D (and of its optimiser) trained ``d_steps`` times against the fixed
+    initial G, on its own random stream; the trainer is left untouched."""
+    discriminator = copy.deepcopy(trainer.discriminator)
+    optimizer = type(trainer.d_optimizer)(discriminator.parameters())
+    optimizer.load_state_dict(trainer.d_optimizer.state_dict())
+    rng = torch.Generator().manual_seed(trainer.config.seed + 2)
+    train_discriminator(
+        trainer.generator,
+        discriminator,
+        optimizer,
+        trainer.objective,
+        trainer.config,
+        trainer.data,
+        rng,
+        d_steps,
+    )
+    original, trainer.discriminator = trainer.discriminator, discriminator
+    try:
+        return snapshot(trainer, PANEL_NAMES[1])
+    finally:
+        trainer.discriminator = original
 
 
 def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
@@ -156,7 +176,8 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
             "data": f"N({DATA_MEAN}, {DATA_STD}^2)",
             "objective": "ns",
             "steps": steps,
-            "d_warmup_steps": d_warmup,
+            "panel_b": f"a copy of the initial D trained alone for {d_warmup} updates against the "
+            "initial G; the run continues from panel (a)",
             "lr": LR,
             "lr_schedule": f"constant, then linear from {DECAY_START:.0%} of the steps down to "
             f"{LR_END_FRACTION} x lr at the end (both players)",
