@@ -80,6 +80,8 @@ def execute(text: str) -> str:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+    for cell in notebook.cells:  # timestamps would change every rebuild; the outputs are what counts
+        cell.metadata.pop("execution", None)
     notebook.metadata["gankit"]["executed"] = "full settings"
     return nbformat.writes(notebook)
 
@@ -96,7 +98,9 @@ def build(source: Path, run: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help="source file names to build (default: all)")
     parser.add_argument("--no-execute", action="store_true", help="write notebooks without outputs")
     args = parser.parse_args(argv)
