@@ -214,3 +214,13 @@ def test_no_high_quality_sample_makes_reverse_kl_undefined_not_infinite():
     far = np.full((50, 2), 100.0)
     stats = mode_statistics(far, np.array([[0.0, 0.0], [1.0, 0.0]]), 0.01)
     assert stats.high_quality == 0 and stats.reverse_kl is None
+
+
+def test_demo_summary_prints_an_undefined_reverse_kl_as_n_a():
+    from gankit.demo import format_summary
+
+    metrics = {"modes": 0, "modes_total": 8, "high_quality": 0.0, "w1": 1.5, "seconds": 3.0}
+    text = format_summary(
+        {"minimax": (None, metrics | {"reverse_kl": None}), "ns": (None, metrics | {"reverse_kl": 0.25})}
+    )
+    assert " n/a " in text and " 0.250 " in text
