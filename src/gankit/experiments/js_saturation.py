@@ -188,7 +188,7 @@ def _plot(numbers: dict) -> PlotFigure:
     kl.set_ylim(-0.05 * top, 1.08 * top)
     for ax in (left, right, kl):
         ax.set_xlabel(r"$\theta$ (distance between the two parallel lines)")
-        ax.legend(loc={right: "center right", kl: "center right"}.get(ax, "upper center"), fontsize=8)
+        ax.legend(loc={right: "center right", kl: "lower left"}.get(ax, "upper center"), fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(
         "Disjoint supports: KL is infinite, JS saturates at log 2, W1 keeps measuring the distance",
@@ -200,7 +200,7 @@ def _plot(numbers: dict) -> PlotFigure:
 
 FIGURE = Figure(
     name=NAME,
-    description="parallel lines (WGAN Example 1): JS stays at log 2, W1 grows with the distance",
+    description="parallel lines (WGAN Example 1): KL is infinite, JS stays at log 2, W1 grows with the distance",
     run=run,
     explanation=(
         "Put the real data on a vertical segment and the generated data on a parallel segment a "
