@@ -200,7 +200,7 @@ def _plot(numbers: dict) -> PlotFigure:
 
 FIGURE = Figure(
     name=NAME,
-    description="parallel lines (WGAN Example 1): KL is infinite, JS stays at log 2, W1 grows with the distance",
+    description="parallel lines (WGAN Example 1): KL is infinite, JS stays at log 2, W1 grows with distance",
     run=run,
     explanation=(
         "Put the real data on a vertical segment and the generated data on a parallel segment a "
