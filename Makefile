@@ -1,5 +1,6 @@
 # The two set-up commands of the README: `make demo` and `make test`.
-# Each creates .venv on first use and installs gankit into it (torch pinned to 2.13.0, CPU build).
+# Each creates .venv on first use and installs gankit into it (torch pinned to 2.13.0 from PyPI:
+# the CUDA wheel on Linux, the CPU one on macOS/Windows; README says how to choose the CPU-only wheel).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -81,6 +81,7 @@ def test_list_names_data_objectives_and_presets(cli):
 
 BAD_TRAIN = [
     (["--data", "rings"], "unknown data set 'rings'"),
+    (["--data", ""], "--data is empty; allowed: gaussian-1d"),  # not "the current folder of images"
     (["--objective", "gan"], "unknown objective 'gan'; allowed: minimax, ns"),
     (["--g-lr", "-0.1"], "g_lr must be > 0"),
     (["--d-lr", "0"], "d_lr must be > 0"),

@@ -57,8 +57,10 @@ def test_eval_json_of_a_run_matches_the_library_and_is_deterministic(cli, run_di
     report = json.loads(out)
     assert report["data"] == "ring" and report["n"] == 500
     expected = evaluate_run(run_dir, n=500, seed=3)
-    # JSON has no infinity: a reverse KL of inf (no high-quality sample after 10 steps) is null
-    expected = {key: value if math.isfinite(value) else None for key, value in expected.items()}
+    # No high-quality sample after 10 steps: the reverse KL is undefined (None), written as null
+    expected = {
+        key: value if value is None or math.isfinite(value) else None for key, value in expected.items()
+    }
     assert {key: report[key] for key in expected} == pytest.approx(expected)
     assert json.loads(cli("eval", run_dir, "--json", "--n", 500, "--seed", 3)[1]) == report
 
@@ -94,6 +96,7 @@ def _write(path, content: bytes):
         (lambda d: _save(d, np.array([["a", "b"]])), ["--data", "ring"], "real numbers"),
         (lambda d: _save(d, np.zeros((10, 2))), [], "--data is required"),
         (lambda d: _save(d, np.zeros((10, 2))), ["--data", "moons"], "unknown data set 'moons'"),
+        (lambda d: _save(d, np.zeros((10, 2))), ["--data", ""], "--data is empty"),
         (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 0], "--n must be > 0"),
         (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 11], "more than the 10 samples"),
         (lambda d: _savez(d), ["--data", "ring"], "several arrays"),
@@ -159,10 +162,10 @@ def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatc
 
 
 def test_table_lists_toy_metrics_first_then_any_other_metric():
-    table = format_table({"w1": 0.5, "fid": 12.25, "modes": 3, "modes_total": 8, "reverse_kl": math.inf})
+    table = format_table({"w1": 0.5, "fid": 12.25, "modes": 3, "modes_total": 8, "reverse_kl": None})
     lines = table.splitlines()
     assert [line.split("  ")[0].strip() for line in lines] == ["modes covered", "reverse KL", "W1", "fid"]
-    assert lines[0].endswith("3 / 8") and lines[1].endswith("inf") and lines[3].endswith("12.25")
+    assert lines[0].endswith("3 / 8") and lines[1].endswith("n/a") and lines[3].endswith("12.25")
 
 
 def test_eval_of_a_resized_image_run_and_file_uses_the_training_size(cli, tmp_path):

@@ -87,7 +87,7 @@ def test_reverse_kl_closed_forms():
     assert reverse_kl(np.array([0, 9, 0])) == pytest.approx(math.log(3))
     # p = (1/2, 1/2, 0, 0) against q = 1/4: sum p ln(p/q) = ln 2
     assert reverse_kl(np.array([3, 3, 0, 0])) == pytest.approx(math.log(2))
-    assert reverse_kl(np.array([0, 0])) == math.inf
+    assert reverse_kl(np.array([0, 0])) is None  # no high-quality sample: undefined, not infinite
 
 
 def test_w1_exact_on_hand_cases():
@@ -208,3 +208,19 @@ def test_toy_best_preset_builds_a_packed_ema_config_that_flags_override():
     config = build_config(preset="toy-best", overrides={"data": "grid", "steps": 7})
     assert config.pack > 1 and 0 < config.ema_decay < 1
     assert config.data == "grid" and config.steps == 7
+
+
+def test_no_high_quality_sample_makes_reverse_kl_undefined_not_infinite():
+    far = np.full((50, 2), 100.0)
+    stats = mode_statistics(far, np.array([[0.0, 0.0], [1.0, 0.0]]), 0.01)
+    assert stats.high_quality == 0 and stats.reverse_kl is None
+
+
+def test_demo_summary_prints_an_undefined_reverse_kl_as_n_a():
+    from gankit.demo import format_summary
+
+    metrics = {"modes": 0, "modes_total": 8, "high_quality": 0.0, "w1": 1.5, "seconds": 3.0}
+    text = format_summary(
+        {"minimax": (None, metrics | {"reverse_kl": None}), "ns": (None, metrics | {"reverse_kl": 0.25})}
+    )
+    assert " n/a " in text and " 0.250 " in text

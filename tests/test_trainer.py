@@ -180,3 +180,52 @@ def test_pack_makes_a_pacgan_discriminator_score_groups():
     t = make_trainer(pack=4, batch_size=32, objective="ns")
     assert t.discriminator(torch.zeros(32, 2)).shape == (8,)
     t.train_step()  # the losses work on the packed scores
+
+
+def test_a_cpu_time_budget_ends_training_early_as_a_normal_end(monkeypatch):
+    import gankit.engine.loop as loop
+    from gankit.config import TrainConfig, resolve
+    from gankit.data import load_data
+
+    clock = iter(range(1000))  # a fake process clock: one CPU second per call
+    monkeypatch.setattr(loop.time, "process_time", lambda: float(next(clock)))
+    data = load_data("ring")
+    config = resolve(
+        TrainConfig(objective="ns", steps=50, time_budget_s=5, width=8, depth=1, batch_size=8, eval_every=0),
+        data.shape,
+    )
+    trainer = loop.Trainer(config, data, "cpu")
+    assert trainer.fit() is None  # not a failure
+    assert trainer.budget_spent and trainer.step == 5
+    unlimited = loop.Trainer(config.replace(time_budget_s=0.0, steps=7), data, "cpu")
+    assert unlimited.fit() is None and unlimited.step == 7 and not unlimited.budget_spent
+
+
+def test_time_budget_is_a_config_key_with_a_cli_flag(cli, tmp_path):
+    import json
+
+    code, _, _ = cli(
+        "train",
+        "--data",
+        "ring",
+        "--objective",
+        "ns",
+        "--steps",
+        "3",
+        "--time-budget-s",
+        "1000",
+        "--width",
+        "8",
+        "--depth",
+        "1",
+        "--sample-every",
+        "0",
+        "--eval-every",
+        "0",
+        "--out",
+        tmp_path / "r",
+    )
+    assert code == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["time_budget_s"] == 1000
+    code, _, err = cli("train", "--time-budget-s", "-1", "--out", tmp_path / "bad")
+    assert code == 2 and "time_budget_s must be >= 0" in err and not (tmp_path / "bad").exists()

@@ -30,12 +30,34 @@ def test_every_tutorial_exists_in_english_and_in_chinese():
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda path: path.stem)
-def test_the_committed_notebook_is_built_from_its_source(source):
+def test_the_committed_notebook_and_its_outputs_belong_to_its_current_source(source):
     notebook = source.with_suffix(".ipynb")
     assert notebook.exists(), f"run `make tutorials` to build {notebook.name}"
-    assert notebook.read_text(encoding="utf-8") == build.notebook_text(source), (
-        f"{notebook.name} is out of date with {source.name}: run `make tutorials`"
+    text = notebook.read_text(encoding="utf-8")
+    recorded = nbformat.reads(text, as_version=4).metadata.get("gankit", {}).get("source_sha256")
+    # The outputs were made from the source whose hash is recorded: a changed source needs a rebuild.
+    assert recorded == build.source_hash(source), (
+        f"{notebook.name} was built from another version of {source.name}: run `make tutorials`"
     )
+    assert build.without_outputs(text) == build.notebook_text(source), (
+        f"{notebook.name}'s cells differ from {source.name}: run `make tutorials`"
+    )
+    assert len(text.encode("utf-8")) <= build.MAX_BYTES
+
+
+def test_a_notebook_whose_source_changed_after_it_ran_is_caught(tmp_path):
+    source = tmp_path / "01-example.en.py"
+    source.write_text("# %%\nprint(1)\n")
+    text = build.notebook_text(source)
+    recorded = nbformat.reads(text, as_version=4).metadata["gankit"]["source_sha256"]
+    assert recorded == build.source_hash(source)
+    executed = nbformat.reads(text, as_version=4)
+    executed.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    executed.cells[0].execution_count = 1
+    assert build.without_outputs(nbformat.writes(executed)) == text  # outputs alone don't count
+    source.write_text("# %%\nprint(2)\n")  # edited after the run: the old outputs no longer belong
+    assert recorded != build.source_hash(source)
+    assert build.without_outputs(nbformat.writes(executed)) != build.notebook_text(source)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)

@@ -119,6 +119,21 @@ print(f"after d_step: G changed {changed(g_before, G)}, D changed {changed(d_bef
 # One *step* of training is `d_step` (the eagle's turn, `critic_steps` times) followed by `g_step`
 # (the snake's turn). Repeat, and you have a GAN. `Trainer.fit` only adds logging, evaluation and
 # checkpoints around this loop; `gankit.train` runs it and writes a run directory.
+#
+# Notice what D is trained on. Learning the data's distribution is *unsupervised*: nobody labels the
+# images. Yet D's loss is an ordinary supervised classification loss (binary cross-entropy) with
+# labels that come for free: 1 for every sample from the data set, 0 for every sample G made. The
+# labels are implicit in where a sample came from, so the game turns an unsupervised problem into
+# a supervised one that keeps changing as G improves. The two numbers below are the same loss:
+
+# %%
+bce = torch.nn.functional.binary_cross_entropy_with_logits
+with torch.no_grad():
+    real_scores, fake_scores = D(data.sample(64, trainer.rng)), D(G(torch.randn(64, config.latent_dim)))
+    # labels: 1 for real, 0 for fake; nobody wrote them, they come from where each sample came from
+    labelled = bce(real_scores, torch.ones_like(real_scores)) + bce(fake_scores, torch.zeros_like(fake_scores))
+    print(f"cross-entropy with the implicit labels: {labelled.item():.4f}")
+    print(f"D's loss in gankit (objectives.py):      {trainer.objective.discriminator_loss(real_scores, fake_scores).item():.4f}")
 
 # %% [markdown]
 # ## 2. Watch p_g move onto p_data
@@ -208,7 +223,11 @@ plt.show()
 #
 # For a fixed G, the best discriminator is known in closed form (Goodfellow et al. 2014, Prop. 1):
 # D*(x) = p_data(x) / (p_data(x) + p_g(x)). gankit's `optimal-discriminator` figure trains a D
-# against a frozen G and compares it with that formula:
+# against a frozen G and compares it with that formula. Its left panel takes two overlapping
+# Gaussians, whose densities are known exactly: the trained D (dashed) lies on D* (its title gives
+# the largest gap). The other two panels move the Gaussians apart until they do not overlap: then the
+# best D is 1 on the data, 0 on the fakes and flat on both, with a slope of ~0 where the generator's
+# samples are, while a WGAN critic keeps a useful slope (section 5).
 
 # %%
 gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
@@ -234,6 +253,67 @@ gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
 gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
 
 # %% [markdown]
+# Does this make the *trained* generator worse? The controlled test is the `strong-discriminator`
+# experiment: the data is one 2-D Gaussian away from where the generator starts; we pre-train D
+# alone for k updates against the untrained generator (k = 0 is ordinary training), then train both
+# for 300 generator steps and measure how far the generator ends from the data (W1, lower is better;
+# the untrained generator's W1 is printed too: ending there means "never moved"). Three seeds, the
+# median is shown.
+#
+# Plain SGD first, the 2014 paper's optimiser: a step is lr x gradient, so a vanished gradient means
+# a vanished step. Both objectives use SGD, the same networks, batch and number of generator steps;
+# the learning rates are each objective's own (printed), the ones at which its ordinary training
+# (k = 0) reaches the data, and WGAN-GP keeps its paper's 5 critic updates per generator update.
+
+# %%
+from gankit.experiments import strong_discriminator as strong
+from gankit.experiments.common import median, toy_config
+
+K_PRETRAIN = 100 if QUICK else 1000
+STRONG_SEEDS = [0] if QUICK else [0, 1, 2]
+G_STEPS = 30 if QUICK else 300
+UNTRAINED = toy_config(objective="minimax", dim=2, latent_dim=2, width=32, depth=2)
+untrained = median(
+    [strong.distance_to_data(Trainer(UNTRAINED.replace(seed=s), strong.DATA, "cpu"), s) for s in STRONG_SEEDS]
+)
+
+
+def median_w1(objective, optimizer, k):
+    return median([strong.final_w1(objective, optimizer, k, s, steps=G_STEPS) for s in STRONG_SEEDS])
+
+
+def compare(optimizer):
+    print(f"optimiser {optimizer}; untrained generator: W1 {untrained:.2f}")
+    for objective in ("minimax", "wgan-gp"):
+        before, after = median_w1(objective, optimizer, 0), median_w1(objective, optimizer, K_PRETRAIN)
+        verdict = "worse" if after > before else "not worse"
+        g_lr, d_lr = strong.LEARNING_RATES[(objective, optimizer)]
+        print(
+            f"  {objective:8s} (g_lr {g_lr:g}, d_lr {d_lr:g}): W1 {before:.2f} with k = 0, "
+            f"{after:.2f} with D pre-trained for k = {K_PRETRAIN}: {verdict}"
+        )
+
+
+compare("sgd")
+
+# %% [markdown]
+# At full settings this prints: with SGD, the minimax GAN ends at W1 0.40 after ordinary training,
+# but at 3.45 when D was pre-trained for 1,000 updates, the untrained generator's own distance
+# (3.51): a confident D left it no gradient, and it never moved. The WGAN-GP generator ends at 0.55
+# after the same pre-training (0.91 without): a critic trained to optimality gives its most useful
+# gradient, so pre-training it does no harm.
+#
+# Now the same with Adam, the optimiser almost everyone uses today (each objective's usual betas):
+
+# %%
+compare("adam")
+
+# %% [markdown]
+# At full settings: minimax ends at 0.38 with a pre-trained D and 0.62 without, so the harm is gone.
+# Adam divides each gradient by a running estimate of its own size, so a tiny but consistent
+# gradient still makes steps of about the learning rate: Adam *masks* the vanishing gradient. The
+# gradient itself is still tiny, as the next run shows, and the monitors still flag it.
+#
 # Now in real training. The data is `ring`: eight narrow bumps on a circle, which a fresh generator
 # (a small blob at the centre) does not touch at all. We make D far stronger than G: 20 discriminator
 # updates per generator update, and a discriminator learning rate 50 times the generator's.
@@ -270,7 +350,11 @@ plt.show()
 # Arjovsky, Chintala & Bottou (2017) replaced the divergence with the Wasserstein-1 (earth mover's)
 # distance: how much mass must move how far to turn p_g into p_data. It keeps growing with the
 # distance between the distributions even when they do not overlap at all, while the Jensen-Shannon
-# divergence is stuck at log 2:
+# divergence is stuck at log 2. The lesson says "KL or JS": the third panel measures
+# KL(P_0 ‖ P_θ), which is worse still. It averages log p_0(x)/p_θ(x) over the data, and where the
+# generator has no mass that ratio is infinite: KL is +∞ for every θ ≠ 0. A trained D's logit
+# estimates that log-ratio, and its estimate keeps climbing the longer D trains (the two marker
+# rows: half and all of D's updates), because there is no finite value to reach:
 
 # %%
 gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
@@ -279,7 +363,9 @@ gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
 # The WGAN's critic f has no sigmoid: it outputs an unbounded score, is kept 1-Lipschitz (here by
 # the gradient penalty of Gulrajani et al. 2017, `wgan-gp`), and the generator minimises -E[f(G(z))].
 # Its gradient has slope about 1 towards the data however well the critic is trained. Same data,
-# same too-strong critic, same learning rates; only the objective changes:
+# networks, learning rates and 20 critic updates per generator update; the objective changes, and
+# with it its defaults: Adam's betas (0, 0.9) instead of (0.5, 0.999), and the gradient penalty
+# (λ = 0.1 on toy data):
 
 # %%
 wgan = gankit.train("ring", "wgan-gp", STRONG_STEPS, out=RUNS / "strong-wgan-gp", overwrite=True, **STRONG)
@@ -345,7 +431,9 @@ vae_vs_gan
 # | G and D take turns, each frozen while the other learns | section 1: `g_step` changes only G, `d_step` only D |
 # | p_g approaches p_data, and D(x) flattens to 1/2 | section 2: the staged pictures and W1 |
 # | D is a learned loss for G | section 3: the loss surface -log D(x) and the optimal D |
+# | D is trained like a classifier, with implicit labels (real = 1, fake = 0) | section 1: the cross-entropy check |
 # | too strong a D makes the generator's gradient vanish | section 4: the figure, the run, and the doctor |
+# | ... and the generator worse, with SGD; Adam masks it | section 4: k = 0 vs a pre-trained D, SGD then Adam |
 # | WGAN keeps the gradient and recovers | section 5: same critic, W1 falls |
 # | GAN samples look more like real data than VAE samples | section 6: samples side by side; FID, precision, recall |
 #

@@ -116,6 +116,20 @@ print(f"d_step 之后:G 变了 {changed(g_before, G)},D 变了 {changed(d_before
 # 训练的一"步"就是先 `d_step`(鹰的回合,重复 `critic_steps` 次),再 `g_step`(蛇的回合)。如此反复,
 # 就是一个 GAN。`Trainer.fit` 只是在这个循环外面加上日志、评估和检查点;`gankit.train` 调用它,并把
 # 结果写进运行目录。
+#
+# 注意 D 是用什么训练的。学习数据的分布是**无监督**的:没有人给图片打标签。可 D 的损失却是一个普通的
+# 有监督分类损失(二元交叉熵),标签是白送的:来自数据集的样本标 1,G 生成的样本标 0。标签隐含在样本的
+# 来源里,于是这场博弈把一个无监督问题变成了一个随 G 的进步而不断变化的有监督问题。下面两个数是同一个损失:
+
+# %%
+bce = torch.nn.functional.binary_cross_entropy_with_logits
+with torch.no_grad():
+    real_scores, fake_scores = D(data.sample(64, trainer.rng)), D(G(torch.randn(64, config.latent_dim)))
+    # labels: 1 for real, 0 for fake; nobody wrote them, they come from where each sample came from
+    labelled = bce(real_scores, torch.ones_like(real_scores)) + bce(fake_scores, torch.zeros_like(fake_scores))
+    print(f"cross-entropy with the implicit labels: {labelled.item():.4f}")
+    print(f"D's loss in gankit (objectives.py):      {trainer.objective.discriminator_loss(real_scores, fake_scores).item():.4f}")
+
 
 # %% [markdown]
 # ## 2. 看着 p_g 一步步走向 p_data
@@ -200,7 +214,9 @@ plt.show()
 #
 # 对固定的 G,最优判别器有解析解(Goodfellow 等人 2014,命题 1):
 # D*(x) = p_data(x) / (p_data(x) + p_g(x))。gankit 的 `optimal-discriminator` 图针对一个固定的 G
-# 训练 D,并把它和这个公式对比:
+# 训练 D,并把它和这个公式对比。左图用两个相互重叠、密度完全已知的高斯分布:训练出的 D(虚线)落在 D*
+# 上(标题给出两者的最大差距)。另外两幅图把两个高斯分布拉开到互不重叠:这时最好的 D 在真实数据上为 1、在
+# 假样本上为 0,两处都是平的,在生成器样本所在的位置斜率约为 0;而 WGAN 的评论家仍保有有用的斜率(第 5 节)。
 
 # %%
 gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
@@ -223,6 +239,61 @@ gankit.figure("optimal-discriminator", out=RUNS / "figures", quick=QUICK)
 gankit.figure("vanishing-gradients", out=RUNS / "figures", quick=QUICK)
 
 # %% [markdown]
+# 这会让**训练出来的**生成器变差吗?受控的检验是 `strong-discriminator` 实验:数据是一个二维高斯分布,
+# 离生成器的起点很远;先让 D 单独对着未训练的生成器预训练 k 次(k = 0 就是普通训练),再让两者一起训练
+# 300 个生成器步,最后量生成器离数据有多远(W1,越小越好;也打印未训练生成器的 W1:停在那里就是"根本没动")。
+# 三个随机种子,取中位数。
+#
+# 先用普通的 SGD,也就是 2014 年论文用的优化器:一步的大小是学习率 x 梯度,梯度消失,步子也就消失了。
+# 两个目标函数都用 SGD、相同的网络、批大小和生成器步数;学习率是各自的(会打印出来),即各自普通训练
+# (k = 0)能走到数据的学习率;WGAN-GP 保留论文中每个生成器步配 5 次评论家更新的设定。
+
+# %%
+from gankit.experiments import strong_discriminator as strong
+from gankit.experiments.common import median, toy_config
+
+K_PRETRAIN = 100 if QUICK else 1000
+STRONG_SEEDS = [0] if QUICK else [0, 1, 2]
+G_STEPS = 30 if QUICK else 300
+UNTRAINED = toy_config(objective="minimax", dim=2, latent_dim=2, width=32, depth=2)
+untrained = median(
+    [strong.distance_to_data(Trainer(UNTRAINED.replace(seed=s), strong.DATA, "cpu"), s) for s in STRONG_SEEDS]
+)
+
+
+def median_w1(objective, optimizer, k):
+    return median([strong.final_w1(objective, optimizer, k, s, steps=G_STEPS) for s in STRONG_SEEDS])
+
+
+def compare(optimizer):
+    print(f"optimiser {optimizer}; untrained generator: W1 {untrained:.2f}")
+    for objective in ("minimax", "wgan-gp"):
+        before, after = median_w1(objective, optimizer, 0), median_w1(objective, optimizer, K_PRETRAIN)
+        verdict = "worse" if after > before else "not worse"
+        g_lr, d_lr = strong.LEARNING_RATES[(objective, optimizer)]
+        print(
+            f"  {objective:8s} (g_lr {g_lr:g}, d_lr {d_lr:g}): W1 {before:.2f} with k = 0, "
+            f"{after:.2f} with D pre-trained for k = {K_PRETRAIN}: {verdict}"
+        )
+
+
+compare("sgd")
+
+# %% [markdown]
+# 在完整设置下输出是:用 SGD 时,原始 minimax GAN 普通训练后的 W1 为 0.40,而 D 预训练 1,000 次之后是
+# 3.45,也就是未训练生成器自己的距离(3.51):过于自信的 D 没给它留下梯度,它根本没动。WGAN-GP 的生成器在
+# 同样的预训练之后停在 0.55(不预训练是 0.91):训练到最优的评论家给出的恰恰是最有用的梯度,预训练它没有害处。
+#
+# 再用 Adam 做一遍,这是今天几乎人人都用的优化器(各目标函数用各自惯用的 betas):
+
+# %%
+compare("adam")
+
+# %% [markdown]
+# 在完整设置下:有预训练 D 时 minimax 停在 0.38,没有时是 0.62,害处不见了。Adam 把每个梯度除以它自身
+# 大小的滑动估计,所以一个很小但方向一致的梯度仍然能迈出约一个学习率大小的步子:Adam **掩盖**了梯度消失。
+# 梯度本身依然很小,下面的真实训练会显示这一点,监视器也照样会报警。
+#
 # 再看真实的训练。数据换成 `ring`:圆周上八个很窄的鼓包,刚初始化的生成器(圆心附近的一小团)和它们
 # 完全不重叠。我们让 D 远强于 G:每更新一次生成器就更新 20 次判别器,判别器的学习率是生成器的 50 倍。
 
@@ -256,7 +327,10 @@ plt.show()
 #
 # Arjovsky、Chintala 和 Bottou(2017)用 Wasserstein-1 距离(又叫推土机距离,earth mover's distance)
 # 代替了 JS 散度:要把 p_g 变成 p_data,需要把多少"土"搬多远。即使两个分布完全不重叠,它也会随着两者
-# 距离的增大而继续增大;而 JS 散度一直卡在 log 2:
+# 距离的增大而继续增大;而 JS 散度一直卡在 log 2。课程里说"KL 或 JS 散度":第三幅图量的是
+# KL(P_0 ‖ P_θ),它更糟。它是 log p_0(x)/p_θ(x) 在真实数据上的平均,而在生成器没有质量的地方这个比值是
+# 无穷大:对每个 θ ≠ 0,KL 都是 +∞。训练好的 D 的 logit 估计的正是这个对数比值,它的估计值随着 D 训练得
+# 越久而一直往上爬(两行标记:D 训练一半和全部更新之后),因为根本没有一个有限值可以收敛到:
 
 # %%
 gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
@@ -264,7 +338,8 @@ gankit.figure("js-saturation", out=RUNS / "figures", quick=QUICK)
 # %% [markdown]
 # WGAN 的"评论家"(critic)f 没有 sigmoid:它输出一个无界的分数,并被约束为 1-Lipschitz(这里用
 # Gulrajani 等人 2017 提出的梯度惩罚,即 `wgan-gp`),生成器最小化 -E[f(G(z))]。无论评论家训练得多好,
-# 它给生成器的梯度朝向真实数据的斜率都约为 1。数据相同、评论家同样过强、学习率相同,只换目标函数:
+# 它给生成器的梯度朝向真实数据的斜率都约为 1。数据、网络、学习率和每个生成器步配 20 次评论家更新都相同;换的是目标函数,以及随之而来的默认值:
+# Adam 的 betas 从 (0.5, 0.999) 变为 (0, 0.9),外加梯度惩罚(玩具数据上 λ = 0.1):
 
 # %%
 wgan = gankit.train("ring", "wgan-gp", STRONG_STEPS, out=RUNS / "strong-wgan-gp", overwrite=True, **STRONG)
@@ -324,7 +399,9 @@ vae_vs_gan
 # | G 和 D 轮流训练,一方学习时另一方固定 | 第 1 节:`g_step` 只改 G,`d_step` 只改 D |
 # | p_g 逼近 p_data,D(x) 趋于 1/2 | 第 2 节:分阶段的图和 W1 |
 # | D 是 G 学出来的损失函数 | 第 3 节:损失曲面 -log D(x) 与最优判别器 |
+# | D 像分类器一样训练,标签是隐含的(真 = 1,假 = 0) | 第 1 节:交叉熵的核对 |
 # | D 太强,生成器的梯度消失 | 第 4 节:经典图、真实训练和 doctor 的诊断 |
+# | ……用 SGD 时生成器也会变差;Adam 掩盖了它 | 第 4 节:k = 0 与预训练 D 的对比,先 SGD 后 Adam |
 # | WGAN 保住梯度,训练恢复 | 第 5 节:同样的评论家,W1 下降 |
 # | GAN 的样本比 VAE 的更接近真实数据 | 第 6 节:并排的样本;FID、精确率、召回率 |
 #

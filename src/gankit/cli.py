@@ -86,6 +86,11 @@ def train(
         show_default="the images' own size",
     ),
     steps: int | None = _opt("steps", "Generator updates.", "--steps"),
+    time_budget_s: float | None = _opt(
+        "time_budget_s",
+        "Stop once training has used this much process CPU time, in seconds (0 = no limit).",
+        "--time-budget-s",
+    ),
     batch_size: int | None = _opt("batch_size", "Samples per batch.", "--batch-size"),
     seed: int | None = _opt("seed", "Random seed (same seed + config = same numbers on CPU).", "--seed"),
     preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),
@@ -109,7 +114,10 @@ def train(
     critic_steps: int | None = _opt("critic_steps", "D updates per G update.", "--critic-steps"),
     clip_value: float | None = _opt("clip_value", "WGAN weight clipping bound.", "--clip-value"),
     gradient_penalty_weight: float | None = _opt(
-        "gradient_penalty_weight", "WGAN-GP lambda.", "--gradient-penalty-weight", "--gp-weight"
+        "gradient_penalty_weight",
+        "WGAN-GP penalty weight lambda: 10 on images (the paper), 0.1 on toy data (its reference code).",
+        "--gradient-penalty-weight",
+        "--gp-weight",
     ),
     ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
     spectral_norm: bool | None = typer.Option(

@@ -45,6 +45,7 @@ class TrainConfig:
     image_size: int | None = None  # resize images to image_size x image_size (None: keep their size)
     # how long and how much
     steps: int = 2000  # generator updates
+    time_budget_s: float = 0.0  # stop once training used this much process CPU time (s); 0: no limit
     batch_size: int | None = None  # None: 256 for toy data, 64 for images
     seed: int = 0
     # networks (None: chosen from the data's shape)
@@ -128,6 +129,7 @@ class TrainConfig:
             "threads",
             "r1_gamma",
             "r2_gamma",
+            "time_budget_s",
         )
         _positive(self, "r1_every")
         _positive(self, "num_classes", allow_none=True)

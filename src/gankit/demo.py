@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _kl_text(value: float | None) -> str:
+    """Reverse KL to 3 decimals; n/a when undefined (no high-quality sample)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def format_summary(results: dict) -> str:
     lines = [
         "gankit demo: 8 Gaussians on the unit circle (sigma 0.01), 2,500 samples per model",
@@ -82,7 +87,7 @@ def format_summary(results: dict) -> str:
     for name, (_, m) in results.items():
         lines.append(
             f"{name:<10} {m['modes']:>4d}/{m['modes_total']:<2d} {100 * m['high_quality']:>12.1f}% "
-            f"{m['reverse_kl']:>11.3f} {m['w1']:>7.3f} {m['seconds']:>6.0f}s"
+            f"{_kl_text(m['reverse_kl']):>11} {m['w1']:>7.3f} {m['seconds']:>6.0f}s"
         )
     lines += [
         "",

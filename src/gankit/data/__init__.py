@@ -18,6 +18,10 @@ def load_data(name: str, image_size: int | None = None):
 
     ``image_size`` resizes images to a square of that side; toy data ignores it.
     """
+    if not name.strip():  # '' would otherwise read as the current folder of images
+        raise GankitError(
+            f"--data is empty; allowed: {', '.join(TOY_DATASETS)}, digits, or a path to image data"
+        )
     if name in TOY_DATASETS:
         return get_toy(name)
     if name in STANDARD_SET_NAMES:  # mnist, fashion-mnist, cifar10: downloaded on first use

@@ -48,7 +48,8 @@ REMEDIES: dict[str, list[str]] = {
     "discriminator-overpowers": [
         "lower the discriminator's learning rate (--d-lr) or give it fewer steps (--critic-steps)",
         "use a loss whose generator gradient survives a confident D (--objective ns or wgan-gp)",
-        "Wasserstein critics: constrain the critic (gradient penalty weight 10, or a smaller clip value)",
+        "Wasserstein critics: constrain the critic "
+        "(penalty weight lambda 10 on images, 0.1 on toy data; or a smaller clip)",
         "add noise or label smoothing to D's inputs, or make D smaller",
     ],
     "mode-collapse": [
@@ -60,7 +61,8 @@ REMEDIES: dict[str, list[str]] = {
     "divergence": [
         "resume from the last good checkpoint with smaller learning rates (--g-lr, --d-lr)",
         "use Adam with the objective's default betas instead of SGD/large steps",
-        "Wasserstein critics: keep the gradient penalty (weight 10) or weight clipping on",
+        "Wasserstein critics: keep the gradient penalty "
+        "(lambda 10 on images, 0.1 on toy data) or weight clipping on",
     ],
     "no-progress": [
         "if the samples already look right, training has converged: stop here",

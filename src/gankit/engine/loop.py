@@ -357,6 +357,7 @@ class Trainer:
         self.d_optimizer = make_optimizer(
             config.optimizer, self.discriminator.parameters(), config.d_lr, config
         )
+        self.budget_spent = False  # set by fit when config.time_budget_s ended training
         self.ema = None
         if config.ema_decay > 0:
             self.ema = AveragedModel(
@@ -427,10 +428,18 @@ class Trainer:
         return stats
 
     def fit(self, callbacks: Iterable[Callback] = (), progress: bool = False) -> str | None:
-        """Train until ``config.steps``; returns why training stopped early, or None."""
+        """Train until ``config.steps``; returns why training stopped early, or None.
+
+        With ``config.time_budget_s`` > 0, training also ends at the first step boundary where this
+        call has used that much process CPU time (all threads; a resumed run gets a fresh budget):
+        an equal-compute comparison of models, less sensitive to other load than wall-clock time.
+        ``self.budget_spent`` then says so.
+        """
         callbacks = list(callbacks)
         config = self.config
         start = time.perf_counter() - self.elapsed
+        cpu_start = time.process_time()
+        self.budget_spent = False
         bar = _progress_bar(config.steps, self.step, progress)
         stopped = None
         try:
@@ -458,6 +467,9 @@ class Trainer:
                         callback.on_log(self, row)
                 for callback in callbacks:
                     callback.on_step_end(self)
+                if config.time_budget_s and time.process_time() - cpu_start >= config.time_budget_s:
+                    self.budget_spent = True  # a normal end, not a failure: fit still returns None
+                    break
         except StopTraining as reason:
             stopped = str(reason)
         finally:

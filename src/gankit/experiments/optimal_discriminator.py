@@ -1,6 +1,16 @@
-"""optimal-discriminator: a saturated GAN discriminator vs a near-linear WGAN critic (WGAN Fig. 2).
+"""optimal-discriminator: the trained D against the formula D*, then saturation vs a WGAN critic.
 
-Two 1-D Gaussians far apart, real N(+2, 0.5^2) and generated N(-2, 0.5^2), neither of them trained.
+Left panel, overlapping supports: real N(1, 0.5^2) and generated N(0, 0.8^2), both known in closed
+form, so the optimal discriminator of Goodfellow et al. 2014 (Prop. 1) can be drawn exactly,
+
+    D*(x) = p_data(x) / (p_data(x) + p_g(x)),
+
+beside a D trained on samples alone (same network and optimiser as below). The figure reports the
+largest gap |D - D*| over the region where either density is at least 1 % of its peak (outside it,
+D never sees a sample and is unconstrained).
+
+Middle and right panels (WGAN Fig. 2), disjoint supports: two 1-D Gaussians far apart, real
+N(+2, 0.5^2) and generated N(-2, 0.5^2), neither of them trained.
 We train, from scratch and to (near) optimality, three networks of the same shape:
 
     a GAN discriminator D = sigmoid(s) with the cross-entropy loss (``minimax``),
@@ -40,6 +50,7 @@ from gankit.objectives import get_objective
 
 NAME = "optimal-discriminator"
 REAL_MEAN, FAKE_MEAN, STD = 2.0, -2.0, 0.5
+OVERLAP_REAL, OVERLAP_FAKE = (1.0, 0.5), (0.0, 0.8)  # (mean, std) of the overlapping case
 # Learning rates for a short run to (near) optimality; the papers' rates (5e-5, 1e-4) are tuned for
 # slow joint training, not for fitting a fixed pair of distributions in a few hundred steps.
 TRAINED = {
@@ -50,8 +61,15 @@ TRAINED = {
 LABELS = {"minimax": "GAN discriminator D(x)", "wgan": "WGAN critic (clipping)", "wgan-gp": "WGAN-GP critic"}
 
 
-def fit_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscriminator:
-    """Train a fresh D/critic for ``steps`` updates to separate N(+2, .5^2) (real) from N(-2, .5^2)."""
+def fit_discriminator(
+    objective_name: str,
+    steps: int,
+    seed: int,
+    real: tuple[float, float] = (REAL_MEAN, STD),
+    fake: tuple[float, float] = (FAKE_MEAN, STD),
+) -> MLPDiscriminator:
+    """Train a fresh D/critic for ``steps`` updates to separate N(real) from N(fake), each (mean, std);
+    by default the disjoint pair N(+2, .5^2) (real) and N(-2, .5^2)."""
     config = toy_config(
         objective=objective_name,
         latent_dim=1,
@@ -63,13 +81,40 @@ def fit_discriminator(objective_name: str, steps: int, seed: int) -> MLPDiscrimi
     torch.manual_seed(seed)
     discriminator = MLPDiscriminator(1, config.width, config.depth)
     optimizer = make_optimizer(config.optimizer, discriminator.parameters(), config.d_lr, config)
-    fake = FixedGaussianGenerator(FAKE_MEAN, STD)
-    real = gaussian_1d("real", REAL_MEAN, STD)
+    fake_generator = FixedGaussianGenerator(*fake)
+    real_data = gaussian_1d("real", *real)
     rng = torch.Generator().manual_seed(seed)
     train_discriminator(
-        fake, discriminator, optimizer, get_objective(objective_name), config, real, rng, steps
+        fake_generator, discriminator, optimizer, get_objective(objective_name), config, real_data, rng, steps
     )
     return discriminator
+
+
+def optimal_d(x: np.ndarray) -> np.ndarray:
+    """D*(x) = p_data(x) / (p_data(x) + p_g(x)) for the overlapping pair of Gaussians."""
+    p_data, p_g = norm.pdf(x, *OVERLAP_REAL), norm.pdf(x, *OVERLAP_FAKE)
+    return p_data / (p_data + p_g)
+
+
+def compare_with_optimal(steps: int, seed: int, grid: torch.Tensor) -> dict:
+    """Train a minimax D on the overlapping pair; D and D* on the grid, and their largest gap where
+    either density is at least 1 % of its peak."""
+    discriminator = fit_discriminator("minimax", steps, seed, real=OVERLAP_REAL, fake=OVERLAP_FAKE)
+    with torch.no_grad():
+        trained = torch.sigmoid(discriminator(grid)).reshape(-1).numpy()
+    x = grid[:, 0].numpy().astype(np.float64)
+    optimal = optimal_d(x)
+    real_density, fake_density = norm.pdf(x, *OVERLAP_REAL), norm.pdf(x, *OVERLAP_FAKE)
+    covered = (real_density >= 0.01 * real_density.max()) | (fake_density >= 0.01 * fake_density.max())
+    gap = np.abs(trained - optimal)
+    return {
+        "trained_d": trained.tolist(),
+        "optimal_d": optimal.tolist(),
+        "covered_from": float(x[covered].min()),
+        "covered_to": float(x[covered].max()),
+        "max_abs_gap_covered": float(gap[covered].max()),
+        "mean_abs_gap_covered": float(gap[covered].mean()),
+    }
 
 
 def measure(objective_name: str, steps: int, seed: int, grid: torch.Tensor) -> dict:
@@ -104,17 +149,35 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     steps = 300 if quick else 2000
     grid = torch.linspace(-4.5, 4.5, 181).unsqueeze(1)
     results = {name: measure(name, steps, seed, grid) for name in TRAINED}
-    headline = {}
+    overlap = compare_with_optimal(steps, seed, grid)
+    headline = {
+        "overlap_max_abs_d_minus_d_star": overlap["max_abs_gap_covered"],
+        "overlap_mean_abs_d_minus_d_star": overlap["mean_abs_gap_covered"],
+    }
     for name, result in results.items():
         headline[f"{name}_gradient_on_fakes_over_largest"] = result["gradient_on_fakes_over_largest"]
         headline[f"{name}_linear_fit_r2"] = result["linear_fit_r2_between_means"]
     numbers = {
-        "claim": "an optimal GAN discriminator is flat (gradient ~ 0) on the fakes; a WGAN critic is "
-        "close to linear, with useful gradients everywhere",
-        "settings": {"steps": steps, "width": 64, "depth": 2, "batch_size": 256, "trained": TRAINED},
+        "claim": "where the supports overlap, a trained D matches D* = p_data / (p_data + p_g); where they "
+        "are disjoint, the optimal D is flat (gradient ~ 0) on the fakes, while a WGAN critic is close to "
+        "linear, with useful gradients everywhere",
+        "settings": {
+            "steps": steps,
+            "width": 64,
+            "depth": 2,
+            "batch_size": 256,
+            "trained": TRAINED,
+            "disjoint": {"real": f"N({REAL_MEAN}, {STD}^2)", "fake": f"N({FAKE_MEAN}, {STD}^2)"},
+            "overlap": {
+                "real": f"N({OVERLAP_REAL[0]}, {OVERLAP_REAL[1]}^2)",
+                "fake": f"N({OVERLAP_FAKE[0]}, {OVERLAP_FAKE[1]}^2)",
+                "gap_region": "where either density is >= 1 % of its peak",
+            },
+        },
         "headline": headline,
         "x": grid[:, 0].tolist(),
         "results": results,
+        "overlap": overlap,
     }
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
@@ -122,8 +185,24 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
 def _plot(numbers: dict) -> PlotFigure:
     x = np.array(numbers["x"])
     results = numbers["results"]
-    fig = PlotFigure(figsize=(11, 4.2))
-    (left, right) = fig.subplots(1, 2)
+    fig = PlotFigure(figsize=(16, 4.4))
+    (first, left, right) = fig.subplots(1, 3)
+    overlap = numbers["overlap"]
+    scale = 0.9 / max(norm.pdf(0, 0, OVERLAP_REAL[1]), norm.pdf(0, 0, OVERLAP_FAKE[1]))
+    first.plot(x, scale * norm.pdf(x, *OVERLAP_REAL), ":", color=DATA_COLOR, lw=2, label="real density")
+    first.plot(x, scale * norm.pdf(x, *OVERLAP_FAKE), color=GENERATOR_COLOR, lw=2, label="fake density")
+    first.plot(x, overlap["optimal_d"], color="black", lw=1.2, label="D* = p_data / (p_data + p_g)")
+    first.plot(x, overlap["trained_d"], "--", color=DISCRIMINATOR_COLOR, lw=2, label="trained D(x)")
+    first.axvspan(overlap["covered_from"], overlap["covered_to"], color="gray", alpha=0.08)
+    first.set_ylim(-0.05, 1.05)
+    first.set_xlabel("x")
+    first.set_ylabel("D(x); densities scaled")
+    first.set_title(
+        f"Overlapping supports: max |D - D*| = {overlap['max_abs_gap_covered']:.3f}\n"
+        "(grey: where either density is >= 1 % of its peak)",
+        fontsize=10,
+    )
+    first.legend(fontsize=7.5, loc="upper left")
     left.plot(x, norm.pdf(x, REAL_MEAN, STD) / 0.8 / 2, ":", color=DATA_COLOR, lw=2, label="real density")
     left.plot(x, norm.pdf(x, FAKE_MEAN, STD) / 0.8 / 2, color=GENERATOR_COLOR, lw=2, label="fake density")
     left.plot(x, results["minimax"]["output"], color=DISCRIMINATOR_COLOR, lw=2, label=LABELS["minimax"])
@@ -136,7 +215,7 @@ def _plot(numbers: dict) -> PlotFigure:
     critic_axis.set_ylabel("critic value (shifted to start at 0)", color=CRITIC_COLOR)
     lines = left.get_lines() + critic_axis.get_lines()
     left.legend(lines, [line.get_label() for line in lines], fontsize=7.5, loc="upper left")
-    left.set_title("Outputs after training to optimality")
+    left.set_title("Disjoint supports: outputs after training to optimality", fontsize=10)
     left.set_xlabel("x")
     for name, color, style in (
         ("minimax", DISCRIMINATOR_COLOR, "-"),
@@ -149,7 +228,7 @@ def _plot(numbers: dict) -> PlotFigure:
     right.axvspan(FAKE_MEAN - 2 * STD, FAKE_MEAN + 2 * STD, color=GENERATOR_COLOR, alpha=0.12, label="fakes")
     right.axvspan(REAL_MEAN - 2 * STD, REAL_MEAN + 2 * STD, color="gray", alpha=0.12, label="real data")
     right.set_ylim(1e-10, 10)
-    right.set_title("|d output / dx|: what the generator would learn from")
+    right.set_title("Disjoint supports: |d output / dx|, what G would learn from", fontsize=10)
     right.set_xlabel("x")
     right.legend(fontsize=7.5, loc="lower center")
     fig.tight_layout()
@@ -158,9 +237,14 @@ def _plot(numbers: dict) -> PlotFigure:
 
 FIGURE = Figure(
     name=NAME,
-    description="two far-apart 1-D Gaussians: an optimal D saturates, a WGAN critic stays ~linear",
+    description="a trained D matches D* = p_data/(p_data+p_g); on disjoint supports it saturates, a WGAN "
+    "critic stays ~linear",
     run=run,
     explanation=(
+        "For a fixed generator, the discriminator that maximises the GAN objective is D*(x) = "
+        "p_data(x) / (p_data(x) + p_g(x)): at each x it is the fraction of the samples seen there that "
+        "are real. With two overlapping Gaussians this ratio is known in closed form, and a D trained "
+        "on samples alone lands on it (left panel). "
         "When real and generated samples do not overlap, the best possible discriminator says 1 on "
         "every real point and 0 on every fake one, and its sigmoid is flat on both plateaus. The "
         "generator learns only through the slope of D at its own samples, and that slope is "

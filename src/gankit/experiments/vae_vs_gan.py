@@ -106,7 +106,9 @@ FIGURE = Figure(
         "discriminator that tells real from generated images, so blur is punished directly and "
         "samples are sharp, at the risk of dropping some variety (mode collapse). Precision (are "
         "samples where real images are?) and recall (is the data's variety covered?) separate the "
-        "two effects; FID mixes them. The real-vs-real floor is what a perfect model would score "
-        "with this many samples."
+        "two effects; FID mixes them. Precision can also reward blur: an average-looking digit lands in the "
+        "dense middle of the real features, so a blurry model may score *high* precision and low recall; "
+        "a precision win alone is not evidence of sharper samples. The real-vs-real floor is what a "
+        "perfect model would score with this many samples."
     ),
 )

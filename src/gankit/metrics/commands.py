@@ -20,8 +20,8 @@ _LABELS = {
 }
 
 
-def format_table(metrics: dict[str, float]) -> str:
-    """Two aligned columns: metric and value (modes as 'k / K', high quality in %)."""
+def format_table(metrics: dict[str, float | None]) -> str:
+    """Two aligned columns: metric and value (modes as 'k / K', high quality in %, None as n/a)."""
     rows = []
     known_first = [key for key in _LABELS if key in metrics] + [key for key in metrics if key not in _LABELS]
     for key in known_first:
@@ -30,6 +30,8 @@ def format_table(metrics: dict[str, float]) -> str:
             continue
         if key == "modes" and "modes_total" in metrics:
             text = f"{value} / {metrics['modes_total']}"
+        elif value is None:  # undefined, e.g. reverse KL with no high-quality sample
+            text = "n/a"
         elif key == "high_quality":
             text = f"{100 * value:.2f} %"
         elif isinstance(value, float) and math.isfinite(value):
@@ -67,8 +69,8 @@ def eval_command(
         show_default="the run's",
     ),
 ) -> None:
-    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data);
-    FID, KID, precision/recall/density/coverage next to their real-vs-real floors (images)."""
+    """Measure a run or a file of samples. Toy data: modes, high-quality %, reverse KL, W1. Image data:
+    FID, KID, precision, recall, density and coverage, each beside its real-vs-real floor."""
     from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
     from gankit.metrics.images import FEATURE_NETS
     from gankit.rundir import dumps, read_config

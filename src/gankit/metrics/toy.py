@@ -6,7 +6,8 @@ For a mixture of K Gaussians N(mu_k, sigma^2 I) and n generated samples x_1..x_n
 - the HQ samples form a histogram c_1..c_K over the modes; mode k is *covered* when
   c_k >= 20 n / 2500 (20 of 2,500 samples, scaled for other n) (Lin et al. 2018, PacGAN, section 5);
 - *reverse KL* is KL(p || q) = sum_k p_k ln(p_k / q_k) with p_k = c_k / sum_j c_j and q_k = 1 / K the
-  true (equal) mode weights: 0 when the modes are hit evenly, ln K when every HQ sample sits on one mode.
+  true (equal) mode weights: 0 when the modes are hit evenly, ln K when every HQ sample sits on one mode;
+  *undefined* (``None``, printed n/a) when no sample is high quality: p has no mass to compare.
 
 Samples drawn from the true mixture score 1 - exp(-9/2) = 98.89 % HQ in 2-D (the squared distance to
 the mean over sigma^2 is chi-squared with 2 degrees of freedom), so ~98.9 % is the ceiling, not 100 %.
@@ -35,7 +36,7 @@ class ModeStats:
     modes_covered: int
     modes_total: int
     high_quality: float  # fraction of all samples within 3 sigma of their nearest mode
-    reverse_kl: float
+    reverse_kl: float | None  # None: no high-quality sample, so undefined
     counts: list[int]  # high-quality samples per mode
 
 
@@ -70,15 +71,16 @@ def mode_statistics(
     )
 
 
-def reverse_kl(counts: np.ndarray) -> float:
+def reverse_kl(counts: np.ndarray) -> float | None:
     """KL(p || uniform) = sum_k p_k ln(p_k K) for the histogram ``counts`` (0 ln 0 = 0).
 
-    Infinite when no sample is high quality: the generated distribution puts no mass on any mode.
+    ``None`` when no sample is high quality: p = c / sum(c) is then 0 / 0, not a distribution, so the
+    divergence is undefined (not infinite). Averages over seeds skip it and say how many remain.
     """
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum()
     if total == 0:
-        return math.inf
+        return None
     p = counts[counts > 0] / total
     return float((p * np.log(p * len(counts))).sum())
 
@@ -104,11 +106,14 @@ def wasserstein1(samples: np.ndarray, reference: np.ndarray) -> float:
     return float(ot.emd2(weights_a, weights_b, cost, numItermax=10_000_000))
 
 
-def toy_metrics(samples: np.ndarray | torch.Tensor, data, w1_points: int = W1_POINTS) -> dict[str, float]:
+def toy_metrics(
+    samples: np.ndarray | torch.Tensor, data, w1_points: int = W1_POINTS
+) -> dict[str, float | None]:
     """All toy metrics of ``samples`` (n, dim) against the toy distribution ``data``, as a flat dict.
 
     Keys: ``w1`` always; ``modes``, ``modes_total``, ``high_quality``, ``reverse_kl`` when the data
-    has known modes. W1 compares the first ``w1_points`` samples (all of them in 1-D, where it is
+    has known modes (``reverse_kl`` is None when no sample is high quality). W1 compares the first
+    ``w1_points`` samples (all of them in 1-D, where it is
     cheap) with as many real samples drawn with a fixed seed; it is NaN when a sample is not finite.
     Even samples of the true distribution score W1 > 0 (two finite samples differ), so compare
     W1 values computed on the same number of points only.
@@ -125,7 +130,7 @@ def toy_metrics(samples: np.ndarray | torch.Tensor, data, w1_points: int = W1_PO
         w1 = wasserstein1(samples[:points], sample_numpy(data.name, points, REFERENCE_SEED))
     else:
         w1 = math.nan
-    out: dict[str, float] = {"w1": w1}
+    out: dict[str, float | None] = {"w1": w1}
     if data.modes is not None:
         stats = mode_statistics(samples, data.modes.numpy(), data.sigma)
         out |= {
