@@ -84,6 +84,72 @@ def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
     assert report["findings"] == [{**live, "ended": None, "closed_at": None}]  # an old record reads as open
 
 
+def w1_rows(values, every=100):
+    """Rows of a toy run with W1 evaluations (every other key a healthy classifier's)."""
+    return [
+        {"step": every * (i + 1), "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0, "eval_w1": w1}
+        for i, w1 in enumerate(values)
+    ]
+
+
+# the issue's run in miniature: W1 stalls at ~0.7 from step 200 and then learns to 0.25
+STALL_THEN_LEARN = [0.82, 0.69, 0.77, 0.7, 0.72, 0.73, 0.62, 0.55, 0.4, 0.3, 0.25, 0.26, 0.25, 0.24]
+
+
+def test_a_stall_that_ended_leaves_the_run_healthy_now_with_its_history(cli, tmp_path):
+    run = write_run(
+        tmp_path / "r", w1_rows(STALL_THEN_LEARN), data="grid", objective="wgan-gp", g_lr=1e-3, d_lr=1e-3,
+        eval_every=100, monitor_patience=300,
+    )  # fmt: skip
+    code, out, _ = cli("doctor", run)
+    assert code == 0 and out.splitlines()[0] == "verdict: healthy now; no-progress from 200 to 700"
+    assert "no-progress: from step 200 to 700 (over: not acting on it now)" in out
+    assert "what to change" not in out  # nothing to act on
+    code, out, _ = cli("doctor", run, "--json")
+    report = json.loads(out)
+    assert report["verdict"] == "healthy" and report["open"] == []
+    [finding] = report["findings"]
+    assert (finding["step"], finding["detected_at"], finding["ended"], finding["closed_at"]) == (
+        200,
+        500,
+        700,
+        800,
+    )
+
+
+def test_an_open_finding_is_the_verdict_now_and_an_ended_one_its_history(tmp_path):
+    rows = w1_rows(STALL_THEN_LEARN) + [  # ... and then it collapses onto one of the ring's 8 modes
+        {
+            "step": 1500 + 100 * i,
+            "eval_w1": 0.25,
+            "eval_modes": 1,
+            "eval_modes_total": 8,
+            "eval_high_quality": 0.9,
+        }
+        for i in range(3)
+    ]
+    report = diagnose(write_run(tmp_path / "r", rows, data="ring", eval_every=100, monitor_patience=300))
+    assert (
+        report["headline"]
+        == "problems now: mode-collapse (since 1,500); earlier: no-progress from 200 to 700"
+    )
+    assert report["verdict"] == "problems" and report["open"] == ["mode-collapse"]
+    text = format_diagnosis(report)
+    assert text.index("mode-collapse: open since step 1500") < text.index("no-progress: from step 200")
+
+
+def test_the_w1_panel_starts_at_zero_so_a_tiny_change_looks_tiny(tmp_path):
+    from matplotlib.figure import Figure
+
+    from gankit.diagnose.doctor import _quality_panel
+
+    axis = Figure().subplots()
+    _quality_panel(axis, w1_rows([0.9610, 0.9605, 0.9600]))  # a 0.1 % change
+    bottom, top = axis.get_ylim()
+    assert bottom == 0 and top >= 0.96
+    assert (0.9610 - 0.9600) / (top - bottom) < 0.01  # drawn as under 1 % of the panel's height
+
+
 def test_unknown_stop_on_name_is_one_line_and_writes_nothing(cli, tmp_path):
     code, _, err = cli("train", "--steps", "5", "--stop-on", "divergence,collapse", "--out", tmp_path / "r")
     assert code == 2 and "unknown finding 'collapse' in stop_on; allowed: vanishing-gradients" in err
