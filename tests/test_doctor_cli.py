@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -148,6 +150,25 @@ def test_the_w1_panel_starts_at_zero_so_a_tiny_change_looks_tiny(tmp_path):
     bottom, top = axis.get_ylim()
     assert bottom == 0 and top >= 0.96
     assert (0.9610 - 0.9600) / (top - bottom) < 0.01  # drawn as under 1 % of the panel's height
+
+
+def test_the_issues_8000_step_run_is_healthy_now_with_its_history(tmp_path):
+    # A real run, recorded once: gankit train --data grid --objective wgan-gp --g-lr 1e-3 --d-lr 1e-3
+    # --steps 8000 --seed 1 (metrics.jsonl trimmed to the logged numbers). It ends with 25 of 25 modes
+    # and W1 0.22 (from 0.82); the old doctor said "problems: no-progress (from step 500)".
+    data = Path(__file__).parent / "data"
+    run = tmp_path / "issue-18"
+    run.mkdir()
+    shutil.copy(data / "wgan_gp_grid_8000_steps.config.json", run / "config.json")
+    shutil.copy(data / "wgan_gp_grid_8000_steps.jsonl", run / "metrics.jsonl")
+    report = diagnose(run)
+    assert report["headline"] == (
+        "healthy now; no-progress from 500 to 1,750, no-progress from 3,250 to 4,500, "
+        "oscillation from 4,250 to 8,000"  # modes covered swung 12 -> 1 -> 7 -> 24 -> 9 -> 22 -> 9 ...
+    )
+    assert report["verdict"] == "healthy" and report["open"] == []
+    remedies = [remedy for finding in report["findings"] for remedy in finding["remedies"]]
+    assert not any("--objective wgan-gp" in remedy for remedy in remedies)  # it is the run's own
 
 
 def test_unknown_stop_on_name_is_one_line_and_writes_nothing(cli, tmp_path):

@@ -443,9 +443,10 @@ class Oscillation(Monitor):
     monitor_oscillation_swing x the metric's scale: the number of modes for eval_modes, the median
     of the window's values for eval_w1. The condition holds when the swings in the window reverse
     direction (up then down, or down then up) at least monitor_oscillation_reversals times: e.g.
-    modes 24 -> 2 -> 24 -> 3 is three swings and two reversals. It opens as soon as it holds (the
-    window is its sustain) and closes after ``CONFIRMATIONS`` evaluations without it. Evidence: the
-    metric, and the steps and values of the window.
+    modes 24 -> 2 -> 24 -> 3 is three swings and two reversals. The window is its sustain both
+    ways: it opens as soon as the condition holds and closes as soon as it does not (the last
+    monitor_oscillation_window evaluations reverse fewer times). Evidence: the metric, and the steps
+    and values of the window.
     """
 
     name = "oscillation"
@@ -456,7 +457,7 @@ class Oscillation(Monitor):
         self.history: dict[str, list[list[float]]] = {key: [] for key in self.METRICS}  # [step, value]
 
     def sustain(self) -> int:
-        return 1 if self.current is None else CONFIRMATIONS
+        return 1  # the window of evaluations already is the sustain, both ways
 
     def condition(self, row: dict) -> Condition | None:
         seen = False
