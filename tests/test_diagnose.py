@@ -21,16 +21,18 @@ from gankit.diagnose.monitors import (
     FindingsLog,
     ModeCollapse,
     NoProgress,
+    Oscillation,
     VanishingGradients,
     mean_pairwise_distance,
     read_findings,
     replay,
+    swing_reversals,
 )
 from gankit.engine.loop import Callback, StopTraining
 from gankit.errors import GankitError
 from gankit.runs.assemble import train
 
-FINDING_KEYS = {"name", "step", "detected_at", "message", "evidence", "remedies"}
+FINDING_KEYS = {"name", "step", "detected_at", "ended", "closed_at", "message", "evidence", "remedies"}
 
 
 def feed(monitor, rows):
@@ -40,6 +42,12 @@ def feed(monitor, rows):
         if finding is not None:
             return finding
     return None
+
+
+def episodes(monitor, rows):
+    """Every open and close event a monitor raises over the rows, as (step, ended) pairs."""
+    events = [monitor.observe(row) for row in rows]
+    return [(f.step, f.ended) for f in events if f is not None]
 
 
 def rows_of(key, values, every=10, **extra):
@@ -171,6 +179,105 @@ def test_divergence_fires_on_the_first_null_and_remembers_the_last_finite_row():
     assert "d_loss" in finding.message and "g_loss" not in finding.message
 
 
+# --- findings open and close -------------------------------------------------------------------
+
+
+def test_a_finding_closes_after_its_window_without_the_condition_and_can_reopen():
+    config = TrainConfig(objective="minimax", monitor_window=2)
+    norms = [1.0, 1e-4, 1e-4, 1e-4, 0.5, 1e-4, 0.5, 0.5, 0.5, 1e-4, 1e-4]  # one short blip, not a close
+    events = episodes(VanishingGradients(config), rows_of("g_grad_norm", norms))
+    # opens at 20 (held at 20, 30), closes: clear from 70 on (the 50 blip is one row), reopens at 100
+    assert events == [(20, None), (20, 70), (100, None)]
+
+
+def test_close_record_carries_both_steps_and_the_step_it_was_sure():
+    config = TrainConfig(objective="minimax", monitor_window=2)
+    monitor = VanishingGradients(config)
+    rows = rows_of("g_grad_norm", [1.0, 1e-4, 1e-4, 1.0, 1.0])
+    opened, closed = [f for f in map(monitor.observe, rows) if f is not None]
+    assert (opened.ended, opened.closed_at, opened.detected_at) == (None, None, 30)
+    assert (closed.step, closed.detected_at, closed.ended, closed.closed_at) == (20, 30, 40, 50)
+    assert not monitor.fired and closed.message == opened.message
+
+
+def test_no_progress_closes_once_w1_improves_again_or_converges():
+    config = TrainConfig(data="grid", eval_every=100, monitor_patience=300)
+    # the issue's run: W1 stalls at ~0.7 from step 200, then learns to 0.25 (from a worst of 0.82)
+    w1 = [0.82, 0.69, 0.77, 0.7, 0.72, 0.73, 0.62, 0.55, 0.4, 0.3, 0.25, 0.26, 0.25, 0.24]
+    events = episodes(NoProgress(config), rows_of("eval_w1", w1, every=100))
+    assert events == [(200, None), (200, 700)]  # open from 500 (patience), closed: new best at 700
+
+
+def test_mode_collapse_that_recovers_is_an_ended_episode():
+    config = TrainConfig(data="ring")
+    collapsed = {"eval_modes": 1, "eval_modes_total": 8, "eval_high_quality": 0.9}
+    healthy = {"eval_modes": 8, "eval_modes_total": 8, "eval_high_quality": 0.9}
+    stream = [collapsed, collapsed, collapsed, healthy, collapsed, healthy, healthy]
+    rows = [{"step": 100 * (i + 1), **r} for i, r in enumerate(stream)]
+    assert episodes(ModeCollapse(config), rows) == [(100, None), (100, 600)]
+
+
+def test_divergence_never_closes():
+    monitor = Divergence(TrainConfig())
+    rows = [{"step": 10, "d_loss": None}] + [{"step": 10 * i, "d_loss": 1.0} for i in range(2, 9)]
+    assert episodes(monitor, rows) == [(10, None)]
+
+
+def test_replay_lists_every_episode_with_its_end():
+    config = TrainConfig(objective="minimax", monitor_window=2)
+    rows = rows_of("g_grad_norm", [1.0, 1e-4, 1e-4, 1.0, 1.0, 1e-4, 1e-4])
+    found = [(f["name"], f["step"], f["ended"]) for f in replay(config, rows)]
+    assert found == [("vanishing-gradients", 20, 40), ("vanishing-gradients", 60, None)]
+
+
+# --- oscillation --------------------------------------------------------------------------------
+
+
+def test_swing_reversals_counts_direction_changes_of_large_moves_only():
+    assert swing_reversals([24, 2, 24, 3], threshold=5) == (2, 0)
+    assert swing_reversals([24, 23, 24, 2, 3, 24], threshold=5) == (1, 2)  # small wiggles ignored
+    assert swing_reversals([2, 10, 18, 24], threshold=5) == (0, 0)  # steady progress: no reversal
+
+
+def modes_rows(modes, total=25, every=250):
+    return [
+        {"step": every * (i + 1), "eval_modes": m, "eval_modes_total": total, "eval_high_quality": 0.6}
+        for i, m in enumerate(modes)
+    ]
+
+
+def test_oscillation_of_modes_covered_opens_with_its_evidence_and_closes_once_settled():
+    config = TrainConfig(data="grid")
+    swinging = [20, 22, 24, 2, 24, 3, 24, 24]  # 3 swings of > 0.3 x 25 modes, 2 reversals by step 1500
+    settled = [24, 24, 24, 23, 24, 24, 24, 24]
+    monitor = Oscillation(config)
+    rows = modes_rows(swinging + settled)
+    events = [f for f in map(monitor.observe, rows) if f is not None]
+    opened, closed = events
+    assert (opened.step, opened.detected_at, opened.ended) == (750, 1500, None)  # from the 24 before 2
+    assert opened.evidence["metric"] == "eval_modes" and opened.evidence["values"][-4:] == [24, 2, 24, 3]
+    assert opened.evidence["steps"][-1] == 1500 and "modes covered swung 3 times" in opened.message
+    # closes once the window (8 evaluations) holds fewer than 2 reversals: the 24 -> 2 swing has left it
+    assert (closed.ended, closed.closed_at) == (3000, 3000)  # window [24, 3, 24, 24, ...]: one reversal
+
+
+def test_steady_learning_or_small_noise_is_not_oscillation():
+    config = TrainConfig(data="grid")
+    assert feed(Oscillation(config), modes_rows([0, 3, 8, 14, 19, 23, 24, 25, 25, 24])) is None
+    assert feed(Oscillation(config), modes_rows([24, 21, 24, 21, 24, 21, 24, 21])) is None  # 3 < 7.5
+    one_dip = [24, 24, 2, 24, 24, 24, 24, 24]  # one dip and back: one reversal, not an oscillation
+    assert feed(Oscillation(config), modes_rows(one_dip)) is None
+
+
+def test_oscillation_of_w1_is_judged_relative_to_its_level():
+    config = TrainConfig(data="grid")
+    w1 = [0.3, 0.6, 0.3, 0.6, 0.3]  # swings of 0.3 around a median 0.3: 100 % of its level
+    finding = feed(Oscillation(config), rows_of("eval_w1", w1, every=250))
+    assert finding.evidence["metric"] == "eval_w1" and finding.step == 250
+    noisy = [0.30, 0.33, 0.29, 0.32, 0.30, 0.33]  # +-10 %: evaluation noise
+    assert feed(Oscillation(config), rows_of("eval_w1", noisy, every=250)) is None
+
+
 # --- where findings go --------------------------------------------------------------------------
 
 
@@ -190,6 +297,37 @@ def test_findings_log_prints_once_appends_jsonl_and_stops_on_request(tmp_path):
         collapse.on_log(None, row)
     log.keep_until(4)  # a resume from step 4 forgets what was found after it
     assert [f["name"] for f in read_findings(tmp_path)] == ["vanishing-gradients"]
+
+
+def test_findings_file_is_append_only_and_a_resume_reopens_what_closed_later(tmp_path):
+    printed = []
+    log = FindingsLog(tmp_path / "findings.jsonl", printed.append, stop_on=("vanishing-gradients",))
+    monitor = VanishingGradients(TrainConfig(objective="minimax", monitor_window=2), log)
+    with pytest.raises(StopTraining):  # --stop-on acts when the finding opens ...
+        for row in rows_of("g_grad_norm", [1.0, 1e-4, 1e-4]):
+            monitor.on_log(None, row)
+    for row in ({"step": 40, "g_grad_norm": 1.0}, {"step": 50, "g_grad_norm": 1.0}):
+        monitor.on_log(None, row)  # ... not when it closes
+    lines = (tmp_path / "findings.jsonl").read_text().splitlines()
+    assert [json.loads(line)["ended"] for line in lines] == [None, 40]  # open record, then close record
+    [finding] = read_findings(tmp_path)
+    assert (finding["step"], finding["ended"], finding["closed_at"]) == (20, 40, 50)
+    assert log.findings == [finding] and "ended (from step 20 to 40)" in printed[-1]
+    log.keep_until(45)  # resumed from a checkpoint before the close was sure: the episode is open again
+    assert [f["ended"] for f in read_findings(tmp_path)] == [None]
+
+
+def test_findings_written_before_findings_could_close_still_read(tmp_path):
+    old = {
+        "name": "no-progress",
+        "step": 500,
+        "detected_at": 1500,
+        "message": "m",
+        "evidence": {},
+        "remedies": [],
+    }
+    (tmp_path / "findings.jsonl").write_text(json.dumps(old) + "\n" + '{"torn')
+    assert read_findings(tmp_path) == [{**old, "ended": None, "closed_at": None}]
 
 
 def test_monitor_state_round_trip_continues_exactly():

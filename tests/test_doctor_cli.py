@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -42,8 +44,9 @@ def test_broken_recipe_from_the_docs_is_named_with_its_remedy(cli, tmp_path):
     assert "training stopped at step" in err and "trained 300 steps" not in out  # --stop-on: exit 1
     code, out, _ = cli("doctor", run)
     assert code == 0
-    assert "verdict: problems" in out and "vanishing-gradients: from step" in out
-    assert "--objective ns" in out  # the remedy
+    assert out.startswith("verdict: problems now:") and "vanishing-gradients (since" in out.splitlines()[0]
+    assert "vanishing-gradients: open since step" in out
+    assert "--objective ns" in out and "try 3e-3 (--d-lr 3e-3)" in out  # remedies fitted to d_lr 1e-2
     assert (run / "doctor.png").read_bytes().startswith(PNG_MAGIC)
 
 
@@ -80,7 +83,92 @@ def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
     }
     rows = healthy_rows(2) + [{"step": 30, "d_loss": None, "g_loss": None, "g_grad_norm": None}]
     report = diagnose(write_run(tmp_path / "nan", rows, findings=[live], objective="ns"))
-    assert report["findings"] == [live]
+    assert report["findings"] == [{**live, "ended": None, "closed_at": None}]  # an old record reads as open
+
+
+def w1_rows(values, every=100):
+    """Rows of a toy run with W1 evaluations (every other key a healthy classifier's)."""
+    return [
+        {"step": every * (i + 1), "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0, "eval_w1": w1}
+        for i, w1 in enumerate(values)
+    ]
+
+
+# the issue's run in miniature: W1 stalls at ~0.7 from step 200 and then learns to 0.25
+STALL_THEN_LEARN = [0.82, 0.69, 0.77, 0.7, 0.72, 0.73, 0.62, 0.55, 0.4, 0.3, 0.25, 0.26, 0.25, 0.24]
+
+
+def test_a_stall_that_ended_leaves_the_run_healthy_now_with_its_history(cli, tmp_path):
+    run = write_run(
+        tmp_path / "r", w1_rows(STALL_THEN_LEARN), data="grid", objective="wgan-gp", g_lr=1e-3, d_lr=1e-3,
+        eval_every=100, monitor_patience=300,
+    )  # fmt: skip
+    code, out, _ = cli("doctor", run)
+    assert code == 0 and out.splitlines()[0] == "verdict: healthy now; no-progress from 200 to 700"
+    assert "no-progress: from step 200 to 700 (over: not acting on it now)" in out
+    assert "what to change" not in out  # nothing to act on
+    code, out, _ = cli("doctor", run, "--json")
+    report = json.loads(out)
+    assert report["verdict"] == "healthy" and report["open"] == []
+    [finding] = report["findings"]
+    assert (finding["step"], finding["detected_at"], finding["ended"], finding["closed_at"]) == (
+        200,
+        500,
+        700,
+        800,
+    )
+
+
+def test_an_open_finding_is_the_verdict_now_and_an_ended_one_its_history(tmp_path):
+    rows = w1_rows(STALL_THEN_LEARN) + [  # ... and then it collapses onto one of the ring's 8 modes
+        {
+            "step": 1500 + 100 * i,
+            "eval_w1": 0.25,
+            "eval_modes": 1,
+            "eval_modes_total": 8,
+            "eval_high_quality": 0.9,
+        }
+        for i in range(3)
+    ]
+    report = diagnose(write_run(tmp_path / "r", rows, data="ring", eval_every=100, monitor_patience=300))
+    assert (
+        report["headline"]
+        == "problems now: mode-collapse (since 1,500); earlier: no-progress from 200 to 700"
+    )
+    assert report["verdict"] == "problems" and report["open"] == ["mode-collapse"]
+    text = format_diagnosis(report)
+    assert text.index("mode-collapse: open since step 1500") < text.index("no-progress: from step 200")
+
+
+def test_the_w1_panel_starts_at_zero_so_a_tiny_change_looks_tiny(tmp_path):
+    from matplotlib.figure import Figure
+
+    from gankit.diagnose.doctor import _quality_panel
+
+    axis = Figure().subplots()
+    _quality_panel(axis, w1_rows([0.9610, 0.9605, 0.9600]))  # a 0.1 % change
+    bottom, top = axis.get_ylim()
+    assert bottom == 0 and top >= 0.96
+    assert (0.9610 - 0.9600) / (top - bottom) < 0.01  # drawn as under 1 % of the panel's height
+
+
+def test_the_issues_8000_step_run_is_healthy_now_with_its_history(tmp_path):
+    # A real run, recorded once: gankit train --data grid --objective wgan-gp --g-lr 1e-3 --d-lr 1e-3
+    # --steps 8000 --seed 1 (metrics.jsonl trimmed to the logged numbers). It ends with 25 of 25 modes
+    # and W1 0.22 (from 0.82); the old doctor said "problems: no-progress (from step 500)".
+    data = Path(__file__).parent / "data"
+    run = tmp_path / "issue-18"
+    run.mkdir()
+    shutil.copy(data / "wgan_gp_grid_8000_steps.config.json", run / "config.json")
+    shutil.copy(data / "wgan_gp_grid_8000_steps.jsonl", run / "metrics.jsonl")
+    report = diagnose(run)
+    assert report["headline"] == (
+        "healthy now; no-progress from 500 to 1,750, no-progress from 3,250 to 4,500, "
+        "oscillation from 4,250 to 8,000"  # modes covered swung 12 -> 1 -> 7 -> 24 -> 9 -> 22 -> 9 ...
+    )
+    assert report["verdict"] == "healthy" and report["open"] == []
+    remedies = [remedy for finding in report["findings"] for remedy in finding["remedies"]]
+    assert not any("--objective wgan-gp" in remedy for remedy in remedies)  # it is the run's own
 
 
 def test_unknown_stop_on_name_is_one_line_and_writes_nothing(cli, tmp_path):

@@ -23,7 +23,9 @@ from gankit.report.live import (
     field_1d,
     field_2d,
     generator_push,
+    page,
     scores_at,
+    state,
     view_box,
 )
 from gankit.rundir import RunDir, read_metrics
@@ -190,6 +192,15 @@ def test_server_serves_the_page_the_state_and_the_newest_sample(trained_run):
         with pytest.raises(urllib.error.HTTPError) as missing:
             _get(server.url + "../config.json")
         assert missing.value.code == 404
+
+
+def test_state_carries_the_findings_with_both_steps(tmp_path):
+    opened = {"name": "no-progress", "step": 10, "detected_at": 15, "message": "m", "evidence": {}}
+    lines = [opened, {**opened, "ended": 20, "closed_at": 25}, {**opened, "step": 40, "detected_at": 45}]
+    (tmp_path / "findings.jsonl").write_text("".join(json.dumps(f) + "\n" for f in lines))
+    found = state(tmp_path)["findings"]
+    assert [(f["step"], f["ended"]) for f in found] == [(10, 20), (40, None)]  # two episodes
+    assert b"showFindings" in page()  # the page draws them
 
 
 def test_server_on_a_run_being_created_has_no_rows_no_field_and_no_sample(tmp_path):

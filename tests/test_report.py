@@ -98,6 +98,18 @@ def test_findings_are_listed_and_marked_on_the_curves(run):
     assert red_pixels(plain) == 0 and red_pixels(marked) > 100
 
 
+def test_an_ended_finding_shows_both_steps_and_the_verdict_now(run):
+    opened = {"name": "no-progress", "step": 10, "detected_at": 15, "message": "stalled", "evidence": {}}
+    closed = {**opened, "ended": 20, "closed_at": 25}  # the close record of the same episode
+    (run / "findings.jsonl").write_text(json.dumps(opened) + "\n" + json.dumps(closed) + "\n")
+    try:
+        text = report.write_report(run, eval_samples=200).read_text()
+    finally:
+        (run / "findings.jsonl").unlink()
+    assert "healthy now; no-progress from 10 to 20" in text and "until step" in text
+    assert 'class="healthy"' in text
+
+
 def test_non_finite_losses_are_marked_and_nulls_become_gaps(run):
     rows = read_metrics(run)
     rows[2] = rows[2] | {"d_loss": None, "g_loss": None}

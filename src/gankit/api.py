@@ -263,13 +263,15 @@ class Diagnosis(dict):
     """The doctor's verdict: the dict of :func:`gankit.diagnose.doctor.diagnose`, which prints (and
     shows in a notebook) as the report ``gankit doctor`` prints.
 
-    Keys: ``run_dir``, ``data``, ``objective``, ``last_step``, ``verdict`` ("healthy" or "problems")
-    and ``findings`` (each with name, step, message, evidence and remedies).
+    Keys: ``run_dir``, ``data``, ``objective``, ``last_step``, ``headline`` (how the run stands now,
+    then what went wrong and when), ``verdict`` ("healthy" or "problems": is a finding open at the
+    end?), ``open`` (their names) and ``findings`` (episodes with name, step, ended, message,
+    evidence and remedies).
     """
 
     @property
     def names(self) -> list[str]:
-        """The names of the pitfalls found, e.g. ``["vanishing-gradients"]``; empty when healthy."""
+        """The names of the pitfalls found at any time, e.g. ``["vanishing-gradients"]``; see ``open``."""
         return [finding["name"] for finding in self["findings"]]
 
     def __str__(self) -> str:

@@ -33,6 +33,7 @@ FINDING_NAMES = (
     "mode-collapse",
     "divergence",
     "no-progress",
+    "oscillation",
 )
 
 
@@ -100,6 +101,9 @@ class TrainConfig:
     monitor_patience: int = 1000  # steps without a new best W1 before no-progress
     monitor_min_improvement: float = 0.05  # relative drop that counts as a new best
     monitor_progress_level: float = 0.5  # no-progress only while W1 is above this x its worst
+    monitor_oscillation_window: int = 8  # evaluations an oscillation is judged over
+    monitor_oscillation_swing: float = 0.3  # a swing: a change > this x the scale (modes, median W1)
+    monitor_oscillation_reversals: int = 2  # swings that reverse direction this often oscillate
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
     extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features
 
@@ -160,6 +164,10 @@ class TrainConfig:
         if self.model not in ("gan", "vae"):
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
         _positive(self, "monitor_window", "monitor_critic_gap_growth", "monitor_gradient_penalty")
+        _positive(self, "monitor_oscillation_swing", "monitor_oscillation_reversals")
+        if self.monitor_oscillation_window < 3:
+            window = self.monitor_oscillation_window
+            raise GankitError(f"monitor_oscillation_window must be >= 3 (evaluations), got {window}")
         _non_negative(self, "monitor_warmup", "monitor_patience")
         for name in (
             "monitor_vanishing_ratio",

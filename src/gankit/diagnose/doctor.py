@@ -21,65 +21,98 @@ PLOT_FILE = "doctor.png"
 
 
 def diagnose(run_dir: str | Path) -> dict[str, Any]:
-    """The verdict on a run directory.
+    """The verdict on a run directory, as the run stands at its last logged step.
 
-    Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "findings"}``: verdict is
-    "healthy" (no findings) or "problems"; findings are findings.jsonl's dicts (name, step,
-    detected_at, message, evidence, remedies), ordered by the step where each started.
+    Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "headline", "open", "findings"}``:
+    verdict is "healthy" (no finding open at the end) or "problems"; ``open`` names the open ones;
+    ``headline`` is the one-line summary ("healthy now; no-progress from 500 to 4,250"). Findings
+    are episodes (name, step, detected_at, ended, closed_at, message, evidence, remedies), ordered
+    by the step where each started; ``ended`` is None while one is open.
+
+    The monitors are replayed over metrics.jsonl with today's definitions, so every run (also one
+    trained with ``monitors = false`` or by an older gankit) gets the same verdict; findings.jsonl
+    adds the findings the replay does not reproduce (a divergence seen in the weights, whose record
+    also names the checkpoint kept).
     """
     path = check_run_dir(run_dir)
     config = from_dict(read_config(path))
     rows = read_metrics(path)
     if not rows:
         raise GankitError(f"{path} has no logged rows yet (metrics.jsonl is empty): nothing to diagnose")
+    replayed = replay(config, rows, path / CHECKPOINTS)
     live = read_findings(path)
-    seen = {finding["name"] for finding in live}
-    replayed = [f for f in replay(config, rows, path / CHECKPOINTS) if f["name"] not in seen]
-    findings = sorted(live + replayed, key=lambda f: (f["step"], FINDING_NAMES.index(f["name"])))
-    return {
+    live_divergence = [f for f in live if f["name"] == "divergence"]
+    replayed_names = {f["name"] for f in replayed} - ({"divergence"} if live_divergence else set())
+    kept = [f for f in replayed if f["name"] in replayed_names]
+    kept += [f for f in live if f["name"] not in replayed_names]
+    findings = sorted(kept, key=lambda f: (f["step"], FINDING_NAMES.index(f["name"])))
+    open_names = [f["name"] for f in findings if f.get("ended") is None]
+    diagnosis = {
         "run_dir": str(path),
         "data": config.data,
         "objective": "vae" if config.model == "vae" else config.objective,  # what was trained
         "last_step": rows[-1]["step"],
-        "verdict": "problems" if findings else "healthy",
+        "verdict": "problems" if open_names else "healthy",
+        "open": open_names,
         "findings": findings,
     }
+    diagnosis["headline"] = headline(findings)
+    return diagnosis
+
+
+def headline(findings: list[dict[str, Any]]) -> str:
+    """How the run stands now, then what went wrong before and when.
+
+    "healthy now (no findings)", "healthy now; no-progress from 500 to 4,250",
+    "problems now: mode-collapse (since 3,000); earlier: no-progress from 500 to 1,250".
+    """
+    current = [f"{f['name']} (since {f['step']:,})" for f in findings if f.get("ended") is None]
+    closed = [f for f in findings if f.get("ended") is not None]
+    earlier = [f"{f['name']} from {f['step']:,} to {f['ended']:,}" for f in closed]
+    if not current:
+        return "healthy now; " + ", ".join(earlier) if earlier else "healthy now (no findings)"
+    line = "problems now: " + ", ".join(current)
+    return line + ("; earlier: " + ", ".join(earlier) if earlier else "")
 
 
 def format_diagnosis(diagnosis: dict[str, Any]) -> str:
-    """The human-readable verdict that ``gankit doctor`` prints."""
+    """The human-readable verdict that ``gankit doctor`` prints; its first line is how the run stands now."""
+    headline_text = diagnosis.get("headline") or headline(diagnosis["findings"])
     lines = [
+        f"verdict: {headline_text}",
         f"run: {diagnosis['run_dir']} ({diagnosis['objective']} on {diagnosis['data']}, "
-        f"logged up to step {diagnosis['last_step']})"
+        f"logged up to step {diagnosis['last_step']})",
     ]
-    findings = diagnosis["findings"]
-    if not findings:
-        lines.append("verdict: healthy (no findings)")
-        return "\n".join(lines)
-    names = ", ".join(f"{f['name']} (from step {f['step']})" for f in findings)
-    lines.append(f"verdict: problems: {names}")
+    # open findings first: they are what to act on now
+    findings = sorted(diagnosis["findings"], key=lambda f: f.get("ended") is not None)
     for finding in findings:
         lines.append("")
-        lines.append(
-            f"{finding['name']}: from step {finding['step']}, detected at step {finding['detected_at']}"
-        )
+        if finding.get("ended") is None:
+            when = f"open since step {finding['step']} (detected at step {finding['detected_at']})"
+        else:
+            when = f"from step {finding['step']} to {finding['ended']} (over: not acting on it now)"
+        lines.append(f"{finding['name']}: {when}")
         lines.append(f"  {finding['message']}")
         evidence = ", ".join(f"{key}={_short(value)}" for key, value in finding["evidence"].items())
         lines.append(f"  evidence: {evidence}")
-        lines.append("  what to do:")
-        lines += [f"    - {remedy}" for remedy in finding["remedies"]]
+        if finding.get("ended") is None:
+            lines.append("  what to change in this run:")
+            lines += [f"    - {remedy}" for remedy in finding["remedies"]]
     return "\n".join(lines)
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(item) for item in value) + "]"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Path | None = None) -> Path:
     """PNG of losses, D(real) vs D(fake), gradient norms (log) and W1/modes/diversity over steps.
 
-    A dashed vertical line marks the step where each finding starts. Written to
-    ``RUN_DIR/doctor.png`` unless ``out`` says otherwise.
+        A dashed vertical line marks the step where each finding starts, a band the steps it lasted (to
+    now while it is open). W1 is drawn from 0, so its changes show at their true scale. Written to
+        ``RUN_DIR/doctor.png`` unless ``out`` says otherwise.
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -107,11 +140,15 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     _quality_panel(quality, rows)
 
     colors = matplotlib.colormaps["tab10"]
+    last_step = diagnosis["last_step"]
     for index, finding in enumerate(diagnosis["findings"]):
         color = colors(3 + index)
+        ended = finding.get("ended")
         for axis in axes.flat:
             axis.axvline(finding["step"], color=color, linestyle="--", linewidth=1.2)
-        losses.plot([], [], color=color, linestyle="--", label=f"{finding['name']} (step {finding['step']})")
+            axis.axvspan(finding["step"], last_step if ended is None else ended, color=color, alpha=0.1, lw=0)
+        span = f"{finding['step']}-" + ("now" if ended is None else str(ended))
+        losses.plot([], [], color=color, linestyle="--", label=f"{finding['name']} (steps {span})")
     for axis in (losses, scores, norms):
         if axis.get_legend_handles_labels()[0]:  # a VAE run has no GAN curves to name
             axis.legend(fontsize=8, loc="best")
@@ -119,7 +156,7 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
         axis.grid(alpha=0.3)
     for axis in axes[1]:
         axis.set_xlabel("step")
-    verdict = diagnosis["verdict"]
+    verdict = diagnosis.get("headline") or diagnosis["verdict"]
     figure.suptitle(f"gankit doctor: {diagnosis['objective']} on {diagnosis['data']}: {verdict}")
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=100)
@@ -159,6 +196,8 @@ def _quality_panel(axis, rows: list[dict]) -> None:
         axis.plot(steps, w1, marker="o", markersize=3, color="tab:purple", label="W1 to the data")
         axis.set_ylabel("W1")
         axis.ticklabel_format(axis="y", useOffset=False)  # W1 itself, not "+0.96 plus a tiny offset"
+        if any(math.isfinite(value) for value in w1):
+            axis.set_ylim(bottom=0)  # W1 >= 0: from 0, a 0.1 % change is drawn as the sliver it is
     right = axis.twinx() if steps else axis  # a second y axis only when W1 takes the first
     if mode_steps:
         total = next(row["eval_modes_total"] for row in rows if "eval_modes_total" in row)

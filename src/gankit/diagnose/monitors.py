@@ -1,11 +1,13 @@
 """Live alarms: monitors that read each logged row and name a training pitfall when they see one.
 
 Each monitor is a :class:`~gankit.engine.loop.Callback` that watches the logged rows of
-metrics.jsonl (``on_log``) for one pitfall. When its condition holds it raises a *finding* once:
-its name, the step where the condition started, the numbers that show it (evidence) and what to
-do about it (remedies). Findings are printed once, appended to ``RUN_DIR/findings.jsonl`` and kept
-on the run's result; a finding named in ``config.stop_on`` stops training, and divergence always
-does (a run with NaN weights cannot continue).
+metrics.jsonl (``on_log``) for one pitfall. When its condition has held for a sustained window it
+*opens* a finding: its name, the step where the condition started, the numbers that show it
+(evidence) and what to change in this run's config (remedies, gankit.diagnose.remedies). When the
+condition has stopped holding for the same window the finding *closes* (``ended``: the step it
+stopped holding); it can open again later. Findings are printed, appended to
+``RUN_DIR/findings.jsonl`` and kept on the run's result; a finding named in ``config.stop_on``
+stops training when it opens, and divergence always does (a run with NaN weights cannot continue).
 
 The detection itself, :meth:`Monitor.observe`, is a function of the stream of rows and the
 config's thresholds only, so ``gankit doctor`` can replay it over a finished run's metrics.jsonl.
@@ -15,6 +17,7 @@ config's thresholds only, so ``gankit doctor`` can replay it over a finished run
 - mode-collapse: toy data, few modes covered by good samples; any data, low sample diversity.
 - divergence: a non-finite loss, gradient norm or weight (always stops training).
 - no-progress: W1 (or the critic's estimate of it) stops improving while still far from done.
+- oscillation: modes covered or W1 swing up and down between evaluations without settling.
 """
 
 from __future__ import annotations
@@ -32,60 +35,44 @@ import torch
 from gankit.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
+from gankit.diagnose.remedies import remedies_for
 from gankit.engine.loop import Callback, StopTraining, Trainer
 from gankit.rundir import dumps
 
 FINDINGS_FILE = "findings.jsonl"
 CONFIRMATIONS = 2  # evaluations in a row that must agree before an evaluation-based alarm fires
 
-REMEDIES: dict[str, list[str]] = {
-    "vanishing-gradients": [
-        "use the non-saturating loss (--objective ns) or a Wasserstein loss (--objective wgan-gp): "
-        "their generator gradient does not vanish when D rejects the fakes",
-        "give D fewer or weaker updates (--critic-steps 1, a smaller or shallower D)",
-        "lower the discriminator's learning rate (--d-lr)",
-    ],
-    "discriminator-overpowers": [
-        "lower the discriminator's learning rate (--d-lr) or give it fewer steps (--critic-steps)",
-        "use a loss whose generator gradient survives a confident D (--objective ns or wgan-gp)",
-        "Wasserstein critics: constrain the critic "
-        "(penalty weight lambda 10 on images, 0.1 on toy data; or a smaller clip)",
-        "add noise or label smoothing to D's inputs, or make D smaller",
-    ],
-    "mode-collapse": [
-        "use a Wasserstein loss with gradient penalty (--objective wgan-gp)",
-        "let D see several samples at once (PacGAN: --pack 2 or more)",
-        "lower the generator's learning rate (--g-lr) or use more critic steps",
-        "average the generator's weights (--ema-decay 0.999)",
-    ],
-    "divergence": [
-        "resume from the last good checkpoint with smaller learning rates (--g-lr, --d-lr)",
-        "use Adam with the objective's default betas instead of SGD/large steps",
-        "Wasserstein critics: keep the gradient penalty "
-        "(lambda 10 on images, 0.1 on toy data) or weight clipping on",
-    ],
-    "no-progress": [
-        "if the samples already look right, training has converged: stop here",
-        "otherwise raise the learning rates a little, or lower them if the curves oscillate",
-        "use more critic steps (--critic-steps 5) so the critic's signal is accurate",
-        "try a wider generator (--width) or a different objective (--objective wgan-gp)",
-    ],
-}
-
 
 @dataclass
 class Finding:
-    """One named pitfall: where it started, the numbers that show it, and what to do."""
+    """One episode of a named pitfall: when it started (and ended), the numbers that show it, what to do.
+
+    A finding *opens* once its condition has held for the monitor's sustain window and *closes* once
+    the condition has not held for the same window: ``ended`` is then the first step at which it no
+    longer held (None while it is open). The same pitfall can open again later: a second episode.
+    """
 
     name: str
     step: int  # the first logged step at which the condition held
     detected_at: int  # the step at which the monitor was sure (after the sustain window)
     message: str
-    evidence: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
     remedies: list[str] = field(default_factory=list)
+    ended: int | None = None  # the first step at which the condition no longer held; None: still open
+    closed_at: int | None = None  # the step at which the monitor was sure it had ended
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Condition:
+    """What a monitor reads in one row: does its pitfall hold here, and the numbers that say so."""
+
+    holds: bool
+    message: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    since: int | None = None  # where the pitfall began, when the monitor knows better than its streak
 
 
 def _number(row: dict, key: str) -> float | None:
@@ -97,9 +84,11 @@ def _number(row: dict, key: str) -> float | None:
 
 
 class FindingsLog:
-    """Where findings go: printed once, appended to findings.jsonl (if any), kept in ``findings``.
+    """Where findings go: printed, appended to findings.jsonl (if any), kept in ``findings``.
 
-    A finding named in ``stop_on`` ends training by raising StopTraining with its message.
+    findings.jsonl is append-only: one record when a finding opens (``ended`` null) and the same
+    finding again with ``ended`` and ``closed_at`` set when it closes; :func:`read_findings` merges
+    them. A finding named in ``stop_on`` ends training when it opens, by raising StopTraining.
     """
 
     def __init__(self, path: Path | None, echo: Callable[[str], None], stop_on: tuple[str, ...] = ()):
@@ -109,19 +98,22 @@ class FindingsLog:
         self.findings: list[dict[str, Any]] = []
 
     def keep_until(self, step: int) -> None:
-        """On resume: keep the findings detected up to ``step``; later ones belong to lost work."""
+        """On resume: keep the records written up to ``step``; later ones belong to lost work."""
         if self.path is None or not self.path.exists():
             return
-        kept = [f for f in read_findings(self.path.parent) if f["detected_at"] <= step]
-        atomic_write_bytes(self.path, "".join(dumps(f) + "\n" for f in kept).encode())
-        self.findings = kept
+        kept = [record for record in _read_records(self.path) if _written_at(record) <= step]
+        atomic_write_bytes(self.path, "".join(dumps(record) + "\n" for record in kept).encode())
+        self.findings = merge_records(kept)
 
     def report(self, finding: Finding, stop: bool = False) -> None:
         record = finding.to_dict()
-        self.findings.append(record)
+        self.findings = merge_records(self.findings + [record])
         if self.path is not None:
             with open(self.path, "a") as handle:
                 handle.write(dumps(record) + "\n")
+        if finding.ended is not None:
+            self.echo(f"gankit: finding {finding.name} ended (from step {finding.step} to {finding.ended})")
+            return
         self.echo(f"gankit: finding {finding.name} (since step {finding.step}): {finding.message}")
         for remedy in finding.remedies:
             self.echo(f"  - {remedy}")
@@ -129,47 +121,98 @@ class FindingsLog:
             raise StopTraining(f"{finding.name}: {finding.message}")
 
 
-def read_findings(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The findings of a run directory (a torn last line from a crash is ignored)."""
-    file = Path(run_dir) / FINDINGS_FILE
-    if not file.exists():
-        return []
-    findings = []
+def _written_at(record: dict[str, Any]) -> int:
+    closed_at = record.get("closed_at")
+    return closed_at if closed_at is not None else record["detected_at"]
+
+
+def _read_records(file: Path) -> list[dict[str, Any]]:
+    records = []
     for line in file.read_text().splitlines():
         try:
-            findings.append(json.loads(line))
-        except json.JSONDecodeError:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line from a crash
             continue
-    return findings
+    return records
+
+
+def merge_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per episode (name, step): a close record replaces its open one.
+
+    Records written before findings could close (no ``ended`` key) read as open.
+    """
+    episodes: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        episodes[(record["name"], record["step"])] = {"ended": None, "closed_at": None, **record}
+    return sorted(episodes.values(), key=lambda f: (f["step"], f["name"]))
+
+
+def read_findings(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The findings of a run directory, one per episode, ordered by the step where each started."""
+    file = Path(run_dir) / FINDINGS_FILE
+    return merge_records(_read_records(file)) if file.exists() else []
 
 
 class Monitor(Callback):
-    """Base class: feeds each logged row to :meth:`observe` until it returns a finding (once)."""
+    """Base class: feeds each logged row to :meth:`condition` and opens or closes a finding.
+
+    A finding opens when the condition has held for ``sustain()`` rows (or evaluations) in a row and
+    closes when it has not held for as many; then it can open again. Subclasses say what the
+    condition is; ``closes = False`` keeps a finding open for good (divergence).
+    """
 
     name = ""
+    closes = True
 
     def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
         self.config = config
         self.log = log
-        self.fired = False
+        self.held = {"start": None, "length": 0}  # rows in a row on which the condition held
+        self.cleared = {"start": None, "length": 0}  # ... on which it did not, while a finding is open
+        self.current: dict[str, Any] | None = None  # the open finding, as a dict
 
-    def observe(self, row: dict) -> Finding | None:
+    @property
+    def fired(self) -> bool:
+        """True while a finding of this monitor is open."""
+        return self.current is not None
+
+    def sustain(self) -> int:
+        """Rows in a row a condition must hold to open a finding, and not hold to close it."""
+        return self.config.monitor_window
+
+    def condition(self, row: dict) -> Condition | None:
+        """Whether the pitfall holds at this row; None when the row says nothing about it."""
         raise NotImplementedError
 
+    def observe(self, row: dict) -> Finding | None:
+        """Feed one row: the finding when it opens or closes at this row, else None."""
+        condition = self.condition(row)
+        if condition is None:
+            return None
+        step = row["step"]
+        if self.current is None:
+            if extend_streak(self.held, condition.holds, step) < self.sustain():
+                return None
+            start = condition.since if condition.since is not None else self.held["start"]
+            finding = self.finding(start, step, condition.message, condition.evidence)
+            self.current, self.held = finding.to_dict(), {"start": None, "length": 0}
+            return finding
+        if not self.closes or extend_streak(self.cleared, not condition.holds, step) < self.sustain():
+            return None
+        ended = Finding(**{**self.current, "ended": self.cleared["start"], "closed_at": step})
+        self.current, self.cleared = None, {"start": None, "length": 0}
+        return ended
+
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        if self.fired:
-            return
         finding = self.observe(row)
-        if finding is not None:
-            self.fired = True
-            if self.log is not None:
-                self.log.report(finding)
+        if finding is not None and self.log is not None:
+            self.log.report(finding)
 
-    def finding(self, step: int, detected_at: int, message: str, evidence: dict[str, float]) -> Finding:
+    def finding(self, step: int, detected_at: int, message: str, evidence: dict[str, Any]) -> Finding:
         evidence = {key: _rounded(value) for key, value in evidence.items()}
-        return Finding(self.name, step, detected_at, message, evidence, list(REMEDIES[self.name]))
+        return Finding(self.name, step, detected_at, message, evidence, remedies_for(self.name, self.config))
 
-    # Monitors keep only plain numbers and lists, so their state rides along in checkpoints.
+    # Monitors keep only plain numbers, lists and dicts, so their state rides along in checkpoints.
     def state_dict(self) -> dict:
         return {key: value for key, value in vars(self).items() if key not in ("config", "log")}
 
@@ -179,8 +222,10 @@ class Monitor(Callback):
                 setattr(self, key, value)
 
 
-def _rounded(value: float) -> float:
-    if isinstance(value, int) or not math.isfinite(value):  # steps stay ints; inf is written as null
+def _rounded(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    if isinstance(value, (int, str)) or not math.isfinite(value):  # steps stay ints; inf is written as null
         return value
     return float(f"{value:.4g}")
 
@@ -200,9 +245,9 @@ class VanishingGradients(Monitor):
     """G's gradient norm falls by orders of magnitude below its peak and stays there.
 
     With the saturating minimax loss L_G = E[log(1 - D(G(z)))], dL_G/ds = -sigmoid(s) = -D(G(z)):
-    once D rejects the fakes (D(G(z)) -> 0) the generator's gradient goes to zero with it. Fires
+    once D rejects the fakes (D(G(z)) -> 0) the generator's gradient goes to zero with it. Opens
     when g_grad_norm < monitor_vanishing_ratio x (its largest logged value so far) for
-    monitor_window rows in a row.
+    monitor_window rows in a row; closes when it is back above that for monitor_window rows.
     """
 
     name = "vanishing-gradients"
@@ -211,26 +256,22 @@ class VanishingGradients(Monitor):
         super().__init__(config, log)
         self.peak = 0.0
         self.peak_step = 0
-        self.streak = {"start": None, "length": 0}
 
-    def observe(self, row: dict) -> Finding | None:
+    def condition(self, row: dict) -> Condition | None:
         norm = _number(row, "g_grad_norm")
         if norm is None:
             return None
         if norm > self.peak:
             self.peak, self.peak_step = norm, row["step"]
         ratio = norm / self.peak if self.peak > 0 else 1.0
-        length = extend_streak(self.streak, ratio < self.config.monitor_vanishing_ratio, row["step"])
-        if length < self.config.monitor_window:
-            return None
         evidence = {"g_grad_norm": norm, "peak_g_grad_norm": self.peak, "ratio_to_peak": ratio}
         if _number(row, "p_fake") is not None:
             evidence["p_fake"] = row["p_fake"]
         message = (
             f"G's gradient norm fell to {norm:.3g}, {ratio:.2g} of its peak {self.peak:.3g} "
-            f"(step {self.peak_step}), for {length} logged rows: G has almost nothing to learn from"
+            f"(step {self.peak_step}), for {self.sustain()} logged rows: G has almost nothing to learn from"
         )
-        return self.finding(self.streak["start"], row["step"], message, evidence)
+        return Condition(ratio < self.config.monitor_vanishing_ratio, message, evidence)
 
 
 class DiscriminatorOverpowers(Monitor):
@@ -244,7 +285,7 @@ class DiscriminatorOverpowers(Monitor):
     for wgan-gp the gradient penalty E[(||grad D(x_hat)|| - 1)^2] must also exceed
     monitor_gradient_penalty (gradient norms well past 2: the critic is no longer ~1-Lipschitz, so
     its gap measures its own steepness, not a distance). A critic that is still learning grows its
-    gap too, but keeps its gradients near 1.
+    gap too, but keeps its gradients near 1. Closes after monitor_window rows without it.
     """
 
     name = "discriminator-overpowers"
@@ -252,21 +293,16 @@ class DiscriminatorOverpowers(Monitor):
     def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
         super().__init__(config, log)
         self.early_gaps: list[float] = []
-        self.streak = {"start": None, "length": 0}
 
-    def observe(self, row: dict) -> Finding | None:
-        config = self.config
-        if config.objective in ("wgan", "wgan-gp"):
+    def condition(self, row: dict) -> Condition | None:
+        if self.config.objective in ("wgan", "wgan-gp"):
             holds, evidence, what = self._critic(row)
         else:
             holds, evidence, what = self._classifier(row)
         if holds is None:
             return None
-        length = extend_streak(self.streak, holds, row["step"])
-        if length < config.monitor_window:
-            return None
-        message = f"{what}, for {length} logged rows: G's signal from D is saturated or meaningless"
-        return self.finding(self.streak["start"], row["step"], message, evidence)
+        message = f"{what}, for {self.sustain()} logged rows: G's signal from D is saturated or meaningless"
+        return Condition(holds, message, evidence)
 
     def _classifier(self, row: dict) -> tuple[bool | None, dict, str]:
         if self.config.objective in ("minimax", "ns"):
@@ -314,17 +350,16 @@ class ModeCollapse(Monitor):
     modes. Samples far from every mode mean G has not learned yet, which is not collapse.
     Other data: eval_diversity (mean pairwise distance of generated samples / of real samples, added
     by :class:`DiversityProbe`) at or below monitor_diversity_ratio, judged from step
-    monitor_warmup on (a fresh generator is legitimately narrow). Either must hold at
-    ``CONFIRMATIONS`` evaluations in a row.
+    monitor_warmup on (a fresh generator is legitimately narrow). It opens when either holds at
+    ``CONFIRMATIONS`` evaluations in a row and closes when neither does at as many.
     """
 
     name = "mode-collapse"
 
-    def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
-        super().__init__(config, log)
-        self.streak = {"start": None, "length": 0}
+    def sustain(self) -> int:
+        return CONFIRMATIONS
 
-    def observe(self, row: dict) -> Finding | None:
+    def condition(self, row: dict) -> Condition | None:
         config = self.config
         modes, total = _number(row, "eval_modes"), _number(row, "eval_modes_total")
         quality, diversity = _number(row, "eval_high_quality"), _number(row, "eval_diversity")
@@ -338,22 +373,20 @@ class ModeCollapse(Monitor):
             what = f"generated samples are {diversity:.2g}x as spread out as real ones (pairwise distance)"
         else:
             return None
-        length = extend_streak(self.streak, holds, row["step"])
-        if length < CONFIRMATIONS:
-            return None
-        message = f"{what}, at {length} evaluations in a row"
-        return self.finding(self.streak["start"], row["step"], message, evidence)
+        return Condition(holds, f"{what}, at {CONFIRMATIONS} evaluations in a row", evidence)
 
 
 class NoProgress(Monitor):
     """W1 (toy data) or the critic's W1 estimate has stopped improving while still far from done.
 
     Progress signal: eval_w1 where toy metrics are logged, otherwise (wgan, wgan-gp) the critic gap
-    d_real - d_fake. Fires when its best value has not improved by a factor (1 - monitor_min_improvement)
-    for monitor_patience steps while the latest value is still above monitor_progress_level x the
-    largest value seen (a run that has reached a small fraction of its worst level has converged
-    rather than stalled). Oscillation counts too: a signal that swings up and down never sets a
-    new best.
+    d_real - d_fake. The condition holds when its best value has not improved by a factor
+    (1 - monitor_min_improvement) for monitor_patience steps while the latest value is still above
+    monitor_progress_level x the largest value seen (a run that has reached a small fraction of its
+    worst level has converged rather than stalled). The finding starts at the step of the last best
+    value; it opens at once (the patience is its sustain window) and closes when the condition has
+    not held for ``CONFIRMATIONS`` evaluations (eval_w1) or monitor_window rows (critic gap) in a
+    row: a new best resets the patience, and a value below the progress level counts as converged.
     """
 
     name = "no-progress"
@@ -370,7 +403,12 @@ class NoProgress(Monitor):
         self.best_step = 0
         self.worst = -math.inf
 
-    def observe(self, row: dict) -> Finding | None:
+    def sustain(self) -> int:
+        if self.current is None:
+            return 1  # the patience already is the sustain window
+        return CONFIRMATIONS if self.signal == "eval_w1" else self.config.monitor_window
+
+    def condition(self, row: dict) -> Condition | None:
         config = self.config
         if self.signal == "eval_w1":
             value = _number(row, "eval_w1")
@@ -387,39 +425,123 @@ class NoProgress(Monitor):
             self.best, self.best_step = value, step
         self.worst = max(self.worst, value)
         stalled_for = step - self.best_step
-        if stalled_for < config.monitor_patience or value <= config.monitor_progress_level * self.worst:
-            return None
+        holds = stalled_for >= config.monitor_patience and value > config.monitor_progress_level * self.worst
         label = "W1" if self.signal == "eval_w1" else "the critic's W1 estimate"
         message = (
             f"{label} has not improved for {stalled_for} steps: best {self.best:.3g} at step "
             f"{self.best_step}, now {value:.3g} (worst {self.worst:.3g})"
         )
         evidence = {"best": self.best, "best_step": self.best_step, "latest": value, "worst": self.worst}
-        return self.finding(self.best_step, step, message, evidence)
+        return Condition(holds, message, evidence, since=self.best_step)
+
+
+class Oscillation(Monitor):
+    """An evaluation metric swings up and down between evaluations instead of settling.
+
+    Watches eval_modes (toy data with modes) and eval_w1 over the last monitor_oscillation_window
+    evaluations. A *swing* is a change between two consecutive evaluations larger than
+    monitor_oscillation_swing x the metric's scale: the number of modes for eval_modes, the median
+    of the window's values for eval_w1. The condition holds when the swings in the window reverse
+    direction (up then down, or down then up) at least monitor_oscillation_reversals times: e.g.
+    modes 24 -> 2 -> 24 -> 3 is three swings and two reversals. The window is its sustain both
+    ways: it opens as soon as the condition holds and closes as soon as it does not (the last
+    monitor_oscillation_window evaluations reverse fewer times). Evidence: the metric, and the steps
+    and values of the window.
+    """
+
+    name = "oscillation"
+    METRICS = {"eval_modes": "modes covered", "eval_w1": "W1"}
+
+    def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
+        super().__init__(config, log)
+        self.history: dict[str, list[list[float]]] = {key: [] for key in self.METRICS}  # [step, value]
+
+    def sustain(self) -> int:
+        return 1  # the window of evaluations already is the sustain, both ways
+
+    def condition(self, row: dict) -> Condition | None:
+        seen = False
+        for key in self.METRICS:
+            value = _number(row, key)
+            if value is None:
+                continue
+            seen = True
+            window = self.history[key]
+            window.append([row["step"], value])
+            del window[: -self.config.monitor_oscillation_window]
+        if not seen:
+            return None
+        for key, label in self.METRICS.items():
+            window = self.history[key]
+            if len(window) < 3:
+                continue
+            scale = _number(row, "eval_modes_total") if key == "eval_modes" else None
+            if scale is None:
+                scale = statistics.median(value for _, value in window)
+            threshold = self.config.monitor_oscillation_swing * scale
+            reversals, first = swing_reversals([value for _, value in window], threshold)
+            if reversals >= self.config.monitor_oscillation_reversals:
+                steps = [int(step) for step, _ in window]
+                values = [value for _, value in window]
+                message = (
+                    f"{label} swung {reversals + 1} times by more than {threshold:.3g} without settling "
+                    f"over the last {len(window)} evaluations: "
+                    + ", ".join(f"{_rounded(v)} (step {s})" for s, v in zip(steps, values, strict=True))
+                )
+                evidence = {"metric": key, "steps": steps, "values": values, "swing_threshold": threshold}
+                return Condition(True, message, evidence, since=steps[first])
+        return Condition(False)
+
+
+def swing_reversals(values: list[float], threshold: float) -> tuple[int, int]:
+    """(number of direction reversals among the changes larger than ``threshold``, index of the value
+    where the first such change starts). E.g. [24, 2, 24, 3] with threshold 5: changes -22, +22, -21
+    reverse twice, starting at index 0.
+    """
+    reversals, previous, first = 0, 0.0, -1
+    for index, (before, after) in enumerate(zip(values, values[1:], strict=False)):
+        change = after - before
+        if abs(change) <= threshold:
+            continue
+        if first < 0:
+            first = index
+        if previous and (change > 0) != (previous > 0):
+            reversals += 1
+        previous = change
+    return reversals, max(first, 0)
 
 
 class Divergence(Monitor):
     """A non-finite loss, gradient norm or score in a row, or non-finite weights: stop at once.
 
     Training stops cleanly (StopTraining); the checkpointer never saves a non-finite state, so the
-    newest checkpoint on disk is the last good one, and the message names it.
+    newest checkpoint on disk is the last good one, and the message names it. It never closes.
     """
 
     name = "divergence"
+    closes = False
     WATCHED = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake")
 
     def __init__(self, config: TrainConfig, log: FindingsLog | None = None, checkpoints: Path | None = None):
         super().__init__(config, log)
         self.checkpoints = checkpoints
         self.last_finite_step = 0
+        self.weights_finite = True  # what the live monitor last read off the trainer
+
+    def sustain(self) -> int:
+        return 1
 
     def observe(self, row: dict, weights_finite: bool = True) -> Finding | None:
+        self.weights_finite = weights_finite
+        return super().observe(row)
+
+    def condition(self, row: dict) -> Condition | None:
         bad = [key for key in self.WATCHED if key in row and _number(row, key) is None]
-        if not weights_finite:
+        if not self.weights_finite:
             bad.append("weights")
         if not bad:
             self.last_finite_step = row["step"]
-            return None
+            return Condition(False)
         evidence: dict[str, float] = {"last_finite_step": self.last_finite_step}
         saved = list_checkpoints(self.checkpoints) if self.checkpoints is not None else []
         if saved:
@@ -434,20 +556,19 @@ class Divergence(Monitor):
             f"non-finite {', '.join(bad)} between steps {self.last_finite_step} and {row['step']}; "
             f"training stopped and {kept}"
         )
-        return self.finding(row["step"], row["step"], message, evidence)
+        return Condition(True, message, evidence)
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
         if self.fired:
             return
         finding = self.observe(row, weights_finite=weights_are_finite(trainer))
         if finding is not None:
-            self.fired = True
             if self.log is not None:
                 self.log.report(finding, stop=True)
             raise StopTraining(f"{finding.name}: {finding.message}")
 
     def state_dict(self) -> dict:
-        return {"fired": self.fired, "last_finite_step": self.last_finite_step}
+        return {"current": self.current, "last_finite_step": self.last_finite_step}
 
 
 def weights_are_finite(trainer: Trainer) -> bool:
@@ -492,7 +613,8 @@ def mean_pairwise_distance(samples: torch.Tensor) -> float:
 
 
 MONITORS: dict[str, type[Monitor]] = {
-    m.name: m for m in (VanishingGradients, DiscriminatorOverpowers, ModeCollapse, Divergence, NoProgress)
+    m.name: m
+    for m in (VanishingGradients, DiscriminatorOverpowers, ModeCollapse, Divergence, NoProgress, Oscillation)
 }
 
 
@@ -507,12 +629,12 @@ def build_monitors(
 
 
 def replay(config: TrainConfig, rows: list[dict], checkpoints: Path | None = None) -> list[dict[str, Any]]:
-    """The findings the monitors raise on a finished run's rows (what ``gankit doctor`` re-checks)."""
-    findings = []
+    """The findings the monitors raise on a finished run's rows (what ``gankit doctor`` re-checks):
+    one per episode, with ``ended`` set where the episode closed."""
+    records = []
     for monitor in build_monitors(config, log=None, checkpoints=checkpoints):
         for row in rows:
             finding = monitor.observe(row)
             if finding is not None:
-                findings.append(finding.to_dict())
-                break
-    return sorted(findings, key=lambda f: (f["step"], f["name"]))
+                records.append(finding.to_dict())
+    return merge_records(records)

@@ -82,10 +82,15 @@ def png_data_uri(fig) -> str:
 
 
 def mark_findings(axes, findings: list[dict], named: bool = True) -> None:
-    """A dashed red line where each finding starts, numbered (and named) as in the findings table."""
+    """A dashed red line where each finding starts, numbered (and named) as in the findings table,
+    and a light red band over the steps it lasted (to its ``ended`` step, or on to the end if open)."""
     for number, finding in enumerate(findings, start=1):
         for ax in axes:
             ax.axvline(finding["step"], color=FINDING_COLOR, linestyle="--", linewidth=1.2)
+            if finding.get("ended") is not None:
+                ax.axvspan(finding["step"], finding["ended"], color=FINDING_COLOR, alpha=0.08, linewidth=0)
+            else:
+                ax.axvspan(finding["step"], ax.get_xlim()[1], color=FINDING_COLOR, alpha=0.08, linewidth=0)
         top = axes[0]
         top.annotate(
             f"{number} {finding['name']}" if named else str(number),
@@ -164,6 +169,8 @@ def quality_figure(rows: list[dict], findings: list[dict]) -> str | None:
         ax.set_title(key.removeprefix("eval_").replace("_", " "), fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.grid(alpha=0.3)
+        if np.isfinite(values).any() and np.nanmin(values) >= 0:
+            ax.set_ylim(bottom=0)  # from 0: a 0.1 % change of W1 is not drawn as a plunge
         if key == "eval_modes":
             total = max((row.get("eval_modes_total") or 0) for row in rows)
             ax.set_ylim(-0.3, total + 0.3)
@@ -215,8 +222,11 @@ def note(text: str) -> str:
 def findings_section(findings: list[dict], findings_note: str | None) -> str:
     if findings_note:
         return note(findings_note)
+    from gankit.diagnose.doctor import headline
+
     if not findings:
         return '<p id="verdict" class="healthy">The doctor found nothing wrong with this run.</p>'
+    now = "problems" if any(f.get("ended") is None for f in findings) else "healthy"
     rows = []
     for number, finding in enumerate(findings, start=1):
         remedies = "".join(f"<li>{_text(r)}</li>" for r in finding.get("remedies", []))
@@ -225,15 +235,17 @@ def findings_section(findings: list[dict], findings_note: str | None) -> str:
                 f'<b class="finding-number">{number}</b>',
                 _text(finding["name"]),
                 _text(finding["step"]),
+                _text("still open" if finding.get("ended") is None else finding["ended"]),
                 _text(finding.get("detected_at", "")),
                 _text(finding.get("message", "")),
                 f"<ul>{remedies}</ul>",
             ]
         )
-    header = ["#", "finding", "from step", "detected at", "what", "what to try"]
+    header = ["#", "finding", "from step", "until step", "detected at", "what", "what to try"]
     return (
-        f'<p id="verdict" class="problems">The doctor found {len(findings)} problem(s); the red dashed '
-        "lines in the curves mark where each starts.</p>" + table(rows, header, "findings")
+        f'<p id="verdict" class="{now}">Doctor\'s verdict: {_text(headline(findings))}. The red dashed lines '
+        "in the curves mark where each finding starts, the red bands how long it lasted.</p>"
+        + table(rows, header, "findings")
     )
 
 

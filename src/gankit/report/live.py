@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gankit.diagnose.monitors import read_findings
 from gankit.engine.loop import Callback, Trainer
 from gankit.errors import GankitError
 from gankit.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
@@ -224,7 +225,8 @@ def latest_sample(run_dir: Path) -> Path | None:
 
 
 def state(run_dir: Path, first_row: int = 0) -> dict:
-    """What the page polls: metrics rows from ``first_row`` on, the field snapshot, the newest sample.
+    """What the page polls: metrics rows from ``first_row`` on, the field snapshot, the newest sample
+    and the monitors' findings (one per episode, ``ended`` null while open).
 
     ``total`` lets the page notice a shorter metrics file (a resumed run drops rows past its
     checkpoint) and start over.
@@ -246,6 +248,7 @@ def state(run_dir: Path, first_row: int = 0) -> dict:
         "rows": rows[first_row:] if first_row <= len(rows) else rows,
         "field": field,
         "sample": sample.name if sample else None,
+        "findings": read_findings(run_dir),
     }
 
 

@@ -1,0 +1,173 @@
+"""What to change in *this* run: remedies computed from a finding's name and the run's config.
+
+Each finding has one small pure function ``(config) -> list[str]``. Every line names the setting as
+the run has it and a concrete value to try, with its ``gankit train`` flag, and a line never suggests
+what the run already does (no ``--objective wgan-gp`` to a wgan-gp run, no ``--pack 2`` at pack 2).
+The config is the run's config.json (every default resolved); a value left ``None`` reads as the
+objective's paper default (gankit.objectives.OBJECTIVES).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gankit.config import TrainConfig
+from gankit.data.toy import TOY_DATASETS
+from gankit.objectives import OBJECTIVES
+
+WASSERSTEIN = ("wgan", "wgan-gp")
+PAPER_GP_WEIGHT = 10.0  # Gulrajani et al. 2017, on images
+TOY_GP_WEIGHT = 0.1  # the WGAN-GP reference code's toy experiments (what config.resolve picks there)
+PAPER_CLIP_VALUE = 0.01  # Arjovsky et al. 2017
+TYPICAL_EMA = 0.999
+
+
+def setting(config: TrainConfig, key: str) -> Any:
+    """The run's value of ``key``, or its objective's default where config.json left it None."""
+    value = getattr(config, key)
+    return OBJECTIVES[config.objective].defaults.get(key) if value is None else value
+
+
+def gp_weight_for(config: TrainConfig) -> float:
+    """The penalty weight gankit uses for this run's data: 0.1 on toy data, 10 on images."""
+    return TOY_GP_WEIGHT if config.data in TOY_DATASETS else PAPER_GP_WEIGHT
+
+
+def number(value: float) -> str:
+    """A learning rate or weight as a user types it: 0.001 -> "1e-3", 3.3e-4 -> "3e-4", 10 -> "10"."""
+    if value == 0:
+        return "0"
+    if 0.01 <= abs(value) < 1000:
+        return f"{value:.2g}"
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _d_name(config: TrainConfig) -> str:
+    return "the critic" if config.objective in WASSERSTEIN else "the discriminator"
+
+
+def lower_d_lr(config: TrainConfig, factor: float = 3.0) -> str:
+    lr = setting(config, "d_lr")
+    return f"{_d_name(config)}'s lr is {number(lr)}: try {number(lr / factor)} (--d-lr {number(lr / factor)})"
+
+
+def lower_g_lr(config: TrainConfig, factor: float = 3.0) -> str:
+    lr = setting(config, "g_lr")
+    return f"the generator's lr is {number(lr)}: try {number(lr / factor)} (--g-lr {number(lr / factor)})"
+
+
+def vanishing_gradients(config: TrainConfig) -> list[str]:
+    remedies = []
+    if config.objective == "minimax":
+        remedies.append(
+            "the saturating minimax loss has no gradient once D rejects the fakes: "
+            "use the non-saturating loss (--objective ns)"
+        )
+    if config.objective not in WASSERSTEIN:
+        remedies.append("or a Wasserstein loss whose gradient never saturates (--objective wgan-gp)")
+        steps = setting(config, "critic_steps")
+        if steps > 1:
+            remedies.append(f"D takes {steps} steps per G step: try 1 (--critic-steps 1)")
+    remedies.append(lower_d_lr(config))
+    return remedies
+
+
+def discriminator_overpowers(config: TrainConfig) -> list[str]:
+    remedies = [lower_d_lr(config)]
+    steps = setting(config, "critic_steps")
+    if config.objective not in WASSERSTEIN and steps > 1:
+        remedies.append(f"D takes {steps} steps per G step: try 1 (--critic-steps 1)")
+    if config.objective == "wgan-gp":
+        weight, usual = setting(config, "gradient_penalty_weight"), gp_weight_for(config)
+        if weight < usual:
+            remedies.append(
+                f"the gradient penalty weight is {number(weight)}: try {number(usual)} "
+                f"(--gp-weight {number(usual)}), which keeps the critic ~1-Lipschitz"
+            )
+    elif config.objective == "wgan":
+        clip = setting(config, "clip_value")
+        if clip > PAPER_CLIP_VALUE:
+            remedies.append(f"the clip value is {number(clip)}: try {PAPER_CLIP_VALUE} (--clip-value 0.01)")
+        remedies.append("or constrain the critic with a gradient penalty instead (--objective wgan-gp)")
+    else:
+        if config.objective == "minimax":
+            remedies.append("use a loss whose generator gradient survives a confident D (--objective ns)")
+        remedies.append("or a Wasserstein critic (--objective wgan-gp)")
+    return remedies
+
+
+def mode_collapse(config: TrainConfig) -> list[str]:
+    remedies = []
+    if config.pack < 4:
+        pack = 2 if config.pack == 1 else 4
+        remedies.append(f"D sees {config.pack} sample(s) at once: let it see {pack} (PacGAN: --pack {pack})")
+    if config.ema_decay == 0:
+        remedies.append(f"average the generator's weights (--ema-decay {TYPICAL_EMA})")
+    if config.objective != "wgan-gp":
+        remedies.append("use a Wasserstein loss with gradient penalty (--objective wgan-gp)")
+    remedies.append(lower_g_lr(config))
+    return remedies
+
+
+def divergence(config: TrainConfig) -> list[str]:
+    g_lr, d_lr = setting(config, "g_lr"), setting(config, "d_lr")
+    remedies = [
+        f"resume from the last good checkpoint with 10x smaller learning rates: G's is {number(g_lr)}, "
+        f"D's {number(d_lr)} (--g-lr {number(g_lr / 10)} --d-lr {number(d_lr / 10)})"
+    ]
+    if setting(config, "optimizer") == "sgd":
+        remedies.append("the optimizer is SGD: use Adam with the objective's betas (--optimizer adam)")
+    if config.objective == "wgan-gp" and setting(config, "gradient_penalty_weight") == 0:
+        usual = number(gp_weight_for(config))
+        remedies.append(f"the gradient penalty is off: turn it on (--gp-weight {usual})")
+    if config.objective == "wgan" and setting(config, "clip_value") == 0:
+        remedies.append(f"weight clipping is off: turn it on (--clip-value {PAPER_CLIP_VALUE})")
+    return remedies
+
+
+def no_progress(config: TrainConfig) -> list[str]:
+    defaults = OBJECTIVES[config.objective].defaults
+    g_lr, d_lr = setting(config, "g_lr"), setting(config, "d_lr")
+    remedies = ["if the samples already look right, training has converged: stop here"]
+    if g_lr < defaults["g_lr"] / 10 or d_lr < defaults["d_lr"] / 10:
+        g_default, d_default = number(defaults["g_lr"]), number(defaults["d_lr"])
+        remedies.append(
+            f"the learning rates ({number(g_lr)} for G, {number(d_lr)} for D) are far below "
+            f"{config.objective}'s defaults: try {g_default} and {d_default} "
+            f"(--g-lr {g_default} --d-lr {d_default})"
+        )
+    else:
+        remedies.append(lower_g_lr(config) + " if the curves swing; a longer run if they are flat")
+    steps = setting(config, "critic_steps")
+    if config.objective in WASSERSTEIN and steps < 5:
+        remedies.append(f"the critic takes {steps} step(s) per G step: try 5 (--critic-steps 5)")
+    if config.width is not None:
+        wider = 2 * config.width
+        remedies.append(f"the networks are {config.width} wide: try {wider} (--width {wider})")
+    return remedies
+
+
+def oscillation(config: TrainConfig) -> list[str]:
+    remedies = [lower_g_lr(config), lower_d_lr(config)]
+    if config.ema_decay == 0:
+        remedies.append(f"average the generator's weights (--ema-decay {TYPICAL_EMA}): it damps exactly this")
+    elif config.ema_decay < TYPICAL_EMA:
+        remedies.append(f"the EMA decay is {config.ema_decay}: try {TYPICAL_EMA} (--ema-decay {TYPICAL_EMA})")
+    return remedies
+
+
+REMEDIES: dict[str, Callable[[TrainConfig], list[str]]] = {
+    "vanishing-gradients": vanishing_gradients,
+    "discriminator-overpowers": discriminator_overpowers,
+    "mode-collapse": mode_collapse,
+    "divergence": divergence,
+    "no-progress": no_progress,
+    "oscillation": oscillation,
+}
+
+
+def remedies_for(name: str, config: TrainConfig) -> list[str]:
+    """The remedies for finding ``name`` in a run with this config."""
+    return REMEDIES[name](config)
