@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from gankit import refine_cli
 from gankit.errors import GankitError
 
 # How each known metric is printed, in this order; unknown keys (image metrics) follow as they are.
@@ -15,6 +16,9 @@ _LABELS = {
     "high_quality": "high quality",
     "reverse_kl": "reverse KL",
     "w1": "W1",
+    "acceptance_rate": "acceptance rate",
+    "proposals_per_sample": "proposals per sample",
+    "cpu_ms_per_sample": "CPU ms per sample",
 }
 
 
@@ -28,7 +32,7 @@ def format_table(metrics: dict[str, float]) -> str:
             continue
         if key == "modes" and "modes_total" in metrics:
             text = f"{value} / {metrics['modes_total']}"
-        elif key == "high_quality":
+        elif key in ("high_quality", "acceptance_rate"):
             text = f"{100 * value:.2f} %"
         elif isinstance(value, float) and math.isfinite(value):
             text = f"{value:.4g}"
@@ -58,17 +62,42 @@ def eval_command(
         help="Resize image data to this size (for a file's samples).",
         show_default="the run's",
     ),
+    refine: str | None = refine_cli.REFINE,
+    refine_scores: str = refine_cli.SCORES_OPTION,
+    refine_calibration: str = refine_cli.CALIBRATION,
+    refine_heldout: int = refine_cli.HELDOUT,
+    refine_neighbours: int = refine_cli.NEIGHBOURS,
+    refine_gamma_percentile: float = refine_cli.GAMMA_PERCENTILE,
+    refine_chain_length: int = refine_cli.CHAIN_LENGTH,
 ) -> None:
-    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data)."""
-    from gankit.engine.rundir import dumps, read_config
-    from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
+    """Measure a run or a file of samples: modes, high-quality %, reverse KL, W1 (toy data).
 
+    With --refine, the same metrics of the refined samples follow in their own section (JSON: the
+    "refined" object), with the acceptance rate and the cost per sample; raw rows stay raw.
+    """
+    from gankit.engine.rundir import dumps, read_config
+    from gankit.metrics.evaluate import evaluate_refined, evaluate_run, evaluate_samples, load_samples
+
+    options = refine_cli.refine_options(
+        refine,
+        refine_scores,
+        refine_calibration,
+        refine_heldout,
+        refine_neighbours,
+        refine_gamma_percentile,
+        refine_chain_length,
+    )
     if n is not None and n <= 0:
         raise GankitError(f"--n must be > 0, got {n}")
+    if options is not None and not source.is_dir():
+        raise GankitError("--refine needs a run directory (its generator and discriminator), not a file")
+    refined = None
     if source.is_dir():
         data = data or read_config(source)["data"]
         count = n or 2500
         metrics = evaluate_run(source, n=count, seed=seed, data_name=data)
+        if options is not None:
+            refined = evaluate_refined(source, options, n=count, seed=seed, data_name=data)
     elif source.suffix == ".npy" or not source.exists():
         if source.suffix != ".npy":
             raise GankitError(f"not found: {source} (expected a run directory or a .npy file)")
@@ -84,10 +113,18 @@ def eval_command(
     else:
         raise GankitError(f"{source} is neither a run directory nor a .npy file")
     if as_json:
-        typer.echo(dumps({"source": str(source), "data": data, "n": count, **metrics}))
+        extra = {} if refined is None else {"refined": refined}
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **metrics, **extra}))
     else:
         typer.echo(f"{source}: {count} samples against {data}")
         typer.echo(format_table(metrics))
+        if refined is not None:
+            typer.echo(
+                f"\nrefined with {refined['method']} (scores {refined['options']['scores']}, "
+                f"calibration {refined['options']['calibration']}):"
+            )
+            shown = {key: value for key, value in refined.items() if key not in ("method", "options")}
+            typer.echo(format_table(shown))
 
 
 def register(app: typer.Typer) -> None:
