@@ -80,6 +80,16 @@ def test_drs_gamma_percentile_never_lowers_acceptance_below_exact_rejection():
     assert result.acceptance_rate > 0.999
 
 
+def test_drs_that_accepts_almost_nothing_stops_with_a_clear_error():
+    def logit(x):  # one point of the burn-in looks infinitely better than all the others
+        values = np.zeros(len(x))
+        values[0] = 1000.0
+        return values
+
+    with pytest.raises(GankitError, match="DRS accepted .* too few for 10 samples"):
+        drs(gaussian_proposer, logit, 10, seed=0, gamma_percentile=100, max_proposals_per_sample=20)
+
+
 def test_mh_with_a_discriminator_that_cannot_tell_accepts_every_move():
     result = mh(gaussian_proposer, constant_logit, gaussian_proposer, 400, seed=5, chain_length=4)
     raw = gaussian_proposer(400, torch.Generator().manual_seed(5))  # each chain's last proposal
