@@ -65,7 +65,7 @@ class RefineOptions:
     method: str = "drs"  # drs or mh
     scores: str = "knn"  # where log r(x) comes from: the run's discriminator (d) or knn
     calibration: str = "none"  # none, logistic or isotonic (MH-GAN); critics need one with d
-    heldout: int = 20_000  # held-out real and generated points (each) for calibration / knn
+    heldout: int = 100_000  # held-out real and generated points (each): knn needs k neighbours within ~sigma
     neighbours: int = 50  # k of the knn scores
     epsilon: float = 1e-6  # DRS: keeps log(1 - exp(D~ - M - epsilon)) finite at the maximum
     gamma_percentile: float = 95.0  # DRS: gamma = min(0, this percentile of F); 100: exact rejection
