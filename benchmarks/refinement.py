@@ -76,6 +76,8 @@ def run_seed(preset: str, data: str, seed: int, steps: int | None) -> dict:
 def summarise(rows: list[dict], key: str) -> dict:
     def stat(name, scale=1.0):
         values = np.array([row[key][name] for row in rows], dtype=float) * scale
+        if not np.isfinite(values).all():  # reverse KL is inf when no sample is high quality
+            return "inf"
         return f"{values.mean():.{3 if scale == 1 else 1}f} ± {values.std():.{3 if scale == 1 else 1}f}"
 
     first = rows[0][key]
@@ -93,7 +95,7 @@ def summarise(rows: list[dict], key: str) -> dict:
 
 
 def write_table(rows: list[dict], path: Path, command: str) -> None:
-    preset = rows[0]["preset"]
+    preset, steps = rows[0]["preset"], rows[0]["config"]["steps"]
     lines = [
         "# Raw and refined mode coverage",
         "",
@@ -101,7 +103,8 @@ def write_table(rows: list[dict], path: Path, command: str) -> None:
         f"{platform.system()}, torch {torch.__version__}, one thread per run.",
         "",
         f"Preset `{preset}` ({', '.join(f'{k}={v}' for k, v in PRESETS[preset].items())}), trained on "
-        f"seeds {FIRST_SEED}.. (not the mode-coverage table's). PacGAN protocol: {EVAL_SAMPLES} samples "
+        f"seeds {FIRST_SEED}.. (not the mode-coverage table's), {steps} steps. PacGAN protocol: "
+        f"{EVAL_SAMPLES} samples "
         "(noise seed 10000), HQ within 3σ of the nearest mode, a mode covered with ≥ 20 HQ samples, "
         "reverse KL of the mode histogram against uniform, W1 on 1,500 points. Raw rows are the "
         "generator alone; refined rows draw the same number of samples through `gankit.refine` "
