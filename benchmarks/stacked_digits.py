@@ -47,9 +47,9 @@ PUBLISHED = [
     ("ALI", "VEEGAN (Srivastava et al. 2017), Table 2", "16", "5.40"),
     ("Unrolled GAN", "VEEGAN (Srivastava et al. 2017), Table 2", "48.7", "4.32"),
     ("VEEGAN", "VEEGAN (Srivastava et al. 2017), Table 2", "150", "2.95"),
-    ("PacDCGAN2", "PacGAN (Lin et al. 2018), Table 3", "1000.0 ± 0.0", "0.06 ± 0.003"),
-    ("PacDCGAN3", "PacGAN (Lin et al. 2018), Table 3", "1000.0 ± 0.0", "0.06 ± 0.003"),
-    ("PacDCGAN4", "PacGAN (Lin et al. 2018), Table 3", "1000.0 ± 0.0", "0.07 ± 0.005"),
+    ("PacDCGAN2", "PacGAN (Lin et al. 2018), Table 2 (VEEGAN's setting)", "1000.0 ± 0.0", "0.06 ± 0.003"),
+    ("PacDCGAN3", "PacGAN (Lin et al. 2018), Table 2 (VEEGAN's setting)", "1000.0 ± 0.0", "0.06 ± 0.003"),
+    ("PacDCGAN4", "PacGAN (Lin et al. 2018), Table 2 (VEEGAN's setting)", "1000.0 ± 0.0", "0.07 ± 0.005"),
 ]
 
 

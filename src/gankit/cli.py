@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
+from gankit import refine_cli
 from gankit.config import FINDING_NAMES, PRESETS, TrainConfig, build_config
 from gankit.errors import GankitError
 
@@ -105,6 +106,12 @@ def train(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
     latent_dim: int | None = _opt("latent_dim", "Size of the noise z.", "--latent-dim"),
+    latent: str | None = _opt(
+        "latent", "gaussian, or mixture (K learnable Gaussians, DeLiGAN; toy data).", "--latent"
+    ),
+    latent_components: int | None = _opt(
+        "latent_components", "Gaussians in a mixture latent.", "--latent-components"
+    ),
     width: int | None = _opt("width", "Hidden units (MLP) or base channels (conv).", "--width"),
     depth: int | None = _opt("depth", "Hidden layers.", "--depth"),
     pack: int | None = _opt("pack", "PacGAN packing: D scores this many samples at once.", "--pack"),
@@ -257,19 +264,46 @@ def sample(
     label: int | None = typer.Option(
         None, "--label", help="Class to draw (conditional runs).", show_default="every class in turn"
     ),
+    refine: str | None = refine_cli.REFINE,
+    refine_scores: str = refine_cli.SCORES_OPTION,
+    refine_calibration: str = refine_cli.CALIBRATION,
+    refine_heldout: int = refine_cli.HELDOUT,
+    refine_neighbours: int = refine_cli.NEIGHBOURS,
+    refine_gamma_percentile: float = refine_cli.GAMMA_PERCENTILE,
+    refine_chain_length: int = refine_cli.CHAIN_LENGTH,
 ) -> None:
-    """Draw N samples from a trained generator (deterministic for a seed)."""
+    """Draw N samples from a trained generator (deterministic for a seed), optionally refined."""
     if out.suffix not in (".npy", ".png"):
         raise GankitError(f"--out must end in .npy or .png, got {out.name!r}")
     if not 0 < n <= MAX_SAMPLES:
         raise GankitError(f"--n must be between 1 and {MAX_SAMPLES:_}, got {n}")
     if not 0 <= seed <= 2**62:
         raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
+    options = refine_cli.refine_options(
+        refine,
+        refine_scores,
+        refine_calibration,
+        refine_heldout,
+        refine_neighbours,
+        refine_gamma_percentile,
+        refine_chain_length,
+    )
     from gankit.engine.loop import draw_samples
-    from gankit.engine.restore import load_generator
+    from gankit.engine.restore import load_generator, load_trainer
 
-    generator, config, data = load_generator(run_dir)
-    samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
+    if options is None:
+        generator, config, data = load_generator(run_dir)
+        samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
+    else:
+        from gankit.refine import refine_trainer
+
+        if label is not None:
+            raise GankitError("--refine draws unconditional samples; it cannot be combined with --label")
+        trainer = load_trainer(run_dir)
+        config, data = trainer.config, trainer.data
+        refined = refine_trainer(trainer, n, seed, options)
+        samples = refined.samples.astype("float32")
+        typer.echo(refine_cli.describe(refined))
     with _path_errors(f"write {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
@@ -287,6 +321,8 @@ def sample(
             from gankit.report.plots import plot_samples, real_reference
 
             title = f"{model_label(config)} on {config.data}: {n} samples"
+            if options is not None:
+                title += f", refined ({options.method})"
             plot_samples(samples, out, real_reference(data, n, seed), title)
     typer.echo(f"wrote {n} samples to {out}")
 

@@ -26,6 +26,7 @@ from gankit.objectives import OBJECTIVES, get_objective
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LATENTS = ("gaussian", "mixture")
 # The pitfalls gankit.diagnose.monitors watch for (the names in findings.jsonl and --stop-on).
 FINDING_NAMES = (
     "vanishing-gradients",
@@ -54,6 +55,8 @@ class TrainConfig:
     width: int | None = None
     depth: int | None = None
     pack: int = 1  # PacGAN: D scores `pack` samples at once
+    latent: str = "gaussian"  # "gaussian" N(0, I), or "mixture" of Gaussians (DeLiGAN; toy MLPs only)
+    latent_components: int = 10  # mixture: Gaussians in the latent (nets.mlp.MixtureLatent)
     # optimisation (None: the objective's paper default, see objectives.OBJECTIVES)
     optimizer: str | None = None
     g_optimizer: str | None = None  # None: same as optimizer
@@ -118,6 +121,7 @@ class TrainConfig:
             "keep_checkpoints",
             "eval_samples",
             "pack",
+            "latent_components",
         )
         _positive(self, "latent_dim", "width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True)
         _positive(self, "image_size", "batch_size", allow_none=True)
@@ -161,8 +165,16 @@ class TrainConfig:
             raise GankitError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
         if self.batch_size is not None and self.batch_size % self.pack:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
+        if self.latent not in LATENTS:
+            raise GankitError(f"unknown latent {self.latent!r}; allowed: {', '.join(LATENTS)}")
+        if self.latent == "mixture" and self.latent_dim is not None and self.latent_dim < 2:
+            raise GankitError(
+                f"latent mixture needs latent_dim >= 2 (one picks the component), got {self.latent_dim}"
+            )
         if self.model not in ("gan", "vae"):
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
+        if self.model == "vae" and self.latent != "gaussian":
+            raise GankitError(f"the vae baseline has a gaussian latent, got latent {self.latent!r}")
         _positive(self, "monitor_window", "monitor_critic_gap_growth", "monitor_gradient_penalty")
         _positive(self, "monitor_oscillation_swing", "monitor_oscillation_reversals")
         if self.monitor_oscillation_window < 3:
@@ -199,6 +211,7 @@ SIZE_LIMITS = {
     "width": 2**14,
     "depth": 256,
     "pack": 2**10,
+    "latent_components": 2**16,
     "critic_steps": 100_000,  # experiments train D for thousands of steps per G step
     "eval_samples": 10**6,
     "image_size": 2**12,

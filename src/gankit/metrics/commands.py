@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from gankit import refine_cli
 from gankit.errors import GankitError
 
 STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol (gankit.metrics.labels.STACKED_SAMPLES)
@@ -17,6 +18,9 @@ _LABELS = {
     "high_quality": "high quality",
     "reverse_kl": "reverse KL",
     "w1": "W1",
+    "acceptance_rate": "acceptance rate",
+    "proposals_per_sample": "proposals per sample",
+    "cpu_ms_per_sample": "CPU ms per sample",
 }
 
 
@@ -32,7 +36,7 @@ def format_table(metrics: dict[str, float | None]) -> str:
             text = f"{value} / {metrics['modes_total']}"
         elif value is None:  # undefined, e.g. reverse KL with no high-quality sample
             text = "n/a"
-        elif key == "high_quality":
+        elif key in ("high_quality", "acceptance_rate"):
             text = f"{100 * value:.2f} %"
         elif isinstance(value, float) and math.isfinite(value):
             text = f"{value:.4g}"
@@ -68,21 +72,46 @@ def eval_command(
         help="Resize image data to this size (for a file's samples).",
         show_default="the run's",
     ),
+    refine: str | None = refine_cli.REFINE,
+    refine_scores: str = refine_cli.SCORES_OPTION,
+    refine_calibration: str = refine_cli.CALIBRATION,
+    refine_heldout: int = refine_cli.HELDOUT,
+    refine_neighbours: int = refine_cli.NEIGHBOURS,
+    refine_gamma_percentile: float = refine_cli.GAMMA_PERCENTILE,
+    refine_chain_length: int = refine_cli.CHAIN_LENGTH,
 ) -> None:
     """Measure a run or a file of samples. Toy data: modes, high-quality %, reverse KL, W1. Image data:
-    FID, KID, precision, recall, density and coverage, each beside its real-vs-real floor."""
-    from gankit.metrics.evaluate import evaluate_run, evaluate_samples, load_samples
+    FID, KID, precision, recall, density and coverage, each beside its real-vs-real floor.
+
+    With --refine, the same metrics of the refined samples follow in their own section (JSON: the
+    "refined" object), with the acceptance rate and the cost per sample; raw rows stay raw.
+    """
+    from gankit.metrics.evaluate import evaluate_refined, evaluate_run, evaluate_samples, load_samples
     from gankit.metrics.images import FEATURE_NETS
     from gankit.rundir import dumps, read_config
 
+    options = refine_cli.refine_options(
+        refine,
+        refine_scores,
+        refine_calibration,
+        refine_heldout,
+        refine_neighbours,
+        refine_gamma_percentile,
+        refine_chain_length,
+    )
     if n is not None and n <= 0:
         raise GankitError(f"--n must be > 0, got {n}")
     if features not in FEATURE_NETS:
         raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)}, got {features!r}")
+    if options is not None and not source.is_dir():
+        raise GankitError("--refine needs a run directory (its generator and discriminator), not a file")
+    refined = None
     if source.is_dir():
         data = data or read_config(source)["data"]
         count = n or (STACKED_SAMPLES if data == "stacked-digits" else 2500)
         metrics = evaluate_run(source, n=count, seed=seed, data_name=data, features=features)
+        if options is not None:
+            refined = evaluate_refined(source, options, n=count, seed=seed, data_name=data)
     elif source.suffix == ".npy" or not source.exists():
         if source.suffix != ".npy":
             raise GankitError(f"not found: {source} (expected a run directory or a .npy file)")
@@ -99,11 +128,19 @@ def eval_command(
         raise GankitError(f"{source} is neither a run directory nor a .npy file")
     if as_json:
         image = {"features": features} if "fid" in metrics else {}
-        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, **metrics}))
+        extra = {} if refined is None else {"refined": refined}
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, **metrics, **extra}))
     else:
         on = " (Inception features)" if features == "inception" else ""
         typer.echo(f"{source}: {count} samples against {data}{on}")
         typer.echo(format_table(metrics))
+        if refined is not None:
+            typer.echo(
+                f"\nrefined with {refined['method']} (scores {refined['options']['scores']}, "
+                f"calibration {refined['options']['calibration']}):"
+            )
+            shown = {key: value for key, value in refined.items() if key not in ("method", "options")}
+            typer.echo(format_table(shown))
 
 
 def register(app: typer.Typer) -> None:

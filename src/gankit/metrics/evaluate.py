@@ -102,6 +102,28 @@ def evaluate_run(
     )
 
 
+def evaluate_refined(
+    run_dir: str | Path, options, n: int = 2500, seed: int = 0, data_name: str | None = None
+) -> dict:
+    """Metrics of ``n`` refined samples of a run (gankit.refine), apart from the raw ones.
+
+    Returns ``{"method", "options", <the metrics>, "acceptance_rate", "proposals_per_sample",
+    "cpu_ms_per_sample"}``.
+    """
+    from dataclasses import asdict
+
+    from gankit.engine.restore import load_trainer
+    from gankit.refine import refine_trainer
+    from gankit.rundir import read_config
+
+    if n <= 0:
+        raise GankitError(f"n must be > 0, got {n}")
+    config = read_config(run_dir)
+    refined = refine_trainer(load_trainer(run_dir), n, seed, options)
+    metrics = evaluate_samples(refined.samples, data_name or config["data"], config.get("image_size"))
+    return {"method": refined.method, "options": asdict(options), **metrics, **refined.stats()}
+
+
 def load_samples(path: str | Path) -> np.ndarray:
     """The array stored in a ``.npy`` file, with a clear error for anything else."""
     path = Path(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from gankit.errors import GankitError
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -15,9 +16,14 @@ def build_networks(config, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.M
     """
     if len(data_shape) == 1:
         dim = data_shape[0]
-        generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth)
+        components = config.latent_components if config.latent == "mixture" else 0
+        generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth, components)
         discriminator = MLPDiscriminator(dim, config.width, config.depth, pack=config.pack)
     else:
+        if config.latent != "gaussian":
+            raise GankitError(
+                f"latent {config.latent!r} is for toy (flat) data; image nets take latent=gaussian"
+            )
         from gankit.nets.dcgan import build_dcgan  # images: built only when needed
 
         generator, discriminator = build_dcgan(config, data_shape)

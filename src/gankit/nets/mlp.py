@@ -21,16 +21,49 @@ def _mlp(in_features: int, out_features: int, width: int, depth: int, activation
     return nn.Sequential(*layers)
 
 
-class MLPGenerator(nn.Module):
-    """G: R^latent_dim -> R^data_dim, a ReLU MLP with a linear output (toy data is unbounded)."""
+class MixtureLatent(nn.Module):
+    """A mixture-of-Gaussians latent (DeLiGAN, Gurumurthy et al. 2017) fed by standard normal noise.
 
-    def __init__(self, latent_dim: int, data_dim: int, width: int = 128, depth: int = 3):
+    A continuous G of one connected Gaussian latent must put mass on the paths between separate
+    modes. Here the latent is K Gaussians with learnable means mu_k and scales s_k: the first noise
+    coordinate picks the component, k = floor(K * Phi(z_0)) (uniform over the K, Phi the normal
+    CDF), and the other ``latent_dim - 1`` coordinates give the point mu_k + s_k * z_1.. . The
+    noise stays N(0, I) of ``latent_dim`` coordinates, so sampling is as deterministic as before.
+    DeLiGAN's initialisation: means uniform in [-1, 1], scales 0.2.
+    """
+
+    def __init__(self, latent_dim: int, components: int):
+        super().__init__()
+        self.components = components
+        self.means = nn.Parameter(torch.rand(components, latent_dim - 1) * 2 - 1)
+        self.scales = nn.Parameter(torch.full((components, latent_dim - 1), 0.2))
+
+    def component(self, z: Tensor) -> Tensor:  # (batch, latent_dim) -> (batch,) indices in [0, K)
+        uniform = torch.special.ndtr(z[:, 0])
+        return (uniform * self.components).long().clamp(0, self.components - 1)
+
+    def forward(self, z: Tensor) -> Tensor:  # (batch, latent_dim) -> (batch, latent_dim - 1)
+        k = self.component(z)
+        return self.means[k] + self.scales[k] * z[:, 1:]
+
+
+class MLPGenerator(nn.Module):
+    """G: R^latent_dim -> R^data_dim, a ReLU MLP with a linear output (toy data is unbounded).
+
+    ``latent_components`` > 0 puts a :class:`MixtureLatent` of that many Gaussians in front of it.
+    """
+
+    def __init__(
+        self, latent_dim: int, data_dim: int, width: int = 128, depth: int = 3, latent_components: int = 0
+    ):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = _mlp(latent_dim, data_dim, width, depth, nn.ReLU)
+        self.latent = MixtureLatent(latent_dim, latent_components) if latent_components else nn.Identity()
+        features = latent_dim - 1 if latent_components else latent_dim
+        self.net = _mlp(features, data_dim, width, depth, nn.ReLU)
 
     def forward(self, z: Tensor) -> Tensor:  # (batch, latent_dim) -> (batch, data_dim)
-        return self.net(z)
+        return self.net(self.latent(z))
 
 
 class MLPDiscriminator(nn.Module):
