@@ -28,7 +28,7 @@ LAYER_OF = {
     "metrics": "measure",
     "diagnose": "measure",
     "report": "measure",
-    "refine": "measure",
+    "refine": "measure",  # refine_cli.py (its flags) is CLI-side
     "runs": "runs",
 }
 
@@ -51,7 +51,7 @@ def test_lower_layers_never_import_higher_ones():
     for path in sorted(PACKAGE.rglob("*.py")):
         top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
         layer = LAYER_OF.get(top)
-        if layer is None:  # cli, api, demo, experiments: the top, may import anything
+        if layer is None or path.name == "commands.py":  # the CLI and API side: may import anything
             continue
         for name in _imports(path):
             other = LAYER_OF.get(name, "top")
