@@ -116,7 +116,8 @@ def holdout_part(data, fraction: float, part: str) -> ImageDataset:
         raise GankitError(f"unknown data part {part!r}; allowed: {', '.join(HOLDOUT_PARTS)}")
     if type(data) is not ImageDataset:  # toy data and stacked-digits (drawn on the fly) have no fixed images
         raise GankitError(
-            f"validation_fraction applies to a fixed set of images (digits, files, folders), not {data.name!r}"
+            f"validation_fraction applies to a fixed set of images (digits, files, folders), "
+            f"not {data.name!r}"
         )
     index = torch.from_numpy(holdout_split(len(data), fraction)[part])
     labels = None if data.labels is None else data.labels[index]

@@ -99,7 +99,7 @@ def evaluate_run(
 
     A run trained with ``validation_fraction`` > 0 is scored against its *validation* part (never
     the test part, which is kept for the final report; ``part`` = "test" asks for it), unless
-    ``data_name`` overrides the data. ``data_name`` overrides the data the run was trained on (same sample shape required);
+    ``data_name`` overrides the data the run was trained on (same sample shape required).
     ``features`` is as for :func:`evaluate_samples`.
     """
     from gankit.engine.restore import sample_run
@@ -189,7 +189,9 @@ def select_checkpoint(run_dir: str | Path, n: int = 2500, seed: int = 0, metric:
         held_out = (config.validation_fraction, part)
         return evaluate_samples(samples, config.data, config.image_size, part=held_out)
 
-    validation = {checkpoint_step(path): score(samples_at(path), "validation")[metric] for path in checkpoints}
+    validation = {
+        checkpoint_step(path): score(samples_at(path), "validation")[metric] for path in checkpoints
+    }
     best = min(validation, key=validation.get)
     chosen = next(path for path in checkpoints if checkpoint_step(path) == best)
     return {"step": best, "validation": validation, "test": score(samples_at(chosen), "test")}
