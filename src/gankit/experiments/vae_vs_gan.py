@@ -79,7 +79,8 @@ def draw_grids(grids: dict[str, np.ndarray], real: np.ndarray, titles: dict[str,
     return fig
 
 
-BENCHMARK_DIR = Path("runs") / "images"  # where benchmarks/images.py leaves its runs (chosen.json)
+# where benchmarks/images.py leaves its runs and chosen.json: runs/images of the source checkout
+BENCHMARK_DIR = Path(__file__).resolve().parents[3] / "runs" / "images"
 
 
 def samples_at(run_dir: str | Path, step: int, n: int, seed: int) -> np.ndarray:
@@ -151,7 +152,7 @@ def figure_from_benchmark(source: str | Path) -> PlotFigure:
 
 
 def run(out_dir: str | Path, quick: bool = False, seed: int = 0, source: str | Path | None = None) -> dict:
-    """Full: draw benchmarks/images.py's chosen runs (``source``, default runs/images). Quick: train
+    """Full: draw benchmarks/images.py's chosen runs (``source``, default BENCHMARK_DIR). Quick: train
     tiny models here (10 updates, final checkpoint) and score them on the same held-out test part."""
     if quick:
         scores, grids = {}, {}
@@ -185,18 +186,27 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0, source: str | P
 
 FIGURE = Figure(
     name=NAME,
-    description="VAE vs ns GAN vs WGAN-GP on digits: sample grids, FID and precision vs the real floor",
+    description=(
+        "VAE vs ns GAN vs WGAN-GP on digits at an equal CPU budget, tuned, checkpoint chosen on "
+        "validation: sample grids and test FID/KID/precision/recall vs the real floor"
+    ),
     run=run,
+    prerequisite="nice -n 10 python benchmarks/images.py --workers 2",
     explanation=(
         "A VAE maximises a bound on the likelihood, so it must put probability on every training "
         "image; with a simple pixel likelihood, the cheapest way to do that is to average over "
         "plausible images, which looks blurred. A GAN's generator is instead trained to fool a "
         "discriminator that tells real from generated images, so blur is punished directly and "
-        "samples are sharp, at the risk of dropping some variety (mode collapse). Precision (are "
-        "samples where real images are?) and recall (is the data's variety covered?) separate the "
-        "two effects; FID mixes them. Precision can also reward blur: an average-looking digit lands in the "
-        "dense middle of the real features, so a blurry model may score *high* precision and low recall; "
-        "a precision win alone is not evidence of sharper samples. The real-vs-real floor is what a "
-        "perfect model would score with this many samples."
+        "samples are sharp, at the risk of dropping some variety (mode collapse). The numbers come "
+        "from benchmarks/images.py (docs/benchmarks/images.md): each model got the same CPU time per "
+        "run, the same number of learning-rate trials, and the checkpoint with the best FID on a "
+        "validation part of the digits; FID/KID/precision/recall are then measured once on a separate "
+        "test part, averaged over fresh seeds. What they support: a ranking of these three models, with "
+        "these networks, on 8x8 digits, at this budget (the CIs in the benchmark's table say how firm it "
+        "is). What they do not: other data, larger budgets, or a better VAE decoder likelihood. And "
+        "precision is not a sharpness score: it counts samples that land among real digits' features, "
+        "and a blurred average digit lands in their dense middle, so a blurry model can score *high* "
+        "precision with low recall; read precision together with recall and the grids. The real-vs-real "
+        "floor is what a perfect model would score against this few test images."
     ),
 )
