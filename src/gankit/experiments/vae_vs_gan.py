@@ -124,7 +124,7 @@ def benchmark_scores(chosen: dict) -> tuple[dict[str, dict[str, float]], dict[st
 
 def draw_scored(grids: dict[str, np.ndarray], scores: dict, floor: dict, real: np.ndarray) -> PlotFigure:
     titles = {
-        label: f"{label}: FID {s['fid']:.1f}\nprecision {s['precision']:.2f}, recall {s['recall']:.2f}"
+        label: f"{label}: test FID {s['fid']:.1f}\nprecision {s['precision']:.2f}, recall {s['recall']:.2f}"
         for label, s in scores.items()
     }
     titles["real digits"] = f"real test digits\n(floor FID {floor['fid']:.1f})"
