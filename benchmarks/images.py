@@ -35,6 +35,7 @@ import tomllib
 import torch
 from mode_coverage import FRESH_SEEDS, run_sweep, seeds_spec, toml_text
 
+from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
 from gankit.metrics.evaluate import select_checkpoint
 from gankit.rundir import dumps
 from gankit.runs import compare as comparing
@@ -65,7 +66,9 @@ def model_of(group: str) -> str:
 
 
 def choose_and_test(run_dir: Path, samples: int) -> dict:
-    """The run's validation-chosen checkpoint and its test metrics, kept in its eval.json (test_*)."""
+    """The run's validation-chosen checkpoint and its test metrics, kept in its eval.json (test_*).
+
+    Then only the chosen and the last checkpoint are kept (disk: a few MB each, dozens per run)."""
     path = run_dir / sweeps.EVAL_FILE
     record = json.loads(path.read_text())
     if "chosen_step" not in record:
@@ -73,6 +76,11 @@ def choose_and_test(run_dir: Path, samples: int) -> dict:
         record |= {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
         record |= {f"test_{key}": value for key, value in chosen["test"].items()}
         path.write_text(dumps(record) + "\n")
+        checkpoints = list_checkpoints(run_dir / "checkpoints")
+        for checkpoint in checkpoints[:-1]:
+            if checkpoint_step(checkpoint) != chosen["step"]:
+                checkpoint.unlink()
+                checksum_path(checkpoint).unlink(missing_ok=True)
     return record
 
 
@@ -190,6 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     seed_dirs, chosen = {}, {}
     for model in MODELS:
         spec_text = seeds_spec(spec_texts[model], best[model], args.seeds)
+        values = tomllib.loads(spec_text)
+        values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
+        spec_text = toml_text(values)
         seed_dirs[model] = run_sweep(out / f"seeds-{model}", spec_text, args.workers)
         chosen[model] = []
         for run_dir in sorted((seed_dirs[model] / sweeps.TRIALS).iterdir()):
