@@ -1,223 +1,221 @@
-"""GAN vs VAE on digits: do GAN samples look more real than VAE samples, by the numbers?
+"""GAN vs VAE on digits, fair by construction: equal CPU time, tuned learning rates, held-out test.
 
-The VAE baseline, the non-saturating GAN (``ns``) and WGAN-GP are trained on scikit-learn's 8x8
-digits with the same networks (the VAE's decoder is the GAN generator), the same batch size and the
-same number of updates, for several seeds. Samples of each are scored with gankit's image metrics
-(FID/KID/precision/recall/density/coverage on the shipped digits feature network) next to the
-real-vs-real floor, and a sample grid of each model (seed 0) is drawn beside real digits.
+A thin driver over `gankit sweep` and `gankit compare` (as benchmarks/mode_coverage.py):
 
-    nice -n 10 .venv/bin/python benchmarks/images.py            # writes docs/benchmarks/images.md + .png
-    .venv/bin/python benchmarks/images.py --quick                # smoke test: 1 seed, 30 steps, no docs
+1. Search: benchmarks/specs/images_{vae,gan}.toml give the VAE, the non-saturating GAN (ns) and
+   WGAN-GP, with the same DCGAN networks (the VAE's decoder is the generator), the same number of
+   Optuna trials over their two learning rates, each trial the same CPU-time budget
+   (``time_budget_s``). Half of the digits are held out from training (``validation_fraction``):
+   a fixed validation quarter and a fixed test quarter. A trial's score is the FID of its last
+   checkpoint on the validation part.
+2. Seeds: each model's best configuration is trained again on fresh seeds (100, 101, ...).
+3. Checkpoint choice and report: in every seed run, the checkpoint with the lowest validation FID
+   is chosen (``gankit.metrics.evaluate.select_checkpoint``); only that checkpoint is then scored on
+   the test part, whose numbers go into the run's eval.json as ``test_fid``, ``test_kid``, ... The
+   table is `gankit compare` of them (95 % bootstrap CIs) beside the test part's real-vs-real floor.
 
-Every run's numbers and resolved config also go to docs/benchmarks/images.jsonl. ``--jobs N`` trains
-N runs side by side (one CPU thread each); the numbers do not depend on it.
+    nice -n 10 python benchmarks/images.py --workers 2     # full: docs/benchmarks/images.md (+ .png)
+    python benchmarks/images.py --quick                     # smoke test: tiny budget, runs/images-quick
+
+Rerunning the same command resumes every sweep (finished trials are kept); the checkpoint choice
+of a seed run is computed once (kept in its eval.json). `gankit figure vae-vs-gan` draws the chosen
+runs (it reads OUT/chosen.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
+import os
 import platform
-import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
+import tomllib
 import torch
+from mode_coverage import FRESH_SEEDS, run_sweep, seeds_spec, toml_text
 
-from gankit.config import TrainConfig, to_dict
-from gankit.data.images import load_images
-from gankit.experiments.vae_vs_gan import (
-    METRICS,
-    MODELS,
-    SAMPLE_SEED,
-    SHARED,
-    draw_grids,
-    model_config,
-    train_and_score,
-)
-from gankit.metrics.images import split_real
+from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
+from gankit.metrics.evaluate import select_checkpoint
+from gankit.rundir import dumps
+from gankit.runs import compare as comparing
+from gankit.runs import sweep as sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "benchmarks"
+SPECS = [ROOT / "benchmarks" / "specs" / f"images_{family}.toml" for family in ("vae", "gan")]
+MODELS = ("vae", "ns", "wgan-gp")
+METRICS = (("fid", 2), ("kid", 2), ("precision", 2), ("recall", 2), ("density", 2), ("coverage", 2))
+CHOICE_SAMPLES = 2500  # samples per checkpoint scored on the validation part, and on the test part
+QUICK = {"trials": 1, "time_budget_s": 1, "checkpoint_every": 5, "width": 8}
+CHOSEN = "chosen.json"  # OUT/chosen.json: each model's seed runs, chosen steps and test metrics
 
 
-def run_one(label: str, steps: int, seed: int, n_samples: int) -> tuple[dict, np.ndarray]:
-    """Train one model in memory; score ``n_samples`` of its samples. Returns (row, 64 samples)."""
-    config = model_config(label, steps, seed)
-    metrics, samples = train_and_score(config, n_samples)
-    row = {"model": label, "seed": seed, "steps": steps, "cpu_seconds": round(metrics["cpu_seconds"], 1)}
-    row |= {key: metrics[key] for key in METRICS}
-    row |= {f"floor_{key}": metrics[f"floor_{key}"] for key in METRICS}
-    row["config"] = to_dict(_resolved(label, steps, seed))
-    return row, samples
+def search_spec(path: Path, quick: bool) -> str:
+    """The search spec as shipped, or shrunk for --quick."""
+    if not quick:
+        return path.read_text()
+    values = tomllib.loads(path.read_text())
+    values["trials"] = QUICK["trials"]
+    values["base"] |= {key: QUICK[key] for key in ("time_budget_s", "checkpoint_every", "width")}
+    return toml_text(values)
 
 
-def summary_table(rows: list[dict]) -> str:
-    """Median (min - max) over seeds per model, then the real-vs-real floor."""
-
-    def cell(values: list[float], digits: int) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.{digits}f}"
-        return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f} - {max(values):.{digits}f})"
-
-    digits = {"fid": 2, "kid": 3, "precision": 2, "recall": 2, "density": 2, "coverage": 2}
-    header = "| model | seeds | " + " | ".join(METRICS) + " | CPU s / run |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
-    for label in MODELS:
-        mine = [row for row in rows if row["model"] == label]
-        if not mine:
-            continue
-        cells = [cell([row[key] for row in mine], digits[key]) for key in METRICS]
-        cpu = statistics.median(row["cpu_seconds"] for row in mine)
-        lines.append(f"| {label} | {len(mine)} | " + " | ".join(cells) + f" | {cpu:.0f} |")
-    floor = rows[0]
-    lines.append(
-        "| real vs real (floor) | - | "
-        + " | ".join(f"{floor[f'floor_{key}']:.{digits[key]}f}" for key in METRICS)
-        + " | - |"
-    )
-    return "\n".join(lines)
+def model_of(group: str) -> str:
+    """'model=vae' -> vae, 'objective=ns' -> ns: a search cell's label."""
+    return group.split("=", 1)[1]
 
 
-def seed_table(rows: list[dict]) -> str:
-    lines = ["| model | seed | " + " | ".join(METRICS) + " |", "|" + "---|" * (len(METRICS) + 2)]
-    for row in rows:
-        values = " | ".join(f"{row[key]:.4g}" for key in METRICS)
-        lines.append(f"| {row['model']} | {row['seed']} | {values} |")
-    return "\n".join(lines)
+def choose_and_test(run_dir: Path, samples: int) -> dict:
+    """The run's validation-chosen checkpoint and its test metrics, kept in its eval.json (test_*).
+
+    Then only the chosen and the last checkpoint are kept (disk: a few MB each, dozens per run)."""
+    path = run_dir / sweeps.EVAL_FILE
+    record = json.loads(path.read_text())
+    if "chosen_step" not in record:
+        chosen = select_checkpoint(run_dir, n=samples, seed=sweeps.EVAL_SEED)
+        record |= {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
+        record |= {f"test_{key}": value for key, value in chosen["test"].items()}
+        path.write_text(dumps(record) + "\n")
+        checkpoints = list_checkpoints(run_dir / "checkpoints")
+        for checkpoint in checkpoints[:-1]:
+            if checkpoint_step(checkpoint) != chosen["step"]:
+                checkpoint.unlink()
+                checksum_path(checkpoint).unlink(missing_ok=True)
+    return record
 
 
-def write_markdown(rows: list[dict], args, command: str) -> Path:
-    floor = rows[0]
-    critic_steps = next(row["config"]["critic_steps"] for row in rows if row["model"] == "wgan-gp")
-    shared = ", ".join(
-        f"{k}={v}" for k, v in SHARED.items() if k not in ("monitors", "sample_every", "threads")
-    )
-    text = f"""# GAN vs VAE on digits
-
-Generated by `{command}` (torch {torch.__version__}, {platform.machine()} CPU, one thread per run).
-Every number and the picture below are rewritten by that command.
-
-**Setup.** scikit-learn's 1,797 8x8 digits. Three models with the same networks (the VAE's decoder
-is the DCGAN generator; {shared}) and the same budget of {args.steps} updates of {SHARED["batch_size"]}
-images each (WGAN-GP's critic also takes its {critic_steps} updates per generator update, as its paper says);
-each objective's paper defaults for the optimiser (VAE: Adam 1e-3). Seeds 0..{args.seeds - 1}.
-{args.samples} samples per run (noise seed {SAMPLE_SEED}) are scored against the reference half of the
-real data ({floor["config"]["data"]}: {len(split_real(1797)[0])} images); the **floor** scores the other
-real half the same way, so it is what a perfect generator would get with this many samples.
-
-Metrics on the shipped digits feature network (`gankit/assets/digits_features.*`): FID and KID
-(lower is better), precision and density (are samples realistic?), recall and coverage (is the
-variety of the data covered?). KID is in the feature network's units: an unbiased estimate that
-is about 0 for matching sets, so the floor can come out slightly negative. See
-`src/gankit/metrics/images.py`.
-
-## Summary: median (min - max) over seeds
-
-{summary_table(rows)}
-
-![real digits and samples of each model, seed 0](images.png)
-
-## Every run
-
-{seed_table(rows)}
-
-## What it shows
-
-{findings(rows)}
-"""
-    path = OUT / "images.md"
-    path.write_text(text)
-    return path
+def _ci(row: dict, digits: int) -> str:
+    if row["mean"] is None:
+        return "–"
+    text = f"{row['mean']:.{digits}f}"
+    if row["ci_low"] is not None:
+        text += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    return text
 
 
-def findings(rows: list[dict]) -> str:
-    """A few sentences computed from the numbers (so they stay true when the table changes)."""
-    median = {
-        label: {key: statistics.median(r[key] for r in rows if r["model"] == label) for key in METRICS}
-        for label in MODELS
-    }
-    floor = rows[0]
-    best_fid = min(median, key=lambda label: median[label]["fid"])
+def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
+    base = tomllib.loads(spec_texts["vae"])["base"]
+    trials = tomllib.loads(spec_texts["vae"])["trials"]
+    floor = next(iter(chosen.values()))[0]
+    header = "| model | best learning rates (search) | seeds | steps trained | chosen step | "
     lines = [
-        f"- Lowest median FID: **{best_fid}** ({median[best_fid]['fid']:.2f}; the floor is "
-        f"{floor['floor_fid']:.2f}).",
+        "# GAN vs VAE on digits",
+        "",
+        "Generated by `benchmarks/images.py` (written by `" + command + "`); do not edit by hand.",
+        "",
+        f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores shared with other jobs, "
+        f"torch {torch.__version__}.",
+        "",
+        "Protocol (Lucic et al. 2018: equal budget, a search per model, many seeds):",
+        "",
+        f"- **Data.** scikit-learn's 1,797 8x8 digits; `validation_fraction = {base['validation_fraction']}`",
+        "  holds a fixed part out of training (the same for every seed and model): half of it is the",
+        "  *validation* part (learning rates and checkpoints are chosen on it), half the *test* part (this",
+        "  table, and nothing else, is computed on it).",
+        f"- **Models.** VAE, non-saturating GAN (ns) and WGAN-GP with the same DCGAN networks (width"
+        f" {base['width']}, the VAE's decoder is the generator), batch {base['batch_size']}.",
+        f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of process CPU time",
+        "  (`time_budget_s`; the step limit is never reached), so a costlier update (WGAN-GP's critic",
+        "  steps, the VAE's encoder) means fewer updates, not more compute.",
+        f"- **Search.** {trials} Optuna trials (TPE, seeded) per model over g_lr and d_lr in [1e-5, 1e-2]",
+        "  (log; for the VAE: the decoder's and the encoder's), scored by the last checkpoint's",
+        "  validation FID.",
+        f"- **Seeds.** The best configuration of each model is trained again on {args.seeds} fresh seeds"
+        f" ({FRESH_SEEDS}..{FRESH_SEEDS + args.seeds - 1}).",
+        f"- **Checkpoint.** In each seed run, the checkpoint (one every {base['checkpoint_every']} steps)",
+        f"  with the lowest validation FID ({CHOICE_SAMPLES} samples) is chosen; only it is scored on",
+        "  the test part.",
+        "- **Metrics** on the shipped digits feature network: FID, KID (in the feature net's units, about 0",
+        "  for matching sets, so the floor can be slightly negative; lower is better), precision/density",
+        "  (samples where real digits are) and recall/coverage (the",
+        "  digits' variety covered). Mean [95 % percentile-bootstrap CI of the mean] over the seeds",
+        "  (`gankit compare`). The floor scores one half of the test part against the other: what a perfect",
+        "  generator would get with this few reference images.",
+        "",
+        header + " | ".join(name for name, _ in METRICS) + " |",
+        "|---|---|---|---|---|" + "---|" * len(METRICS),
     ]
-    for gan in ("ns", "wgan-gp"):
-        verdict = "lower" if median[gan]["fid"] < median["vae"]["fid"] else "higher"
-        sharper = "higher" if median[gan]["precision"] > median["vae"]["precision"] else "lower"
+    for model in MODELS:
+        if model not in seed_dirs:
+            continue
+        cells = []
+        for name, digits in METRICS:
+            row = comparing.compare([seed_dirs[model]], by=[], metric=f"test_{name}").rows[0]
+            cells.append(_ci(row, digits))
+            n = row["n"]
+        params = ", ".join(f"{k}={v:.2g}" for k, v in best[model]["params"].items())
+        steps = sorted(record["steps"] for record in chosen[model])
+        picks = sorted(record["chosen_step"] for record in chosen[model])
         lines.append(
-            f"- {gan}: median FID {verdict} than the VAE's ({median[gan]['fid']:.2f} vs "
-            f"{median['vae']['fid']:.2f}); precision {sharper} ({median[gan]['precision']:.2f} vs "
-            f"{median['vae']['precision']:.2f}), recall {median[gan]['recall']:.2f} vs "
-            f"{median['vae']['recall']:.2f}."
+            f"| {model} | {params} | {n} | {steps[0]}–{steps[-1]} | {picks[0]}–{picks[-1]} | "
+            + " | ".join(cells)
+            + " |"
         )
-    at_floor = [label for label in median if median[label]["fid"] <= floor["floor_fid"]]
-    lines.append(
-        "- Read precision/density together with recall/coverage and the grids: they count samples "
-        "inside the k-nearest-neighbour balls of real digits in feature space, and blurred averages "
-        "of digits can sit there too. High precision with very low recall is the signature of "
-        f"blurry, low-variety samples (VAE here: precision {median['vae']['precision']:.2f}, "
-        f"recall {median['vae']['recall']:.2f}); FID weighs both."
-    )
-    lines.append(
-        "- Models whose median FID reaches the real-vs-real floor at this budget: "
-        f"{', '.join(at_floor) or 'none'}."
-    )
-    return "\n".join(lines)
-
-
-def _run_job(job: tuple[str, int, int, int]) -> tuple[dict, np.ndarray]:
-    torch.set_num_threads(1)  # one core per worker: workers run side by side
-    row, samples = run_one(*job)
-    print(
-        f"{row['model']} seed {row['seed']}: " + ", ".join(f"{k} {row[k]:.4g}" for k in METRICS), flush=True
-    )
-    return row, samples
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=len(split_real(1797)[1]))
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained side by side (one core each)")
-    parser.add_argument("--quick", action="store_true", help="1 seed, 30 steps, print only")
-    args = parser.parse_args()
-    if args.quick:
-        args.steps, args.seeds = 30, 1
-    # The costliest runs first (WGAN-GP: 5 critic updates per step), so side-by-side workers end together.
-    jobs = [
-        (label, args.steps, seed, args.samples) for label in reversed(MODELS) for seed in range(args.seeds)
+    floor_cells = [f"{floor[f'test_floor_{name}']:.{d}f}" for name, d in METRICS]
+    lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
+    lines += [
+        "",
+        "![real digits and samples of each model's chosen checkpoint](images.png)",
+        "",
+        "(`gankit figure vae-vs-gan --out docs/figures` draws the same runs: "
+        "it reads the chosen runs of `" + str(args.out_display) + "`.)",
+        "",
+        "What the numbers can and cannot say: precision and density reward samples that sit among real",
+        "digits in feature space, and a blurred average digit can sit there too, so a high precision",
+        "with a low recall (the VAE's usual signature) is not evidence of sharper samples; FID and KID",
+        "weigh both sides. One data set, one network size, one CPU budget: a larger budget or another",
+        "decoder likelihood may change the ranking.",
+        "",
+        f"The sweeps are in `{args.out_display}` (search-vae, search-gan, seeds-MODEL);",
+        f"`gankit compare {args.out_display}/seeds-vae --metric test_fid` reprints a row.",
     ]
-    if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            results = pool.map(_run_job, jobs, chunksize=1)
-    else:
-        results = [_run_job(job) for job in jobs]
-    order = {label: index for index, label in enumerate(MODELS)}
-    results.sort(key=lambda result: (result[0]["seed"], order[result[0]["model"]]))
-    rows = [row for row, _ in results]
-    if args.quick:
-        print(summary_table(rows))
-        return
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "images.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    grids = {row["model"]: samples for row, samples in results if row["seed"] == 0}
-    real = load_images("digits").all().numpy()[:64]
-    draw_grids(grids, real).savefig(OUT / "images.png", dpi=110)
-    command = "nice -n 10 .venv/bin/python benchmarks/images.py " + " ".join(sys.argv[1:])
-    print(f"wrote {write_markdown(rows, args, command.strip())}")
+    return "\n".join(lines) + "\n"
 
 
-def _resolved(label: str, steps: int, seed: int) -> TrainConfig:
-    from gankit.engine.restore import prepare
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
+    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
+    parser.add_argument("--out", type=Path, default=None, help="where the sweeps go (runs/images)")
+    args = parser.parse_args(argv)
+    args.seeds = args.seeds or (2 if args.quick else 5)
+    args.workers = args.workers or (1 if args.quick else 2)
+    out = args.out or ROOT / "runs" / ("images-quick" if args.quick else "images")
+    args.out_display = os.path.relpath(out, ROOT) if out.is_relative_to(ROOT) else out
+    command = "python benchmarks/images.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    samples = 500 if args.quick else CHOICE_SAMPLES
 
-    return prepare(model_config(label, steps, seed))[1]
+    best, spec_texts = {}, {}
+    for path in SPECS:
+        text = search_spec(path, args.quick)
+        directory = run_sweep(out / f"search-{path.stem.removeprefix('images_')}", text, args.workers)
+        for entry in comparing.compare([directory]).best_configs:
+            best[model_of(entry["group"])] = entry
+            spec_texts[model_of(entry["group"])] = text
+    seed_dirs, chosen = {}, {}
+    for model in MODELS:
+        spec_text = seeds_spec(spec_texts[model], best[model], args.seeds)
+        values = tomllib.loads(spec_text)
+        values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
+        spec_text = toml_text(values)
+        seed_dirs[model] = run_sweep(out / f"seeds-{model}", spec_text, args.workers)
+        chosen[model] = []
+        for run_dir in sorted((seed_dirs[model] / sweeps.TRIALS).iterdir()):
+            record = choose_and_test(run_dir, samples)
+            steps = max(int(key) for key in record["validation_fid_by_step"])
+            chosen[model].append({"run": str(run_dir), "steps": steps} | record)
+    (out / CHOSEN).write_text(dumps(chosen) + "\n")
+
+    docs = out if args.quick else ROOT / "docs" / "benchmarks"
+    from gankit.experiments.vae_vs_gan import figure_from_benchmark
+
+    figure_from_benchmark(out).savefig(docs / "images.png", dpi=110)
+    table = docs / "images.md"
+    table.write_text(render(args, spec_texts, best, seed_dirs, chosen, command))
+    print(f"wrote {table}")
 
 
 if __name__ == "__main__":

@@ -266,3 +266,8 @@ def test_write_docs_names_the_command_for_a_figure_not_generated_yet(tmp_path, c
     assert (
         f"Not generated yet: run `gankit figure evolution-1d --out {figures.as_posix()}`" in out.read_text()
     )
+    # a figure drawn from a benchmark names the benchmark first, and says already what it shows
+    from gankit.experiments.vae_vs_gan import FIGURE
+
+    vae_vs_gan = f"run `{FIGURE.prerequisite}`, then `gankit figure vae-vs-gan --out {figures.as_posix()}`"
+    assert vae_vs_gan in out.read_text() and FIGURE.explanation in out.read_text()

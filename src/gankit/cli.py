@@ -92,6 +92,11 @@ def train(
         "Stop once training has used this much process CPU time, in seconds (0 = no limit).",
         "--time-budget-s",
     ),
+    validation_fraction: float | None = _opt(
+        "validation_fraction",
+        "Image data: hold out this fraction of the images from training (half validation, half test).",
+        "--validation-fraction",
+    ),
     batch_size: int | None = _opt("batch_size", "Samples per batch.", "--batch-size"),
     seed: int | None = _opt("seed", "Random seed (same seed + config = same numbers on CPU).", "--seed"),
     preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),

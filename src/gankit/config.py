@@ -50,6 +50,8 @@ class TrainConfig:
     time_budget_s: float = 0.0  # stop once training used this much process CPU time (s); 0: no limit
     batch_size: int | None = None  # None: 256 for toy data, 64 for images
     seed: int = 0
+    # image data: hold out this fraction from training, half validation, half test (data.images.holdout_split)
+    validation_fraction: float = 0.0
     # networks (None: chosen from the data's shape)
     latent_dim: int | None = None
     width: int | None = None
@@ -140,6 +142,8 @@ class TrainConfig:
             "time_budget_s",
         )
         _positive(self, "r1_every")
+        if not 0 <= self.validation_fraction < 1:
+            raise GankitError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         _positive(self, "num_classes", allow_none=True)
         object.__setattr__(self, "augment", tuple(self.augment))  # a list from JSON/TOML/Python
         for name in self.augment:

@@ -89,6 +89,42 @@ class ImageDataset:
         return self.images
 
 
+HOLDOUT_SEED = 0  # the fixed shuffle behind the held-out split (independent of the training seed)
+HOLDOUT_PARTS = ("train", "validation", "test")
+
+
+def holdout_split(count: int, fraction: float) -> dict[str, np.ndarray]:
+    """Indices (sorted) of the train, validation and test parts of ``count`` images.
+
+    A fixed shuffle (seed HOLDOUT_SEED, whatever the training seed) puts ``round(count * fraction)``
+    images aside: the first half of them is the validation part (choose checkpoints and learning
+    rates on it), the rest the test part (report on it, once). Training sees only the rest. The
+    three parts are disjoint and depend only on ``count`` and ``fraction``.
+    """
+    held = round(count * fraction)
+    order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
+    parts = {"train": order[held:], "validation": order[: held // 2], "test": order[held // 2 : held]}
+    if fraction > 0 and min(len(index) for index in parts.values()) == 0:
+        sizes = ", ".join(f"{name} {len(index)}" for name, index in parts.items())
+        raise GankitError(f"validation_fraction {fraction} of {count} images leaves an empty part ({sizes})")
+    return {name: np.sort(index) for name, index in parts.items()}
+
+
+def holdout_part(data, fraction: float, part: str) -> ImageDataset:
+    """The ``part`` (train, validation or test) of an image data set under ``validation_fraction``."""
+    if part not in HOLDOUT_PARTS:
+        raise GankitError(f"unknown data part {part!r}; allowed: {', '.join(HOLDOUT_PARTS)}")
+    if type(data) is not ImageDataset:  # toy data and stacked-digits (drawn on the fly) have no fixed images
+        raise GankitError(
+            f"validation_fraction applies to a fixed set of images (digits, files, folders), "
+            f"not {data.name!r}"
+        )
+    index = torch.from_numpy(holdout_split(len(data), fraction)[part])
+    labels = None if data.labels is None else data.labels[index]
+    description = f"{data.description}, {part} part of validation_fraction {fraction}"
+    return ImageDataset(data.name, data.images[index], description, labels)
+
+
 def is_image_spec(name: str) -> bool:
     """True for a built-in image set's name or a path that exists (file or folder)."""
     return name in BUILTIN_IMAGE_SETS or Path(name).expanduser().exists()

@@ -34,8 +34,13 @@ def model_label(config: TrainConfig) -> str:
 
 
 def prepare(config: TrainConfig):
-    """Load the data and resolve every default; raises GankitError on bad input."""
+    """Load the data (its train part under ``validation_fraction``) and resolve every default;
+    raises GankitError on bad input."""
     data = load_data(config.data, config.image_size)
+    if config.validation_fraction > 0:
+        from gankit.data.images import holdout_part
+
+        data = holdout_part(data, config.validation_fraction, "train")
     return data, resolve(config, tuple(data.shape), getattr(data, "num_classes", None))
 
 

@@ -30,13 +30,15 @@ CRITIC_COLOR = "#d95f02"
 class Figure:
     """One classic claim: ``run(out_dir, quick=False, seed=0) -> dict`` writes NAME.png + NAME.json.
 
-    ``explanation`` is the plain-words paragraph on the mechanism that docs/claims.md shows.
+    ``explanation`` is the plain-words paragraph on the mechanism that docs/claims.md shows;
+    ``prerequisite`` a command that must run before the full figure (e.g. the benchmark it draws).
     """
 
     name: str
     description: str
     run: Callable[..., dict]
     explanation: str = ""
+    prerequisite: str = ""
 
 
 def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int) -> str:

@@ -66,8 +66,11 @@ def write_claims(figures_dir: str | Path, out: str | Path) -> tuple[Path, list[s
     parts = [INTRO.format(figures=figures_dir.as_posix(), out=out.as_posix())]
     for name in FIGURES:
         if name in missing:
+            figure = FIGURES[name]
             command = f"gankit figure {name} --out {figures_dir.as_posix()}"
-            parts.append(f"## `{name}`: {FIGURES[name].description}\n\nNot generated yet: run `{command}`.\n")
+            command = f"{figure.prerequisite}`, then `{command}" if figure.prerequisite else command
+            why = f"\n**Why.** {figure.explanation}\n" if figure.prerequisite else ""
+            parts.append(f"## `{name}`: {figure.description}\n\nNot generated yet: run `{command}`.\n{why}")
             continue
         record = json.loads((figures_dir / f"{name}.json").read_text())
         parts.append(section(record, (image_dir / f"{name}.png").as_posix()))

@@ -25,6 +25,7 @@ def evaluate_samples(
     image_size: int | None = None,
     features: str = "digits",
     labels: np.ndarray | None = None,
+    part: tuple[float, str] | None = None,
 ) -> dict[str, float]:
     """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
 
@@ -32,9 +33,15 @@ def evaluate_samples(
     image metrics' feature network (``digits`` or ``inception``). ``labels`` (n,), the classes a
     conditional generator was asked for, add conditioning accuracy and per-class FID
     (gankit.metrics.labels); stacked-digits data adds its mode count and KL to uniform. Raises
-    GankitError when the samples do not fit the data (shape) or are not finite.
+    GankitError when the samples do not fit the data (shape) or are not finite. ``part`` =
+    (validation_fraction, "validation" or "test") scores against that held-out part of the images
+    only (gankit.data.images.holdout_split).
     """
     data = load_data(data_name, image_size)
+    if part is not None:
+        from gankit.data.images import holdout_part
+
+        data = holdout_part(data, *part)
     if features != "digits" and is_toy(data):
         raise GankitError(
             f"features={features!r} applies to image data only; {data_name!r} is a toy data set"
@@ -81,11 +88,18 @@ def evaluate_samples(
 
 
 def evaluate_run(
-    run_dir: str | Path, n: int = 2500, seed: int = 0, data_name: str | None = None, features: str = "digits"
+    run_dir: str | Path,
+    n: int = 2500,
+    seed: int = 0,
+    data_name: str | None = None,
+    features: str = "digits",
+    part: str = "validation",
 ) -> dict:
     """Metrics of ``n`` samples (noise seed ``seed``) of a run's generator, against its own data.
 
-    ``data_name`` overrides the data the run was trained on (same sample shape required);
+    A run trained with ``validation_fraction`` > 0 is scored against its *validation* part (never
+    the test part, which is kept for the final report; ``part`` = "test" asks for it), unless
+    ``data_name`` overrides the data the run was trained on (same sample shape required).
     ``features`` is as for :func:`evaluate_samples`.
     """
     from gankit.engine.restore import sample_run
@@ -94,11 +108,13 @@ def evaluate_run(
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")
     config = read_config(run_dir)
+    fraction = config.get("validation_fraction", 0.0)
+    held_out = (fraction, part) if fraction > 0 and data_name in (None, config["data"]) else None
     data_name = data_name or config["data"]
     # a conditional run's samples cycle through the classes (sample i is of class i mod K)
     labels = np.arange(n) % config["num_classes"] if config.get("conditional") else None
     return evaluate_samples(
-        sample_run(run_dir, n, seed), data_name, config.get("image_size"), features, labels
+        sample_run(run_dir, n, seed), data_name, config.get("image_size"), features, labels, held_out
     )
 
 
@@ -137,3 +153,45 @@ def load_samples(path: str | Path) -> np.ndarray:
         values.close()
         raise GankitError(f"{path} holds several arrays (.npz); save one array with np.save(FILE.npy)")
     return values
+
+
+def select_checkpoint(run_dir: str | Path, n: int = 2500, seed: int = 0, metric: str = "fid") -> dict:
+    """Model selection on the validation part, the report on the test part, never the same images.
+
+    Every checkpoint kept in a run trained with ``validation_fraction`` > 0 draws ``n`` samples
+    (noise seed ``seed``) and is scored against the validation images; the one with the lowest
+    ``metric`` (an image metric where lower is better: fid or kid) is chosen, and only that one is
+    then scored against the test images. Returns ``{"step", "validation": {step: metric value},
+    "test": the chosen checkpoint's metrics with their floors}``.
+    """
+    from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
+    from gankit.config import from_dict
+    from gankit.engine.loop import draw_samples
+    from gankit.engine.restore import load_trainer_state, make_trainer, prepare
+    from gankit.rundir import read_config
+
+    config = from_dict(read_config(run_dir))
+    if config.validation_fraction <= 0:
+        raise GankitError(f"{run_dir} was trained without validation_fraction: it has no validation part")
+    if metric not in ("fid", "kid"):
+        raise GankitError(f"select_checkpoint minimises fid or kid, got {metric!r}")
+    data, resolved = prepare(config)
+    trainer = make_trainer(resolved, data, "cpu")
+    checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
+    if not checkpoints:
+        raise GankitError(f"{run_dir} has no checkpoint (train it first)")
+
+    def samples_at(path: Path) -> np.ndarray:
+        load_trainer_state(trainer, load_checkpoint_file(path), Path(run_dir))
+        return draw_samples(trainer.sampler, n, resolved.latent_dim, seed).numpy()
+
+    def score(samples: np.ndarray, part: str) -> dict[str, float]:
+        held_out = (config.validation_fraction, part)
+        return evaluate_samples(samples, config.data, config.image_size, part=held_out)
+
+    validation = {
+        checkpoint_step(path): score(samples_at(path), "validation")[metric] for path in checkpoints
+    }
+    best = min(validation, key=validation.get)
+    chosen = next(path for path in checkpoints if checkpoint_step(path) == best)
+    return {"step": best, "validation": validation, "test": score(samples_at(chosen), "test")}
