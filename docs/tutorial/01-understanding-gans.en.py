@@ -399,8 +399,12 @@ wgan.plot()
 # is why VAE samples tend to be blurry. A GAN is judged by a learned critic of realism instead, so
 # its samples should look more like real ones.
 #
-# gankit trains both on scikit-learn's 8x8 handwritten digits with the same network as decoder and
-# as generator, the same batch size and the same number of updates. (Training a VAE is one argument:
+# gankit compares them fairly on scikit-learn's 8x8 handwritten digits (`python
+# benchmarks/images.py`, docs/benchmarks/images.md): the same network as decoder and as generator,
+# the same CPU time for every model, each model's learning rates tuned with the same search budget,
+# the checkpoint chosen on a validation part of the digits, and every number below measured on a
+# test part that no choice ever saw, averaged over fresh seeds. At quick settings the notebook
+# trains tiny models itself instead. (Training a VAE is one argument:
 # `gankit.train("digits", model="vae")`.) Precision is the fraction of generated images that land
 # among real ones; FID measures the distance between generated and real images in a feature space
 # (lower is better); recall is the fraction of real images that have generated ones nearby. The
