@@ -151,6 +151,13 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
             + " | ".join(cells)
             + " |"
         )
+    # Converged or budget-bound? A best-validation checkpoint in the last tenth of a run means the
+    # validation FID was still improving when the CPU budget ran out.
+    still_improving = [
+        model
+        for model in MODELS
+        if model in chosen and any(r["chosen_step"] >= 0.9 * r["steps"] for r in chosen[model])
+    ]
     floor_cells = [f"{floor[f'test_floor_{name}']:.{d}f}" for name, d in METRICS]
     lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
     lines += [
@@ -165,6 +172,19 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "with a low recall (the VAE's usual signature) is not evidence of sharper samples; FID and KID",
         "weigh both sides. One data set, one network size, one CPU budget: a larger budget or another",
         "decoder likelihood may change the ranking.",
+        "",
+        "Converged? "
+        + (
+            "No: for " + ", ".join(still_improving) + " the best validation checkpoint lies in the last"
+            " tenth of at least one run, so validation FID was still improving when the budget ran out;"
+            " this is a ranking at this budget, not of converged models (the budget, not the models,"
+            " limits them)."
+            if still_improving
+            else "Every chosen checkpoint lies before the last tenth of its run: validation FID had"
+            " stopped improving within the budget."
+        ),
+        "The floor scores two halves of a small test part (about 225 digits each) against each other, so",
+        "it is itself noisy: a model's FID can come out below it.",
         "",
         f"The sweeps are in `{args.out_display}` (search-vae, search-gan, seeds-MODEL);",
         f"`gankit compare {args.out_display}/seeds-vae --metric test_fid` reprints a row.",
