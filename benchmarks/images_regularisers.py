@@ -163,7 +163,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of the recipes")
     parser.add_argument("--quick", action="store_true", help="1 seed, 20 steps, print only")
     parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the jsonl")
