@@ -14,6 +14,7 @@ Some broken runs show a second, real pitfall as a consequence (a minimax D that 
 also overpowers it): those are listed per case as ``also`` and counted as neither right nor wrong.
 
     python benchmarks/doctor.py            # full: every case, 3 seeds, 5,000-step toy runs
+    python benchmarks/doctor.py --workers 2 --seeds 2   # two runs at once (on a 2-core machine)
     python benchmarks/doctor.py --quick    # one seed, short runs, a subset: a smoke test (~3 CPU-min)
 """
 
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,18 +233,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000, help="length of a toy run (full run)")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     parser.add_argument("--json", type=Path, help="also write every run's result here")
+    parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one CPU thread each)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps, short_steps, seeds = (1500, 500, 1) if args.quick else (args.steps, 1500, args.seeds)
     chosen = [c for c in cases(steps, short_steps) if (c.quick or not args.quick) and args.only in c.name]
-    results = []
+    jobs = [(case, seed) for case in chosen for seed in range(seeds)]
     with tempfile.TemporaryDirectory(prefix="gankit-doctor-bench-") as scratch:
-        for case in chosen:
-            for seed in range(seeds):
-                out = Path(scratch) / f"{len(results):03d}"
-                result = run_case(case, seed, out, quick=args.quick)
-                results.append(result)
-                print(f"{case.name} (seed {seed}, {result['cpu_s']} CPU-s): {result['headline']}", flush=True)
+        context = multiprocessing.get_context("fork")  # workers inherit the cases and their callbacks
+        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(run_case, case, seed, Path(scratch) / f"{i:03d}", args.quick)
+                for i, (case, seed) in enumerate(jobs)
+            ]
+            for future in as_completed(futures):
+                r = future.result()
+                print(f"{r['case']} (seed {r['seed']}, {r['cpu_s']} CPU-s): {r['headline']}", flush=True)
+            results = [future.result() for future in futures]  # in case order, whatever finished first
     command = "python benchmarks/doctor.py" + (
         " --quick"
         if args.quick

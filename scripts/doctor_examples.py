@@ -66,6 +66,7 @@ MEANINGS = {
     "monitor_d_confidence": "discriminator-overpowers: D(real) at least this, D(fake) at most 1 - this",
     "monitor_critic_gap_growth": "discriminator-overpowers (critics): gap above this x its early level",
     "monitor_gradient_penalty": "discriminator-overpowers (wgan-gp): ... and the gradient penalty above this",
+    "monitor_lipschitz_norm": "discriminator-overpowers (wgan-gp): or critic gradient norms past this",
     "monitor_modes_fraction": "mode-collapse (toy): at most this fraction of the modes covered ...",
     "monitor_mode_quality": "mode-collapse (toy): ... while at least this fraction of samples are good",
     "monitor_diversity_ratio": "mode-collapse (any data): eval_diversity at or below this",

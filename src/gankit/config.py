@@ -99,6 +99,7 @@ class TrainConfig:
     monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this
     monitor_critic_gap_growth: float = 10.0  # critic gap above this multiple of its early level
     monitor_gradient_penalty: float = 1.0  # wgan-gp: ... and the penalty above this (norms past 2)
+    monitor_lipschitz_norm: float = 100.0  # wgan-gp: critic gradient norms past this overpower on their own
     monitor_modes_fraction: float = 0.5  # toy: at most this fraction of modes covered ...
     monitor_mode_quality: float = 0.5  # ... while at least this fraction of samples are good
     monitor_diversity_ratio: float = 0.5  # generated / real mean pairwise distance at or below this
@@ -180,6 +181,7 @@ class TrainConfig:
         if self.model == "vae" and self.latent != "gaussian":
             raise GankitError(f"the vae baseline has a gaussian latent, got latent {self.latent!r}")
         _positive(self, "monitor_window", "monitor_critic_gap_growth", "monitor_gradient_penalty")
+        _positive(self, "monitor_lipschitz_norm")
         _positive(self, "monitor_oscillation_swing", "monitor_oscillation_reversals")
         if self.monitor_oscillation_window < 3:
             window = self.monitor_oscillation_window

@@ -285,7 +285,10 @@ class DiscriminatorOverpowers(Monitor):
     for wgan-gp the gradient penalty E[(||grad D(x_hat)|| - 1)^2] must also exceed
     monitor_gradient_penalty (gradient norms well past 2: the critic is no longer ~1-Lipschitz, so
     its gap measures its own steepness, not a distance). A critic that is still learning grows its
-    gap too, but keeps its gradients near 1. Closes after monitor_window rows without it.
+    gap too, but keeps its gradients near 1. A wgan-gp critic whose typical gradient norm
+    1 + sqrt(penalty) is past monitor_lipschitz_norm counts whatever its gap: with the penalty off
+    it is steep from the first logged rows, so the gap's early level is no yardstick.
+    Closes after monitor_window rows without it.
     """
 
     name = "discriminator-overpowers"
@@ -323,21 +326,25 @@ class DiscriminatorOverpowers(Monitor):
         if real is None or fake is None:
             return None, {}, ""
         gap = real - fake
-        if len(self.early_gaps) < self.config.monitor_window:
+        early_rows = len(self.early_gaps) < self.config.monitor_window
+        if early_rows:  # the yardstick: the median |gap| over the first monitor_window rows
             self.early_gaps.append(abs(gap))
-            return False, {}, ""
         early = statistics.median(self.early_gaps)
         growth = gap / early if early > 0 else math.inf
-        holds = growth > self.config.monitor_critic_gap_growth
+        holds = not early_rows and growth > self.config.monitor_critic_gap_growth
         evidence = {"critic_gap": gap, "early_critic_gap": early, "growth": growth}
         what = f"the critic gap d_real - d_fake grew to {gap:.3g}, {growth:.3g}x its early level {early:.3g}"
         if self.config.objective == "wgan-gp":
             penalty = _number(row, "gradient_penalty")
             if penalty is None:
                 return None, {}, ""
-            holds = holds and penalty > self.config.monitor_gradient_penalty
-            evidence["gradient_penalty"] = penalty
+            norm = 1 + math.sqrt(max(penalty, 0.0))  # the typical ||grad D|| the penalty implies
+            steep = norm > self.config.monitor_lipschitz_norm
+            holds = (holds and penalty > self.config.monitor_gradient_penalty) or steep
+            evidence |= {"gradient_penalty": penalty, "critic_gradient_norm": norm}
             what += f" with a gradient penalty of {penalty:.3g}"
+            if steep:
+                what = f"the critic's gradient norms are ~{norm:.3g}, far from 1-Lipschitz (gap {gap:.3g})"
         return holds, evidence, what
 
 
