@@ -15,6 +15,8 @@ also overpowers it): those are listed per case as ``also`` and counted as neithe
 
     python benchmarks/doctor.py            # full: every case, 3 seeds, 5,000-step toy runs
     python benchmarks/doctor.py --workers 2 --seeds 2   # two runs at once (on a 2-core machine)
+    python benchmarks/doctor.py --keep DIR ...            # keep the runs; later, after changing a
+    python benchmarks/doctor.py --keep DIR --rescore ...  # monitor, score them again without training
     python benchmarks/doctor.py --quick    # one seed, short runs, a subset: a smoke test (~3 CPU-min)
 """
 
@@ -138,10 +140,20 @@ QUICK_NETS = {"width": 64, "batch_size": 128, "eval_samples": 1000}  # --quick: 
 
 
 def run_case(case: Case, seed: int, out: Path, quick: bool = False) -> dict:
+    """Train the case into ``out`` (its CPU time goes to out/bench.json), then score it. A run
+    already finished there (a rerun with --keep) is scored without training it again."""
+    if (out / "bench.json").exists():
+        return score_run(case, seed, out)
     smaller = QUICK_NETS if quick and case.config["data"] != "digits" else {}
     config = TrainConfig(**{**case.config, **smaller, "seed": seed, "device": "cpu"})
     started = time.process_time()
     train(config, out, callbacks=case.callbacks, echo=lambda _: None)
+    (out / "bench.json").write_text(json.dumps({"cpu_s": round(time.process_time() - started, 1)}))
+    return score_run(case, seed, out)
+
+
+def score_run(case: Case, seed: int, out: Path) -> dict:
+    """The doctor's verdict on a trained case's run directory, with what the case is."""
     diagnosis = diagnose(out)
     evaluations = [row for row in _rows(out) if "eval_w1" in row or "eval_diversity" in row]
     last = evaluations[-1] if evaluations else {}
@@ -150,7 +162,7 @@ def run_case(case: Case, seed: int, out: Path, quick: bool = False) -> dict:
         "label": case.label,
         "also": list(case.also),
         "seed": seed,
-        "cpu_s": round(time.process_time() - started, 1),
+        "cpu_s": json.loads((out / "bench.json").read_text())["cpu_s"],
         "headline": diagnosis["headline"],
         "named": sorted({f["name"] for f in diagnosis["findings"]}),
         "open": sorted(set(diagnosis["open"])),
@@ -222,6 +234,20 @@ def table(results: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def train_all(jobs: list[tuple[Case, int]], outs: list[Path], workers: int, quick: bool) -> list[dict]:
+    """Train and score every (case, seed), ``workers`` at a time; results in job order."""
+    context = multiprocessing.get_context("fork")  # workers inherit the cases and their callbacks
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(run_case, case, seed, out, quick)
+            for (case, seed), out in zip(jobs, outs, strict=True)
+        ]
+        for future in as_completed(futures):
+            r = future.result()
+            print(f"{r['case']} (seed {r['seed']}, {r['cpu_s']} CPU-s): {r['headline']}", flush=True)
+        return [future.result() for future in futures]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,22 +260,26 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only the cases whose name contains this")
     parser.add_argument("--json", type=Path, help="also write every run's result here")
     parser.add_argument("--workers", type=int, default=1, help="runs trained at once (one CPU thread each)")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the run directories here (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--rescore", action="store_true", help="train nothing: rerun the doctor on the runs kept in --keep"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     steps, short_steps, seeds = (1500, 500, 1) if args.quick else (args.steps, 1500, args.seeds)
     chosen = [c for c in cases(steps, short_steps) if (c.quick or not args.quick) and args.only in c.name]
     jobs = [(case, seed) for case in chosen for seed in range(seeds)]
+    if args.rescore and not args.keep:
+        parser.error("--rescore needs --keep DIR, the run directories of an earlier run")
     with tempfile.TemporaryDirectory(prefix="gankit-doctor-bench-") as scratch:
-        context = multiprocessing.get_context("fork")  # workers inherit the cases and their callbacks
-        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-            futures = [
-                pool.submit(run_case, case, seed, Path(scratch) / f"{i:03d}", args.quick)
-                for i, (case, seed) in enumerate(jobs)
-            ]
-            for future in as_completed(futures):
-                r = future.result()
-                print(f"{r['case']} (seed {r['seed']}, {r['cpu_s']} CPU-s): {r['headline']}", flush=True)
-            results = [future.result() for future in futures]  # in case order, whatever finished first
+        root = args.keep or Path(scratch)
+        outs = [root / f"{case.name.replace(' ', '_').replace(',', '')}-seed{seed}" for case, seed in jobs]
+        if args.rescore:
+            results = [score_run(case, seed, out) for (case, seed), out in zip(jobs, outs, strict=True)]
+        else:
+            results = train_all(jobs, outs, args.workers, args.quick)
     command = "python benchmarks/doctor.py" + (
         " --quick"
         if args.quick

@@ -298,6 +298,16 @@ def test_oscillation_of_w1_is_judged_relative_to_its_level():
     assert feed(Oscillation(config), rows_of("eval_w1", noisy, every=250)) is None
 
 
+def test_on_data_with_modes_oscillation_reads_the_modes_not_the_jitter_of_w1():
+    # A run that has found all 8 modes: W1 moves by ~50 % with the jitter inside each mode (a real
+    # healthy ns run at lr 1e-3); the modes stay put, so nothing oscillates.
+    w1 = [0.119, 0.075, 0.078, 0.099, 0.096, 0.104, 0.168, 0.121]
+    rows = [{**row, "eval_w1": w1[i]} for i, row in enumerate(modes_rows([8] * 8, total=8))]
+    assert feed(Oscillation(TrainConfig(data="ring")), rows) is None
+    without_modes = [{"step": row["step"], "eval_w1": row["eval_w1"]} for row in rows]
+    assert feed(Oscillation(TrainConfig(data="swissroll")), without_modes).evidence["metric"] == "eval_w1"
+
+
 # --- where findings go --------------------------------------------------------------------------
 
 

@@ -445,8 +445,10 @@ class NoProgress(Monitor):
 class Oscillation(Monitor):
     """An evaluation metric swings up and down between evaluations instead of settling.
 
-    Watches eval_modes (toy data with modes) and eval_w1 over the last monitor_oscillation_window
-    evaluations. A *swing* is a change between two consecutive evaluations larger than
+    Watches eval_modes on toy data with modes, else eval_w1, over the last
+    monitor_oscillation_window evaluations. (Where modes are counted they are the signal: W1 of a
+    run that has found every mode still moves by tens of percent with the jitter inside each mode,
+    which is not the mode hopping this finding is about.) A *swing* is a change between two consecutive evaluations larger than
     monitor_oscillation_swing x the metric's scale: the number of modes for eval_modes, the median
     of the window's values for eval_w1. The condition holds when the swings in the window reverse
     direction (up then down, or down then up) at least monitor_oscillation_reversals times: e.g.
@@ -480,7 +482,7 @@ class Oscillation(Monitor):
             return None
         for key, label in self.METRICS.items():
             window = self.history[key]
-            if len(window) < 3:
+            if len(window) < 3 or (key == "eval_w1" and self.history["eval_modes"]):
                 continue
             scale = _number(row, "eval_modes_total") if key == "eval_modes" else None
             if scale is None:
