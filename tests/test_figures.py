@@ -218,7 +218,7 @@ def test_pretraining_d_degrades_the_minimax_gan_with_sgd_but_not_wgan_gp():
         ]
     )
     minimax_k0, minimax_k1000 = median_w1("minimax", 0), median_w1("minimax", 1000)
-    assert minimax_k0 < 0.3 * untrained  # ordinary training reaches the data
+    assert minimax_k0 < 0.35 * untrained  # ordinary training moves G most of the way to the data
     assert minimax_k1000 > 0.8 * untrained  # after 1000 D steps first, the generator barely moves
     # The critic pre-trained just as long does not stop WGAN-GP from reaching the data.
     assert median_w1("wgan-gp", 1000) < 0.4 * untrained

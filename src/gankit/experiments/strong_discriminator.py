@@ -40,26 +40,29 @@ NAME = "strong-discriminator"
 DATA = GaussianMixture("far-gaussian-2d", ((2.5, 2.5),), 0.5, description="N((2.5, 2.5), 0.5^2 I)")
 OBJECTIVES = ("minimax", "wgan-gp")
 OPTIMIZERS = ("sgd", "adam")
-# (generator lr, discriminator lr) per objective and optimizer, each chosen so that ordinary training
-# (k = 0) reaches the data within the budget. Critic steps per generator step: the objective's
-# paper default (1 for the GAN, 5 for WGAN-GP). Adam uses the objectives' betas.
-LEARNING_RATES = {
-    ("minimax", "sgd"): (0.05, 0.05),
-    ("minimax", "adam"): (1e-3, 1e-3),
-    ("wgan-gp", "sgd"): (3e-3, 1e-2),
-    ("wgan-gp", "adam"): (3e-4, 1e-3),
+# Both objectives train with the *same* optimiser settings, so only the loss differs: per optimiser
+# one learning rate for G and D, Adam's betas (DCGAN's), and one D update per G update. SGD's lr is
+# the one at which both objectives' ordinary training (k = 0) moves the generator most of the way to
+# the data in the budget (a larger one makes WGAN-GP's SGD steps diverge). WGAN-GP's lambda is
+# gankit's toy default (0.1, the WGAN-GP reference code's toy value: see config.resolve).
+OPTIMIZER_SETTINGS = {
+    "sgd": {"g_lr": 0.03, "d_lr": 0.03},
+    "adam": {"g_lr": 1e-3, "d_lr": 1e-3, "betas": (0.5, 0.999)},
 }
+CRITIC_STEPS = 1
+GRADIENT_PENALTY_WEIGHT = 0.1
 COLORS = {"minimax": DISCRIMINATOR_COLOR, "wgan-gp": CRITIC_COLOR}
 
 
 def final_w1(objective: str, optimizer: str, pretrain_steps: int, seed: int, steps: int = 300) -> float:
     """Pre-train D for ``pretrain_steps``, train G and D for ``steps``; W1(generated, data) at the end."""
-    g_lr, d_lr = LEARNING_RATES[(objective, optimizer)]
+    penalty = {"gradient_penalty_weight": GRADIENT_PENALTY_WEIGHT} if objective == "wgan-gp" else {}
     config = toy_config(
         objective=objective,
         optimizer=optimizer,
-        g_lr=g_lr,
-        d_lr=d_lr,
+        **OPTIMIZER_SETTINGS[optimizer],
+        critic_steps=CRITIC_STEPS,
+        **penalty,
         dim=2,
         latent_dim=2,
         width=32,
@@ -113,15 +116,18 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
             headline[f"{objective}_{optimizer}_median_w1_k0"] = first
             headline[f"{objective}_{optimizer}_median_w1_k{pretrain_steps[-1]}"] = last
     numbers = {
-        "claim": "pre-training D for k steps degrades the minimax GAN (with SGD) but not WGAN-GP; Adam "
-        "largely hides the vanishing gradient",
+        "claim": "with SGD, pre-training D for k >= 1000 steps leaves the minimax generator where it "
+        "started, while the WGAN-GP generator, with the same optimiser settings, still moves most of the "
+        "way to the data; Adam largely hides the vanishing gradient",
         "settings": {
             "data": DATA.description,
             "generator_steps": 300,
             "batch_size": 64,
             "width": 32,
             "depth": 2,
-            "learning_rates": {f"{o}/{opt}": LEARNING_RATES[(o, opt)] for o, opt in LEARNING_RATES},
+            "optimizer_settings (both objectives)": OPTIMIZER_SETTINGS,
+            "critic_steps (both objectives)": CRITIC_STEPS,
+            "wgan-gp_gradient_penalty_weight": GRADIENT_PENALTY_WEIGHT,
             "seeds": seeds,
         },
         "headline": headline,
@@ -168,7 +174,7 @@ def _plot(numbers: dict) -> PlotFigure:
 
 FIGURE = Figure(
     name=NAME,
-    description="pre-train D for k steps: the minimax GAN gets worse with k (SGD), WGAN-GP does not",
+    description="pre-train D for k steps: with SGD the minimax generator never moves, WGAN-GP's still does",
     run=run,
     explanation=(
         "If D is the generator's loss function, a better D should be a better loss, yet with the "
@@ -176,7 +182,10 @@ FIGURE = Figure(
         "away from the data, D becomes certain (D(G(z)) ~ 0) and the minimax generator loss "
         "log(1 - D(G(z))) is flat there: the generator starts its training with almost no gradient and, "
         "with plain SGD, barely moves in its budget. A WGAN-GP critic trained to optimality is the "
-        "opposite case: its slope toward the data is ~1 everywhere, so pre-training it does not hurt. "
+        "opposite case: its slope toward the data stays of order 1, so its generator keeps a gradient "
+        "and moves. (Pre-training it for long with plain SGD does make the run noisier: here W1 at "
+        "k = 3000 is higher than at k = 0, but the generator still covers most of the distance, where "
+        "the minimax one stays where it started.) "
         "Adam changes the picture for the minimax GAN: it divides each step by a running average of "
         "the gradient's own size, so a gradient a thousand times smaller, if consistent, still moves "
         "the parameters by about the learning rate. That is why the degradation is clear with SGD and "
