@@ -181,6 +181,19 @@ def test_no_progress_stays_quiet_while_improving_or_once_converged():
     assert feed(NoProgress(config), rows_of("eval_w1", converged, every=100)) is None
 
 
+def test_no_progress_counts_new_modes_as_progress_on_data_with_modes():
+    # A real ns run on the grid: W1 sat near 0.8 while G found mode after mode (0 -> 20 of 25).
+    config = TrainConfig(data="grid", eval_every=100, monitor_patience=300)
+    w1 = [1.0, 0.8, 0.79, 0.82, 0.78, 0.8, 0.81, 0.79]
+    modes = [0, 1, 5, 9, 13, 17, 20, 22]
+    rows = [{**row, "eval_modes": m} for row, m in zip(rows_of("eval_w1", w1, every=100), modes, strict=True)]
+    assert feed(NoProgress(config), rows) is None
+    stuck = [{**row, "eval_modes": 3} for row in rows_of("eval_w1", w1, every=100)]
+    finding = feed(NoProgress(config), stuck)
+    assert finding.step == 200 and finding.evidence["most_modes"] == 3
+    assert "nor the modes covered" in finding.message
+
+
 def test_no_progress_uses_the_critic_estimate_without_toy_metrics():
     config = TrainConfig(data="swissroll", objective="wgan-gp", eval_every=0, monitor_patience=20)
     rows = [{"step": s, "d_real": 1.0, "d_fake": 0.0} for s in range(10, 60, 10)]

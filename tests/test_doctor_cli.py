@@ -86,6 +86,13 @@ def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
     assert report["findings"] == [{**live, "ended": None, "closed_at": None}]  # an old record reads as open
 
 
+def test_a_stale_live_finding_the_rows_no_longer_show_is_dropped(tmp_path):
+    # Written live by an older gankit whose monitor was stricter: today's definitions decide.
+    stale = {"name": "no-progress", "step": 20, "detected_at": 20, "message": "old", "evidence": {}}
+    report = diagnose(write_run(tmp_path / "old", healthy_rows(), findings=[stale], objective="ns"))
+    assert report["findings"] == [] and report["verdict"] == "healthy"
+
+
 def w1_rows(values, every=100):
     """Rows of a toy run with W1 evaluations (every other key a healthy classifier's)."""
     return [

@@ -31,8 +31,9 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
 
     The monitors are replayed over metrics.jsonl with today's definitions, so every run (also one
     trained with ``monitors = false`` or by an older gankit) gets the same verdict; findings.jsonl
-    adds the findings the replay does not reproduce (a divergence seen in the weights, whose record
-    also names the checkpoint kept).
+    adds only what the rows cannot show: a divergence seen in the weights (its record also names the
+    checkpoint kept). Any other finding comes from the rows, so a stale one written live by an older
+    gankit is dropped rather than kept beside today's verdict.
     """
     path = check_run_dir(run_dir)
     config = from_dict(read_config(path))
@@ -42,9 +43,8 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     replayed = replay(config, rows, path / CHECKPOINTS)
     live = read_findings(path)
     live_divergence = [f for f in live if f["name"] == "divergence"]
-    replayed_names = {f["name"] for f in replayed} - ({"divergence"} if live_divergence else set())
-    kept = [f for f in replayed if f["name"] in replayed_names]
-    kept += [f for f in live if f["name"] not in replayed_names]
+    kept = [f for f in replayed if not (live_divergence and f["name"] == "divergence")]
+    kept += live_divergence
     findings = sorted(kept, key=lambda f: (f["step"], FINDING_NAMES.index(f["name"])))
     open_names = [f["name"] for f in findings if f.get("ended") is None]
     diagnosis = {

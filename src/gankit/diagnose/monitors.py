@@ -394,6 +394,8 @@ class NoProgress(Monitor):
     value; it opens at once (the patience is its sustain window) and closes when the condition has
     not held for ``CONFIRMATIONS`` evaluations (eval_w1) or monitor_window rows (critic gap) in a
     row: a new best resets the patience, and a value below the progress level counts as converged.
+    On toy data with modes, covering more modes than ever before is progress too: on the grid, W1
+    (dominated by how the mass is spread over 25 modes) can sit still while G finds mode after mode.
     """
 
     name = "no-progress"
@@ -409,6 +411,7 @@ class NoProgress(Monitor):
         self.best = math.inf
         self.best_step = 0
         self.worst = -math.inf
+        self.most_modes = -math.inf  # toy data with modes: the most modes covered so far
 
     def sustain(self) -> int:
         if self.current is None:
@@ -430,15 +433,22 @@ class NoProgress(Monitor):
         step = row["step"]
         if value < self.best * (1 - config.monitor_min_improvement) or self.best == math.inf:
             self.best, self.best_step = value, step
+        modes = _number(row, "eval_modes") if self.signal == "eval_w1" else None
+        if modes is not None and modes > self.most_modes:
+            self.most_modes, self.best_step = modes, step
         self.worst = max(self.worst, value)
         stalled_for = step - self.best_step
         holds = stalled_for >= config.monitor_patience and value > config.monitor_progress_level * self.worst
         label = "W1" if self.signal == "eval_w1" else "the critic's W1 estimate"
+        if self.most_modes > -math.inf:
+            label += " (nor the modes covered)"
         message = (
             f"{label} has not improved for {stalled_for} steps: best {self.best:.3g} at step "
             f"{self.best_step}, now {value:.3g} (worst {self.worst:.3g})"
         )
         evidence = {"best": self.best, "best_step": self.best_step, "latest": value, "worst": self.worst}
+        if self.most_modes > -math.inf:
+            evidence["most_modes"] = self.most_modes
         return Condition(holds, message, evidence, since=self.best_step)
 
 
@@ -448,10 +458,11 @@ class Oscillation(Monitor):
     Watches eval_modes on toy data with modes, else eval_w1, over the last
     monitor_oscillation_window evaluations. (Where modes are counted they are the signal: W1 of a
     run that has found every mode still moves by tens of percent with the jitter inside each mode,
-    which is not the mode hopping this finding is about.) A *swing* is a change between two consecutive evaluations larger than
-    monitor_oscillation_swing x the metric's scale: the number of modes for eval_modes, the median
-    of the window's values for eval_w1. The condition holds when the swings in the window reverse
-    direction (up then down, or down then up) at least monitor_oscillation_reversals times: e.g.
+    which is not the mode hopping this finding is about.) A *swing* is a change between two
+    consecutive evaluations larger than monitor_oscillation_swing x the metric's scale: the number of
+    modes for eval_modes, the median of the window's values for eval_w1. The condition holds when
+    the swings in the window reverse direction (up then down, or down then up) at least
+    monitor_oscillation_reversals times: e.g.
     modes 24 -> 2 -> 24 -> 3 is three swings and two reversals. The window is its sustain both
     ways: it opens as soon as the condition holds and closes as soon as it does not (the last
     monitor_oscillation_window evaluations reverse fewer times). Evidence: the metric, and the steps
