@@ -192,6 +192,13 @@ def test_no_progress_counts_new_modes_as_progress_on_data_with_modes():
     finding = feed(NoProgress(config), stuck)
     assert finding.step == 200 and finding.evidence["most_modes"] == 3
     assert "nor the modes covered" in finding.message
+    # A ring run that found all 8 modes with 94 % good samples: W1 stuck on its jitter floor, above
+    # half its (already small) worst value, is done, not stalled; the same W1 on 3 modes is not.
+    ring = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    floor = [{**row, "eval_modes": 8, "eval_modes_total": 8, "eval_high_quality": 0.94} for row in rows]
+    assert feed(NoProgress(ring), floor) is None
+    few = [{**row, "eval_modes": 3, "eval_modes_total": 8, "eval_high_quality": 0.94} for row in rows]
+    assert feed(NoProgress(ring), few).name == "no-progress"
 
 
 def test_no_progress_uses_the_critic_estimate_without_toy_metrics():

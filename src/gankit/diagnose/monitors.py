@@ -395,7 +395,9 @@ class NoProgress(Monitor):
     not held for ``CONFIRMATIONS`` evaluations (eval_w1) or monitor_window rows (critic gap) in a
     row: a new best resets the patience, and a value below the progress level counts as converged.
     On toy data with modes, covering more modes than ever before is progress too: on the grid, W1
-    (dominated by how the mass is spread over 25 modes) can sit still while G finds mode after mode.
+    (dominated by how the mass is spread over 25 modes) can sit still while G finds mode after mode;
+    and a run covering every mode with at least monitor_mode_quality of its samples good is done,
+    not stalled (on the ring, W1's floor from the jitter inside each mode can sit above the level).
     """
 
     name = "no-progress"
@@ -439,6 +441,9 @@ class NoProgress(Monitor):
         self.worst = max(self.worst, value)
         stalled_for = step - self.best_step
         holds = stalled_for >= config.monitor_patience and value > config.monitor_progress_level * self.worst
+        total, quality = _number(row, "eval_modes_total"), _number(row, "eval_high_quality")
+        if modes is not None and modes == total and quality is not None:
+            holds = holds and quality < config.monitor_mode_quality  # every mode, mostly good: done
         label = "W1" if self.signal == "eval_w1" else "the critic's W1 estimate"
         if self.most_modes > -math.inf:
             label += " (nor the modes covered)"
