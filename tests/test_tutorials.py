@@ -60,6 +60,18 @@ def test_a_notebook_whose_source_changed_after_it_ran_is_caught(tmp_path):
     assert build.without_outputs(nbformat.writes(executed)) != build.notebook_text(source)
 
 
+def test_progress_bar_widgets_and_their_state_are_not_committed():
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("gankit.train(...)")
+    bar = nbformat.v4.new_output("display_data", data={build.WIDGET: {"model_id": "x"}, "text/plain": "10%"})
+    text = nbformat.v4.new_output("stream", name="stdout", text="trained\n")
+    cell.outputs = [bar, text]
+    notebook.cells = [cell]
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    cleaned = build.without_widgets(notebook)
+    assert cleaned.cells[0].outputs == [text] and "widgets" not in cleaned.metadata
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_the_tutorial_runs_every_cell_and_shows_its_pictures(notebook, tmp_path, monkeypatch):
     monkeypatch.setenv("GANKIT_TUTORIAL_QUICK", "1")

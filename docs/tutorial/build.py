@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 LANGUAGES = ("en", "zh")
 MAX_BYTES = 3 * 1024 * 1024  # a committed notebook stays small enough to open on the web
 EXECUTE_TIMEOUT_S = 1800  # per cell, at full settings
+WIDGET = "application/vnd.jupyter.widget-view+json"  # an output only a live kernel can draw
 
 
 def sources() -> list[Path]:
@@ -80,10 +81,19 @@ def execute(text: str) -> str:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-    for cell in notebook.cells:  # timestamps would change every rebuild; the outputs are what counts
-        cell.metadata.pop("execution", None)
     notebook.metadata["gankit"]["executed"] = "full settings"
-    return nbformat.writes(notebook)
+    return nbformat.writes(without_widgets(notebook))
+
+
+def without_widgets(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop what only a live kernel can show: progress bars (tqdm widgets, transient anyway) and
+    the widget state; and the timestamps, which would change every rebuild."""
+    notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
+    return notebook
 
 
 def build(source: Path, run: bool = True) -> Path:
