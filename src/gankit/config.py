@@ -108,7 +108,7 @@ class TrainConfig:
     monitor_min_improvement: float = 0.05  # relative drop that counts as a new best
     monitor_progress_level: float = 0.5  # no-progress only while W1 is above this x its worst
     monitor_oscillation_window: int = 8  # evaluations an oscillation is judged over
-    monitor_oscillation_swing: float = 0.3  # a swing: a change > this x the scale (modes, median W1)
+    monitor_oscillation_swing: float = 0.3  # a swing: a change > this x the scale (modes, largest W1)
     monitor_oscillation_reversals: int = 2  # swings that reverse direction this often oscillate
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
     extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features

@@ -460,12 +460,12 @@ class NoProgress(Monitor):
 class Oscillation(Monitor):
     """An evaluation metric swings up and down between evaluations instead of settling.
 
-    Watches eval_modes on toy data with modes, else eval_w1, over the last
-    monitor_oscillation_window evaluations. (Where modes are counted they are the signal: W1 of a
-    run that has found every mode still moves by tens of percent with the jitter inside each mode,
-    which is not the mode hopping this finding is about.) A *swing* is a change between two
-    consecutive evaluations larger than monitor_oscillation_swing x the metric's scale: the number of
-    modes for eval_modes, the median of the window's values for eval_w1. The condition holds when
+    Watches eval_modes (toy data with modes) and eval_w1 over the last monitor_oscillation_window
+    evaluations. A *swing* is a change between two consecutive evaluations larger than
+    monitor_oscillation_swing x the metric's scale: the number of modes for eval_modes; for eval_w1
+    the largest W1 of the run so far (how far G has ever been from the data), so that a run near
+    the data, whose W1 moves by tens of percent with the jitter inside each mode, does not count,
+    and one thrown back and forth across the plane does. The condition holds when
     the swings in the window reverse direction (up then down, or down then up) at least
     monitor_oscillation_reversals times: e.g.
     modes 24 -> 2 -> 24 -> 3 is three swings and two reversals. The window is its sustain both
@@ -480,6 +480,7 @@ class Oscillation(Monitor):
     def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
         super().__init__(config, log)
         self.history: dict[str, list[list[float]]] = {key: [] for key in self.METRICS}  # [step, value]
+        self.worst_w1 = 0.0  # the largest eval_w1 so far: the scale of a W1 swing
 
     def sustain(self) -> int:
         return 1  # the window of evaluations already is the sustain, both ways
@@ -491,6 +492,8 @@ class Oscillation(Monitor):
             if value is None:
                 continue
             seen = True
+            if key == "eval_w1":
+                self.worst_w1 = max(self.worst_w1, value)
             window = self.history[key]
             window.append([row["step"], value])
             del window[: -self.config.monitor_oscillation_window]
@@ -498,11 +501,12 @@ class Oscillation(Monitor):
             return None
         for key, label in self.METRICS.items():
             window = self.history[key]
-            if len(window) < 3 or (key == "eval_w1" and self.history["eval_modes"]):
+            if len(window) < 3:
                 continue
-            scale = _number(row, "eval_modes_total") if key == "eval_modes" else None
-            if scale is None:
-                scale = statistics.median(value for _, value in window)
+            if key == "eval_modes":
+                scale = _number(row, "eval_modes_total") or max(value for _, value in window)
+            else:
+                scale = self.worst_w1
             threshold = self.config.monitor_oscillation_swing * scale
             reversals, first = swing_reversals([value for _, value in window], threshold)
             if reversals >= self.config.monitor_oscillation_reversals:
