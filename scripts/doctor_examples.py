@@ -75,7 +75,7 @@ MEANINGS = {
     "monitor_min_improvement": "no-progress: relative improvement that counts as a new best",
     "monitor_progress_level": "no-progress: only while the latest value is above this x the worst",
     "monitor_oscillation_window": "oscillation: evaluations it is judged over",
-    "monitor_oscillation_swing": "oscillation: a swing is a change above this x the scale (modes; largest W1)",
+    "monitor_oscillation_swing": "oscillation: a swing is a change above this x the scale (modes; max W1)",
     "monitor_oscillation_reversals": "oscillation: swings must reverse direction at least this often",
     "stop_on": "findings that stop training (`--stop-on a,b`); divergence always does",
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -244,10 +243,12 @@ def test_doctor_returns_the_diagnosis_and_prints_its_report(tmp_path):
     assert shown == [str(diagnosis)]
 
 
-def test_doctor_names_the_findings_it_reads(tmp_path):
+def test_doctor_names_the_findings_it_reads(tmp_path, monkeypatch):
     run = tiny_run(tmp_path / "run", steps=10)
     finding = {"name": "vanishing-gradients", "step": 5, "detected_at": 10, "message": "m", "evidence": {}}
-    (run.path / "findings.jsonl").write_text(json.dumps(finding | {"remedies": ["r"]}) + "\n")
+    episode = finding | {"remedies": ["r"], "ended": None, "closed_at": None}
+    # The doctor's findings come from replaying the monitors over the rows: stand in for that replay.
+    monkeypatch.setattr("gankit.diagnose.doctor.replay", lambda *args, **kwargs: [episode])
     diagnosis = gankit.doctor(run)
     assert "vanishing-gradients" in diagnosis.names and diagnosis["verdict"] == "problems"
 

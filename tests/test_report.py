@@ -76,7 +76,12 @@ def test_report_is_one_self_contained_file_with_every_part(run):
     assert "modes" in text and "w1" in text  # the evaluation table of the final generator
 
 
-def test_findings_are_listed_and_marked_on_the_curves(run):
+def replayed_as(monkeypatch, *episodes):
+    """The doctor's findings come from replaying the monitors over the rows: stand in for it."""
+    monkeypatch.setattr("gankit.diagnose.doctor.replay", lambda *args, **kwargs: list(episodes))
+
+
+def test_findings_are_listed_and_marked_on_the_curves(run, monkeypatch):
     rows = read_metrics(run)
     finding = {
         "name": "mode-collapse",
@@ -86,11 +91,8 @@ def test_findings_are_listed_and_marked_on_the_curves(run):
         "evidence": {},
         "remedies": ["try wgan-gp"],
     }
-    (run / "findings.jsonl").write_text(json.dumps(finding) + "\n")
-    try:
-        text = report.write_report(run, eval_samples=200).read_text()
-    finally:
-        (run / "findings.jsonl").unlink()
+    replayed_as(monkeypatch, {**finding, "ended": None, "closed_at": None})
+    text = report.write_report(run, eval_samples=200).read_text()
     assert 'id="findings"' in text and "mode-collapse" in text and "try wgan-gp" in text
     assert "all samples in one mode" in text
     plain = picture(report.curves_figure(rows, []))
@@ -98,14 +100,10 @@ def test_findings_are_listed_and_marked_on_the_curves(run):
     assert red_pixels(plain) == 0 and red_pixels(marked) > 100
 
 
-def test_an_ended_finding_shows_both_steps_and_the_verdict_now(run):
+def test_an_ended_finding_shows_both_steps_and_the_verdict_now(run, monkeypatch):
     opened = {"name": "no-progress", "step": 10, "detected_at": 15, "message": "stalled", "evidence": {}}
-    closed = {**opened, "ended": 20, "closed_at": 25}  # the close record of the same episode
-    (run / "findings.jsonl").write_text(json.dumps(opened) + "\n" + json.dumps(closed) + "\n")
-    try:
-        text = report.write_report(run, eval_samples=200).read_text()
-    finally:
-        (run / "findings.jsonl").unlink()
+    replayed_as(monkeypatch, {**opened, "ended": 20, "closed_at": 25, "remedies": []})  # one episode
+    text = report.write_report(run, eval_samples=200).read_text()
     assert "healthy now; no-progress from 10 to 20" in text and "until step" in text
     assert 'class="healthy"' in text
 
