@@ -187,7 +187,7 @@ def test_a_cpu_time_budget_ends_training_early_as_a_normal_end(monkeypatch):
     from gankit.config import TrainConfig, resolve
     from gankit.data import load_data
 
-    clock = iter(range(1000))  # a fake process clock: one CPU second per call
+    clock = iter(range(1000))  # a fake process clock: one CPU second per call, so one per step
     monkeypatch.setattr(loop.time, "process_time", lambda: float(next(clock)))
     data = load_data("ring")
     config = resolve(
@@ -199,6 +199,24 @@ def test_a_cpu_time_budget_ends_training_early_as_a_normal_end(monkeypatch):
     assert trainer.budget_spent and trainer.step == 5
     unlimited = loop.Trainer(config.replace(time_budget_s=0.0, steps=7), data, "cpu")
     assert unlimited.fit() is None and unlimited.step == 7 and not unlimited.budget_spent
+
+
+def test_the_step_where_the_budget_runs_out_is_logged_and_evaluated(monkeypatch, tmp_path):
+    """A sweep scores a budget-limited run by its last eval row: it must describe the final generator."""
+    import gankit
+    import gankit.engine.loop as loop
+    from gankit.rundir import read_metrics
+
+    clock = iter(range(1000))
+    monkeypatch.setattr(loop.time, "process_time", lambda: float(next(clock)))
+    run = gankit.train(
+        "ring", "ns", 100, tmp_path / "r", time_budget_s=7, width=8, depth=1, batch_size=8,
+        log_every=5, eval_every=5, eval_samples=200, sample_every=0, progress=False,
+    )  # fmt: skip
+    rows = read_metrics(run.path)
+    assert [row["step"] for row in rows] == [5, 7]  # step 7 is no multiple of log_every
+    assert "eval_w1" in rows[-1] and "eval_diversity" in rows[-1]
+    assert run.step == 7
 
 
 def test_time_budget_is_a_config_key_with_a_cli_flag(cli, tmp_path):

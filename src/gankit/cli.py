@@ -89,7 +89,8 @@ def train(
     steps: int | None = _opt("steps", "Generator updates.", "--steps"),
     time_budget_s: float | None = _opt(
         "time_budget_s",
-        "Stop once training has used this much process CPU time, in seconds (0 = no limit).",
+        "Stop once the training steps have used this much process CPU time, in seconds; evaluation "
+        "and checkpoints do not count (0 = no limit).",
         "--time-budget-s",
     ),
     validation_fraction: float | None = _opt(

@@ -47,7 +47,7 @@ class TrainConfig:
     image_size: int | None = None  # resize images to image_size x image_size (None: keep their size)
     # how long and how much
     steps: int = 2000  # generator updates
-    time_budget_s: float = 0.0  # stop once training used this much process CPU time (s); 0: no limit
+    time_budget_s: float = 0.0  # stop once the training steps used this much process CPU time (s); 0: none
     batch_size: int | None = None  # None: 256 for toy data, 64 for images
     seed: int = 0
     # image data: hold out this fraction from training, half validation, half test (data.images.holdout_split)

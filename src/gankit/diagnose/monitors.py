@@ -624,8 +624,7 @@ class DiversityProbe(Callback):
         self.real_spread: float | None = None
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        previous_row = trainer.step - trainer.config.log_every  # same cadence as the toy metrics
-        if trainer.step // self.every == previous_row // self.every and trainer.step != trainer.config.steps:
+        if not trainer.evaluation_due(self.every):  # the same cadence as the toy metrics
             return
         if self.real_spread is None:
             real = trainer.data.sample(self.samples, torch.Generator().manual_seed(self.seed))

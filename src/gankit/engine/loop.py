@@ -431,20 +431,23 @@ class Trainer:
         """Train until ``config.steps``; returns why training stopped early, or None.
 
         With ``config.time_budget_s`` > 0, training also ends at the first step boundary where this
-        call has used that much process CPU time (all threads; a resumed run gets a fresh budget):
-        an equal-compute comparison of models, less sensitive to other load than wall-clock time.
-        ``self.budget_spent`` then says so.
+        call's training steps have used that much process CPU time (all threads; a resumed run gets
+        a fresh budget): an equal-compute comparison of models, less sensitive to other load than
+        wall-clock time. Only ``train_step`` counts, not the callbacks, so evaluating more often
+        does not shorten training. ``self.budget_spent`` then says so.
         """
         callbacks = list(callbacks)
         config = self.config
         start = time.perf_counter() - self.elapsed
-        cpu_start = time.process_time()
+        training_cpu = 0.0  # process CPU seconds spent in train_step during this call
         self.budget_spent = False
         bar = _progress_bar(config.steps, self.step, progress)
         stopped = None
         try:
             while self.step < config.steps:
+                cpu_start = time.process_time()
                 stats = self.train_step()
+                training_cpu += time.process_time() - cpu_start
                 sums = self.log_sums
                 for key, value in stats.items():
                     sums[key] = sums[key] + value if key in sums else value.clone()
@@ -453,22 +456,13 @@ class Trainer:
                 bar.update(1)
                 for callback in callbacks:
                     callback.on_step(self)
-                if self.step % config.log_every == 0 or self.step == config.steps:
-                    if self.parallel is not None:  # every process logs the same row: the ranks' mean
-                        sums = self.parallel.average(sums)
-                    row = {"step": self.step, "wall_time": round(self.elapsed, 4)}
-                    row |= {
-                        key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()
-                    }
-                    self.log_sums, self.log_count = {}, 0
-                    shown = ("d_loss", "g_loss", "loss")  # "loss": the VAE baseline (gankit.engine.vae)
-                    bar.set_postfix({key: f"{row[key]:.3g}" for key in shown if key in row})
-                    for callback in callbacks:
-                        callback.on_log(self, row)
+                if config.time_budget_s and training_cpu >= config.time_budget_s:
+                    self.budget_spent = True  # a normal end, not a failure: fit still returns None
+                if self.step % config.log_every == 0 or self.step == config.steps or self.budget_spent:
+                    self._log(callbacks, bar)  # the budget's last step gets a row (and its evaluation)
                 for callback in callbacks:
                     callback.on_step_end(self)
-                if config.time_budget_s and time.process_time() - cpu_start >= config.time_budget_s:
-                    self.budget_spent = True  # a normal end, not a failure: fit still returns None
+                if self.budget_spent:
                     break
         except StopTraining as reason:
             stopped = str(reason)
@@ -478,6 +472,30 @@ class Trainer:
         for callback in callbacks:
             callback.on_end(self)
         return stopped
+
+    def evaluation_due(self, every: int) -> bool:
+        """Whether the row being logged now is where an every-``every``-steps evaluation belongs.
+
+        Rows exist only every ``log_every`` steps, so it is the first row at or after each multiple
+        of ``every`` (``step % every == 0`` may never hold), and always the last row of training
+        (its step limit, or the step where the CPU budget ran out).
+        """
+        if self.step == self.config.steps or self.budget_spent:
+            return True
+        return self.step // every != (self.step - self.config.log_every) // every
+
+    def _log(self, callbacks: list[Callback], bar) -> None:
+        """Average the stats summed since the last row into one row and hand it to the callbacks."""
+        sums = self.log_sums
+        if self.parallel is not None:  # every process logs the same row: the ranks' mean
+            sums = self.parallel.average(sums)
+        row = {"step": self.step, "wall_time": round(self.elapsed, 4)}
+        row |= {key: _finite_or_nan((value / self.log_count).item()) for key, value in sums.items()}
+        self.log_sums, self.log_count = {}, 0
+        shown = ("d_loss", "g_loss", "loss")  # "loss": the VAE baseline (gankit.engine.vae)
+        bar.set_postfix({key: f"{row[key]:.3g}" for key in shown if key in row})
+        for callback in callbacks:
+            callback.on_log(self, row)
 
     def state_dict(self) -> dict:
         """Everything needed to continue training bit-exactly (see train/checkpoint.py)."""

@@ -30,6 +30,7 @@ from gankit.experiments.common import (
     DISCRIMINATOR_COLOR,
     Figure,
     median,
+    median_ci,
     toy_config,
     train_discriminator,
     write_outputs,
@@ -97,7 +98,7 @@ def distance_to_data(trainer: Trainer, seed: int) -> float:
 
 def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     pretrain_steps = [0, 1000] if quick else [0, 10, 100, 1000, 3000]
-    seeds = [seed + i for i in range(3)]
+    seeds = [seed + i for i in range(3 if quick else 5)]
     w1: dict[str, dict[str, list[list[float]]]] = {}
     for objective in OBJECTIVES:
         w1[objective] = {}
@@ -109,6 +110,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     config = toy_config(objective="minimax", dim=2, latent_dim=2, width=32, depth=2, seed=seed)
     w1_untrained = median([distance_to_data(Trainer(config.replace(seed=s), DATA, "cpu"), s) for s in seeds])
     medians = {o: {opt: [median(runs) for runs in w1[o][opt]] for opt in OPTIMIZERS} for o in OBJECTIVES}
+    intervals = {o: {opt: [median_ci(runs) for runs in w1[o][opt]] for opt in OPTIMIZERS} for o in OBJECTIVES}
     headline = {"median_w1_untrained_generator": w1_untrained}
     for objective in OBJECTIVES:
         for optimizer in OPTIMIZERS:
@@ -135,6 +137,7 @@ def run(out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
         "w1_untrained_generator": w1_untrained,
         "w1": w1,
         "median_w1": medians,
+        "median_w1_ci95": intervals,  # percentile bootstrap over the seeds, per k
     }
     return write_outputs(out_dir, NAME, _plot(numbers), numbers, quick, seed)
 
@@ -149,13 +152,15 @@ def _plot(numbers: dict) -> PlotFigure:
             color = COLORS[objective]
             for column in runs.T:
                 ax.plot(ks, column, "o", color=color, alpha=0.35, ms=4)
+            low, high = np.array(numbers["median_w1_ci95"][objective][optimizer]).T
+            ax.fill_between(ks, low, high, color=color, alpha=0.15, lw=0)
             ax.plot(
                 ks,
                 numbers["median_w1"][objective][optimizer],
                 "-",
                 color=color,
                 lw=2,
-                label=f"{objective} (median)",
+                label=f"{objective} (median, 95 % CI)",
             )
         ax.axhline(
             numbers["w1_untrained_generator"], color="gray", ls="--", lw=1, label="untrained generator"
@@ -167,7 +172,10 @@ def _plot(numbers: dict) -> PlotFigure:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("W1(generated, data) after 300 generator steps")
-    fig.suptitle("A discriminator trained too well before the generator starts (dots: seeds)", fontsize=11)
+    fig.suptitle(
+        f"A discriminator trained too well before the generator starts (dots: {runs.shape[1]} seeds)",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig
 

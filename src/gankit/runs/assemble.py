@@ -107,10 +107,7 @@ class ToyEvaluator(Callback):
     def on_log(self, trainer: Trainer, row: dict) -> None:
         from gankit.metrics.toy import toy_metrics
 
-        # Rows exist only every log_every steps: evaluate on the first row at or after each multiple
-        # of `every` (when every is not a multiple of log_every, `step % every == 0` may never hold).
-        previous_row = trainer.step - trainer.config.log_every
-        if trainer.step // self.every == previous_row // self.every and trainer.step != trainer.config.steps:
+        if not trainer.evaluation_due(self.every):
             return
         fake = trainer.sample(self.samples, seed=self.seed)
         row |= {f"eval_{key}": value for key, value in toy_metrics(fake, trainer.data).items()}
