@@ -101,6 +101,22 @@ def test_two_workers_sharing_an_embedded_study_run_every_grid_cell_once(tmp_path
     assert_every_cell_ran_once(tmp_path / "sweep")
 
 
+def test_workers_draw_different_configurations_and_trial_k_draws_the_same_however_many_run(tmp_path):
+    """Samplers seeded per process made two workers starting a cell together try one config twice."""
+    spec = tmp_path / "spec.toml"
+    search = '\n[grid]\nobjective = ["ns"]\n[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n'
+    spec.write_text('metric = "eval_w1"\ntrials = 6\n' + BASE.format(steps=10) + search)
+    drawn = {}
+    for workers in (2, 1):
+        result = sweep(spec, "--out", tmp_path / f"w{workers}", "--workers", workers)
+        assert result.returncode == 0, result.stderr
+        (trials,) = trials_by_cell(tmp_path / f"w{workers}").values()
+        drawn[workers] = {t.number: t.params["g_lr"] for t in trials}
+    assert len(set(drawn[2].values())) == 6  # six trials, six configurations
+    startup = min(10, max(1, 6 // 3))  # TPE's random trials: they see no history, so they match exactly
+    assert [drawn[2][k] for k in range(startup)] == [drawn[1][k] for k in range(startup)]
+
+
 def test_a_sigkilled_sweep_resumes_with_nothing_duplicated_or_lost(tmp_path):
     spec = tmp_path / "spec.toml"
     text = 'metric = "eval_w1"\n' + BASE.format(steps=300) + '[grid]\nobjective = ["ns", "lsgan"]\n'

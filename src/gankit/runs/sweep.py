@@ -176,16 +176,25 @@ def load_studies(sweep: Sweep) -> list:
 
     storage = sweep.storage()
     return [
-        optuna.load_study(study_name=sweep.study_name(cell), storage=storage, sampler=_sampler(sweep, i))
-        for i, cell in enumerate(sweep.spec.cells())
+        optuna.load_study(study_name=sweep.study_name(cell), storage=storage, sampler=_sampler(sweep, 0))
+        for cell in sweep.spec.cells()
     ]
 
 
-def _sampler(sweep: Sweep, index: int):
+def _sampler(sweep: Sweep, trial_number: int):
+    """TPE seeded by the spec's seed and the trial's number, never by the process that runs it.
+
+    Seeded per process, two workers that start a cell together drew the same configuration (a
+    wasted trial, and a smaller search for that cell than for the others). Seeded per trial, trial k
+    starts from the same random state however many workers run, and the cells of one spec share
+    their random start: every contender is tried first on the same configurations.
+    """
+    import numpy as np
     import optuna
 
+    seed = int(np.random.SeedSequence([sweep.spec.seed, trial_number]).generate_state(1)[0])
     startup = min(10, max(1, sweep.spec.trials // 3))  # random trials before TPE models the results
-    return optuna.samplers.TPESampler(seed=sweep.spec.seed + index, n_startup_trials=startup)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
 
 
 def _pruner(sweep: Sweep):
@@ -228,8 +237,9 @@ def work(sweep: Sweep, index: int = 0) -> None:
             continue
         cell = waiting.user_attrs["cell"]
 
-        def objective(trial, cell=cell, lock=lock) -> float:
+        def objective(trial, cell=cell, lock=lock, study=waiting) -> float:
             lock.release()  # the WAITING trial is ours (RUNNING) now
+            study.sampler = _sampler(sweep, trial.number)  # nothing is sampled before run_trial
             return run_trial(sweep, cell, trial)
 
         try:
