@@ -4,7 +4,8 @@ A thin driver over `gankit sweep` and `gankit compare`:
 
 1. Search: benchmarks/specs/mode_coverage_{gan,wgan,wgan_gp}.toml give every (data, objective) cell
    the same number of Optuna trials over its sensitive knobs (learning rates, critic steps, beta1,
-   and the clip value or lambda) at the same step budget; each trial's score is its final eval_w1.
+   and the clip value or lambda) at the same CPU budget per run (time_budget_s: only the training
+   steps count, not evaluation); each trial's score is its final eval_w1.
 2. Seeds: the best configuration of each cell is trained again on fresh seeds (100, 101, ...).
 3. Table: `gankit compare` of the seed runs (modes, HQ, reverse KL, W1, each with a 95 % bootstrap
    CI), next to the published rows; figures: the search's best-so-far vs trials and CPU time, and
@@ -41,7 +42,7 @@ SPECS = [
 OBJECTIVES = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
 FRESH_SEEDS = 100  # seeds of the re-runs start here (the search used seed 0)
 METRICS = (("eval_modes", "modes", 1, 1), ("eval_high_quality", "HQ %", 100, 1))
-METRICS += (("eval_reverse_kl", "reverse KL", 1, 3), ("eval_w1", "W1", 1, 3))
+METRICS += (("eval_reverse_kl", "reverse KL", 1, 3), ("eval_w1", "W1", 1, 3), ("step", "G steps", 1, 0))
 
 # Published rows, same data (ring: 8 modes radius 1 sigma 0.01; grid: 25 modes sigma 0.05) and the
 # same HQ / coverage protocol: (method, source, {data: (modes, HQ %, reverse KL or None)}).
@@ -53,7 +54,9 @@ PUBLISHED = [
     ("Unrolled GAN", "VEEGAN, Table 1", {"ring": (7.6, 35.6, None), "grid": (23.6, 16.0, None)}),
     ("WGAN-GP", "GDPP, Elfeki et al. 2019", {"ring": (6.8, 59.6, None), "grid": (24.2, 28.7, None)}),
 ]
-QUICK = {"trials": 2, "steps": 200, "eval_every": 100, "checkpoint_every": 100, "width": 32, "data": ["grid"]}
+QUICK = {"trials": 2, "steps": 200, "time_budget_s": 0, "eval_every": 100, "checkpoint_every": 100}
+QUICK |= {"width": 32}
+QUICK_DATA = ["grid"]
 
 
 def toml_text(values: dict) -> str:
@@ -83,8 +86,8 @@ def search_spec(path: Path, quick: bool) -> str:
         return path.read_text()
     values = tomllib.loads(path.read_text())
     values["trials"] = QUICK["trials"]
-    values["base"] |= {key: QUICK[key] for key in ("steps", "eval_every", "checkpoint_every", "width")}
-    values["grid"]["data"] = QUICK["data"]
+    values["base"] |= {key: value for key, value in QUICK.items() if key != "trials"}
+    values["grid"]["data"] = QUICK_DATA
     return toml_text(values)
 
 
@@ -119,11 +122,14 @@ def seeds_spec(search_text: str, best: dict, seeds: int) -> str:
 
 
 def _ci(row: dict, scale: float, digits: int) -> str:
+    """mean [95 % CI]; a metric undefined in some runs (reverse KL with no HQ sample) says in how many."""
     if row["mean"] is None:
-        return "–"
+        return "n/a" if row.get("missing") else "–"
     text = f"{row['mean'] * scale:.{digits}f}"
     if row["ci_low"] is not None:
         text += f" [{row['ci_low'] * scale:.{digits}f}, {row['ci_high'] * scale:.{digits}f}]"
+    if row.get("missing"):
+        text += f" (over {row['n']} of {row['n'] + row['missing']} seeds; n/a in the others)"
     return text
 
 
@@ -131,6 +137,23 @@ def _range(item) -> str:
     if item.choices is not None:
         return "{" + ", ".join(map(str, item.choices)) + "}"
     return f"[{item.low:g}, {item.high:g}]" + (" log" if item.log else "")
+
+
+def last_quarter_change(out: Path) -> float | None:
+    """Mean over the seed runs of W1's relative change over the last quarter of training (None: no data).
+
+    W1 at the last evaluation against W1 at the first evaluation at or after 3/4 of the run's steps:
+    -0.30 means it still fell by 30 % at the end of the budget (not plateaued); about 0 means flat.
+    """
+    changes = []
+    for run in sorted((out / sweeps.TRIALS).iterdir()):
+        rows = [row for row in read_metrics(run) if isinstance(row.get("eval_w1"), (int, float))]
+        if len(rows) < 2:
+            continue
+        mark = next(row for row in rows if row["step"] >= 0.75 * rows[-1]["step"])
+        if mark is not rows[-1] and mark["eval_w1"] > 0:
+            changes.append(rows[-1]["eval_w1"] / mark["eval_w1"] - 1)
+    return float(np.mean(changes)) if changes else None
 
 
 def budget_curve(seed_dirs: dict[tuple[str, str], Path], path: Path) -> None:
@@ -144,13 +167,13 @@ def budget_curve(seed_dirs: dict[tuple[str, str], Path], path: Path) -> None:
         for (cell_data, objective), out in sorted(seed_dirs.items()):
             if cell_data != data:
                 continue
-            curves = {}
-            for run in sorted((out / sweeps.TRIALS).iterdir()):
+            curves, runs = {}, sorted((out / sweeps.TRIALS).iterdir())
+            for run in runs:
                 for row in read_metrics(run):
                     if isinstance(row.get("eval_w1"), (int, float)):
                         curves.setdefault(row["step"], []).append(row["eval_w1"])
-            steps = sorted(curves)
-            ax.plot(steps, [np.mean(curves[s]) for s in steps], label=objective)
+            steps = sorted(step for step, values in curves.items() if len(values) == len(runs))
+            ax.plot(steps, [np.mean(curves[s]) for s in steps], "o-", ms=3, label=objective)
         ax.set_xlabel("generator steps")
         ax.set_ylabel("W1 (mean over fresh seeds)")
         ax.set_yscale("log")
@@ -161,7 +184,8 @@ def budget_curve(seed_dirs: dict[tuple[str, str], Path], path: Path) -> None:
 
 def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, str]) -> str:
     specs = [parse_spec(search_spec(path, args.quick)) for path in SPECS]
-    steps = specs[0].base["steps"]
+    steps, budget = specs[0].base["steps"], specs[0].base.get("time_budget_s", 0)
+    per_run = f"{budget:g} CPU-seconds of training steps" if budget else f"{steps} generator steps"
     lines = [
         "# Mode coverage on the ring and the grid",
         "",
@@ -173,7 +197,9 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
         "Protocol, fair by construction (Lucic et al. 2018, *Are GANs Created Equal?*):",
         "",
         f"1. **Search.** Every (data, objective) cell gets the same budget: {specs[0].trials} Optuna trials",
-        f"   (TPE, seeded, tuned per cell) of {steps} generator steps each, scored by the final W1.",
+        f"   (TPE, seeded, tuned per cell), each trained for {per_run} (`time_budget_s`; evaluation",
+        "   is not counted, so a costlier update, e.g. 5 critic steps with a gradient penalty, buys",
+        "   fewer generator steps), scored by the final W1.",
         "   Searched:",
     ]
     for spec in specs:
@@ -189,15 +215,20 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
         "   reverse KL compares the mode histogram with the uniform one; W1 is the exact earth mover's",
         "   distance (POT). Each cell: mean [95 % percentile-bootstrap CI of the mean] over the seeds.",
         "",
+        "*W1 change, last ¼*: W1 at the end against W1 three quarters of the way through, mean over the",
+        "seeds; a clearly negative value means W1 was still falling when the budget ran out (not",
+        "plateaued), and the budget curve below shows the whole run.",
+        "",
         "Published rows are copied from the cited tables; those papers trained for far longer and tuned",
-        "differently. The table cannot show what a larger step budget would change; the budget curve",
-        "below shows whether W1 had stopped improving at this one.",
+        "differently. The table cannot show what a larger budget would change.",
         "",
     ]
     for data in sorted({d for d, _ in seed_dirs}, reverse=True):
         total = len(get_toy(data).modes)
         header = "| objective | best configuration (search) | seeds | " + " | ".join(m[1] for m in METRICS)
-        lines += [f"## {data} ({total} modes)", "", header + " |", "|---|---|---|" + "---|" * len(METRICS)]
+        header += " | W1 change, last ¼"
+        rule = "|---|---|---|" + "---|" * (len(METRICS) + 1)
+        lines += [f"## {data} ({total} modes)", "", header + " |", rule]
         for objective in OBJECTIVES:
             out = seed_dirs.get((data, objective))
             if out is None:
@@ -206,16 +237,19 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
             for metric, _, scale, digits in METRICS:
                 row = comparing.compare([out], by=[], metric=metric).rows[0]
                 cells.append(_ci(row, scale, digits))
-                n = row["n"]
+            n = sum(1 for _ in (out / sweeps.TRIALS).iterdir())
             params = best[(data, objective)]["params"]
             config = ", ".join(
                 f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
             )
+            change = last_quarter_change(out)
+            cells.append("–" if change is None else f"{change:+.0%}")
             lines.append(f"| {objective} | {config} | {n} | " + " | ".join(cells) + " |")
         for method, source, values in PUBLISHED:
             modes, hq, kl = values[data]
             kl_text = "–" if kl is None else f"{kl:.2f}"
-            lines.append(f"| {method} ({source}) | published | | {modes:.1f} | {hq:.1f} | {kl_text} | – |")
+            row = f"| {method} ({source}) | published | | {modes:.1f} | {hq:.1f} | {kl_text} | – | – | – |"
+            lines.append(row)
         lines.append("")
     lines += [
         f"![search budget]({figures['search']})",
@@ -225,9 +259,21 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
         "",
         f"![budget curve]({figures['budget']})",
         "",
-        "W1 against generator steps of the fresh-seed runs (mean over seeds): the step budget curve.",
+        "W1 against generator steps of the fresh-seed runs (mean over seeds, at the evaluations every",
+        "seed reached; a run's last evaluation, where its budget ran out, is in the table).",
         "",
-        "The sweeps are in " + ", ".join(f"`{p}`" for p in search_dirs) + " and the seed runs beside them;",
+        "What the table can and cannot say. It ranks the objectives after an equal search at an equal,",
+        "small budget per run; the published rows trained for tens of thousands of steps, so they compare",
+        "with ours in protocol, not in level. A clearly negative or positive last-quarter change means",
+        "that cell had not settled. W1 and coverage can disagree: a generator that spreads its mass",
+        "thinly along the data has a small W1 while few of its samples lie within 3σ of a mode. A best",
+        "configuration with 5 critic steps buys fewer generator steps in the same budget (the G steps",
+        "column). A larger budget or search may change the ranking; what one long, tuned recipe reaches",
+        "is in [refinement.md](../refinement.md) (`--preset toy-best`).",
+        "",
+        "The sweeps are in "
+        + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in search_dirs)
+        + " and the seed runs beside them;",
         "`gankit compare DIR` reprints any of them.",
     ]
     return "\n".join(lines) + "\n"
