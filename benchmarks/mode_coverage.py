@@ -54,8 +54,9 @@ PUBLISHED = [
     ("Unrolled GAN", "VEEGAN, Table 1", {"ring": (7.6, 35.6, None), "grid": (23.6, 16.0, None)}),
     ("WGAN-GP", "GDPP, Elfeki et al. 2019", {"ring": (6.8, 59.6, None), "grid": (24.2, 28.7, None)}),
 ]
-QUICK = {"trials": 2, "steps": 200, "time_budget_s": 0, "eval_every": 100, "checkpoint_every": 100}
-QUICK |= {"width": 32}
+QUICK = {  # --quick: what replaces the spec's values (trials; the rest go into [base])
+    "trials": 2, "steps": 200, "time_budget_s": 0, "eval_every": 100, "checkpoint_every": 100, "width": 32,
+}  # fmt: skip
 QUICK_DATA = ["grid"]
 
 
