@@ -84,6 +84,20 @@ def choose_and_test(run_dir: Path, samples: int) -> dict:
     return record
 
 
+def seed_runs(out: Path, search_text: str, best: dict, args, samples: int) -> tuple[Path, list[dict]]:
+    """Train a search's best configuration on fresh seeds, keeping every checkpoint, then choose each
+    run's checkpoint on the validation part and score it on the test part (``choose_and_test``)."""
+    values = tomllib.loads(seeds_spec(search_text, best, args.seeds))
+    values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
+    directory = run_sweep(out, toml_text(values), args.workers)
+    chosen = []
+    for run_dir in sorted((directory / sweeps.TRIALS).iterdir()):
+        record = choose_and_test(run_dir, samples)
+        steps = max(int(key) for key in record["validation_fid_by_step"])
+        chosen.append({"run": str(run_dir), "steps": steps} | record)
+    return directory, chosen
+
+
 def _ci(row: dict, digits: int) -> str:
     if row["mean"] is None:
         return "–"
@@ -217,16 +231,9 @@ def main(argv: list[str] | None = None) -> None:
             spec_texts[model_of(entry["group"])] = text
     seed_dirs, chosen = {}, {}
     for model in MODELS:
-        spec_text = seeds_spec(spec_texts[model], best[model], args.seeds)
-        values = tomllib.loads(spec_text)
-        values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
-        spec_text = toml_text(values)
-        seed_dirs[model] = run_sweep(out / f"seeds-{model}", spec_text, args.workers)
-        chosen[model] = []
-        for run_dir in sorted((seed_dirs[model] / sweeps.TRIALS).iterdir()):
-            record = choose_and_test(run_dir, samples)
-            steps = max(int(key) for key in record["validation_fid_by_step"])
-            chosen[model].append({"run": str(run_dir), "steps": steps} | record)
+        seed_dirs[model], chosen[model] = seed_runs(
+            out / f"seeds-{model}", spec_texts[model], best[model], args, samples
+        )
     (out / CHOSEN).write_text(dumps(chosen) + "\n")
 
     docs = out if args.quick else ROOT / "docs" / "benchmarks"

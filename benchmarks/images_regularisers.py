@@ -1,212 +1,197 @@
-"""Which image regularisers pay on digits? Recipes at an equal budget of generator updates.
+"""Which image regularisers pay on digits? A fair 2x2x2 factorial, measured like benchmarks/images.py.
 
-Today's image GAN (non-saturating loss, batch-norm D) against spectral normalisation, hinge + SN
-(SN-GAN), R1, DiffAugment and their combination, all with the same DCGAN networks, batch size and
-number of generator updates, over several seeds. Samples are scored with gankit's image metrics
-(FID etc. on the shipped digit feature network) beside the real-vs-real floor. The best median FID
-is the recipe behind the ``digits`` preset (src/gankit/config.py).
+Around the non-saturating GAN (ns, batch-norm D, the DCGAN networks of gankit/nets/dcgan.py):
+spectral normalisation of D (on/off) x DiffAugment (translation, cutout, colour: on/off) x an R1
+penalty on real digits (on/off) -- eight recipes, each measured with benchmarks/images.py's protocol:
 
-    nice -n 10 .venv/bin/python benchmarks/images_regularisers.py   # writes docs/benchmarks/*.md
-    .venv/bin/python benchmarks/images_regularisers.py --quick       # smoke test: 1 seed, 20 steps, no docs
+1. Search: benchmarks/specs/images_recipes.toml (no R1) and images_recipes_r1.toml (R1, its weight
+   gamma searched too) give every recipe the same number of Optuna trials over its learning rates,
+   each trial 60 seconds of training CPU time (``time_budget_s``: a costlier update -- R1's double
+   backward, SN's power iteration -- buys fewer updates, not more compute), scored by the last
+   checkpoint's FID on the validation part of the digits.
+2. Seeds: each recipe's best configuration is trained again on fresh seeds (100, 101, ...).
+3. In every seed run the checkpoint with the lowest validation FID is chosen and only it is scored
+   on the test part; the table is `gankit compare` of those test numbers (95 % bootstrap CIs).
 
-Each run's numbers and resolved config go to docs/benchmarks/images_regularisers.jsonl.
+    nice -n 10 python benchmarks/images_regularisers.py --workers 2   # docs/benchmarks/images_regularisers.*
+    python benchmarks/images_regularisers.py --quick   # smoke test: runs/images-regularisers-quick
+
+Rerunning the same command resumes every sweep (finished trials are kept) and re-renders the page.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
-import statistics
-import time
+import sys
 from pathlib import Path
 
+import tomllib
 import torch
+from images import CHOICE_SAMPLES, CHOSEN, METRICS, _ci, search_spec, seed_runs
+from mode_coverage import FRESH_SEEDS, run_sweep
 
-from gankit.config import TrainConfig, resolve, to_dict
-from gankit.experiments.vae_vs_gan import METRICS, SHARED, train_and_score
-from gankit.metrics.images import split_real
+from gankit.rundir import dumps
+from gankit.runs import compare as comparing
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "docs" / "benchmarks"
-AUGMENT = ("translation", "cutout", "color")
-# One recipe per line; gamma for R1 is the middle of the range small images use (not tuned here).
-RECIPES: dict[str, dict] = {
-    "ns (before)": {"objective": "ns"},
-    "ns + SN": {"objective": "ns", "spectral_norm": True},
-    "hinge + SN": {"objective": "hinge", "spectral_norm": True},
-    "ns + R1": {"objective": "ns", "r1_gamma": 1.0},
-    "ns + R1 lazy (every 4)": {"objective": "ns", "r1_gamma": 1.0, "r1_every": 4},
-    "ns + augment": {"objective": "ns", "augment": AUGMENT},
-    "ns + SN + R1 + augment": {"objective": "ns", "spectral_norm": True, "r1_gamma": 1.0, "augment": AUGMENT},
-}
+SPECS = [ROOT / "benchmarks" / "specs" / f"images_recipes{suffix}.toml" for suffix in ("", "_r1")]
+PLAIN = "ns"  # the recipe every other one is measured against: today's image GAN
 
 
-def recipe_config(label: str, steps: int, seed: int) -> TrainConfig:
-    values = SHARED | RECIPES[label] | {"steps": steps, "seed": seed, "log_every": max(1, steps // 10)}
-    return TrainConfig(**values)
+def recipe_label(values: dict) -> str:
+    """'ns', 'ns + SN', 'ns + SN + R1 + DiffAugment', ... from a cell's resolved config values."""
+    parts = [values["objective"]]
+    parts += ["SN"] if values.get("spectral_norm") else []
+    parts += ["R1"] if values.get("r1_gamma") else []
+    parts += ["DiffAugment"] if values.get("augment") else []
+    return " + ".join(parts)
 
 
-def run_one(label: str, steps: int, seed: int) -> dict:
-    metrics, _ = train_and_score(recipe_config(label, steps, seed))
-    row = {"recipe": label, "seed": seed, "steps": steps, "cpu_seconds": round(metrics["cpu_seconds"], 1)}
-    row |= {key: metrics[key] for key in METRICS} | {
-        f"floor_{key}": metrics[f"floor_{key}"] for key in METRICS
-    }
-    row["config"] = to_dict(resolve(recipe_config(label, steps, seed), (1, 8, 8), 10))
-    return row
+def searched(best: dict) -> str:
+    return ", ".join(f"{key}={value:.2g}" for key, value in best["params"].items())
 
 
-def summary_table(rows: list[dict]) -> str:
-    def cell(values: list[float]) -> str:
-        if len(values) == 1:
-            return f"{values[0]:.2f}"
-        return f"{statistics.median(values):.2f} ({min(values):.2f} - {max(values):.2f})"
+def clearly_better(row: dict, plain: dict) -> bool:
+    """A recipe's whole 95 % CI of the mean test FID lies below the plain recipe's whole CI."""
+    return None not in (row["ci_high"], plain["ci_low"]) and row["ci_high"] < plain["ci_low"]
 
+
+def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: dict, command: str) -> str:
+    fid = {label: comparing.compare([seed_dirs[label]], by=[], metric="test_fid").rows[0] for label in best}
+    ranked = sorted(best, key=lambda label: fid[label]["mean"])
+    winners = [label for label in ranked if label != PLAIN and clearly_better(fid[label], fid[PLAIN])]
+    floor = next(iter(chosen.values()))[0]
     lines = [
-        "| recipe | seeds | " + " | ".join(METRICS) + " | CPU s / run |",
-        "|" + "---|" * (len(METRICS) + 3),
+        "# Image regularisers on digits",
+        "",
+        f"Generated by `benchmarks/images_regularisers.py` (written by `{command}`); do not edit by hand.",
+        "",
+        f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores,"
+        f" torch {torch.__version__}.",
+        "",
+        "Protocol: the one of [images.md](images.md) (Lucic et al. 2018: equal budget, the same search for",
+        "every contender, fresh seeds, a held-out test part), applied to eight recipes:",
+        "",
+        "- **Recipes.** The non-saturating GAN (`ns`; batch-norm D) with the DCGAN networks"
+        f" (width {base['width']}), batch {base['batch_size']},",
+        "  and every combination of spectral normalisation of D (`spectral_norm`, SN: then D has no",
+        "  batch norm), DiffAugment on D's inputs, real and fake alike (`augment = translation, cutout,",
+        "  color`) and an R1 penalty on real digits (`r1_gamma`, computed on every D update).",
+        f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
+        " (`time_budget_s`), so R1's",
+        "  double backward or SN's power iteration costs updates, not extra compute.",
+        f"- **Search.** {trials} Optuna trials (TPE, seeded) per recipe over g_lr and d_lr in [1e-5, 1e-2]",
+        "  (log) and, for the R1 recipes, gamma in [0.01, 10] (log), scored by the last checkpoint's",
+        "  validation FID.",
+        f"- **Seeds.** Each recipe's best configuration trained again on {args.seeds} fresh seeds"
+        f" ({FRESH_SEEDS}..{FRESH_SEEDS + args.seeds - 1});",
+        f"  in each run the checkpoint (one every {base['checkpoint_every']} steps) with the lowest",
+        f"  validation FID ({CHOICE_SAMPLES} samples) is chosen and only it is scored on the test part.",
+        "  Mean [95 % percentile-bootstrap CI of the mean].",
+        "",
+        "Sorted by test FID (lower is better):",
+        "",
+        "| recipe | best configuration (search) | seeds | steps trained | chosen step | "
+        + " | ".join(name for name, _ in METRICS)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(METRICS),
     ]
-    for label in RECIPES:
-        mine = [row for row in rows if row["recipe"] == label]
-        if mine:
-            cells = " | ".join(cell([row[key] for row in mine]) for key in METRICS)
-            cpu = statistics.median(row["cpu_seconds"] for row in mine)
-            lines.append(f"| {label} | {len(mine)} | {cells} | {cpu:.0f} |")
-    floor = " | ".join(f"{rows[0][f'floor_{key}']:.2f}" for key in METRICS)
-    lines.append(f"| real vs real (floor) | - | {floor} | - |")
-    return "\n".join(lines)
-
-
-def best_recipe(rows: list[dict]) -> tuple[str, float]:
-    medians = {
-        label: statistics.median(row["fid"] for row in rows if row["recipe"] == label)
-        for label in RECIPES
-        if any(row["recipe"] == label for row in rows)
-    }
-    best = min(medians, key=medians.get)
-    return best, medians[best]
-
-
-def verdict(rows: list[dict]) -> str:
-    """Whether any regulariser beat the unregularised recipe in every seed (a clear win) or not."""
-    before = {row["seed"]: row["fid"] for row in rows if row["recipe"] == "ns (before)"}
-    clear = [
-        label
-        for label in RECIPES
-        if label != "ns (before)"
-        and (mine := [row for row in rows if row["recipe"] == label])
-        and all(row["fid"] < before[row["seed"]] for row in mine)
+    for label in ranked:
+        cells = [
+            _ci(comparing.compare([seed_dirs[label]], by=[], metric=f"test_{name}").rows[0], digits)
+            for name, digits in METRICS
+        ]
+        steps = sorted(record["steps"] for record in chosen[label])
+        picks = sorted(record["chosen_step"] for record in chosen[label])
+        lines.append(
+            f"| {label} | {searched(best[label])} | {fid[label]['n']} | {steps[0]}–{steps[-1]} | "
+            f"{picks[0]}–{picks[-1]} | " + " | ".join(cells) + " |"
+        )
+    floor_cells = [f"{floor[f'test_floor_{name}']:.{digits}f}" for name, digits in METRICS]
+    lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
+    still_improving = [
+        label for label in ranked if any(r["chosen_step"] >= 0.9 * r["steps"] for r in chosen[label])
     ]
-    if clear:
-        return f"Lower FID than before in every seed: {', '.join(clear)}."
-    return (
-        "No regulariser beat the unregularised recipe in every seed at this budget, so the image "
-        "default stays as it was. Whether they pay with a longer budget is not measured here."
+    verdict = (
+        "Clearly better than plain `ns` (the whole CI of the mean test FID below ns's): "
+        + ", ".join(f"**{label}**" for label in winners)
+        + "."
+        if winners
+        else "No recipe is clearly better than plain `ns`: every recipe's CI of the mean test FID overlaps"
+        " ns's or lies above it."
     )
+    lines += [
+        "",
+        "![real test digits and samples of each recipe's first seed at its chosen checkpoint]"
+        "(images_regularisers.png)",
+        "",
+        "## What it shows",
+        "",
+        f"- {verdict}",
+        f"- Lowest mean test FID: **{ranked[0]}** ({fid[ranked[0]]['mean']:.2f}); plain ns:"
+        f" {fid[PLAIN]['mean']:.2f}; the test floor (two halves of the real test part):"
+        f" {floor['test_floor_fid']:.2f}.",
+        "- Converged? "
+        + (
+            "No, for " + ", ".join(still_improving) + ": a chosen checkpoint lies in the last tenth of its"
+            " run, so validation FID was still improving when the budget ran out."
+            if still_improving
+            else "Every chosen checkpoint lies before the last tenth of its run."
+        ),
+        "",
+        "What it cannot show: one data set of 8x8 digits, one network size and one CPU budget; a",
+        f"{trials}-trial search is small, so a recipe whose good settings are rare may be under-tuned; R1 is",
+        "computed on every D update (lazy R1, `r1_every`, would buy more updates in the same time and is",
+        "not measured); the augmentation policy is fixed, not searched. DiffAugment was designed for",
+        "small data, and 900 training digits is small, but its gains in the paper are on larger images.",
+        "The FID here uses the shipped digit feature network, not Inception: compare the rows with each",
+        "other, not with published FIDs.",
+        "",
+        f"The sweeps are in `{args.out_display}`: search-images_recipes, search-images_recipes_r1 and one",
+        f"seeds-* directory per recipe (`gankit compare {args.out_display}/seeds-ns --metric test_fid`).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def lazy_line(rows: list[dict]) -> str:
-    def median(label: str, key: str) -> float:
-        return statistics.median(row[key] for row in rows if row["recipe"] == label)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    quick = "1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
+    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
+    parser.add_argument("--out", type=Path, default=None, help="sweeps' folder (runs/images-regularisers)")
+    args = parser.parse_args(argv)
+    args.seeds = args.seeds or (2 if args.quick else 5)
+    args.workers = args.workers or (1 if args.quick else 2)
+    out = args.out or ROOT / "runs" / ("images-regularisers-quick" if args.quick else "images-regularisers")
+    args.out_display = os.path.relpath(out, ROOT) if out.is_relative_to(ROOT) else out
+    command = "python benchmarks/images_regularisers.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    samples = 500 if args.quick else CHOICE_SAMPLES
 
-    every, lazy = "ns + R1", "ns + R1 lazy (every 4)"
-    if not any(row["recipe"] == lazy for row in rows) or not any(row["recipe"] == every for row in rows):
-        return "not measured"
-    return (
-        f"median CPU {median(lazy, 'cpu_seconds'):.0f} s vs {median(every, 'cpu_seconds'):.0f} s per run, "
-        f"median FID {median(lazy, 'fid'):.2f} vs {median(every, 'fid'):.2f}"
-    )
+    best, texts = {}, {}
+    for path in SPECS:
+        text = search_spec(path, args.quick)
+        directory = run_sweep(out / f"search-{path.stem}", text, args.workers)
+        base = tomllib.loads(text)["base"]
+        for entry in comparing.compare([directory]).best_configs:
+            label = recipe_label(base | entry["cell"] | entry["params"])
+            best[label], texts[label] = entry, text
+    seed_dirs, chosen = {}, {}
+    for label, entry in best.items():
+        name = "seeds-" + label.replace(" + ", "-")
+        seed_dirs[label], chosen[label] = seed_runs(out / name, texts[label], entry, args, samples)
+    (out / CHOSEN).write_text(dumps(chosen) + "\n")
 
+    docs = out if args.quick else ROOT / "docs" / "benchmarks"
+    from gankit.experiments.vae_vs_gan import figure_from_benchmark
 
-def write_markdown(rows: list[dict], args, command: str) -> Path:
-    best, best_fid = best_recipe(rows)
-    before = statistics.median(row["fid"] for row in rows if row["recipe"] == "ns (before)")
-    recipes = "\n".join(f"- **{label}**: `{json.dumps(values)}`" for label, values in RECIPES.items())
-    text = f"""# Image regularisers on digits
-
-Generated by `{command}` (torch {torch.__version__}, {platform.machine()} CPU, one thread).
-Every number below is rewritten by that command; each run is also a line of
-`images_regularisers.jsonl` with its resolved config.
-
-**Setup.** scikit-learn's 1,797 8x8 digits, the DCGAN networks of `gankit/nets/dcgan.py`
-(width {SHARED["width"]}), batch {SHARED["batch_size"]}, **{args.steps} generator updates** per run
-(the equal budget; each recipe's paper-default Adam 2e-4, betas (0.5, 0.999), one D update per G
-update), seeds 0..{args.seeds - 1}. FID etc. on {len(split_real(1797)[1])} samples against the
-reference half of the digits, with the shipped digit feature network; the floor is the other real
-half. Recipes:
-
-{recipes}
-
-## Median (min - max) over seeds
-
-{summary_table(rows)}
-
-## What it shows
-
-- Lowest median FID: **{best}** ({best_fid:.2f}); the recipe gankit used before (ns, batch-norm D)
-  scores {before:.2f} at the same {args.steps} generator updates. {verdict(rows)}
-- CPU seconds differ per recipe (R1 adds a double backward, SN a power iteration): the budget
-  here is generator updates, not time. Lazy R1 (every 4th D update, scaled by 4) against R1 on
-  every update: {lazy_line(rows)}.
-- What it cannot show: R1's gamma (1.0) and the augmentation policy were not tuned, so a recipe
-  that loses here may win with its own tuning; {args.seeds} seed(s) at {args.steps} updates say
-  nothing about longer training or larger images.
-"""
-    path = OUT / "images_regularisers.md"
-    path.write_text(text)
-    return path
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated subset of the recipes")
-    parser.add_argument("--quick", action="store_true", help="1 seed, 20 steps, print only")
-    parser.add_argument("--render", action="store_true", help="only rewrite the markdown from the jsonl")
-    args = parser.parse_args()
-    if args.render:
-        return render(OUT / "images_regularisers.jsonl")
-    if args.quick:
-        args.steps, args.seeds = 20, 1
-    torch.set_num_threads(1)
-    chosen = [label.strip() for label in args.recipes.split(",")]
-    rows = []
-    for seed in range(args.seeds):
-        for label in chosen:
-            started = time.time()
-            row = run_one(label, args.steps, seed)
-            rows.append(row)
-            print(
-                f"{label} seed {seed}: fid {row['fid']:.2f}, cpu {row['cpu_seconds']} s "
-                f"(wall {time.time() - started:.0f} s)",
-                flush=True,
-            )
-        if not args.quick:  # after every seed: a stopped benchmark still leaves whole seeds written
-            write_outputs(rows, args, seed + 1)
-    if args.quick:
-        print(summary_table(rows))
-
-
-def write_outputs(rows: list[dict], args, seeds_done: int) -> None:
-    with (OUT / "images_regularisers.jsonl").open("w") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
-    # the command that produces exactly these rows (seeds run one after another, all recipes each)
-    script = "nice -n 10 .venv/bin/python benchmarks/images_regularisers.py"
-    command = f"{script} --steps {args.steps} --seeds {seeds_done}"
-    done = argparse.Namespace(**(vars(args) | {"seeds": seeds_done}))
-    print(f"wrote {write_markdown(rows, done, command)} ({seeds_done} of {args.seeds} seeds)", flush=True)
-
-
-def render(path: Path) -> None:
-    """Rewrite the markdown from a jsonl of whole seeds (after a benchmark was stopped early)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    seeds = len({row["seed"] for row in rows})
-    write_outputs(rows, argparse.Namespace(steps=rows[0]["steps"], seeds=seeds), seeds)
+    figure_from_benchmark(out, columns=3).savefig(docs / "images_regularisers.png", dpi=80)
+    values = tomllib.loads(texts[PLAIN])
+    page = docs / "images_regularisers.md"
+    page.write_text(render(args, values["base"], values["trials"], best, seed_dirs, chosen, command))
+    print(f"wrote {page}")
 
 
 if __name__ == "__main__":

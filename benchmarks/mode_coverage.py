@@ -110,8 +110,7 @@ def run_sweep(out: Path, spec_text: str, workers: int) -> Path:
 def seeds_spec(search_text: str, best: dict, seeds: int) -> str:
     """A grid over fresh seeds of one cell's best configuration (no search)."""
     values = tomllib.loads(search_text)
-    cell = dict(part.split("=", 1) for part in best["group"].split(","))
-    base = values["base"] | cell | best["params"]
+    base = values["base"] | best["cell"] | best["params"]
     return toml_text(
         {
             "metric": values["metric"],

@@ -152,6 +152,7 @@ def test_a_sweep_dir_gets_its_metric_groups_budget_plot_and_best_configuration(c
     ]
     best = {b["group"]: b for b in report["best_configs"]}
     assert best["objective=ns"]["params"] == {"g_lr": 3e-3} and best["objective=ns"]["value"] == 0.2
+    assert best["objective=ns"]["cell"] == {"objective": "ns", "seed": 0}  # typed grid values, to re-run
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = comparing.compare([sweep]).records["objective=ns"]
     assert comparing.budget_curves(records, "minimize") == ([1, 2], [10.0, 20.0], [0.5, 0.2])

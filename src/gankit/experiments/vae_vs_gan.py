@@ -58,13 +58,20 @@ def train_and_score(
     return image_metrics(images, data) | {"cpu_seconds": cpu_seconds}, images[:64]
 
 
-def draw_grids(grids: dict[str, np.ndarray], real: np.ndarray, titles: dict[str, str] | None = None):
-    """Real digits and each model's samples as 8x8 grids side by side; returns the figure."""
+def draw_grids(
+    grids: dict[str, np.ndarray], real: np.ndarray, titles: dict[str, str] | None = None, columns: int = 0
+):
+    """Real digits and each model's samples as 8x8 grids side by side (``columns`` per row: 0 = all in
+    one row); returns the figure."""
     titles = titles or {}
     panels = {"real digits": real, **grids}
-    fig = PlotFigure(figsize=(3.2 * len(panels), 3.7))
-    axes = fig.subplots(1, len(panels))
-    for ax, (label, images) in zip(axes, panels.items(), strict=True):
+    columns = columns or len(panels)
+    rows = -(-len(panels) // columns)
+    fig = PlotFigure(figsize=(3.2 * columns, 3.7 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
+    for ax, (label, images) in zip(axes, panels.items(), strict=False):
         images = np.clip((images[:64, 0] + 1) / 2, 0, 1)  # (64, H, W) grey in [0, 1]
         side = images.shape[-1]
         tiles = np.ones((8 * (side + 1) + 1, 8 * (side + 1) + 1))
@@ -122,13 +129,15 @@ def benchmark_scores(chosen: dict) -> tuple[dict[str, dict[str, float]], dict[st
     return scores, {key: first[f"test_floor_{key}"] for key in METRICS}
 
 
-def draw_scored(grids: dict[str, np.ndarray], scores: dict, floor: dict, real: np.ndarray) -> PlotFigure:
+def draw_scored(
+    grids: dict[str, np.ndarray], scores: dict, floor: dict, real: np.ndarray, columns: int = 0
+) -> PlotFigure:
     titles = {
         label: f"{label}: test FID {s['fid']:.1f}\nprecision {s['precision']:.2f}, recall {s['recall']:.2f}"
         for label, s in scores.items()
     }
     titles["real digits"] = f"real test digits\n(floor FID {floor['fid']:.1f})"
-    return draw_grids(grids, real, titles)
+    return draw_grids(grids, real, titles, columns)
 
 
 def test_digits(fraction: float) -> np.ndarray:
@@ -137,7 +146,7 @@ def test_digits(fraction: float) -> np.ndarray:
     return holdout_part(load_images("digits"), fraction, "test").all().numpy()[:64]
 
 
-def figure_from_benchmark(source: str | Path) -> PlotFigure:
+def figure_from_benchmark(source: str | Path, columns: int = 0) -> PlotFigure:
     """Sample grids of each model's first seed at its chosen checkpoint, titled with the mean test scores."""
     from gankit.rundir import read_config
 
@@ -148,7 +157,7 @@ def figure_from_benchmark(source: str | Path) -> PlotFigure:
         for model, runs in chosen.items()
     }
     fraction = read_config(next(iter(chosen.values()))[0]["run"])["validation_fraction"]
-    return draw_scored(grids, scores, floor, test_digits(fraction))
+    return draw_scored(grids, scores, floor, test_digits(fraction), columns)
 
 
 def run(out_dir: str | Path, quick: bool = False, seed: int = 0, source: str | Path | None = None) -> dict:

@@ -200,7 +200,10 @@ def compare(sources: list[Path], by: list[str] | None = None, metric: str | None
 
 
 def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dict[str, Any]]:
-    """Per group, the searched parameters of its best trial (to re-run on fresh seeds)."""
+    """Per group, the searched parameters and the grid cell of its best trial (to re-run on fresh seeds).
+
+    ``cell`` keeps the grid values with their types (``spectral_norm = true``, a list of augment
+    policies), which the group's readable name does not."""
     best = []
     for group, members in groups.items():
         scored = [r for r in members if r.value is not None and r.trial is not None]
@@ -208,7 +211,15 @@ def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dic
             continue
         pick = min if direction == "minimize" else max
         top = pick(scored, key=lambda r: r.value)
-        best.append({"group": group, "value": top.value, "params": top.trial["params"], "run": str(top.path)})
+        best.append(
+            {
+                "group": group,
+                "value": top.value,
+                "params": top.trial["params"],
+                "cell": top.trial.get("cell", {}),
+                "run": str(top.path),
+            }
+        )
     return best
 
 
