@@ -89,6 +89,8 @@ def seed_runs(out: Path, search_text: str, best: dict, args, samples: int) -> tu
     run's checkpoint on the validation part and score it on the test part (``choose_and_test``)."""
     values = tomllib.loads(seeds_spec(search_text, best, args.seeds))
     values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
+    if getattr(args, "seed_budget", None):
+        values["base"]["time_budget_s"] = args.seed_budget
     directory = run_sweep(out, toml_text(values), args.workers)
     chosen = []
     for run_dir in sorted((directory / sweeps.TRIALS).iterdir()):
@@ -128,9 +130,11 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "  table, and nothing else, is computed on it).",
         f"- **Models.** VAE, non-saturating GAN (ns) and WGAN-GP with the same DCGAN networks (width"
         f" {base['width']}, the VAE's decoder is the generator), batch {base['batch_size']}.",
-        f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of process CPU time",
-        "  (`time_budget_s`; the step limit is never reached), so a costlier update (WGAN-GP's critic",
-        "  steps, the VAE's encoder) means fewer updates, not more compute.",
+        f"- **Equal budget.** Every search trial stops after {base['time_budget_s']} s of training CPU time"
+        + (f", every seed run after {args.seed_budget:g} s" if args.seed_budget else "")
+        + ",",
+        "  the same for every model (`time_budget_s`; the step limit is never reached), so a costlier",
+        "  update (WGAN-GP's critic steps, the VAE's encoder) means fewer updates, not more compute.",
         f"- **Search.** {trials} Optuna trials (TPE, seeded) per model over g_lr and d_lr in [1e-5, 1e-2]",
         "  (log; for the VAE: the decoder's and the encoder's), scored by the last checkpoint's",
         "  validation FID.",
@@ -200,8 +204,9 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "The floor scores two halves of a small test part (about 225 digits each) against each other, so",
         "it is itself noisy: a model's FID can come out below it.",
         "",
-        f"The sweeps are in `{args.out_display}` (search-vae, search-gan, seeds-MODEL);",
-        f"`gankit compare {args.out_display}/seeds-vae --metric test_fid` reprints a row.",
+        f"The sweeps are in `{args.out_display}` (search-vae, search-gan, {seed_dirs['vae'].name} and its"
+        " twins);",
+        f"`gankit compare {args.out_display}/{seed_dirs['vae'].name} --metric test_fid` reprints a row.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -214,6 +219,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
     parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
     parser.add_argument("--out", type=Path, default=None, help="where the sweeps go (runs/images)")
+    parser.add_argument(
+        "--seed-budget",
+        type=float,
+        default=None,
+        help="training CPU-seconds of each seed run (default: the search's); longer runs with the"
+        " checkpoint chosen on validation show whether FID has stopped improving",
+    )
     args = parser.parse_args(argv)
     args.seeds = args.seeds or (2 if args.quick else 5)
     args.workers = args.workers or (1 if args.quick else 2)
@@ -231,9 +243,8 @@ def main(argv: list[str] | None = None) -> None:
             spec_texts[model_of(entry["group"])] = text
     seed_dirs, chosen = {}, {}
     for model in MODELS:
-        seed_dirs[model], chosen[model] = seed_runs(
-            out / f"seeds-{model}", spec_texts[model], best[model], args, samples
-        )
+        name = f"seeds-{model}" + (f"-{args.seed_budget:g}s" if args.seed_budget else "")
+        seed_dirs[model], chosen[model] = seed_runs(out / name, spec_texts[model], best[model], args, samples)
     (out / CHOSEN).write_text(dumps(chosen) + "\n")
 
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
