@@ -158,16 +158,12 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
 
 
-def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
-    """A percentile-bootstrap confidence interval of the median over seeds (seeded: reproducible)."""
+def median_ci(values: list[float]) -> tuple[float, float]:
+    """A 95 % percentile-bootstrap confidence interval of the median over seeds (seeded: reproducible)."""
     import numpy as np
-    from scipy.stats import bootstrap
 
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return float(x.min()), float(x.max())
-    result = bootstrap(
-        (x,), np.median, n_resamples=2000, confidence_level=confidence, method="percentile",
-        rng=np.random.default_rng(0),
-    )  # fmt: skip
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    from gankit.runs.compare import bootstrap_ci
+
+    if len(values) < 2:
+        return float(min(values)), float(max(values))
+    return bootstrap_ci(values, np.median, resamples=2000)

@@ -128,10 +128,21 @@ def group_of(record: RunRecord, by: list[str]) -> str:
     return group_key(values, by)
 
 
-def summarize(values: list[float], direction: str) -> dict[str, Any]:
-    """n, mean, std (n-1), median, a 95 % percentile-bootstrap CI of the mean (seeded), best."""
+def bootstrap_ci(values, statistic=np.mean, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """A 95 % percentile-bootstrap confidence interval of ``statistic`` over ≥ 2 values, seeded: the same
+    values give the same interval. A constant sample's interval is that constant."""
     from scipy.stats import bootstrap
 
+    x = np.asarray(values, dtype=float)
+    if np.ptp(x) == 0:
+        return float(x[0]), float(x[0])  # every resample has the same statistic
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    result = bootstrap((x,), statistic, n_resamples=resamples, method="percentile", rng=rng)  # 95 %: default
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def summarize(values: list[float], direction: str) -> dict[str, Any]:
+    """n, mean, std (n-1), median, a 95 % percentile-bootstrap CI of the mean (seeded), best."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
@@ -146,18 +157,8 @@ def summarize(values: list[float], direction: str) -> dict[str, Any]:
         }
     if n == 1:
         low = high = None  # one run says nothing about the spread
-    elif np.ptp(x) == 0:
-        low = high = float(x[0])  # a constant sample: every resample has the same mean
     else:
-        result = bootstrap(
-            (x,),
-            np.mean,
-            n_resamples=BOOTSTRAP_RESAMPLES,
-            confidence_level=0.95,
-            method="percentile",
-            rng=np.random.default_rng(BOOTSTRAP_SEED),
-        )
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+        low, high = bootstrap_ci(x)
     return {
         "n": n,
         "mean": float(x.mean()),
