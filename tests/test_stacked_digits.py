@@ -58,3 +58,15 @@ def test_eval_counts_modes_of_a_samples_file(cli, tmp_path):
     assert metrics["floor_modes"] > 250  # 300 real stacks hit about 260 modes
     code, out, _ = cli("eval", tmp_path / "collapsed.npy", "--data", "stacked-digits")
     assert "modes covered" in out and "1 / 1000" in out
+
+
+def test_a_sweep_scores_stacked_digits_on_the_protocols_26000_samples(cli, tmp_path):
+    from gankit.metrics.labels import STACKED_SAMPLES
+    from gankit.runs import sweep as sweeps
+
+    run = tmp_path / "run"
+    code, _, err = cli("train", "--data", "stacked-digits", "--steps", "1", "--width", "4", "--out", run)
+    assert code == 0, err
+    record = sweeps.run_eval(run)  # what a sweep with metric = "modes" reads
+    assert record["n"] == STACKED_SAMPLES == 26_000  # not the 2,500 of other data
+    assert 1 <= record["modes"] <= 1000 and json.loads((run / sweeps.EVAL_FILE).read_text())["n"] == 26_000

@@ -10,8 +10,6 @@ import typer
 from gankit import refine_cli
 from gankit.errors import GankitError
 
-STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol (gankit.metrics.labels.STACKED_SAMPLES)
-
 # How each known metric is printed, in this order; unknown keys (image metrics) follow as they are.
 _LABELS = {
     "modes": "modes covered",
@@ -86,7 +84,13 @@ def eval_command(
     With --refine, the same metrics of the refined samples follow in their own section (JSON: the
     "refined" object), with the acceptance rate and the cost per sample; raw rows stay raw.
     """
-    from gankit.metrics.evaluate import evaluate_refined, evaluate_run, evaluate_samples, load_samples
+    from gankit.metrics.evaluate import (
+        default_samples,
+        evaluate_refined,
+        evaluate_run,
+        evaluate_samples,
+        load_samples,
+    )
     from gankit.metrics.images import FEATURE_NETS
     from gankit.rundir import dumps, read_config
 
@@ -108,7 +112,7 @@ def eval_command(
     refined = None
     if source.is_dir():
         data = data or read_config(source)["data"]
-        count = n or (STACKED_SAMPLES if data == "stacked-digits" else 2500)
+        count = n or default_samples(data)
         metrics = evaluate_run(source, n=count, seed=seed, data_name=data, features=features)
         if options is not None:
             refined = evaluate_refined(source, options, n=count, seed=seed, data_name=data)

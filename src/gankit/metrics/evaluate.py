@@ -19,6 +19,14 @@ from gankit.errors import GankitError
 IMAGE_METRICS_MAX = 5000
 
 
+def default_samples(data_name: str) -> int:
+    """How many samples `gankit eval` and a sweep's eval metric draw from a run: 26,000 for
+    stacked-digits (the Stacked MNIST protocol counts its 1,000 modes on that many), else 2,500."""
+    from gankit.metrics.labels import STACKED_SAMPLES
+
+    return STACKED_SAMPLES if data_name == "stacked-digits" else 2500
+
+
 def evaluate_samples(
     samples: np.ndarray | torch.Tensor,
     data_name: str,

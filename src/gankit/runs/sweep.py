@@ -35,7 +35,7 @@ from gankit.runs.spec import SweepSpec, group_key, load_spec, parse_spec
 
 SPEC, SWEEP, STUDY_DB, TRIALS = "spec.toml", "sweep.json", "study.db", "trials"
 TRIAL_FILE, EVAL_FILE = "trial.json", "eval.json"
-EVAL_SAMPLES, EVAL_SEED = 2500, 0  # what `gankit eval RUN_DIR` uses by default
+EVAL_SEED = 0  # what `gankit eval RUN_DIR` uses by default (and its sample count: default_samples)
 MAX_RETRIES = 3  # reruns of a trial whose worker died, before it counts as failed
 POLL_SECONDS = 2.0
 
@@ -390,14 +390,15 @@ def read_metric(run_dir: Path, metric: str, source: str) -> float | None:
 
 
 def run_eval(run_dir: Path) -> dict:
-    """`gankit eval RUN_DIR --json` (2,500 samples, seed 0), saved as RUN_DIR/eval.json."""
+    """`gankit eval RUN_DIR --json` (its default sample count, seed 0), saved as RUN_DIR/eval.json."""
     from gankit.checkpoint import atomic_write_bytes
-    from gankit.metrics.evaluate import evaluate_run
+    from gankit.metrics.evaluate import default_samples, evaluate_run
     from gankit.rundir import dumps, read_config
 
     data = read_config(run_dir)["data"]
-    metrics = evaluate_run(run_dir, n=EVAL_SAMPLES, seed=EVAL_SEED, data_name=data)
-    record = {"source": str(run_dir), "data": data, "n": EVAL_SAMPLES, "seed": EVAL_SEED, **metrics}
+    n = default_samples(data)
+    metrics = evaluate_run(run_dir, n=n, seed=EVAL_SEED, data_name=data)
+    record = {"source": str(run_dir), "data": data, "n": n, "seed": EVAL_SEED, **metrics}
     atomic_write_bytes(run_dir / EVAL_FILE, (dumps(record) + "\n").encode())
     return record
 
