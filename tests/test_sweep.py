@@ -255,6 +255,11 @@ BAD_SPECS = {
     "log with low <= 0": (GOOD, "[search]\ng_lr = { low = 0.0, high = 0.1, log = true }", "needs low > 0"),
     "metric never produced": (GOOD.replace("eval_w1", "fid"), "", "metric 'fid' is produced by neither"),
     "image metric on toy data": (GOOD.replace("eval_w1", "eval_fid"), "", "metric 'eval_fid'"),
+    "stacked-digits metric on digits": (
+        GOOD.replace("eval_w1", "kl_to_uniform").replace('"ring"', '"digits"'),
+        "",
+        "metric 'kl_to_uniform' is produced by neither",
+    ),
     "broken TOML": (GOOD, "[grid\n", "is not valid TOML"),
     "bad direction": (GOOD, 'direction = "down"', "direction must be one of minimize, maximize"),
     "trials < 1": (GOOD + "[search]\ng_lr = { low = 0.001, high = 0.01 }\n", "trials = 0", "trials must be"),
@@ -263,6 +268,14 @@ BAD_SPECS = {
     "bad value at a search end": (GOOD, "[search]\nema_decay = { low = 0.5, high = 1.5 }", "ema_decay"),
     "unknown data set": (GOOD.replace('"ring"', '"nowhere"'), "", "nowhere"),
 }
+
+
+def test_a_stacked_digits_sweep_may_score_its_modes():
+    from gankit.runs.spec import parse_spec
+
+    for metric in ("modes", "kl_to_uniform", "fid"):
+        spec = parse_spec(GOOD.replace("eval_w1", metric).replace('"ring"', '"stacked-digits"'))
+        assert spec.metric_source == "eval"
 
 
 def _bad_spec_text(base: str, extra: str) -> str:

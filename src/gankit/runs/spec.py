@@ -34,6 +34,7 @@ BETA1 = "beta1"  # a pseudo key: Adam's first beta, betas[0]
 # `gankit eval` keys by kind of data (what metrics.evaluate returns; toy sets without modes give w1 only)
 TOY_EVAL_KEYS = ("w1", "modes", "high_quality", "reverse_kl")
 IMAGE_EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage")
+STACKED_EVAL_KEYS = ("modes", "kl_to_uniform")  # stacked-digits adds its 1,000-mode count
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def eval_keys(data) -> tuple[str, ...]:
     from gankit.data import is_toy
 
     if not is_toy(data):
-        return IMAGE_EVAL_KEYS
+        return IMAGE_EVAL_KEYS + (STACKED_EVAL_KEYS if data.name == "stacked-digits" else ())
     return TOY_EVAL_KEYS if getattr(data, "modes", None) is not None else ("w1",)
 
 
