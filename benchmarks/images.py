@@ -24,16 +24,14 @@ runs (it reads OUT/chosen.json).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import sys
 from pathlib import Path
 
 import tomllib
 import torch
-from mode_coverage import FRESH_SEEDS, run_sweep, seeds_spec, toml_text
+from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep, seeds_spec, toml_text
 
 from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
 from gankit.metrics.evaluate import select_checkpoint
@@ -46,6 +44,7 @@ SPECS = [ROOT / "benchmarks" / "specs" / f"images_{family}.toml" for family in (
 MODELS = ("vae", "ns", "wgan-gp")
 METRICS = (("fid", 2), ("kid", 2), ("precision", 2), ("recall", 2), ("density", 2), ("coverage", 2))
 CHOICE_SAMPLES = 2500  # samples per checkpoint scored on the validation part, and on the test part
+QUICK_HELP = "1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"  # what --quick shrinks a spec to
 QUICK = {"trials": 1, "time_budget_s": 1, "checkpoint_every": 5, "width": 8}
 CHOSEN = "chosen.json"  # OUT/chosen.json: each model's seed runs, chosen steps and test metrics
 
@@ -212,26 +211,17 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"
-    )
-    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
-    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
-    parser.add_argument("--out", type=Path, default=None, help="where the sweeps go (runs/images)")
-    parser.add_argument(
-        "--seed-budget",
-        type=float,
-        default=None,
-        help="training CPU-seconds of each seed run (default: the search's); longer runs with the"
-        " checkpoint chosen on validation show whether FID has stopped improving",
-    )
-    args = parser.parse_args(argv)
-    args.seeds = args.seeds or (2 if args.quick else 5)
-    args.workers = args.workers or (1 if args.quick else 2)
-    out = args.out or ROOT / "runs" / ("images-quick" if args.quick else "images")
-    args.out_display = os.path.relpath(out, ROOT) if out.is_relative_to(ROOT) else out
-    command = "python benchmarks/images.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    def more(parser):
+        parser.add_argument(
+            "--seed-budget",
+            type=float,
+            default=None,
+            help="training CPU-seconds of each seed run (default: the search's); longer runs with the"
+            " checkpoint chosen on validation show whether FID has stopped improving",
+        )
+
+    args = driver_arguments(argv, "images", __doc__, QUICK_HELP, more)
+    out, command = args.out, args.command
     samples = 500 if args.quick else CHOICE_SAMPLES
 
     best, spec_texts = {}, {}

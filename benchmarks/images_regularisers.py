@@ -21,16 +21,14 @@ Rerunning the same command resumes every sweep (finished trials are kept) and re
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import sys
 from pathlib import Path
 
 import tomllib
 import torch
-from images import CHOICE_SAMPLES, CHOSEN, METRICS, _ci, search_spec, seed_runs
-from mode_coverage import FRESH_SEEDS, run_sweep
+from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, _ci, search_spec, seed_runs
+from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep
 
 from gankit.rundir import dumps
 from gankit.runs import compare as comparing
@@ -156,18 +154,8 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    quick = "1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"
-    parser.add_argument("--quick", action="store_true", help=quick)
-    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
-    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
-    parser.add_argument("--out", type=Path, default=None, help="sweeps' folder (runs/images-regularisers)")
-    args = parser.parse_args(argv)
-    args.seeds = args.seeds or (2 if args.quick else 5)
-    args.workers = args.workers or (1 if args.quick else 2)
-    out = args.out or ROOT / "runs" / ("images-regularisers-quick" if args.quick else "images-regularisers")
-    args.out_display = os.path.relpath(out, ROOT) if out.is_relative_to(ROOT) else out
-    command = "python benchmarks/images_regularisers.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    args = driver_arguments(argv, "images-regularisers", __doc__, QUICK_HELP)
+    out, command = args.out, args.command
     samples = 500 if args.quick else CHOICE_SAMPLES
 
     best, texts = {}, {}

@@ -92,6 +92,27 @@ def search_spec(path: Path, quick: bool) -> str:
     return toml_text(values)
 
 
+def driver_arguments(argv: list[str] | None, name: str, doc: str, quick_help: str, more=None):
+    """The options of every sweep-driven benchmark: --quick, --seeds, --workers, --out (``more(parser)``
+    adds a script's own). Fills in args.seeds, args.workers, args.out (default runs/NAME, or
+    runs/NAME-quick), args.out_display (relative to the checkout) and args.command (as typed)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
+    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
+    parser.add_argument("--out", type=Path, default=None, help=f"where the sweeps go (runs/{name})")
+    if more is not None:
+        more(parser)
+    args = parser.parse_args(argv)
+    args.seeds = args.seeds or (2 if args.quick else 5)
+    args.workers = args.workers or (1 if args.quick else 2)
+    args.out = args.out or ROOT / "runs" / (f"{name}-quick" if args.quick else name)
+    args.out_display = os.path.relpath(args.out, ROOT) if args.out.is_relative_to(ROOT) else args.out
+    script = name.replace("-", "_") + ".py"
+    args.command = f"python benchmarks/{script}" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    return args
+
+
 def run_sweep(out: Path, spec_text: str, workers: int) -> Path:
     """Create (or resume) one sweep directory and run it to the end."""
     if (out / sweeps.SPEC).is_file():
@@ -280,15 +301,8 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="grid only, 2 trials of 200 steps, 2 seeds")
-    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
-    parser.add_argument("--workers", type=int, default=2, help="sweep worker processes")
-    parser.add_argument("--out", type=Path, default=None, help="where the sweeps go (runs/mode-coverage)")
-    args = parser.parse_args(argv)
-    args.seeds = args.seeds or (2 if args.quick else 5)
-    out = args.out or ROOT / "runs" / ("mode-coverage-quick" if args.quick else "mode-coverage")
-    command = "python benchmarks/mode_coverage.py" + ("".join(f" {a}" for a in (argv or sys.argv[1:])))
+    args = driver_arguments(argv, "mode-coverage", __doc__, "grid only, 2 trials of 200 steps, 2 seeds")
+    out, command = args.out, args.command
 
     search_dirs, best, texts = [], {}, {}
     for path in SPECS:

@@ -24,17 +24,15 @@ Rerunning the same command resumes every sweep (finished trials are kept) and re
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import sys
 from pathlib import Path
 
 import tomllib
 import torch
-from images import _ci, search_spec
-from mode_coverage import FRESH_SEEDS, run_sweep, seeds_spec
+from images import QUICK_HELP, _ci, search_spec
+from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep, seeds_spec
 
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
@@ -144,19 +142,8 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"
-    )
-    parser.add_argument("--seeds", type=int, default=None, help="fresh seeds per best configuration (5)")
-    parser.add_argument("--workers", type=int, default=None, help="sweep worker processes (2; --quick: 1)")
-    parser.add_argument("--out", type=Path, default=None, help="sweeps' folder (runs/stacked-digits)")
-    args = parser.parse_args(argv)
-    args.seeds = args.seeds or (2 if args.quick else 5)
-    args.workers = args.workers or (1 if args.quick else 2)
-    out = args.out or ROOT / "runs" / ("stacked-digits-quick" if args.quick else "stacked-digits")
-    args.out_display = os.path.relpath(out, ROOT) if out.is_relative_to(ROOT) else out
-    command = "python benchmarks/stacked_digits.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
+    args = driver_arguments(argv, "stacked-digits", __doc__, QUICK_HELP)
+    out, command = args.out, args.command
 
     text = search_spec(SPEC, args.quick)
     search = run_sweep(out / "search", text, args.workers)
