@@ -60,6 +60,7 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
     fid = {label: comparing.compare([seed_dirs[label]], by=[], metric="test_fid").rows[0] for label in best}
     ranked = sorted(best, key=lambda label: fid[label]["mean"])
     winners = [label for label in ranked if label != PLAIN and clearly_better(fid[label], fid[PLAIN])]
+    losers = [label for label in ranked if label != PLAIN and clearly_better(fid[PLAIN], fid[label])]
     floor = next(iter(chosen.values()))[0]
     lines = [
         "# Image regularisers on digits",
@@ -120,6 +121,15 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         else "No recipe is clearly better than plain `ns`: every recipe's CI of the mean test FID overlaps"
         " ns's or lies above it."
     )
+    if losers:
+        verdict += " Clearly worse (the whole CI above ns's): " + ", ".join(losers) + "."
+    best_line = (
+        f"Lowest mean test FID: **{ranked[0]}** ({fid[ranked[0]]['mean']:.2f}; plain ns:"
+        f" {fid[PLAIN]['mean']:.2f})"
+        if ranked[0] != PLAIN
+        else f"Lowest mean test FID: plain **ns** itself ({fid[PLAIN]['mean']:.2f})"
+    )
+    at_floor = fid[ranked[0]]["ci_low"] is not None and fid[ranked[0]]["ci_low"] <= floor["test_floor_fid"]
     lines += [
         "",
         "![real test digits and samples of each recipe's first seed at its chosen checkpoint]"
@@ -128,9 +138,14 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         "## What it shows",
         "",
         f"- {verdict}",
-        f"- Lowest mean test FID: **{ranked[0]}** ({fid[ranked[0]]['mean']:.2f}); plain ns:"
-        f" {fid[PLAIN]['mean']:.2f}; the test floor (two halves of the real test part):"
-        f" {floor['test_floor_fid']:.2f}.",
+        f"- {best_line}; the test floor (two halves of the real test part): {floor['test_floor_fid']:.2f}."
+        + (
+            " Its CI reaches the floor, so on this small test part FID cannot show a further gain:"
+            " precision and density (how many samples sit among real digits) are the columns with room"
+            " left."
+            if at_floor
+            else ""
+        ),
         "- Converged? "
         + (
             "No, for " + ", ".join(still_improving) + ": a chosen checkpoint lies in the last tenth of its"

@@ -180,11 +180,14 @@ def test_vae_vs_gan_figure_quick_writes_grids_and_scores_next_to_the_floor(cli, 
     assert record["command"] == f"gankit figure vae-vs-gan --out {tmp_path} --quick"
 
 
-def test_digits_preset_is_wgan_gp_on_digits_with_small_batches():
+def test_digits_preset_is_the_measured_best_recipe_and_flags_still_win():
     from gankit.config import build_config
 
     config = build_config(preset="digits", overrides={"steps": 10})
-    assert (config.data, config.objective, config.batch_size, config.steps) == ("digits", "wgan-gp", 64, 10)
+    assert (config.data, config.objective, config.batch_size, config.steps) == ("digits", "ns", 64, 10)
+    assert (config.g_lr, config.d_lr, config.spectral_norm, config.augment) == (2.1e-3, 3.9e-3, False, ())
+    config = build_config(preset="digits", overrides={"objective": "wgan-gp", "g_lr": 1e-4})
+    assert (config.objective, config.g_lr, config.d_lr) == ("wgan-gp", 1e-4, 3.9e-3)
 
 
 def test_gankit_list_names_the_image_data(cli):
