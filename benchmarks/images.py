@@ -83,13 +83,15 @@ def choose_and_test(run_dir: Path, samples: int) -> dict:
     return record
 
 
-def seed_runs(out: Path, search_text: str, best: dict, args, samples: int) -> tuple[Path, list[dict]]:
+def seed_runs(
+    out: Path, search_text: str, best: dict, args, samples: int, budget: float | None = None
+) -> tuple[Path, list[dict]]:
     """Train a search's best configuration on fresh seeds, keeping every checkpoint, then choose each
     run's checkpoint on the validation part and score it on the test part (``choose_and_test``)."""
     values = tomllib.loads(seeds_spec(search_text, best, args.seeds))
     values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
-    if getattr(args, "seed_budget", None):
-        values["base"]["time_budget_s"] = args.seed_budget
+    if budget:  # train the seed runs for this many CPU-seconds instead of the search's budget
+        values["base"]["time_budget_s"] = budget
     directory = run_sweep(out, toml_text(values), args.workers)
     chosen = []
     for run_dir in sorted((directory / sweeps.TRIALS).iterdir()):
@@ -234,7 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     seed_dirs, chosen = {}, {}
     for model in MODELS:
         name = f"seeds-{model}" + (f"-{args.seed_budget:g}s" if args.seed_budget else "")
-        seed_dirs[model], chosen[model] = seed_runs(out / name, spec_texts[model], best[model], args, samples)
+        seed_dirs[model], chosen[model] = seed_runs(
+            out / name, spec_texts[model], best[model], args, samples, args.seed_budget
+        )
     (out / CHOSEN).write_text(dumps(chosen) + "\n")
 
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
