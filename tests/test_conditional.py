@@ -156,3 +156,16 @@ def test_a_regularised_conditional_run_resumes_bit_identical(cli, tmp_path):
     assert np.array_equal(np.load(tmp_path / "straight.npy"), np.load(tmp_path / "resumed.npy"))
     rows = [rows_without_time(tmp_path / name) for name in ("straight", "resumed")]
     assert rows[0] == rows[1] and "r1_penalty" in rows[0][0]
+
+
+def test_a_sample_plots_title_says_which_class_was_drawn():
+    from gankit.cli import sample_title
+    from gankit.refine import RefineOptions
+
+    conditional = TrainConfig(data="digits", conditional=True)
+    assert sample_title("ns", conditional, 64, 7, None) == "ns on digits: 64 samples of class 7"
+    assert sample_title("ns", conditional, 64, None, None).endswith("64 samples, every class in turn")
+    plain = TrainConfig(data="ring")
+    assert sample_title("ns", plain, 9, None, None) == "ns on ring: 9 samples"
+    refined = sample_title("ns", plain, 9, None, RefineOptions(method="drs"))
+    assert refined.endswith("9 samples, refined (drs)")

@@ -326,11 +326,25 @@ def sample(
             from gankit.engine.restore import model_label
             from gankit.report.plots import plot_samples, real_reference
 
-            title = f"{model_label(config)} on {config.data}: {n} samples"
-            if options is not None:
-                title += f", refined ({options.method})"
-            plot_samples(samples, out, real_reference(data, n, seed), title)
+            plot_samples(
+                samples,
+                out,
+                real_reference(data, n, seed),
+                sample_title(model_label(config), config, n, label, options),
+            )
     typer.echo(f"wrote {n} samples to {out}")
+
+
+def sample_title(model: str, config, n: int, label: int | None, options) -> str:
+    """The title of `gankit sample --out FILE.png`: what was drawn, from what, and how."""
+    title = f"{model} on {config.data}: {n} samples"
+    if label is not None:
+        title += f" of class {label}"
+    elif config.conditional:
+        title += ", every class in turn"
+    if options is not None:
+        title += f", refined ({options.method})"
+    return title
 
 
 @app.command("list")
