@@ -28,7 +28,7 @@ from pathlib import Path
 import tomllib
 import torch
 from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, _ci, search_spec, seed_runs
-from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep
+from mode_coverage import FRESH_SEEDS, clearly_better, driver_arguments, run_sweep
 
 from gankit.rundir import dumps
 from gankit.runs import compare as comparing
@@ -49,11 +49,6 @@ def recipe_label(values: dict) -> str:
 
 def searched(best: dict) -> str:
     return ", ".join(f"{key}={value:.2g}" for key, value in best["params"].items())
-
-
-def clearly_better(row: dict, plain: dict) -> bool:
-    """A recipe's whole 95 % CI of the mean test FID lies below the plain recipe's whole CI."""
-    return None not in (row["ci_high"], plain["ci_low"]) and row["ci_high"] < plain["ci_low"]
 
 
 def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: dict, command: str) -> str:

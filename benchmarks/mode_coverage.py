@@ -142,6 +142,14 @@ def seeds_spec(search_text: str, best: dict, seeds: int) -> str:
     )
 
 
+def clearly_better(row: dict, other: dict) -> bool:
+    """Whether a compare row's whole 95 % CI lies below another's (for a metric where lower is better).
+
+    Neither clearly better than the other: their CIs overlap, and the table does not tell them apart.
+    """
+    return None not in (row["ci_high"], other["ci_low"]) and row["ci_high"] < other["ci_low"]
+
+
 def _ci(row: dict, scale: float, digits: int) -> str:
     """mean [95 % CI]; a metric undefined in some runs (reverse KL with no HQ sample) says in how many."""
     if row["mean"] is None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import tomllib
 import torch
 from images import QUICK_HELP, _ci, search_spec
-from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep, seeds_spec
+from mode_coverage import FRESH_SEEDS, clearly_better, driver_arguments, run_sweep, seeds_spec
 
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
@@ -72,7 +72,7 @@ def steps_trained(directory: Path) -> list[int]:
 
 def overlaps(a: dict, b: dict) -> bool:
     """Whether two compare rows' 95 % CIs overlap (then the table does not tell them apart)."""
-    return a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
+    return not clearly_better(a, b) and not clearly_better(b, a)
 
 
 def reading(rows: dict, ranked: list[str]) -> list[str]:
