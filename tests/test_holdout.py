@@ -82,6 +82,27 @@ def test_checkpoint_is_chosen_on_validation_and_only_it_is_scored_on_test(cli, t
     assert scored[-1] == "validation"
 
 
+def test_checkpoint_samples_walks_the_runs_history_oldest_first(cli, tmp_path):
+    from gankit.engine.restore import sample_run
+    from gankit.metrics.evaluate import checkpoint_samples
+
+    run = tmp_path / "run"
+    code, _, err = cli("train", *TINY_VAE, "--steps", 6, "--checkpoint-every", 2, "--keep-checkpoints", 10,
+                       "--out", run)  # fmt: skip
+    assert code == 0, err
+    history = list(checkpoint_samples(run, n=40, seed=3))
+    assert [step for step, _ in history] == [2, 4, 6]
+    assert all(samples.shape == (40, 1, 8, 8) for _, samples in history)
+    assert not np.array_equal(history[0][1], history[-1][1])  # each checkpoint's own generator
+    np.testing.assert_array_equal(history[-1][1], sample_run(run, 40, 3).numpy())  # as gankit sample draws
+    again = list(checkpoint_samples(run, n=40, seed=3))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(history, again, strict=True))  # same seed
+    for checkpoint in (run / "checkpoints").iterdir():
+        checkpoint.unlink()
+    with pytest.raises(GankitError, match="has no checkpoint"):
+        next(checkpoint_samples(run, n=40))
+
+
 def test_select_checkpoint_needs_a_validation_part(cli, tmp_path):
     import gankit.metrics.evaluate as evaluate
 

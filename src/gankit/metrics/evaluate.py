@@ -6,6 +6,7 @@ Toy data gets the toy metrics (:mod:`gankit.metrics.toy`); image data is handed 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,26 @@ def load_samples(path: str | Path) -> np.ndarray:
     return values
 
 
+def checkpoint_samples(run_dir: str | Path, n: int, seed: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Each checkpoint kept in a run, oldest first: its step and ``n`` samples of its generator
+    (noise seed ``seed``, EMA weights when the run used EMA). The run's history as data, for choosing
+    a checkpoint or drawing a budget curve."""
+    from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
+    from gankit.config import from_dict
+    from gankit.engine.loop import draw_samples
+    from gankit.engine.restore import load_trainer_state, make_trainer, prepare
+    from gankit.rundir import read_config
+
+    checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
+    if not checkpoints:
+        raise GankitError(f"{run_dir} has no checkpoint (train it first)")
+    data, resolved = prepare(from_dict(read_config(run_dir)))
+    trainer = make_trainer(resolved, data, "cpu")
+    for path in checkpoints:
+        load_trainer_state(trainer, load_checkpoint_file(path), Path(run_dir))
+        yield checkpoint_step(path), draw_samples(trainer.sampler, n, resolved.latent_dim, seed).numpy()
+
+
 def select_checkpoint(run_dir: str | Path, n: int = 2500, seed: int = 0, metric: str = "fid") -> dict:
     """Model selection on the validation part, the report on the test part, never the same images.
 
@@ -172,10 +193,7 @@ def select_checkpoint(run_dir: str | Path, n: int = 2500, seed: int = 0, metric:
     then scored against the test images. Returns ``{"step", "validation": {step: metric value},
     "test": the chosen checkpoint's metrics with their floors}``.
     """
-    from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
     from gankit.config import from_dict
-    from gankit.engine.loop import draw_samples
-    from gankit.engine.restore import load_trainer_state, make_trainer, prepare
     from gankit.rundir import read_config
 
     config = from_dict(read_config(run_dir))
@@ -183,23 +201,14 @@ def select_checkpoint(run_dir: str | Path, n: int = 2500, seed: int = 0, metric:
         raise GankitError(f"{run_dir} was trained without validation_fraction: it has no validation part")
     if metric not in ("fid", "kid"):
         raise GankitError(f"select_checkpoint minimises fid or kid, got {metric!r}")
-    data, resolved = prepare(config)
-    trainer = make_trainer(resolved, data, "cpu")
-    checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
-    if not checkpoints:
-        raise GankitError(f"{run_dir} has no checkpoint (train it first)")
-
-    def samples_at(path: Path) -> np.ndarray:
-        load_trainer_state(trainer, load_checkpoint_file(path), Path(run_dir))
-        return draw_samples(trainer.sampler, n, resolved.latent_dim, seed).numpy()
 
     def score(samples: np.ndarray, part: str) -> dict[str, float]:
         held_out = (config.validation_fraction, part)
         return evaluate_samples(samples, config.data, config.image_size, part=held_out)
 
-    validation = {
-        checkpoint_step(path): score(samples_at(path), "validation")[metric] for path in checkpoints
-    }
-    best = min(validation, key=validation.get)
-    chosen = next(path for path in checkpoints if checkpoint_step(path) == best)
-    return {"step": best, "validation": validation, "test": score(samples_at(chosen), "test")}
+    validation, best, best_samples = {}, None, None
+    for step, samples in checkpoint_samples(run_dir, n, seed):
+        validation[step] = score(samples, "validation")[metric]
+        if best is None or validation[step] < validation[best]:  # the earliest of equal scores
+            best, best_samples = step, samples
+    return {"step": best, "validation": validation, "test": score(best_samples, "test")}
