@@ -12,7 +12,7 @@ from gankit.config import TrainConfig
 from gankit.data.toy import sample_numpy
 from gankit.errors import GankitError
 from gankit.metrics import evaluate
-from gankit.metrics.commands import format_table
+from gankit.metrics.commands import format_checkpoints, format_table
 from gankit.metrics.evaluate import evaluate_run, evaluate_samples
 from gankit.runs.assemble import train
 
@@ -100,6 +100,7 @@ def _write(path, content: bytes):
         (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 0], "--n must be > 0"),
         (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--n", 11], "more than the 10 samples"),
         (lambda d: _savez(d), ["--data", "ring"], "several arrays"),
+        (lambda d: _save(d, np.zeros((10, 2))), ["--data", "ring", "--checkpoints"], "needs a run directory"),
     ],
 )
 def test_bad_input_is_one_clear_line(cli, tmp_path, make, args, message):
@@ -186,3 +187,57 @@ def test_eval_of_a_resized_image_run_and_file_uses_the_training_size(cli, tmp_pa
     assert cli("eval", tmp_path / "s.npy", "--data", folder, "--image-size", "8")[0] == 0
     code, _, err = cli("eval", tmp_path / "s.npy", "--data", folder)
     assert code == 2 and "expected (n, 1, 12, 12)" in err
+
+
+@pytest.fixture(scope="module")
+def history_run(tmp_path_factory):
+    """A toy run that kept three checkpoints (steps 10, 20, 30)."""
+    out = tmp_path_factory.mktemp("history") / "run"
+    config = TrainConfig(data="ring", objective="ns", steps=30, width=16, depth=2, batch_size=32,
+                         eval_every=0, sample_every=0, checkpoint_every=10, keep_checkpoints=10,
+                         device="cpu")  # fmt: skip
+    train(config, out)
+    return out
+
+
+def test_eval_checkpoints_scores_every_kept_checkpoint_oldest_first(cli, history_run):
+    code, out, err = cli("eval", history_run, "--checkpoints", "--json", "--n", 400, "--seed", 2)
+    assert code == 0, err
+    report = json.loads(out)
+    rows = report["checkpoints"]
+    assert report["n"] == 400 and [row["step"] for row in rows] == [10, 20, 30]
+    assert len({row["w1"] for row in rows}) == 3  # each checkpoint's own generator
+    last = evaluate_run(history_run, n=400, seed=2)  # `gankit eval` scores the last checkpoint
+    assert rows[-1]["w1"] == pytest.approx(last["w1"]) and rows[-1]["modes"] == last["modes"]
+
+    code, out, err = cli("eval", history_run, "--checkpoints", "--n", 400, "--seed", 2)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].endswith("3 checkpoints, 400 samples each against ring")
+    assert lines[1].split()[0] == "step" and [line.split()[0] for line in lines[2:5]] == ["10", "20", "30"]
+    best = min(rows, key=lambda row: row["w1"])
+    assert f"lowest w1: {best['w1']:.4g} at step {best['step']}" in lines[-1]
+
+
+def test_eval_checkpoints_leaves_refinement_to_the_last_checkpoint(cli, history_run):
+    code, _, err = cli("eval", history_run, "--checkpoints", "--refine", "drs")
+    assert code == 2 and "--checkpoints scores raw samples" in err and "Traceback" not in err
+
+
+def test_checkpoint_table_shows_floors_once_and_where_the_best_checkpoint_lies():
+    rows = [
+        {
+            "step": s,
+            "fid": f,
+            "kid": 1.0,
+            "fid_class_0": 9.0,
+            "floor_fid": 2.5,
+            "n_reference": 10,
+            "n_floor": 10,
+        }
+        for s, f in ((50, 30.0), (100, 12.0), (150, 14.0))
+    ]
+    text = format_checkpoints(rows).splitlines()
+    assert text[0].split() == ["step", "fid", "kid"]  # no floor, per-class or count column
+    assert text[-2] == "real-vs-real floor: fid 2.5"
+    assert text[-1] == "lowest fid: 12 at step 100 (1 checkpoint(s) before the last)"

@@ -129,3 +129,47 @@ def test_samples_of_the_wrong_shape_or_too_few_are_refused():
         image_metrics(np.zeros((50, 1, 16, 16), dtype=np.float32), data)
     with pytest.raises(GankitError, match="need more than 5 samples"):
         image_metrics(np.zeros((3, 1, 8, 8), dtype=np.float32), data)
+
+
+def test_image_runs_log_their_metrics_over_training_against_what_eval_uses(tmp_path):
+    from gankit.config import TrainConfig
+    from gankit.data import load_data
+    from gankit.data.images import holdout_part
+    from gankit.metrics.evaluate import metrics_against
+    from gankit.rundir import read_metrics
+    from gankit.runs.assemble import evaluation_reference, train
+
+    config = TrainConfig(data="digits", objective="ns", steps=6, width=4, latent_dim=8, batch_size=16,
+                         log_every=2, eval_every=4, eval_samples=60, sample_every=0,
+                         validation_fraction=0.5, device="cpu")  # fmt: skip
+    result = train(config, tmp_path / "run")
+    rows = read_metrics(tmp_path / "run")
+    evaluated = [row["step"] for row in rows if "eval_fid" in row]
+    assert evaluated == [4, 6]  # every eval_every steps, and the last row
+    last = rows[-1]
+    for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+        assert np.isfinite(last[f"eval_{key}"]), key
+    assert not any(key.startswith(("eval_floor_", "eval_n_")) for key in last)  # floors do not move
+    reference = evaluation_reference(result.trainer.config, result.trainer.data)
+    validation = holdout_part(load_data("digits"), 0.5, "validation")
+    assert torch.equal(reference.all(), validation.all())  # the validation part, as `gankit eval` uses
+    expected = metrics_against(result.trainer.sample(60, seed=config.seed + 1).numpy(), reference)
+    assert last["eval_fid"] == pytest.approx(expected["fid"])
+
+
+def test_an_image_row_with_non_finite_samples_is_logged_without_metrics(monkeypatch):
+    from gankit.data import load_data
+    from gankit.runs.assemble import Evaluator
+
+    class NaNTrainer:
+        step = 4
+
+        def evaluation_due(self, every):
+            return True
+
+        def sample(self, n, seed):
+            return torch.full((n, 1, 8, 8), float("nan"))
+
+    row = {"step": 4}
+    Evaluator(every=4, samples=20, seed=1, reference=load_data("digits")).on_log(NaNTrainer(), row)
+    assert row == {"step": 4}

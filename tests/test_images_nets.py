@@ -149,8 +149,26 @@ def test_digits_wgan_gp_train_sample_eval(cli, tmp_path):
 
 
 def test_vae_run_trains_samples_and_resumes_exactly(cli, tmp_path):
-    args = ("--data", "digits", "--model", "vae", "--width", 4, "--latent-dim", 8, "--batch-size", 16,
-            "--log-every", 2, "--checkpoint-every", 2, "--sample-every", 0)  # fmt: skip
+    args = (
+        "--data",
+        "digits",
+        "--model",
+        "vae",
+        "--width",
+        4,
+        "--latent-dim",
+        8,
+        "--batch-size",
+        16,
+        "--log-every",
+        2,
+        "--checkpoint-every",
+        2,
+        "--sample-every",
+        0,
+        "--eval-every",
+        0,
+    )  # fmt: skip  (an evaluation marks where each training call ended)
     code, _, err = cli("train", *args, "--steps", 4, "--out", tmp_path / "straight")
     assert code == 0, err
     cli("train", *args, "--steps", 2, "--out", tmp_path / "resumed")

@@ -60,7 +60,8 @@ class Run:
         """The rows of ``metrics.jsonl``, oldest first: one dict per logged step.
 
         Every row has ``step``, ``wall_time``, ``d_loss``, ``g_loss``, the gradient norms, and for
-        classifier GANs ``p_real``/``p_fake``; toy runs add ``eval_*`` keys every ``eval_every`` steps.
+        classifier GANs ``p_real``/``p_fake``; ``eval_*`` keys (toy or image metrics) every
+        ``eval_every`` steps.
         Non-finite values are ``None``. With pandas: ``pandas.DataFrame(run.metrics)``.
         """
         return read_metrics(self.path)

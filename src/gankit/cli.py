@@ -152,7 +152,11 @@ def train(
         show_default=False,
     ),
     log_every: int | None = _opt("log_every", "Steps between metrics.jsonl rows.", "--log-every"),
-    eval_every: int | None = _opt("eval_every", "Steps between toy metrics (0 = off).", "--eval-every"),
+    eval_every: int | None = _opt(
+        "eval_every",
+        "Steps between quality metrics: W1 and modes (toy), FID and the others (images); 0 = off.",
+        "--eval-every",
+    ),
     sample_every: int | None = _opt(
         "sample_every", "Steps between sample plots (0 = off).", "--sample-every"
     ),

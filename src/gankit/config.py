@@ -81,7 +81,7 @@ class TrainConfig:
     num_classes: int | None = None  # None: the number of classes in the data's labels
     # bookkeeping
     log_every: int = 50
-    eval_every: int = 250  # toy metrics into metrics.jsonl; 0 turns them off
+    eval_every: int = 250  # quality metrics (toy or image) into metrics.jsonl; 0 turns them off
     eval_samples: int = 2500
     sample_every: int = 500  # sample plots in RUN_DIR/samples; 0 turns them off
     checkpoint_every: int = 500

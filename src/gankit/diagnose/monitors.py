@@ -624,7 +624,7 @@ class DiversityProbe(Callback):
         self.real_spread: float | None = None
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        if not trainer.evaluation_due(self.every):  # the same cadence as the toy metrics
+        if not trainer.evaluation_due(self.every):  # the same cadence as the quality metrics
             return
         if self.real_spread is None:
             real = trainer.data.sample(self.samples, torch.Generator().manual_seed(self.seed))

@@ -22,27 +22,63 @@ _LABELS = {
 }
 
 
+def format_value(key: str, value, metrics: dict) -> str:
+    """One metric as `gankit eval` prints it: modes as 'k / K', high quality in %, None as n/a."""
+    if key == "modes" and "modes_total" in metrics:
+        return f"{value} / {metrics['modes_total']}"
+    if value is None:  # undefined, e.g. reverse KL with no high-quality sample
+        return "n/a"
+    if key in ("high_quality", "acceptance_rate"):
+        return f"{100 * value:.2f} %"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _known_first(metrics: dict) -> list[str]:
+    """The metrics' keys, the known ones first, in _LABELS' order."""
+    return [key for key in _LABELS if key in metrics] + [key for key in metrics if key not in _LABELS]
+
+
 def format_table(metrics: dict[str, float | None]) -> str:
-    """Two aligned columns: metric and value (modes as 'k / K', high quality in %, None as n/a)."""
-    rows = []
-    known_first = [key for key in _LABELS if key in metrics] + [key for key in metrics if key not in _LABELS]
-    for key in known_first:
-        value = metrics[key]
-        if key == "modes_total":
-            continue
-        if key == "modes" and "modes_total" in metrics:
-            text = f"{value} / {metrics['modes_total']}"
-        elif value is None:  # undefined, e.g. reverse KL with no high-quality sample
-            text = "n/a"
-        elif key in ("high_quality", "acceptance_rate"):
-            text = f"{100 * value:.2f} %"
-        elif isinstance(value, float) and math.isfinite(value):
-            text = f"{value:.4g}"
-        else:
-            text = str(value)
-        rows.append((_LABELS.get(key, key), text))
+    """Two aligned columns: metric and value."""
+    keys = [key for key in _known_first(metrics) if key != "modes_total"]  # shown with modes, as 'k / K'
+    rows = [(_LABELS.get(key, key), format_value(key, metrics[key], metrics)) for key in keys]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {text}" for label, text in rows)
+
+
+# --checkpoints: the metric whose lowest value the table points out, the first one a run has
+_CHECKPOINT_TARGETS = ("kl_to_uniform", "fid", "w1")
+
+
+def format_checkpoints(rows: list[dict]) -> str:
+    """One line per checkpoint (its step and the metrics that are not floors or per-class), the floors
+    (which do not change with the checkpoint), and the step with the lowest FID / KL / W1."""
+    first = rows[0]
+    skip = ("step", "modes_total", "n_reference", "n_floor")
+    keys = ["step"] + [
+        key for key in _known_first(first) if key not in skip and not key.startswith(("floor_", "fid_class_"))
+    ]
+    table = [[_LABELS.get(key, key) for key in keys]]
+    table += [[format_value(key, row[key], row) for key in keys] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(keys))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)) for line in table]
+    floors = {key.removeprefix("floor_"): value for key, value in first.items() if key.startswith("floor_")}
+    if floors:
+        shown = ", ".join(f"{key} {format_value(key, value, floors)}" for key, value in floors.items())
+        lines.append(f"real-vs-real floor: {shown}")
+    target = next((key for key in _CHECKPOINT_TARGETS if key in first), None)
+    defined = [row for row in rows if target is not None and row[target] is not None]
+    if defined:
+        best = min(defined, key=lambda row: row[target])
+        where = (
+            "the last checkpoint"
+            if best is rows[-1]
+            else f"{len(rows) - 1 - rows.index(best)} checkpoint(s) before the last"
+        )
+        lines.append(f"lowest {target}: {best[target]:.4g} at step {best['step']} ({where})")
+    return "\n".join(lines)
 
 
 def eval_command(
@@ -58,6 +94,12 @@ def eval_command(
         show_default="2500 (26000 for stacked-digits) / whole file",
     ),
     seed: int = typer.Option(0, "--seed", help="Noise seed for a run's samples."),
+    checkpoints: bool = typer.Option(
+        False,
+        "--checkpoints",
+        help="Score every checkpoint the run kept (oldest first; --keep-checkpoints at training sets how"
+        " many): was it still improving when training stopped?",
+    ),
     features: str = typer.Option(
         "digits",
         "--features",
@@ -109,6 +151,13 @@ def eval_command(
         raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)}, got {features!r}")
     if options is not None and not source.is_dir():
         raise GankitError("--refine needs a run directory (its generator and discriminator), not a file")
+    if checkpoints:
+        if not source.is_dir():
+            raise GankitError(f"--checkpoints needs a run directory (its checkpoints), not {source}")
+        if options is not None:
+            raise GankitError("--checkpoints scores raw samples; --refine refines the last checkpoint only")
+        _eval_checkpoints(source, data, n, seed, features, as_json)
+        return
     refined = None
     if source.is_dir():
         data = data or read_config(source)["data"]
@@ -145,6 +194,22 @@ def eval_command(
             )
             shown = {key: value for key, value in refined.items() if key not in ("method", "options")}
             typer.echo(format_table(shown))
+
+
+def _eval_checkpoints(source: Path, data: str | None, n: int | None, seed: int, features: str, as_json: bool):
+    from gankit.metrics.evaluate import default_samples, evaluate_checkpoints
+    from gankit.rundir import dumps, read_config
+
+    data = data or read_config(source)["data"]
+    count = n or default_samples(data)
+    rows = evaluate_checkpoints(source, n=count, seed=seed, data_name=data, features=features)
+    if as_json:
+        image = {"features": features} if "fid" in rows[0] else {}
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, "checkpoints": rows}))
+    else:
+        on = " (Inception features)" if features == "inception" else ""
+        typer.echo(f"{source}: {len(rows)} checkpoints, {count} samples each against {data}{on}")
+        typer.echo(format_checkpoints(rows))
 
 
 def register(app: typer.Typer) -> None:

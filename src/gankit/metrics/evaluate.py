@@ -71,6 +71,12 @@ def evaluate_samples(
     if not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples.reshape(len(samples), -1))).any(axis=1).sum())
         raise GankitError(f"{bad} of {len(samples)} samples contain NaN or infinity")
+    return metrics_against(samples, data, features, labels)
+
+
+def metrics_against(samples: np.ndarray, data, features: str = "digits", labels: np.ndarray | None = None):
+    """The metrics of checked, finite ``samples`` (n, *data.shape) against a loaded data set: toy
+    metrics, or image metrics (+ stacked digits' modes, + conditional metrics with ``labels``)."""
     samples = samples.astype(np.float64)
     if is_toy(data):
         from gankit.metrics.toy import toy_metrics
@@ -112,19 +118,44 @@ def evaluate_run(
     ``features`` is as for :func:`evaluate_samples`.
     """
     from gankit.engine.restore import sample_run
-    from gankit.rundir import read_config
 
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")
+    return _evaluate_run_samples(run_dir, sample_run(run_dir, n, seed), data_name, features, part)
+
+
+def evaluate_checkpoints(
+    run_dir: str | Path,
+    n: int = 2500,
+    seed: int = 0,
+    data_name: str | None = None,
+    features: str = "digits",
+    part: str = "validation",
+) -> list[dict]:
+    """:func:`evaluate_run` for every checkpoint kept in a run, oldest first: ``[{"step": s, **metrics}]``.
+
+    The run's quality over training, for image runs too (they log no metric while training): whether
+    it was still improving when training stopped. The same ``n`` samples' noise at every checkpoint.
+    """
+    if n <= 0:
+        raise GankitError(f"n must be > 0, got {n}")
+    return [
+        {"step": step} | _evaluate_run_samples(run_dir, samples, data_name, features, part)
+        for step, samples in checkpoint_samples(run_dir, n, seed)
+    ]
+
+
+def _evaluate_run_samples(run_dir, samples, data_name: str | None, features: str, part: str) -> dict:
+    """Metrics of samples drawn from a run, against what evaluate_run scores that run against."""
+    from gankit.rundir import read_config
+
     config = read_config(run_dir)
     fraction = config.get("validation_fraction", 0.0)
     held_out = (fraction, part) if fraction > 0 and data_name in (None, config["data"]) else None
     data_name = data_name or config["data"]
     # a conditional run's samples cycle through the classes (sample i is of class i mod K)
-    labels = np.arange(n) % config["num_classes"] if config.get("conditional") else None
-    return evaluate_samples(
-        sample_run(run_dir, n, seed), data_name, config.get("image_size"), features, labels, held_out
-    )
+    labels = np.arange(len(samples)) % config["num_classes"] if config.get("conditional") else None
+    return evaluate_samples(samples, data_name, config.get("image_size"), features, labels, held_out)
 
 
 def evaluate_refined(

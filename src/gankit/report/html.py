@@ -148,7 +148,8 @@ def curves_figure(rows: list[dict], findings: list[dict]) -> str:
 def quality_keys(rows: list[dict]) -> list[str]:
     """The eval_* columns to plot (eval_modes_total is the axis limit of eval_modes, not a curve)."""
     keys = {key for row in rows for key in row if key.startswith("eval_") and key != "eval_modes_total"}
-    preferred = ["eval_w1", "eval_modes", "eval_high_quality", "eval_reverse_kl"]
+    preferred = ["eval_w1", "eval_modes", "eval_high_quality", "eval_reverse_kl"]  # toy data
+    preferred += ["eval_fid", "eval_kid", "eval_kl_to_uniform"]  # images: the distances first
     return [key for key in preferred if key in keys] + sorted(keys - set(preferred))
 
 

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.config import TrainConfig, from_dict, to_dict
-from gankit.data import is_toy
+from gankit.data import is_toy, load_data
 from gankit.diagnose import monitors as diagnose
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
@@ -94,23 +96,43 @@ class Checkpointer(Callback):
             self.save(trainer)
 
 
-class ToyEvaluator(Callback):
-    """Adds toy metrics (modes, high-quality fraction, reverse KL, W1) to a row every K steps.
+class Evaluator(Callback):
+    """Adds quality metrics to a row every K steps, as ``eval_<name>``: toy metrics (modes,
+    high-quality fraction, reverse KL, W1) or image metrics (FID, KID, precision, recall, density,
+    coverage; stacked digits add modes and KL to uniform), against the data `gankit eval` uses
+    (a run with ``validation_fraction`` is scored on its validation part). The floors do not change
+    during training and are left out; a sample that is not finite makes toy W1 NaN, and leaves an
+    image row without metrics (the divergence monitor reports it).
 
     Samples come from a fixed noise seed, independent of the training RNG: turning evaluation on or
     off never changes the training numbers.
     """
 
-    def __init__(self, every: int, samples: int, seed: int):
-        self.every, self.samples, self.seed = every, samples, seed
+    def __init__(self, every: int, samples: int, seed: int, reference):
+        self.every, self.samples, self.seed, self.reference = every, samples, seed, reference
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        from gankit.metrics.toy import toy_metrics
+        from gankit.metrics.evaluate import metrics_against
 
         if not trainer.evaluation_due(self.every):
             return
-        fake = trainer.sample(self.samples, seed=self.seed)
-        row |= {f"eval_{key}": value for key, value in toy_metrics(fake, trainer.data).items()}
+        fake = trainer.sample(self.samples, seed=self.seed).numpy()
+        if not is_toy(self.reference) and not np.isfinite(fake).all():
+            return
+        metrics = metrics_against(fake, self.reference)
+        row |= {
+            f"eval_{key}": value for key, value in metrics.items() if not key.startswith(("floor_", "n_"))
+        }
+
+
+def evaluation_reference(config: TrainConfig, data):
+    """What a run's evaluations compare with: its training data, or the validation part of the data
+    for a run trained with ``validation_fraction`` (as `gankit eval` does)."""
+    if is_toy(data) or config.validation_fraction <= 0:
+        return data
+    from gankit.data.images import holdout_part
+
+    return holdout_part(load_data(config.data, config.image_size), config.validation_fraction, "validation")
 
 
 class SamplePlotter(Callback):
@@ -296,8 +318,9 @@ def _fit(
     echo = echo or (lambda message: print(message, file=sys.stderr))
     config = trainer.config
     callbacks: list[Callback] = []
-    if is_toy(trainer.data) and config.eval_every:
-        callbacks.append(ToyEvaluator(config.eval_every, config.eval_samples, seed=config.seed + 1))
+    if config.eval_every:
+        reference = evaluation_reference(config, trainer.data)
+        callbacks.append(Evaluator(config.eval_every, config.eval_samples, config.seed + 1, reference))
     checkpointer = None
     if config.monitors and config.eval_every:  # before MetricsWriter: it adds eval_diversity to rows
         samples = min(config.eval_samples, 512)
