@@ -34,6 +34,7 @@ import torch
 from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep, seeds_spec, toml_text
 
 from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
+from gankit.experiments.vae_vs_gan import figure_from_benchmark, still_improving
 from gankit.metrics.evaluate import select_checkpoint
 from gankit.rundir import dumps
 from gankit.runs import compare as comparing
@@ -172,11 +173,7 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         )
     # Converged or budget-bound? A best-validation checkpoint in the last tenth of a run means the
     # validation FID was still improving when the CPU budget ran out.
-    still_improving = [
-        model
-        for model in MODELS
-        if model in chosen and any(r["chosen_step"] >= 0.9 * r["steps"] for r in chosen[model])
-    ]
+    late = still_improving(chosen)
     floor_cells = [f"{floor[f'test_floor_{name}']:.{d}f}" for name, d in METRICS]
     lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
     lines += [
@@ -194,11 +191,11 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "",
         "Converged? "
         + (
-            "No: for " + ", ".join(still_improving) + " the best validation checkpoint lies in the last"
+            "No: for " + ", ".join(late) + " the best validation checkpoint lies in the last"
             " tenth of at least one run, so validation FID was still improving when the budget ran out;"
             " this is a ranking at this budget, not of converged models (the budget, not the models,"
             " limits them)."
-            if still_improving
+            if late
             else "Every chosen checkpoint lies before the last tenth of its run: validation FID had"
             " stopped improving within the budget."
         ),
@@ -242,7 +239,6 @@ def main(argv: list[str] | None = None) -> None:
     (out / CHOSEN).write_text(dumps(chosen) + "\n")
 
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
-    from gankit.experiments.vae_vs_gan import figure_from_benchmark
 
     figure_from_benchmark(out).savefig(docs / "images.png", dpi=110)
     table = docs / "images.md"

@@ -123,9 +123,19 @@ def test_vae_vs_gan_figure_draws_the_benchmarks_chosen_runs(cli, tmp_path):
     with pytest.raises(GankitError, match="chosen.json not found"):
         vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
     chosen = select_checkpoint(run, n=60)
-    record = {"run": str(run), "chosen_step": chosen["step"]} | {
+    record = {"run": str(run), "chosen_step": chosen["step"], "steps": 4} | {
         f"test_{k}": v for k, v in chosen["test"].items()
     }
+    seeds = [record | {"chosen_step": 2}, record | {"chosen_step": 2, "test_fid": 0.0}]
+    (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": seeds, "ns": seeds}))
+    numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
+    assert numbers["settings"]["still_improving"] == []  # step 2 of 4: before the last tenth
+    assert numbers["settings"]["budget"] == (
+        "4 steps a run, mean of 2 seeds; validation FID had stopped improving in every run"
+    )
+    seeds[1]["chosen_step"] = 4  # one ns run chose its last checkpoint: still improving
+    (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": seeds[:1] * 2, "ns": seeds}))
+    assert vae_vs_gan.still_improving(vae_vs_gan.read_benchmark(tmp_path / "bench")) == ["ns"]
     (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": [record, record | {"test_fid": 0.0}]}))
     numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
     assert numbers["metrics"]["vae"]["fid"] == pytest.approx(

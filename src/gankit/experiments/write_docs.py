@@ -41,10 +41,13 @@ def _format(value) -> str:
 def section(record: dict, image: str) -> str:
     figure = FIGURES[record["figure"]]
     rows = "\n".join(f"| `{key}` | {_format(value)} |" for key, value in record["headline"].items())
+    first = f"`{figure.prerequisite}` (the runs it draws), then " if figure.prerequisite else ""
+    budget = record.get("settings", {}).get("budget")
     return (
         f"## `{figure.name}`: {figure.description}\n\n"
         f"![{figure.name}]({image})\n\n"
-        f"Regenerate: `{record['command']}` (seed {record['seed']}; numbers in "
+        + (f"Runs drawn: {budget}.\n\n" if budget else "")
+        + f"Regenerate: {first}`{record['command']}` (seed {record['seed']}; numbers in "
         f"[`{figure.name}.json`]({Path(image).with_suffix('.json').as_posix()})).\n\n"
         f"**Claim.** {record['claim']}.\n\n"
         f"| measured | value |\n|---|---|\n{rows}\n\n"
