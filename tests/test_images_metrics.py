@@ -173,3 +173,19 @@ def test_an_image_row_with_non_finite_samples_is_logged_without_metrics(monkeypa
     row = {"step": 4}
     Evaluator(every=4, samples=20, seed=1, reference=load_data("digits")).on_log(NaNTrainer(), row)
     assert row == {"step": 4}
+
+
+def test_a_tiny_image_set_trains_without_metrics_and_says_why(tmp_path):
+    from gankit.config import TrainConfig
+    from gankit.rundir import read_metrics
+    from gankit.runs.assemble import train
+
+    path = tmp_path / "ten.npy"
+    np.save(path, np.random.default_rng(0).uniform(-1, 1, size=(10, 1, 8, 8)).astype(np.float32))
+    config = TrainConfig(data=str(path), objective="ns", steps=4, width=4, latent_dim=8, batch_size=4,
+                         log_every=2, eval_every=2, sample_every=0, device="cpu")  # fmt: skip
+    messages = []
+    train(config, tmp_path / "run", echo=messages.append)
+    assert any("no quality metrics during training: image metrics need more than" in m for m in messages)
+    assert [row["step"] for row in read_metrics(tmp_path / "run")] == [2, 4]
+    assert not any(key.startswith("eval_fid") for row in read_metrics(tmp_path / "run") for key in row)

@@ -134,8 +134,9 @@ def evaluate_checkpoints(
 ) -> list[dict]:
     """:func:`evaluate_run` for every checkpoint kept in a run, oldest first: ``[{"step": s, **metrics}]``.
 
-    The run's quality over training, for image runs too (they log no metric while training): whether
-    it was still improving when training stopped. The same ``n`` samples' noise at every checkpoint.
+    The run's quality over training, measured afterwards with `gankit eval`'s sample count and
+    reference (``eval_every`` logs it while training, on ``eval_samples``): was it still improving
+    when training stopped? The same ``n`` samples' noise at every checkpoint.
     """
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")

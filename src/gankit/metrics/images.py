@@ -201,6 +201,17 @@ FEATURE_NETS = ("digits", "inception")
 INCEPTION_REAL_LIMIT = 10_000
 
 
+def too_few_for_metrics(samples: int, real_images: int) -> str | None:
+    """Why image metrics cannot be computed from this many samples and real images (None: they can):
+    PRDC needs more than k samples, and the real images split into reference and floor halves."""
+    if samples <= NEAREST_K or real_images <= 2 * (NEAREST_K + 1):
+        return (
+            f"image metrics need more than {NEAREST_K} samples and {2 * (NEAREST_K + 1)} real images, "
+            f"got {samples} and {real_images}"
+        )
+    return None
+
+
 def image_metrics(samples: np.ndarray, data, features: str = "digits") -> dict[str, float]:
     """FID/KID/PRDC of ``samples`` (n, C, H, W) in [-1, 1] against ``data``, plus real-vs-real floors.
 
@@ -217,11 +228,9 @@ def image_metrics(samples: np.ndarray, data, features: str = "digits") -> dict[s
         raise GankitError(
             f"samples of shape {samples.shape} do not match images of shape {tuple(real_images.shape[1:])}"
         )
-    if len(samples) <= NEAREST_K or len(real_images) <= 2 * (NEAREST_K + 1):
-        raise GankitError(
-            f"image metrics need more than {NEAREST_K} samples and {2 * (NEAREST_K + 1)} real images, "
-            f"got {len(samples)} and {len(real_images)}"
-        )
+    too_few = too_few_for_metrics(len(samples), len(real_images))
+    if too_few:
+        raise GankitError(too_few)
     embed = _feature_function(features)
     reference, floor, n_floor = _reference_and_floor(real_images, features)
     metrics = compare_features(reference, embed(samples))

@@ -320,7 +320,15 @@ def _fit(
     callbacks: list[Callback] = []
     if config.eval_every:
         reference = evaluation_reference(config, trainer.data)
-        callbacks.append(Evaluator(config.eval_every, config.eval_samples, config.seed + 1, reference))
+        too_few = None
+        if not is_toy(reference):
+            from gankit.metrics.images import too_few_for_metrics
+
+            too_few = too_few_for_metrics(config.eval_samples, len(reference))
+        if too_few:  # a tiny image set trains all the same, without the metrics
+            echo(f"note: no quality metrics during training: {too_few}")
+        else:
+            callbacks.append(Evaluator(config.eval_every, config.eval_samples, config.seed + 1, reference))
     checkpointer = None
     if config.monitors and config.eval_every:  # before MetricsWriter: it adds eval_diversity to rows
         samples = min(config.eval_samples, 512)
