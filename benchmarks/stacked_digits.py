@@ -144,7 +144,9 @@ def curve_runs(out: Path, search_text: str, best: dict, args) -> list[dict[int, 
     """The best configuration on the table's fresh seeds for ``args.curve_budget`` CPU-seconds,
     keeping every checkpoint; each run's scored checkpoints (``score_curve``)."""
     values = tomllib.loads(seeds_spec(search_text, best, args.seeds))
-    values["base"] |= {"time_budget_s": args.curve_budget, "keep_checkpoints": 100_000}
+    # threads = 1: a step costs the CPU time it cost in the table's runs (one thread each, two workers);
+    # with more threads than free cores, OpenMP's waiting threads burn the CPU-time budget
+    values["base"] |= {"time_budget_s": args.curve_budget, "keep_checkpoints": 100_000, "threads": 1}
     directory = run_sweep(out, toml_text(values), args.workers)
     n = 2000 if args.quick else STACKED_SAMPLES
     return [score_curve(run, n) for run in sorted((directory / sweeps.TRIALS).iterdir())]
