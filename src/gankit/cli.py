@@ -90,7 +90,7 @@ def train(
     time_budget_s: float | None = _opt(
         "time_budget_s",
         "Stop once the training steps have used this much process CPU time, in seconds; evaluation "
-        "and checkpoints do not count (0 = no limit).",
+        "and checkpoints do not count (0 = no limit). Compare budgets at the same --threads.",
         "--time-budget-s",
     ),
     validation_fraction: float | None = _opt(
