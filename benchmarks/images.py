@@ -111,6 +111,77 @@ def _ci(row: dict, digits: int) -> str:
     return text
 
 
+CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # the budget curve table's columns (fractions of a seed run)
+
+
+def best_so_far(record: dict, fraction: float) -> float | None:
+    """The lowest validation FID among a seed run's checkpoints in its first ``fraction`` of steps: the
+    checkpoint choice had the run stopped there (None before its first checkpoint)."""
+    by_step = {int(step): value for step, value in record["validation_fid_by_step"].items()}
+    reached = [value for step, value in by_step.items() if step <= fraction * record["steps"]]
+    return min(reached) if reached else None
+
+
+def budget_curve(chosen: dict, fractions) -> dict[str, list[dict]]:
+    """Per model, the seeds' best-so-far validation FID at each fraction of the runs (mean, 95 % CI)."""
+    curves = {}
+    for model, records in chosen.items():
+        points = []
+        for fraction in fractions:
+            values = [value for r in records if (value := best_so_far(r, fraction)) is not None]
+            points.append({"fraction": fraction} | comparing.summarize(values, "minimize"))
+        curves[model] = points
+    return curves
+
+
+def curve_lines(chosen: dict, budget: float) -> list[str]:
+    """The budget curve as a table and a sentence per model, written from the numbers."""
+    curves = budget_curve(chosen, CURVE_FRACTIONS)
+    lines = [
+        "## Budget curve",
+        "",
+        "Best validation FID so far (the checkpoint the protocol would choose had the runs stopped",
+        "there), mean [95 % CI] over the seeds, at fractions of the seed runs' budget (a checkpoint at",
+        "fraction f of a run's steps stands for f of its CPU time):",
+        "",
+        "| model | " + " | ".join(f"{f * budget:g} CPU-s" for f in CURVE_FRACTIONS) + " |",
+        "|---|" + "---|" * len(CURVE_FRACTIONS),
+    ]
+    for model, points in curves.items():
+        lines.append(f"| {model} | " + " | ".join(_ci(point, 2) for point in points) + " |")
+    lines.append("")
+    for model, points in curves.items():
+        before, last = points[-2], points[-1]
+        gain = (before["mean"] - last["mean"]) / before["mean"]
+        lines.append(
+            f"- **{model}**: over the last quarter of the budget its best validation FID fell by"
+            f" {100 * gain:.1f} % ({before['mean']:.2f} to {last['mean']:.2f})."
+        )
+    return lines + ["", "![best validation FID so far against CPU time](images_budget.png)", ""]
+
+
+def curve_figure(chosen: dict, budget: float):
+    """Best-so-far validation FID against CPU time, one line with its CI band per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fractions = [k / 20 for k in range(1, 21)]
+    figure, axes = plt.subplots(figsize=(6, 3.6))
+    for model, points in budget_curve(chosen, fractions).items():
+        kept = [p for p in points if p["mean"] is not None]
+        x = [p["fraction"] * budget for p in kept]
+        axes.plot(x, [p["mean"] for p in kept], marker="o", markersize=3, label=model)
+        if all(p["ci_low"] is not None for p in kept):
+            axes.fill_between(x, [p["ci_low"] for p in kept], [p["ci_high"] for p in kept], alpha=0.2)
+    axes.set(xlabel="training CPU-seconds", ylabel="best validation FID so far", yscale="log")
+    axes.set_title("GAN vs VAE on digits: validation FID by budget (mean, 95 % CI over seeds)", fontsize=9)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
     base = tomllib.loads(spec_texts["vae"])["base"]
     trials = tomllib.loads(spec_texts["vae"])["trials"]
@@ -202,6 +273,7 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "The floor scores two halves of a small test part (about 225 digits each) against each other, so",
         "it is itself noisy: a model's FID can come out below it.",
         "",
+        *curve_lines(chosen, args.seed_budget or base["time_budget_s"]),
         f"The sweeps are in `{args.out_display}` (search-vae, search-gan, {seed_dirs['vae'].name} and its"
         " twins);",
         f"`gankit compare {args.out_display}/{seed_dirs['vae'].name} --metric test_fid` reprints a row.",
@@ -241,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
 
     figure_from_benchmark(out).savefig(docs / "images.png", dpi=110)
+    budget = args.seed_budget or tomllib.loads(spec_texts["vae"])["base"]["time_budget_s"]
+    curve_figure(chosen, budget).savefig(docs / "images_budget.png", dpi=110)
     table = docs / "images.md"
     table.write_text(render(args, spec_texts, best, seed_dirs, chosen, command))
     print(f"wrote {table}")
