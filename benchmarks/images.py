@@ -31,7 +31,15 @@ from pathlib import Path
 
 import tomllib
 import torch
-from mode_coverage import FRESH_SEEDS, driver_arguments, run_sweep, seeds_spec, toml_text
+from mode_coverage import (
+    FRESH_SEEDS,
+    curve_table,
+    driver_arguments,
+    plot_curves,
+    run_sweep,
+    seeds_spec,
+    toml_text,
+)
 
 from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
 from gankit.experiments.vae_vs_gan import figure_from_benchmark, still_improving
@@ -144,11 +152,8 @@ def curve_lines(chosen: dict, budget: float) -> list[str]:
         "there), mean [95 % CI] over the seeds, at fractions of the seed runs' budget (a checkpoint at",
         "fraction f of a run's steps stands for f of its CPU time):",
         "",
-        "| model | " + " | ".join(f"{f * budget:g} CPU-s" for f in CURVE_FRACTIONS) + " |",
-        "|---|" + "---|" * len(CURVE_FRACTIONS),
+        *curve_table("model", [f"{f * budget:g} CPU-s" for f in CURVE_FRACTIONS], curves, 2),
     ]
-    for model, points in curves.items():
-        lines.append(f"| {model} | " + " | ".join(_ci(point, 2) for point in points) + " |")
     lines.append("")
     for model, points in curves.items():
         before, last = points[-2], points[-1]
@@ -162,23 +167,14 @@ def curve_lines(chosen: dict, budget: float) -> list[str]:
 
 def curve_figure(chosen: dict, budget: float):
     """Best-so-far validation FID against CPU time, one line with its CI band per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fractions = [k / 20 for k in range(1, 21)]
-    figure, axes = plt.subplots(figsize=(6, 3.6))
-    for model, points in budget_curve(chosen, fractions).items():
-        kept = [p for p in points if p["mean"] is not None]
-        x = [p["fraction"] * budget for p in kept]
-        axes.plot(x, [p["mean"] for p in kept], marker="o", markersize=3, label=model)
-        if all(p["ci_low"] is not None for p in kept):
-            axes.fill_between(x, [p["ci_low"] for p in kept], [p["ci_high"] for p in kept], alpha=0.2)
-    axes.set(xlabel="training CPU-seconds", ylabel="best validation FID so far", yscale="log")
-    axes.set_title("GAN vs VAE on digits: validation FID by budget (mean, 95 % CI over seeds)", fontsize=9)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    curves = {
+        model: ([f * budget for f in fractions], points)
+        for model, points in budget_curve(chosen, fractions).items()
+    }
+    title = "GAN vs VAE on digits: validation FID by budget (mean, 95 % CI over seeds)"
+    figure = plot_curves(curves, "best validation FID so far", title)
+    figure.axes[0].set_yscale("log")
     return figure
 
 

@@ -162,6 +162,35 @@ def _ci(row: dict, scale: float, digits: int) -> str:
     return text
 
 
+def curve_table(label: str, columns: list[str], curves: dict[str, list[dict]], digits: int) -> list[str]:
+    """A budget curve as markdown: one row per curve, one column per point, mean [95 % CI]."""
+    lines = [f"| {label} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, points in curves.items():
+        lines.append(f"| {name} | " + " | ".join(_ci(point, 1, digits) for point in points) + " |")
+    return lines
+
+
+def plot_curves(curves: dict[str, tuple[list[float], list[dict]]], ylabel: str, title: str, levels=()):
+    """Budget curves against training CPU-seconds: per curve, x values and compare-style points (mean
+    line, 95 % CI band where every point has one); ``levels``: (y, label, colour) horizontal lines."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for name, (x, points) in curves.items():
+        kept = [(a, p) for a, p in zip(x, points, strict=True) if p["mean"] is not None]
+        xs, ps = [a for a, _ in kept], [p for _, p in kept]
+        ax.plot(xs, [p["mean"] for p in ps], marker="o", markersize=3, label=name)
+        if all(p["ci_low"] is not None for p in ps):
+            ax.fill_between(xs, [p["ci_low"] for p in ps], [p["ci_high"] for p in ps], alpha=0.2)
+    for y, name, colour in levels:
+        ax.axhline(y, color=colour, linestyle="--", linewidth=1, label=name)
+    ax.set(xlabel="training CPU-seconds", ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def _range(item) -> str:
     if item.choices is not None:
         return "{" + ", ".join(map(str, item.choices)) + "}"

@@ -37,7 +37,16 @@ from pathlib import Path
 import tomllib
 import torch
 from images import QUICK_HELP, _ci, search_spec
-from mode_coverage import FRESH_SEEDS, clearly_better, driver_arguments, run_sweep, seeds_spec, toml_text
+from mode_coverage import (
+    FRESH_SEEDS,
+    clearly_better,
+    curve_table,
+    driver_arguments,
+    plot_curves,
+    run_sweep,
+    seeds_spec,
+    toml_text,
+)
 
 from gankit.checkpoint import checksum_path, list_checkpoints
 from gankit.metrics.evaluate import checkpoint_samples
@@ -182,12 +191,9 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
         " checkpoint nearest to a fraction of a run's steps stands for that fraction of its CPU time"
         " (each step costs about the same). KL to uniform, mean [95 % CI]:",
         "",
-        "| recipe | " + " | ".join(f"{point['cpu_s']:g} CPU-s" for point in first_curve) + " |",
-        "|---|" + "---|" * len(first_curve),
+        *curve_table("recipe", [f"{point['cpu_s']:g} CPU-s" for point in first_curve], curves, 3),
+        "",
     ]
-    for label, points in curves.items():
-        lines.append(f"| {label} | " + " | ".join(_ci(point, 3) for point in points) + " |")
-    lines.append("")
     for label, points in curves.items():
         first, last = points[0], points[-1]
         if clearly_better(last, first):
@@ -207,23 +213,11 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
 
 def curve_figure(curves: dict[str, list[dict]], floor: float):
     """KL to uniform against CPU time, one line with its CI band per recipe, the goal and the floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(6, 3.6))
-    for label, points in curves.items():
-        x = [point["cpu_s"] for point in points]
-        axes.plot(x, [point["mean"] for point in points], marker="o", label=label)
-        if all(point["ci_low"] is not None for point in points):
-            axes.fill_between(x, [p["ci_low"] for p in points], [p["ci_high"] for p in points], alpha=0.2)
-    axes.axhline(GOAL_KL, color="green", linestyle="--", label=f"goal (KL {GOAL_KL})")
-    axes.axhline(floor, color="grey", linestyle=":", label="real stacks (floor)")
-    axes.set(xlabel="training CPU-seconds", ylabel="KL(modes || uniform)", ylim=(0, None))
-    axes.set_title("Stacked digits: KL to uniform by budget (mean, 95 % CI over seeds)", fontsize=9)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
+    lines = {label: ([point["cpu_s"] for point in points], points) for label, points in curves.items()}
+    title = "Stacked digits: KL to uniform by budget (mean, 95 % CI over seeds)"
+    levels = [(GOAL_KL, f"goal (KL {GOAL_KL})", "green"), (floor, "real stacks (floor)", "grey")]
+    figure = plot_curves(lines, "KL(modes || uniform)", title, levels)
+    figure.axes[0].set_ylim(bottom=0)
     return figure
 
 
