@@ -92,18 +92,9 @@ BENCHMARK_DIR = Path(__file__).resolve().parents[3] / "runs" / "images"
 
 def samples_at(run_dir: str | Path, step: int, n: int, seed: int) -> np.ndarray:
     """``n`` samples (noise seed ``seed``) of a run's generator at its checkpoint of ``step``."""
-    from gankit.checkpoint import checkpoint_path, load_checkpoint_file
-    from gankit.config import from_dict
-    from gankit.engine.loop import draw_samples
-    from gankit.engine.restore import load_trainer_state, make_trainer, prepare
-    from gankit.rundir import read_config
+    from gankit.metrics.evaluate import checkpoint_samples
 
-    data, resolved = prepare(from_dict(read_config(run_dir)))
-    trainer = make_trainer(resolved, data, "cpu")
-    load_trainer_state(
-        trainer, load_checkpoint_file(checkpoint_path(Path(run_dir) / "checkpoints", step)), run_dir
-    )
-    return draw_samples(trainer.sampler, n, resolved.latent_dim, seed).numpy()
+    return next(checkpoint_samples(run_dir, n, seed, steps={step}))[1]
 
 
 def read_benchmark(source: str | Path) -> dict:

@@ -196,10 +196,12 @@ def load_samples(path: str | Path) -> np.ndarray:
     return values
 
 
-def checkpoint_samples(run_dir: str | Path, n: int, seed: int = 0) -> Iterator[tuple[int, np.ndarray]]:
-    """Each checkpoint kept in a run, oldest first: its step and ``n`` samples of its generator
-    (noise seed ``seed``, EMA weights when the run used EMA). The run's history as data, for choosing
-    a checkpoint or drawing a budget curve."""
+def checkpoint_samples(
+    run_dir: str | Path, n: int, seed: int = 0, steps: set[int] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Each checkpoint kept in a run (only those of ``steps`` if given), oldest first: its step and
+    ``n`` samples of its generator (noise seed ``seed``, EMA weights when the run used EMA). The run's
+    history as data, for choosing a checkpoint or drawing a budget curve."""
     from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
     from gankit.config import from_dict
     from gankit.engine.loop import draw_samples
@@ -207,8 +209,11 @@ def checkpoint_samples(run_dir: str | Path, n: int, seed: int = 0) -> Iterator[t
     from gankit.rundir import read_config
 
     checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
+    if steps is not None:
+        checkpoints = [path for path in checkpoints if checkpoint_step(path) in steps]
     if not checkpoints:
-        raise GankitError(f"{run_dir} has no checkpoint (train it first)")
+        wanted = "" if steps is None else f" of step {', '.join(map(str, sorted(steps)))}"
+        raise GankitError(f"{run_dir} has no checkpoint{wanted} (train it first)")
     data, resolved = prepare(from_dict(read_config(run_dir)))
     trainer = make_trainer(resolved, data, "cpu")
     for path in checkpoints:
