@@ -85,6 +85,20 @@ def test_two_gloo_processes_match_one_process_and_resume(capfd, tmp_path):
     )
 
 
+def test_a_cpu_budget_stops_every_process_at_the_same_step(capfd, tmp_path):
+    """Each rank measures its own CPU time; if each decided alone, one would stop while the other
+    waits in DDP's all-reduce for it. The ranks' mean decides, so the job ends, and early."""
+    run_dir = tmp_path / "budget"
+    args = as_args(FLAGS | {"steps": 100_000, "log_every": 10, "checkpoint_every": 100_000})
+    code = main(["train", *args, "--time-budget-s", "0.5", "--out", str(run_dir), "--nproc", "2"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last = rows[-1]["step"]
+    assert 0 < last < 100_000 and f"trained {last} steps" in out
+    assert load_latest_checkpoint(run_dir / "checkpoints", map_location="cpu")["step"] == last
+
+
 def test_each_process_trains_on_its_own_rows_of_the_global_batch():
     shards = [ProcessGroup(rank, 4, rank).shard(32, pack=2) for rank in range(4)]
     rows = torch.arange(32)

@@ -219,6 +219,48 @@ def test_the_step_where_the_budget_runs_out_is_logged_and_evaluated(monkeypatch,
     assert run.step == 7
 
 
+def test_a_resumed_run_spends_what_is_left_of_its_budget_not_a_fresh_one(monkeypatch, tmp_path):
+    """A sweep resumes an interrupted trial: a fresh budget would give it up to twice the compute."""
+    import gankit
+    import gankit.engine.loop as loop
+    from gankit.checkpoint import load_latest_checkpoint
+    from gankit.data import load_data
+    from gankit.rundir import read_metrics
+
+    clock = iter(range(1000))  # one fake CPU second per step
+    monkeypatch.setattr(loop.time, "process_time", lambda: float(next(clock)))
+    tiny = dict(width=8, depth=1, batch_size=8, log_every=1, eval_every=0, sample_every=0, progress=False)
+    run = gankit.train("ring", "ns", 3, tmp_path / "r", time_budget_s=5, **tiny)  # 3 of its 5 seconds
+    assert run.step == 3
+    assert gankit.resume(run, steps=50, progress=False).step == 5  # 2 seconds were left, not 5
+    rows = read_metrics(run.path)
+    assert gankit.resume(run, steps=50, progress=False).step == 5  # spent: not one more step
+    assert read_metrics(run.path) == rows
+    grown = gankit.resume(run, steps=50, progress=False, time_budget_s=8)  # a larger budget trains on
+    assert grown.step == 8 and [row["step"] for row in read_metrics(run.path)] == list(range(1, 9))
+
+    state = load_latest_checkpoint(run.path / "checkpoints", map_location="cpu")
+    trainer = loop.Trainer(run.config, load_data("ring"), "cpu")
+    trainer.load_state_dict(state)
+    assert trainer.training_cpu == 8.0 and trainer.state_dict()["training_cpu"] == 8.0
+    del state["training_cpu"]  # a checkpoint from before the count was kept: a fresh budget
+    trainer.load_state_dict(state)
+    assert trainer.training_cpu == 0.0
+
+
+def test_resume_takes_a_new_time_budget_on_the_command_line(cli, tmp_path):
+    import json
+
+    tiny = ["--data", "ring", "--width", "8", "--depth", "1", "--sample-every", "0", "--eval-every", "0"]
+    run = tmp_path / "r"
+    assert cli("train", *tiny, "--steps", "3", "--time-budget-s", "1000", "--out", run)[0] == 0
+    code, out, err = cli("train", "--resume", run, "--steps", "5", "--time-budget-s", "2000")
+    assert code == 0, err
+    assert "trained 5 steps" in out and json.loads((run / "config.json").read_text())["time_budget_s"] == 2000
+    code, _, err = cli("train", "--resume", run, "--time-budget-s", "-1")
+    assert code == 2 and "time_budget_s must be >= 0" in err
+
+
 def test_time_budget_is_a_config_key_with_a_cli_flag(cli, tmp_path):
     import json
 

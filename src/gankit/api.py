@@ -249,15 +249,21 @@ def train(
     return Run(result.path, result.stopped)
 
 
-def resume(run_dir: str | Path | Run, steps: int | None = None, progress: bool = True) -> Run:
+def resume(
+    run_dir: str | Path | Run,
+    steps: int | None = None,
+    progress: bool = True,
+    time_budget_s: float | None = None,
+) -> Run:
     """Continue a run from its newest checkpoint, bit-exactly, optionally to a larger ``steps``.
 
     Training in stages (``train(steps=100)``, look, ``resume(steps=500)``, look, ...) gives the
-    same numbers as one run of 500 steps.
+    same numbers as one run of 500 steps. A run with a CPU ``time_budget_s`` continues with what is
+    left of it; pass a larger ``time_budget_s`` to train on past it.
     """
     from gankit.runs import assemble
 
-    result = assemble.resume(_path_of(run_dir), steps=steps, progress=progress)
+    result = assemble.resume(_path_of(run_dir), steps=steps, progress=progress, time_budget_s=time_budget_s)
     return Run(result.path, result.stopped)
 
 

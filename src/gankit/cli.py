@@ -90,7 +90,8 @@ def train(
     time_budget_s: float | None = _opt(
         "time_budget_s",
         "Stop once the training steps have used this much process CPU time, in seconds; evaluation "
-        "and checkpoints do not count (0 = no limit). Compare budgets at the same --threads.",
+        "and checkpoints do not count (0 = no limit). Compare budgets at the same --threads. With "
+        "--resume: the run's new total (what it already used counts).",
         "--time-budget-s",
     ),
     validation_fraction: float | None = _opt(
@@ -205,15 +206,19 @@ def train(
         live = tensorboard = False
     progress = sys.stderr.isatty()
     if resume is not None:
-        # A resumed run keeps its config.json (that is what makes it exact); only steps may grow.
-        clashing = [name for name in given if name not in ("resume", "steps", "live", "tensorboard", "nproc")]
+        # A resumed run keeps its config.json (that is what makes it exact); only its limits may grow.
+        allowed = ("resume", "steps", "time_budget_s", "live", "tensorboard", "nproc")
+        clashing = [name for name in given if name not in allowed]
         if clashing:
             flag = "--" + clashing[0].replace("_", "-").replace("config-file", "config")
             raise GankitError(
-                f"{flag} cannot be combined with --resume (the run keeps its config); only --steps can"
+                f"{flag} cannot be combined with --resume (the run keeps its config); only --steps "
+                "and --time-budget-s can"
             )
         with watching(resume, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
-            result = assemble.resume(resume, steps=steps, progress=progress, callbacks=callbacks)
+            result = assemble.resume(
+                resume, steps=steps, progress=progress, callbacks=callbacks, time_budget_s=time_budget_s
+            )
     else:
         if stop_on is not None:  # "--stop-on mode-collapse,no-progress" -> a tuple of finding names
             stop_on = tuple(name.strip() for name in stop_on.split(",") if name.strip())

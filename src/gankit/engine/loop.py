@@ -366,6 +366,7 @@ class Trainer:
         self.rng = torch.Generator(self.device).manual_seed(config.seed)
         self.step = 0
         self.elapsed = 0.0  # seconds of training so far, over every process of the run
+        self.training_cpu = 0.0  # process CPU seconds spent in train_step, over every process of the run
         # Step statistics summed since the last logged row: checkpointed, so that a resumed run
         # writes the same rows as one that never stopped.
         self.log_sums: dict[str, Tensor] = {}
@@ -430,24 +431,26 @@ class Trainer:
     def fit(self, callbacks: Iterable[Callback] = (), progress: bool = False) -> str | None:
         """Train until ``config.steps``; returns why training stopped early, or None.
 
-        With ``config.time_budget_s`` > 0, training also ends at the first step boundary where this
-        call's training steps have used that much process CPU time (all threads; a resumed run gets
-        a fresh budget): an equal-compute comparison of models, less sensitive to other load than
-        wall-clock time. Only ``train_step`` counts, not the callbacks, so evaluating more often
-        does not shorten training. ``self.budget_spent`` then says so.
+        With ``config.time_budget_s`` > 0, training also ends at the first step boundary where the
+        run's training steps have used that much process CPU time (all threads): an equal-compute
+        comparison of models, less sensitive to other load than wall-clock time. Only ``train_step``
+        counts, not the callbacks, so evaluating more often does not shorten training. The count is
+        checkpointed, so a resumed run spends what is left of its budget (from its checkpoint's
+        step), not a fresh one; a run whose budget was already spent takes no step. Under DDP the
+        ranks' mean decides, so that every rank stops at the same step. ``self.budget_spent`` then
+        says so.
         """
         callbacks = list(callbacks)
         config = self.config
         start = time.perf_counter() - self.elapsed
-        training_cpu = 0.0  # process CPU seconds spent in train_step during this call
-        self.budget_spent = False
+        self.budget_spent = self._budget_ran_out()
         bar = _progress_bar(config.steps, self.step, progress)
         stopped = None
         try:
-            while self.step < config.steps:
+            while self.step < config.steps and not self.budget_spent:
                 cpu_start = time.process_time()
                 stats = self.train_step()
-                training_cpu += time.process_time() - cpu_start
+                self.training_cpu += time.process_time() - cpu_start
                 sums = self.log_sums
                 for key, value in stats.items():
                     sums[key] = sums[key] + value if key in sums else value.clone()
@@ -456,14 +459,11 @@ class Trainer:
                 bar.update(1)
                 for callback in callbacks:
                     callback.on_step(self)
-                if config.time_budget_s and training_cpu >= config.time_budget_s:
-                    self.budget_spent = True  # a normal end, not a failure: fit still returns None
+                self.budget_spent = self._budget_ran_out()  # a normal end, not a failure: returns None
                 if self.step % config.log_every == 0 or self.step == config.steps or self.budget_spent:
                     self._log(callbacks, bar)  # the budget's last step gets a row (and its evaluation)
                 for callback in callbacks:
                     callback.on_step_end(self)
-                if self.budget_spent:
-                    break
         except StopTraining as reason:
             stopped = str(reason)
         finally:
@@ -472,6 +472,16 @@ class Trainer:
         for callback in callbacks:
             callback.on_end(self)
         return stopped
+
+    def _budget_ran_out(self) -> bool:
+        """Whether ``config.time_budget_s`` (if any) is spent; under DDP, by the ranks' mean."""
+        budget = self.config.time_budget_s
+        if not budget:
+            return False
+        spent = self.training_cpu
+        if self.parallel is not None:  # a rank that stopped alone would leave the others waiting
+            spent = self.parallel.average({"cpu": torch.tensor(spent, device=self.device)})["cpu"].item()
+        return spent >= budget
 
     def evaluation_due(self, every: int) -> bool:
         """Whether the row being logged now is where an every-``every``-steps evaluation belongs.
@@ -502,6 +512,7 @@ class Trainer:
         state = {
             "step": self.step,
             "elapsed": self.elapsed,
+            "training_cpu": self.training_cpu,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "g_optimizer": self.g_optimizer.state_dict(),
@@ -524,6 +535,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
+        self.training_cpu = float(state.get("training_cpu", 0.0))  # older checkpoints: a fresh budget
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])

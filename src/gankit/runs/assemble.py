@@ -228,17 +228,16 @@ def resume(
     progress: bool = False,
     callbacks: Iterable[Callback] = (),
     echo: Callable[[str], None] | None = None,
+    time_budget_s: float | None = None,
 ) -> RunResult:
-    """Continue a run from its newest sound checkpoint (optionally to a larger ``steps``)."""
+    """Continue a run from its newest sound checkpoint (optionally to a larger ``steps`` or CPU
+    ``time_budget_s``: the budget counts the run's training CPU time before the resume too)."""
     group = process_group()
     if group is not None:
-        return _resume_on_ranks(group, path, steps, progress, callbacks, echo)
+        return _resume_on_ranks(group, path, steps, time_budget_s, progress, callbacks, echo)
     run = RunDir.open_existing(path)
     try:
-        values = read_config(run.path)
-        if steps is not None:
-            values["steps"] = steps
-        config = from_dict(values)
+        config = from_dict(_grown(read_config(run.path), steps, time_budget_s))
         data, resolved = prepare(config)
         trainer = make_trainer(resolved, data, pick_device(resolved.device))
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
@@ -254,8 +253,23 @@ def resume(
     return _fit(trainer, run, list(callbacks), progress, echo, callback_states=state.get("callbacks", {}))
 
 
+def _grown(values: dict, steps: int | None, time_budget_s: float | None) -> dict:
+    """A run's config values with the limits a resume may change (the rest is kept: exactness)."""
+    if steps is not None:
+        values["steps"] = steps
+    if time_budget_s is not None:
+        values["time_budget_s"] = time_budget_s
+    return values
+
+
 def _resume_on_ranks(
-    group: ProcessGroup, path, steps: int | None, progress: bool, callbacks: Iterable[Callback], echo
+    group: ProcessGroup,
+    path,
+    steps: int | None,
+    time_budget_s: float | None,
+    progress: bool,
+    callbacks: Iterable[Callback],
+    echo,
 ) -> RunResult:
     """``resume`` in a torchrun job: rank 0 reads the run directory and sends its config and
     checkpoint to the other ranks, so other machines need no copy of it."""
@@ -275,9 +289,7 @@ def _resume_on_ranks(
     run = opened[0] if opened else None
     values, state = group.broadcast(opened[1:] if opened else None)
     try:
-        if steps is not None:
-            values["steps"] = steps
-        data, resolved = prepare(from_dict(values))
+        data, resolved = prepare(from_dict(_grown(values, steps, time_budget_s)))
         trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
         load_trainer_state(trainer, state, Path(path))
         if run is not None:
