@@ -22,7 +22,7 @@ test: $(STAMP)
 	-sh tests/ensure_chromium.sh
 	-sh tests/ensure_postgres.sh
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

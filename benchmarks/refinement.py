@@ -5,19 +5,22 @@ refined with each refinement recipe (gankit.refine: DRS and MH-GAN, each with th
 ratio and with the run's own discriminator) and scored again. Raw and refined rows are separate
 rows of the table; each refined row states its acceptance rate and CPU cost per sample.
 
-    nice -n 10 python benchmarks/refinement.py                  # full: writes docs/benchmarks/refinement.md
+    nice -n 10 python benchmarks/refinement.py --workers 2      # full: writes docs/benchmarks/refinement.md
     python benchmarks/refinement.py --quick --out /tmp/refine   # 1 seed, 1,000 steps: a smoke test
 
 Every finished seed is appended to ``refinement.jsonl`` beside the table; ``--resume`` reuses
-the rows of seeds already done with an identical config.
+the rows of seeds already done with an identical config. Each run uses one thread; ``--workers``
+runs that many seeds at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +31,7 @@ from gankit.config import PRESETS, TrainConfig, to_dict
 from gankit.metrics.toy import toy_metrics
 from gankit.refine import RefineOptions, refine_trainer
 from gankit.runs.assemble import train
+from gankit.runs.compare import bootstrap_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ("ring", "grid")
@@ -49,11 +53,16 @@ PUBLISHED = [
 ]
 
 
-def run_seed(preset: str, data: str, seed: int, steps: int | None) -> dict:
+def seed_config(preset: str, data: str, seed: int, steps: int | None) -> TrainConfig:
     values = {**PRESETS[preset], "data": data, "seed": seed, "eval_every": 0, "sample_every": 0, "threads": 1}
     if steps is not None:
         values["steps"] = steps
-    config = TrainConfig(**values)
+    return TrainConfig(**values)
+
+
+def run_seed(preset: str, data: str, seed: int, steps: int | None) -> dict:
+    torch.set_num_threads(1)  # in a worker process too
+    config = seed_config(preset, data, seed, steps)
     start = time.process_time()
     result = train(config)  # in memory: no run directory
     train_cpu = time.process_time() - start
@@ -73,28 +82,39 @@ def run_seed(preset: str, data: str, seed: int, steps: int | None) -> dict:
     return row
 
 
+def mean_ci(values, digits: int) -> str:
+    """``mean [95 % percentile-bootstrap CI]`` over seeds; one value alone has no interval."""
+    x = np.asarray(values, dtype=float)
+    if not np.isfinite(x).all():  # reverse KL is inf when no sample is high quality
+        return "inf"
+    if len(x) < 2:
+        return f"{x.mean():.{digits}f}"
+    low, high = bootstrap_ci(x)
+    return f"{x.mean():.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def summarise(rows: list[dict], key: str) -> dict:
-    def stat(name, scale=1.0):
-        values = np.array([row[key][name] for row in rows], dtype=float) * scale
-        if not np.isfinite(values).all():  # reverse KL is inf when no sample is high quality
-            return "inf"
-        return f"{values.mean():.{3 if scale == 1 else 1}f} ± {values.std():.{3 if scale == 1 else 1}f}"
+    def values(name, scale=1.0):
+        return np.array([row[key][name] for row in rows], dtype=float) * scale
 
     first = rows[0][key]
     out = {
-        "modes": f"{np.mean([r[key]['modes'] for r in rows]):.1f}",
+        "modes": mean_ci(values("modes"), 1),
         "all": f"{sum(r[key]['modes'] == r[key]['modes_total'] for r in rows)}/{len(rows)}",
-        "hq": stat("high_quality", 100),
-        "rkl": stat("reverse_kl"),
-        "w1": stat("w1"),
+        "hq": mean_ci(values("high_quality", 100), 1),
+        "rkl": mean_ci(values("reverse_kl"), 3),
+        "w1": mean_ci(values("w1"), 3),
     }
+    if key != "raw":  # paired by seed: the same generator, raw and refined
+        raw = np.array([row["raw"]["high_quality"] for row in rows], dtype=float) * 100
+        out["gain"] = mean_ci(values("high_quality", 100) - raw, 1)
     if "acceptance_rate" in first:
         out["acceptance"] = f"{100 * np.mean([r[key]['acceptance_rate'] for r in rows]):.1f} %"
         out["cost"] = f"{np.mean([r[key]['cpu_ms_per_sample'] for r in rows]):.2f}"
     return out
 
 
-def write_table(rows: list[dict], path: Path, command: str) -> None:
+def write_table(rows: list[dict], path: Path, command: str, load: tuple[float, float]) -> None:
     preset, steps = rows[0]["preset"], rows[0]["config"]["steps"]
     lines = [
         "# Raw and refined mode coverage",
@@ -109,7 +129,12 @@ def write_table(rows: list[dict], path: Path, command: str) -> None:
         "reverse KL of the mode histogram against uniform, W1 on 1,500 points. Raw rows are the "
         "generator alone; refined rows draw the same number of samples through `gankit.refine` "
         "(`gankit eval RUN --refine METHOD --refine-scores SCORES`), with the mean acceptance rate "
-        "and CPU ms per returned sample (fitting the scores included). Values are mean ± std over seeds.",
+        "and CPU ms per returned sample (fitting the scores included). Values are the mean [95 % "
+        "percentile-bootstrap CI of the mean] over seeds; *HQ gain* is refined minus raw HQ of the same "
+        "run and samples' seed (paired), so it shows what refinement adds beyond the seeds' spread.",
+        "",
+        f"Load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} (2 cores): the CPU ms "
+        "column is comparable within this table only.",
         "",
     ]
     for data in DATA:
@@ -119,22 +144,23 @@ def write_table(rows: list[dict], path: Path, command: str) -> None:
         lines += [
             f"## {data}",
             "",
-            "| rows | method | seeds | modes | all modes | HQ % | reverse KL | W1 | acceptance "
-            "| CPU ms / sample |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| rows | method | seeds | modes | all modes | HQ % | HQ gain (points) | reverse KL | W1 "
+            "| acceptance | CPU ms / sample |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key in ["raw", *RECIPES]:
             s = summarise(group, key)
             kind = "raw" if key == "raw" else "refined"
             label = preset if key == "raw" else f"{preset} + {key}"
             lines.append(
-                f"| {kind} | {label} | {len(group)} | {s['modes']} | {s['all']} | {s['hq']} | {s['rkl']} | "
-                f"{s['w1']} | {s.get('acceptance', '–')} | {s.get('cost', '–')} |"
+                f"| {kind} | {label} | {len(group)} | {s['modes']} | {s['all']} | {s['hq']} | "
+                f"{s.get('gain', '–')} | {s['rkl']} | {s['w1']} | {s.get('acceptance', '–')} | "
+                f"{s.get('cost', '–')} |"
             )
         for method, source, values in PUBLISHED:
             modes, hq, rkl = values[data]
             rkl_text = "–" if rkl is None else rkl
-            lines.append(f"| published | {method} ({source}) | | {modes} | | {hq} | {rkl_text} | | | |")
+            lines.append(f"| published | {method} ({source}) | | {modes} | | {hq} | | {rkl_text} | | | |")
         train_cpu = np.mean([row["train_cpu_s"] for row in group])
         lines += ["", f"Training: {train_cpu:.0f} CPU s per run (mean).", ""]
     lines += [
@@ -155,6 +181,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed, 1,000 steps (a smoke test)")
     parser.add_argument("--resume", action="store_true", help="reuse finished seeds from the jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--workers", type=int, default=1, help="seeds trained at once (one thread each)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds, steps = (1, 1000) if args.quick else (args.seeds, None)
@@ -163,23 +190,37 @@ def main() -> None:
     done = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
     if not args.resume:
         log.write_text("")
-    rows = []
+    load_before = os.getloadavg()
+    rows, todo = {}, []
     for data in args.data:
         for seed in range(FIRST_SEED, FIRST_SEED + seeds):
-            previous = [r for r in done if (r["preset"], r["data"], r["seed"]) == (args.preset, data, seed)]
-            if previous and (steps is None or previous[0]["config"]["steps"] == steps):
-                rows.append(previous[0])
-                continue
-            row = run_seed(args.preset, data, seed, steps)
+            config = to_dict(seed_config(args.preset, data, seed, steps))
+            previous = [r for r in done if r["preset"] == args.preset and _same_run(r["config"], config)]
+            if previous:
+                rows[data, seed] = previous[0]
+            else:
+                todo.append((data, seed))
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        running = {pool.submit(run_seed, args.preset, data, seed, steps): (data, seed) for data, seed in todo}
+        for future in as_completed(running):
+            data, seed = running[future]
+            row = rows[data, seed] = future.result()
             with log.open("a") as handle:
                 handle.write(json.dumps(row) + "\n")
-            rows.append(row)
             raw, drs = row["raw"], row["drs, knn"]
             hq_raw, hq_drs = 100 * raw["high_quality"], 100 * drs["high_quality"]
             print(f"{data} seed {seed}: raw HQ {hq_raw:.1f} %, drs knn {hq_drs:.1f} %", flush=True)
-    command = "nice -n 10 python benchmarks/refinement.py" + (" --quick" if args.quick else "")
-    write_table(rows, args.out / "refinement.md", command)
+    flags = " --quick" if args.quick else f" --workers {args.workers}"
+    command = "nice -n 10 python benchmarks/refinement.py" + flags
+    ordered = [rows[key] for key in sorted(rows)]
+    write_table(ordered, args.out / "refinement.md", command, (load_before[0], os.getloadavg()[0]))
     print(f"wrote {args.out / 'refinement.md'}")
+
+
+def _same_run(saved: dict, config: dict) -> bool:
+    """Whether a saved row trained ``config`` (the resolved config also holds the data's defaults)."""
+    config = json.loads(json.dumps(config))  # as saved: tuples are lists
+    return all(saved.get(key) == value for key, value in config.items() if value is not None)
 
 
 if __name__ == "__main__":

@@ -344,7 +344,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The image recipe that measured best on the 8x8 digits at an equal CPU budget: the non-saturating
     # GAN with batch-norm D and its tuned learning rates. Spectral norm, R1 and DiffAugment, each
     # searched the same way, all scored a clearly worse test FID (docs/benchmarks/images_regularisers.md),
-    # and WGAN-GP trails too (docs/benchmarks/images.md: test FID 18.2 against ns's 9.5 at 180 CPU-s).
+    # and WGAN-GP trails too (docs/benchmarks/images.md: test FID 11.9 against ns's 8.9 at 600 CPU-s).
     # These learning rates are the better of two independent 8-trial searches of plain ns (test FID
     # 12.2 against 13.8 on 5 fresh seeds at 60 CPU-s).
     "digits": {"data": "digits", "objective": "ns", "batch_size": 64, "g_lr": 2.1e-3, "d_lr": 3.9e-3},
