@@ -185,7 +185,7 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
     lines = [
         "## Budget curve",
         "",
-        f"The {len(curves)} lowest-KL recipes above, trained again on the same {first_curve[0]['n']} fresh"
+        f"The {_lowest_kl(len(curves))} above, trained again on the same {first_curve[0]['n']} fresh"
         f" seeds for {budget:g} CPU-seconds ({budget / base['time_budget_s']:g}x the table's budget).",
         f"Every checkpoint (one every {base['checkpoint_every']} steps) is scored the same way; the"
         " checkpoint nearest to a fraction of a run's steps stands for that fraction of its CPU time"
@@ -195,20 +195,31 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
         "",
     ]
     for label, points in curves.items():
-        first, last = points[0], points[-1]
+        first, before, last = points[0], points[-2], points[-1]
         if clearly_better(last, first):
-            verdict = "was still falling (its last CI lies below its first)"
+            verdict = "fell (its last CI lies below its first)"
         elif clearly_better(first, last):
             verdict = "rose (its last CI lies above its first)"
         else:
             verdict = "did not change clearly (its first and last CIs overlap)"
+        if clearly_better(last, before):
+            end = "was still falling over the last stretch (CIs apart)"
+        else:
+            end = (
+                f"had levelled off over the last stretch ({before['mean']:.3f} at {before['cpu_s']:g} CPU-s,"
+                " CIs overlap)"
+            )
         reached = "reaches" if last["mean"] <= GOAL_KL else "does not reach"
         lines.append(
             f"- **{label}**: KL {first['mean']:.3f} at {first['cpu_s']:g} CPU-s (the table's run of the same"
             f" seeds: {table[label]['mean']:.3f}), {last['mean']:.3f} at {last['cpu_s']:g} CPU-s."
-            f" It {verdict} and {reached} the goal (KL <= {GOAL_KL})."
+            f" It {verdict}, {end}, and {reached} the goal (KL <= {GOAL_KL})."
         )
     return lines + ["", "![KL to uniform against training CPU time](stacked_digits_curve.png)", ""]
+
+
+def _lowest_kl(n: int) -> str:
+    return "lowest-KL recipe" if n == 1 else f"{n} lowest-KL recipes"
 
 
 def curve_figure(curves: dict[str, list[dict]], floor: float):
