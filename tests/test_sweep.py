@@ -348,3 +348,25 @@ def test_a_trial_stopped_by_ctrl_c_is_enqueued_again_once_with_its_run_dir():
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs["run_dir"] == "trials/objective-ns_t0"
     assert waiting[0].system_attrs["failed_trial"] == 0  # the crashed trial (no interrupt) is not rerun
+
+
+def test_a_trial_stopped_by_ctrl_c_keeps_the_cpu_time_it_spent(tmp_path, monkeypatch):
+    """The search-budget curve (`gankit compare`) sums trials' CPU time: an interrupted attempt counts."""
+    from gankit.runs import assemble
+
+    sweeps.quiet_optuna()
+    spec = parse_spec('metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n')
+    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
+    trial = optuna.create_study().ask()
+    trial.set_user_attr("enqueued", True)
+    trial.set_user_attr("cpu_time", 2.0)  # spent by an earlier attempt of the same trial
+    clock = iter([10.0, 13.5])  # this attempt: 3.5 CPU-seconds before Ctrl-C
+    monkeypatch.setattr(sweeps.time, "process_time", lambda: next(clock))
+
+    def stopped_by_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(assemble, "train", stopped_by_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.run_trial(opened, {}, trial)
+    assert trial.user_attrs["interrupted"] and trial.user_attrs["cpu_time"] == 5.5

@@ -314,6 +314,7 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
             )
     except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the run is checkpointed; the next start reruns it
         trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("cpu_time", previous_cpu + time.process_time() - cpu_start)  # the search's cost
         raise
     cpu_time = previous_cpu + time.process_time() - cpu_start
     trial.set_user_attr("cpu_time", cpu_time)
