@@ -86,6 +86,7 @@ def run_seed(preset: str, data: str, seed: int, steps: int | None, extra: dict |
         refined = refine_trainer(trainer, EVAL_SAMPLES, EVAL_SEED, options)
         metrics = toy_metrics(refined.samples, trainer.data)
         row[label] = {**metrics, **refined.stats(), "options": asdict(options)}
+    row["load_average"] = os.getloadavg()[0]  # 1 min, as the run ends: how busy the machine was
     return row
 
 
@@ -121,7 +122,7 @@ def summarise(rows: list[dict], key: str) -> dict:
     return out
 
 
-def write_table(rows: list[dict], path: Path, command: str, load: tuple[float, float]) -> None:
+def write_table(rows: list[dict], path: Path, command: str) -> None:
     preset, steps, extra = rows[0]["preset"], rows[0]["config"]["steps"], rows[0].get("overrides", {})
     settings = {**PRESETS[preset], **extra}
     name = preset + (f" ({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else "")
@@ -142,8 +143,7 @@ def write_table(rows: list[dict], path: Path, command: str, load: tuple[float, f
         "percentile-bootstrap CI of the mean] over seeds; *HQ gain* is refined minus raw HQ of the same "
         "run and samples' seed (paired), so it shows what refinement adds beyond the seeds' spread.",
         "",
-        f"Load average (1 min) before / after: {load[0]:.1f} / {load[1]:.1f} (2 cores): the CPU ms "
-        "column is comparable within this table only.",
+        load_note(rows),
         "",
     ]
     for data in DATA:
@@ -204,7 +204,6 @@ def main() -> None:
     done = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
     if not args.resume:
         log.write_text("")
-    load_before = os.getloadavg()
     rows, todo = {}, []
     for data in args.data:
         for seed in range(FIRST_SEED, FIRST_SEED + seeds):
@@ -231,8 +230,24 @@ def main() -> None:
     flags += f" --table {args.table}" if args.table != "refinement" else ""
     command = "nice -n 10 python benchmarks/refinement.py" + flags
     ordered = [rows[key] for key in sorted(rows)]
-    write_table(ordered, args.out / f"{args.table}.md", command, (load_before[0], os.getloadavg()[0]))
+    write_table(ordered, args.out / f"{args.table}.md", command)
     print(f"wrote {args.out / f'{args.table}.md'}")
+
+
+def load_note(rows: list[dict]) -> str:
+    """The machine's load while the rows were measured (the CPU ms column depends on it a little)."""
+    loads = [row["load_average"] for row in rows if "load_average" in row]
+    if not loads:
+        return "Load average: not recorded for these runs."
+    missing = (
+        f"; not recorded for {len(rows) - len(loads)} of the {len(rows)} runs"
+        if len(loads) < len(rows)
+        else ""
+    )
+    return (
+        f"Load average (1 min) as each run ended: {min(loads):.1f} to {max(loads):.1f} on 2 cores{missing}. "
+        "The CPU ms column is comparable within this table only."
+    )
 
 
 def _pairs(values: dict) -> str:
