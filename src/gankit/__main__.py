@@ -1,5 +1,12 @@
+import os
 import sys
 
 from gankit.cli import main
 
-sys.exit(main())
+code = main()
+if "RANK" in os.environ:  # maybe one process of a torchrun job (`gankit train --nproc N`)
+    from gankit.engine import distributed
+
+    if distributed.launched_by_torchrun():
+        distributed.exit_rank(code)
+sys.exit(code)

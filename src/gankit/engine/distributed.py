@@ -138,6 +138,19 @@ def _leave_process_group() -> None:
     dist.destroy_process_group()
 
 
+def exit_rank(code: int) -> None:
+    """End this torchrun process with ``code``: leave the group (every rank together), flush, and
+    exit without the interpreter's finalization. There, objects that still hold the gloo group
+    (DDP's reducer) are destroyed while gloo's threads run, which now and then aborts a rank with
+    "terminate called without an active exception" (SIGABRT) after its work is done and saved, and
+    torchrun then reports the whole job as failed."""
+    if dist.is_initialized():
+        _leave_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def process_group() -> ProcessGroup | None:
     """Join the torchrun job this process belongs to (once); None in a plain process."""
     global _GROUP
