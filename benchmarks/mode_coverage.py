@@ -150,7 +150,7 @@ def clearly_better(row: dict, other: dict) -> bool:
     return None not in (row["ci_high"], other["ci_low"]) and row["ci_high"] < other["ci_low"]
 
 
-def _ci(row: dict, scale: float, digits: int) -> str:
+def ci_text(row: dict, scale: float, digits: int) -> str:
     """mean [95 % CI]; a metric undefined in some runs (reverse KL with no HQ sample) says in how many."""
     if row["mean"] is None:
         return "n/a" if row.get("missing") else "–"
@@ -166,7 +166,7 @@ def curve_table(label: str, columns: list[str], curves: dict[str, list[dict]], d
     """A budget curve as markdown: one row per curve, one column per point, mean [95 % CI]."""
     lines = [f"| {label} | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for name, points in curves.items():
-        lines.append(f"| {name} | " + " | ".join(_ci(point, 1, digits) for point in points) + " |")
+        lines.append(f"| {name} | " + " | ".join(ci_text(point, 1, digits) for point in points) + " |")
     return lines
 
 
@@ -294,7 +294,7 @@ def render(args, search_dirs, seed_dirs, best, command: str, figures: dict[str, 
             cells = []
             for metric, _, scale, digits in METRICS:
                 row = comparing.compare([out], by=[], metric=metric).rows[0]
-                cells.append(_ci(row, scale, digits))
+                cells.append(ci_text(row, scale, digits))
             n = sum(1 for _ in (out / sweeps.TRIALS).iterdir())
             params = best[(data, objective)]["params"]
             config = ", ".join(

@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 import tomllib
 import torch
+from mode_coverage import ci_text
 
 from gankit.config import PRESETS, TrainConfig, to_dict
 from gankit.metrics.toy import toy_metrics
 from gankit.refine import RefineOptions, refine_trainer
 from gankit.runs.assemble import train
-from gankit.runs.compare import bootstrap_ci
+from gankit.runs.compare import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ("ring", "grid")
@@ -92,13 +93,9 @@ def run_seed(preset: str, data: str, seed: int, steps: int | None, extra: dict |
 
 def mean_ci(values, digits: int) -> str:
     """``mean [95 % percentile-bootstrap CI]`` over seeds; one value alone has no interval."""
-    x = np.asarray(values, dtype=float)
-    if not np.isfinite(x).all():  # reverse KL is inf when no sample is high quality
+    if not np.isfinite(values).all():  # reverse KL is inf when no sample is high quality
         return "inf"
-    if len(x) < 2:
-        return f"{x.mean():.{digits}f}"
-    low, high = bootstrap_ci(x)
-    return f"{x.mean():.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+    return ci_text(summarize(list(values), "minimize"), 1, digits)
 
 
 def summarise(rows: list[dict], key: str) -> dict:
@@ -125,7 +122,7 @@ def summarise(rows: list[dict], key: str) -> dict:
 def write_table(rows: list[dict], path: Path, command: str) -> None:
     preset, steps, extra = rows[0]["preset"], rows[0]["config"]["steps"], rows[0].get("overrides", {})
     settings = {**PRESETS[preset], **extra}
-    name = preset + (f" ({', '.join(f'{k}={v}' for k, v in extra.items())})" if extra else "")
+    name = preset + (f" ({_pairs(extra)})" if extra else "")
     lines = [
         "# Raw and refined mode coverage",
         "",
