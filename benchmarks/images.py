@@ -33,6 +33,7 @@ import tomllib
 import torch
 from mode_coverage import (
     FRESH_SEEDS,
+    ci_text,
     curve_table,
     driver_arguments,
     plot_curves,
@@ -108,15 +109,6 @@ def seed_runs(
         steps = max(int(key) for key in record["validation_fid_by_step"])
         chosen.append({"run": str(run_dir), "steps": steps} | record)
     return directory, chosen
-
-
-def _ci(row: dict, digits: int) -> str:
-    if row["mean"] is None:
-        return "–"
-    text = f"{row['mean']:.{digits}f}"
-    if row["ci_low"] is not None:
-        text += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
-    return text
 
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # the budget curve table's columns (fractions of a seed run)
@@ -228,7 +220,7 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         cells = []
         for name, digits in METRICS:
             row = comparing.compare([seed_dirs[model]], by=[], metric=f"test_{name}").rows[0]
-            cells.append(_ci(row, digits))
+            cells.append(ci_text(row, 1, digits))
             n = row["n"]
         params = ", ".join(f"{k}={v:.2g}" for k, v in best[model]["params"].items())
         steps = sorted(record["steps"] for record in chosen[model])

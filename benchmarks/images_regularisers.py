@@ -27,8 +27,8 @@ from pathlib import Path
 
 import tomllib
 import torch
-from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, _ci, search_spec, seed_runs
-from mode_coverage import FRESH_SEEDS, clearly_better, driver_arguments, run_sweep
+from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, search_spec, seed_runs
+from mode_coverage import FRESH_SEEDS, ci_text, clearly_better, driver_arguments, run_sweep
 
 from gankit.rundir import dumps
 from gankit.runs import compare as comparing
@@ -94,7 +94,7 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
     ]
     for label in ranked:
         cells = [
-            _ci(comparing.compare([seed_dirs[label]], by=[], metric=f"test_{name}").rows[0], digits)
+            ci_text(comparing.compare([seed_dirs[label]], by=[], metric=f"test_{name}").rows[0], 1, digits)
             for name, digits in METRICS
         ]
         steps = sorted(record["steps"] for record in chosen[label])

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import tomllib
 import torch
-from images import QUICK_HELP, _ci, search_spec
+from images import QUICK_HELP, search_spec
 from mode_coverage import (
     FRESH_SEEDS,
+    ci_text,
     clearly_better,
     curve_table,
     driver_arguments,
@@ -278,7 +279,7 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
     ]
     for label in ranked:
         cells = [
-            _ci(comparing.compare([seed_dirs[label]], by=[], metric=name).rows[0], digits)
+            ci_text(comparing.compare([seed_dirs[label]], by=[], metric=name).rows[0], 1, digits)
             for name, digits in METRICS
         ]
         steps = steps_trained(seed_dirs[label])

@@ -63,7 +63,10 @@ MEANINGS = {
     "monitors": "run the live monitors (the doctor replays them either way)",
     "monitor_window": "logged rows in a row a row-based condition must hold",
     "monitor_vanishing_ratio": "vanishing-gradients: g_grad_norm below this fraction of its peak",
-    "monitor_d_confidence": "discriminator-overpowers: D(real) at least this, D(fake) at most 1 - this",
+    "monitor_d_confidence": (
+        "discriminator-overpowers: D(real) at least this, D(fake) at most 1 - this; "
+        "vanishing-gradients (classifiers): D(fake) at most 1 - this"
+    ),
     "monitor_critic_gap_growth": "discriminator-overpowers (critics): gap above this x its early level",
     "monitor_gradient_penalty": "discriminator-overpowers (wgan-gp): ... and the gradient penalty above this",
     "monitor_lipschitz_norm": "discriminator-overpowers (wgan-gp): or critic gradient norms past this",

@@ -96,7 +96,7 @@ class TrainConfig:
     monitors: bool = True
     monitor_window: int = 5  # rows in a row a row-based condition must hold
     monitor_vanishing_ratio: float = 0.01  # g_grad_norm below this fraction of its peak
-    monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this
+    monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this (vanishing: the latter)
     monitor_critic_gap_growth: float = 10.0  # critic gap above this multiple of its early level
     monitor_gradient_penalty: float = 1.0  # wgan-gp: ... and the penalty above this (norms past 2)
     monitor_lipschitz_norm: float = 100.0  # wgan-gp: critic gradient norms past this overpower on their own

@@ -12,7 +12,7 @@ stops training when it opens, and divergence always does (a run with NaN weights
 The detection itself, :meth:`Monitor.observe`, is a function of the stream of rows and the
 config's thresholds only, so ``gankit doctor`` can replay it over a finished run's metrics.jsonl.
 
-- vanishing-gradients: g_grad_norm below monitor_vanishing_ratio x its peak, sustained.
+- vanishing-gradients: g_grad_norm below monitor_vanishing_ratio x its peak, D rejecting the fakes, sustained.
 - discriminator-overpowers: D(real) -> 1 and D(fake) -> 0 (critics: their gap explodes), sustained.
 - mode-collapse: toy data, few modes covered by good samples; any data, low sample diversity.
 - divergence: a non-finite loss, gradient norm or weight (always stops training).
@@ -81,6 +81,23 @@ def _number(row: dict, key: str) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
+
+
+def _d_probabilities(row: dict, objective: str) -> tuple[float | None, float | None]:
+    """Mean D(real), D(fake) on a 0..1 scale (1: "real") for the classifier objectives, else None.
+
+    minimax and ns log sigmoid probabilities (p_real, p_fake); lsgan's raw scores have targets 1
+    and 0 and read the same way; hinge's targets +1 and -1 map by s -> (s + 1) / 2. Wasserstein
+    critics have no such scale.
+    """
+    if objective in ("minimax", "ns"):
+        return _number(row, "p_real"), _number(row, "p_fake")
+    if objective not in ("lsgan", "hinge"):
+        return None, None
+    real, fake = _number(row, "d_real"), _number(row, "d_fake")
+    if real is not None and fake is not None and objective == "hinge":
+        real, fake = (real + 1) / 2, (fake + 1) / 2
+    return real, fake
 
 
 class FindingsLog:
@@ -242,12 +259,18 @@ def extend_streak(state: dict, holds: bool, step: int) -> int:
 
 
 class VanishingGradients(Monitor):
-    """G's gradient norm falls by orders of magnitude below its peak and stays there.
+    """G's gradient norm falls orders of magnitude below its peak and stays there while D rejects the fakes.
 
     With the saturating minimax loss L_G = E[log(1 - D(G(z)))], dL_G/ds = -sigmoid(s) = -D(G(z)):
     once D rejects the fakes (D(G(z)) -> 0) the generator's gradient goes to zero with it. Opens
     when g_grad_norm < monitor_vanishing_ratio x (its largest logged value so far) for
-    monitor_window rows in a row; closes when it is back above that for monitor_window rows.
+    monitor_window rows in a row; closes when the condition has failed for monitor_window rows.
+
+    For the classifier objectives (minimax, ns, lsgan, hinge), whose mean D(fake) is logged, the
+    condition also needs D to reject the fakes: D(fake) <= 1 - monitor_d_confidence. A small
+    gradient with D(fake) near 1/2 is the equilibrium, not the pitfall: D cannot tell real from
+    fake, so it is flat and has nothing left to teach (a healthy run that once had a large gradient
+    spike would otherwise raise it). Critics (wgan, wgan-gp) are judged on the norm alone.
     """
 
     name = "vanishing-gradients"
@@ -264,14 +287,18 @@ class VanishingGradients(Monitor):
         if norm > self.peak:
             self.peak, self.peak_step = norm, row["step"]
         ratio = norm / self.peak if self.peak > 0 else 1.0
+        holds = ratio < self.config.monitor_vanishing_ratio
         evidence = {"g_grad_norm": norm, "peak_g_grad_norm": self.peak, "ratio_to_peak": ratio}
-        if _number(row, "p_fake") is not None:
-            evidence["p_fake"] = row["p_fake"]
         message = (
             f"G's gradient norm fell to {norm:.3g}, {ratio:.2g} of its peak {self.peak:.3g} "
             f"(step {self.peak_step}), for {self.sustain()} logged rows: G has almost nothing to learn from"
         )
-        return Condition(ratio < self.config.monitor_vanishing_ratio, message, evidence)
+        _, fake = _d_probabilities(row, self.config.objective)
+        if fake is not None:
+            holds = holds and fake <= 1 - self.config.monitor_d_confidence
+            evidence["d_fake"] = fake
+            message += f" (mean D(fake) = {fake:.2g}: D rejects the fakes)"
+        return Condition(holds, message, evidence)
 
 
 class DiscriminatorOverpowers(Monitor):
@@ -308,12 +335,7 @@ class DiscriminatorOverpowers(Monitor):
         return Condition(holds, message, evidence)
 
     def _classifier(self, row: dict) -> tuple[bool | None, dict, str]:
-        if self.config.objective in ("minimax", "ns"):
-            real, fake = _number(row, "p_real"), _number(row, "p_fake")
-        else:
-            real, fake = _number(row, "d_real"), _number(row, "d_fake")
-            if real is not None and fake is not None and self.config.objective == "hinge":
-                real, fake = (real + 1) / 2, (fake + 1) / 2
+        real, fake = _d_probabilities(row, self.config.objective)
         if real is None or fake is None:
             return None, {}, ""
         confidence = self.config.monitor_d_confidence
