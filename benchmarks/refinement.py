@@ -1,47 +1,50 @@
 """Raw and refined mode coverage of a preset on the ring and the grid (PacGAN protocol).
 
-Each seed trains the preset once; 2,500 samples of the trained generator are scored raw, then
-refined with each refinement recipe (gankit.refine: DRS and MH-GAN, each with the knn density
-ratio and with the run's own discriminator) and scored again. Raw and refined rows are separate
-rows of the table; each refined row states its acceptance rate and CPU cost per sample.
+A thin driver over `gankit sweep`: one sweep trains the preset on every (data, seed) cell, each an
+ordinary run directory. Then 2,500 samples of each trained generator are scored raw, refined with
+each refinement recipe (gankit.refine: DRS and MH-GAN, each with the knn density ratio and with the
+run's own discriminator) and scored again. Raw and refined rows are separate rows of the table;
+each refined row states its acceptance rate and CPU cost per sample.
 
-    nice -n 10 python benchmarks/refinement.py --workers 2      # full: writes docs/benchmarks/refinement.md
-    python benchmarks/refinement.py --quick --out /tmp/refine   # 1 seed, 1,000 steps: a smoke test
-    python benchmarks/refinement.py --workers 2 --set latent=mixture --set latent_components=25 \
-        --table refinement_mixture                              # the preset with another latent
+    nice -n 10 python benchmarks/refinement.py                 # full: writes docs/benchmarks/refinement.md
+    python benchmarks/refinement.py --quick                    # 2 seeds, 1,000 steps: a smoke test
+    nice -n 10 python benchmarks/refinement.py --set latent=mixture --set latent_components=25 \
+        --table refinement_mixture                             # the preset with another latent
 
-Every finished seed is appended to ``refinement.jsonl`` beside the table; ``--resume`` reuses
-the rows of seeds already done with an identical config. Each run uses one thread; ``--workers``
-runs that many seeds at once.
+The sweeps go to runs/refinement/TABLE. Rerunning the same command resumes the sweep (finished
+runs are kept) and re-renders the page; each run's scores are kept in its run directory
+(refinement.json) and reused while the recipes and the protocol are unchanged. The table's rows
+are also written, one per run, to TABLE.jsonl beside it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import tomllib
 import torch
-from mode_coverage import ci_text
+from mode_coverage import ci_text, driver_arguments, run_sweep, toml_text
 
-from gankit.config import PRESETS, TrainConfig, to_dict
+from gankit.config import PRESETS, TrainConfig
+from gankit.engine.restore import load_trainer
 from gankit.metrics.toy import toy_metrics
 from gankit.refine import RefineOptions, refine_trainer
-from gankit.runs.assemble import train
+from gankit.rundir import read_config
+from gankit.runs import sweep as sweeps
 from gankit.runs.compare import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ("ring", "grid")
 EVAL_SAMPLES = 2500  # PacGAN's protocol
 EVAL_SEED = 10_000  # noise seed of the scored samples
-FIRST_SEED = 1000  # training seeds FIRST_SEED.. : not the mode-coverage table's 0..4
+FIRST_SEED = 1000  # training seeds FIRST_SEED.. : not the mode-coverage table's
+QUICK_STEPS = 1000
+SCORES_FILE = "refinement.json"  # a run's raw and refined scores, kept in its run directory
 RECIPES = {
     "drs, knn": RefineOptions(method="drs", scores="knn"),
     "mh, knn": RefineOptions(method="mh", scores="knn"),
@@ -57,45 +60,52 @@ PUBLISHED = [
 ]
 
 
-def seed_config(
-    preset: str, data: str, seed: int, steps: int | None, extra: dict | None = None
-) -> TrainConfig:
-    values = {**PRESETS[preset], **(extra or {}), "data": data, "seed": seed}
-    values |= {"eval_every": 0, "sample_every": 0, "threads": 1}
+def spec_text(preset: str, extra: dict, data: list[str], seeds: int, steps: int | None) -> str:
+    """The sweep: the preset (with ``extra`` on top) on every (data, seed) cell; no search."""
+    base = {**PRESETS[preset], **extra, "eval_every": 0, "sample_every": 0}
     if steps is not None:
-        values["steps"] = steps
-    return TrainConfig(**values)
+        base["steps"] = steps
+    grid = {"data": list(data), "seed": list(range(FIRST_SEED, FIRST_SEED + seeds))}
+    return toml_text({"metric": "high_quality", "direction": "maximize", "base": base, "grid": grid})
 
 
-def run_seed(preset: str, data: str, seed: int, steps: int | None, extra: dict | None = None) -> dict:
-    torch.set_num_threads(1)  # in a worker process too
-    config = seed_config(preset, data, seed, steps, extra)
-    start = time.process_time()
-    result = train(config)  # in memory: no run directory
-    train_cpu = time.process_time() - start
-    trainer = result.trainer
-    row = {
-        "preset": preset,
-        "overrides": extra or {},
-        "data": data,
-        "seed": seed,
-        "config": to_dict(result.config),
-        "train_cpu_s": train_cpu,
-    }
+def protocol() -> dict:
+    """What a run's kept scores depend on besides the run itself: reuse them only if it is unchanged."""
+    recipes = {label: asdict(options) for label, options in RECIPES.items()}
+    return {"samples": EVAL_SAMPLES, "seed": EVAL_SEED, "recipes": recipes}
+
+
+def score_run(run_dir: Path) -> dict:
+    """One run's row: raw scores and each recipe's refined scores (computed once, then read back)."""
+    kept = run_dir / SCORES_FILE
+    if kept.is_file():
+        row = json.loads(kept.read_text())
+        if row.get("protocol") == protocol():
+            return row
+    torch.set_num_threads(1)
+    trainer = load_trainer(run_dir)
+    config = read_config(run_dir)
+    trial = json.loads((run_dir / sweeps.TRIAL_FILE).read_text())
+    row = {"data": config["data"], "seed": config["seed"], "config": config, "train_cpu_s": trial["cpu_time"]}
     row["raw"] = toy_metrics(trainer.sample(EVAL_SAMPLES, EVAL_SEED), trainer.data)
     for label, options in RECIPES.items():
         refined = refine_trainer(trainer, EVAL_SAMPLES, EVAL_SEED, options)
         metrics = toy_metrics(refined.samples, trainer.data)
         row[label] = {**metrics, **refined.stats(), "options": asdict(options)}
-    row["load_average"] = os.getloadavg()[0]  # 1 min, as the run ends: how busy the machine was
+    row["load_average"] = os.getloadavg()[0]  # 1 min, as its refinement is timed: how busy the machine was
+    row["protocol"] = protocol()
+    kept.write_text(json.dumps(row) + "\n")
     return row
 
 
 def mean_ci(values, digits: int) -> str:
-    """``mean [95 % percentile-bootstrap CI]`` over seeds; one value alone has no interval."""
-    if not np.isfinite(values).all():  # reverse KL is inf when no sample is high quality
-        return "inf"
-    return ci_text(summarize(list(values), "minimize"), 1, digits)
+    """``mean [95 % percentile-bootstrap CI]`` over seeds; one value alone has no interval.
+
+    Reverse KL is undefined (None, read as NaN) for a run with no high-quality sample: it is left
+    out, and the cell says over how many seeds it is defined.
+    """
+    defined = [float(v) for v in values if np.isfinite(v)]
+    return ci_text(summarize(defined, "minimize") | {"missing": len(values) - len(defined)}, 1, digits)
 
 
 def summarise(rows: list[dict], key: str) -> dict:
@@ -119,8 +129,8 @@ def summarise(rows: list[dict], key: str) -> dict:
     return out
 
 
-def write_table(rows: list[dict], path: Path, command: str) -> None:
-    preset, steps, extra = rows[0]["preset"], rows[0]["config"]["steps"], rows[0].get("overrides", {})
+def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: dict) -> None:
+    steps = rows[0]["config"]["steps"]
     settings = {**PRESETS[preset], **extra}
     name = preset + (f" ({_pairs(extra)})" if extra else "")
     lines = [
@@ -130,7 +140,8 @@ def write_table(rows: list[dict], path: Path, command: str) -> None:
         f"{platform.system()}, torch {torch.__version__}, one thread per run.",
         "",
         f"Preset `{preset}`{' with ' + _pairs(extra) if extra else ''} ({_pairs(settings)}), trained on "
-        f"seeds {FIRST_SEED}.. (not the mode-coverage table's), {steps} steps. PacGAN protocol: "
+        f"seeds {FIRST_SEED}.. (not the mode-coverage table's), {steps} steps, one run directory per "
+        "(data, seed) of one `gankit sweep`. PacGAN protocol: "
         f"{EVAL_SAMPLES} samples "
         "(noise seed 10000), HQ within 3σ of the nearest mode, a mode covered with ≥ 20 HQ samples, "
         "reverse KL of the mode histogram against uniform, W1 on 1,500 points. Raw rows are the "
@@ -179,71 +190,41 @@ def write_table(rows: list[dict], path: Path, command: str) -> None:
     path.write_text("\n".join(lines))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="toy-best", choices=sorted(PRESETS))
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
-    parser.add_argument("--quick", action="store_true", help="1 seed, 1,000 steps (a smoke test)")
-    parser.add_argument("--resume", action="store_true", help="reuse finished seeds from the jsonl")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--workers", type=int, default=1, help="seeds trained at once (one thread each)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key"
+def main(argv: list[str] | None = None) -> None:
+    def options(parser) -> None:
+        parser.add_argument("--preset", default="toy-best", choices=sorted(PRESETS))
+        parser.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
+        parser.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key"
+        )
+        parser.add_argument("--table", default="refinement", help="writes TABLE.md and TABLE.jsonl")
+
+    args = driver_arguments(
+        argv, "refinement", __doc__, f"2 seeds, {QUICK_STEPS:,} steps (a smoke test)", options
     )
-    parser.add_argument("--table", default="refinement", help="writes TABLE.md and TABLE.jsonl in --out")
-    args = parser.parse_args()
     torch.set_num_threads(1)
-    seeds, steps = (1, 1000) if args.quick else (args.seeds, None)
-    args.out.mkdir(parents=True, exist_ok=True)
     extra = dict(_key_value(item) for item in args.set)
-    log = args.out / f"{args.table}.jsonl"
-    done = [json.loads(line) for line in log.read_text().splitlines()] if args.resume and log.exists() else []
-    if not args.resume:
-        log.write_text("")
-    rows, todo = {}, []
-    for data in args.data:
-        for seed in range(FIRST_SEED, FIRST_SEED + seeds):
-            config = to_dict(seed_config(args.preset, data, seed, steps, extra))
-            previous = [r for r in done if r["preset"] == args.preset and _same_run(r["config"], config)]
-            if previous:
-                rows[data, seed] = previous[0]
-            else:
-                todo.append((data, seed))
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        running = {
-            pool.submit(run_seed, args.preset, data, seed, steps, extra): (data, seed) for data, seed in todo
-        }
-        for future in as_completed(running):
-            data, seed = running[future]
-            row = rows[data, seed] = future.result()
-            with log.open("a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            raw, drs = row["raw"], row["drs, knn"]
-            hq_raw, hq_drs = 100 * raw["high_quality"], 100 * drs["high_quality"]
-            print(f"{data} seed {seed}: raw HQ {hq_raw:.1f} %, drs knn {hq_drs:.1f} %", flush=True)
-    flags = " --quick" if args.quick else f" --workers {args.workers}"
-    flags += "".join(f" --set {item}" for item in args.set)
-    flags += f" --table {args.table}" if args.table != "refinement" else ""
-    command = "nice -n 10 python benchmarks/refinement.py" + flags
-    ordered = [rows[key] for key in sorted(rows)]
-    write_table(ordered, args.out / f"{args.table}.md", command)
-    print(f"wrote {args.out / f'{args.table}.md'}")
+    spec = spec_text(args.preset, extra, args.data, args.seeds, QUICK_STEPS if args.quick else None)
+    sweep_dir = run_sweep(args.out / args.table, spec, args.workers)
+    rows = sorted(
+        (score_run(run) for run in sorted((sweep_dir / sweeps.TRIALS).iterdir())),
+        key=lambda row: (DATA.index(row["data"]), row["seed"]),
+    )
+    for row in rows:
+        raw, drs = 100 * row["raw"]["high_quality"], 100 * row["drs, knn"]["high_quality"]
+        print(f"{row['data']} seed {row['seed']}: raw HQ {raw:.1f} %, drs knn {drs:.1f} %", flush=True)
+    docs = args.out if args.quick else ROOT / "docs" / "benchmarks"  # a smoke test writes beside its runs
+    (docs / f"{args.table}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_table(rows, docs / f"{args.table}.md", "nice -n 10 " + args.command, args.preset, extra)
+    print(f"wrote {docs / f'{args.table}.md'}")
 
 
 def load_note(rows: list[dict]) -> str:
     """The machine's load while the rows were measured (the CPU ms column depends on it a little)."""
-    loads = [row["load_average"] for row in rows if "load_average" in row]
-    if not loads:
-        return "Load average: not recorded for these runs."
-    missing = (
-        f"; not recorded for {len(rows) - len(loads)} of the {len(rows)} runs"
-        if len(loads) < len(rows)
-        else ""
-    )
+    loads = [row["load_average"] for row in rows]
     return (
-        f"Load average (1 min) as each run ended: {min(loads):.1f} to {max(loads):.1f} on 2 cores{missing}. "
-        "The CPU ms column is comparable within this table only."
+        f"Load average (1 min) as each run's refinement was timed: {min(loads):.1f} to {max(loads):.1f} "
+        "on 2 cores. The CPU ms column is comparable within this table only."
     )
 
 
@@ -260,12 +241,6 @@ def _key_value(item: str) -> tuple[str, object]:
         return key, tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return key, text
-
-
-def _same_run(saved: dict, config: dict) -> bool:
-    """Whether a saved row trained ``config`` (the resolved config also holds the data's defaults)."""
-    config = json.loads(json.dumps(config))  # as saved: tuples are lists
-    return all(saved.get(key) == value for key, value in config.items() if value is not None)
 
 
 if __name__ == "__main__":
