@@ -98,7 +98,7 @@ def test_vanishing_gradients_needs_a_discriminator_that_rejects_the_fakes(object
     assert (finding is not None) == rejects
     if rejects:
         assert finding.step == 30 and finding.evidence["d_fake"] <= 0.05
-        assert "D rejects the fakes" in finding.message
+        assert "while D rejects the fakes (mean D(fake) = " in finding.message
 
 
 def test_vanishing_gradients_stays_quiet_on_a_real_healthy_run_at_equilibrium():

@@ -289,15 +289,14 @@ class VanishingGradients(Monitor):
         ratio = norm / self.peak if self.peak > 0 else 1.0
         holds = ratio < self.config.monitor_vanishing_ratio
         evidence = {"g_grad_norm": norm, "peak_g_grad_norm": self.peak, "ratio_to_peak": ratio}
-        message = (
-            f"G's gradient norm fell to {norm:.3g}, {ratio:.2g} of its peak {self.peak:.3g} "
-            f"(step {self.peak_step}), for {self.sustain()} logged rows: G has almost nothing to learn from"
-        )
+        what = f"G's gradient norm fell to {norm:.3g}, {ratio:.2g} of its peak {self.peak:.3g}"
+        what += f" (step {self.peak_step})"
         _, fake = _d_probabilities(row, self.config.objective)
         if fake is not None:
             holds = holds and fake <= 1 - self.config.monitor_d_confidence
             evidence["d_fake"] = fake
-            message += f" (mean D(fake) = {fake:.2g}: D rejects the fakes)"
+            what += f" while D rejects the fakes (mean D(fake) = {fake:.2g})"
+        message = f"{what}, for {self.sustain()} logged rows: G has almost nothing to learn from"
         return Condition(holds, message, evidence)
 
 
