@@ -9,7 +9,8 @@ benchmarks/mode_coverage.py:
    PacGAN2 packing, the same DCGAN networks, the same number of Optuna trials over the two learning
    rates, each trial the same training CPU time (``time_budget_s``), scored by `gankit eval`'s KL of
    the mode histogram to uniform on 26,000 samples (each channel classified by the shipped digit
-   classifier).
+   classifier). A second search (benchmarks/specs/stacked_digits_ema.toml) gives the three unpacked
+   objectives again with G's weights averaged (ema_decay 0.999), under the same protocol.
 2. Seeds: each cell's best configuration is trained again on fresh seeds (100, 101, ...) and scored
    the same way; the table is `gankit compare` of them (95 % bootstrap CIs).
 
@@ -58,6 +59,8 @@ from gankit.runs import sweep as sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits.toml"
+EMA_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_ema.toml"  # the unpacked cells with G's EMA
+SEARCHES = (("search", SPEC), ("search-ema", EMA_SPEC))  # each a sweep of its own: DIR/search, ...
 METRICS = (("modes", 1), ("kl_to_uniform", 3), ("fid", 1))
 GOAL_KL = 0.1  # all 1,000 modes at about PacGAN's published KL (0.06-0.07)
 CURVE_FILE = "curve.json"  # in a curve run: {step: modes and KL of that checkpoint}
@@ -80,8 +83,9 @@ PUBLISHED = [
 
 
 def cell_label(cell: dict) -> str:
-    """{'objective': 'ns', 'pack': 2} -> 'ns + PacGAN2'."""
-    return cell["objective"] + (f" + PacGAN{cell['pack']}" if cell.get("pack", 1) > 1 else "")
+    """{'objective': 'ns', 'pack': 2} -> 'ns + PacGAN2'; {..., 'ema_decay': 0.999} -> 'ns + EMA'."""
+    label = cell["objective"] + (f" + PacGAN{cell['pack']}" if cell.get("pack", 1) > 1 else "")
+    return label + (" + EMA" if cell.get("ema_decay") else "")
 
 
 def steps_trained(directory: Path) -> list[int]:
@@ -113,16 +117,16 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
         f"- **Goal (KL <= {GOAL_KL}):** "
         + (f"reached by {', '.join(reached)}." if reached else "not reached by any recipe at this budget.")
     )
-    for objective in dict.fromkeys(label.split(" + ")[0] for label in ranked):
-        packed = next((label for label in ranked if label.startswith(objective + " + ")), None)
-        if packed is None or objective not in rows:
+    for label in ranked:  # each lever (PacGAN2, EMA) against the same objective without it
+        objective, _, lever = label.partition(" + ")
+        if not lever or objective not in rows:
             continue
-        plain, pack = rows[objective], rows[packed]
-        change = "lowers" if pack["mean"] < plain["mean"] else "raises"
-        verdict = "CIs overlap" if overlaps(plain, pack) else "CIs apart"
+        plain, with_lever = rows[objective], rows[label]
+        change = "lowers" if with_lever["mean"] < plain["mean"] else "raises"
+        verdict = "CIs overlap" if overlaps(plain, with_lever) else "CIs apart"
         text.append(
-            f"- **{packed.split(' + ')[1]} with {objective}** {change} KL from {plain['mean']:.3f} to"
-            f" {pack['mean']:.3f} ({verdict})."
+            f"- **{lever} with {objective}** {change} KL from {plain['mean']:.3f} to"
+            f" {with_lever['mean']:.3f} ({verdict})."
         )
     return text
 
@@ -256,7 +260,9 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         "- **Data.** `--data stacked-digits`: three independent 8x8 scikit-learn digits as the R, G, B",
         "  channels, 1,000 equally likely modes, stacked afresh every batch.",
         f"- **Models.** ns, hinge and WGAN-GP, each without and with PacGAN2 packing (D scores 2 samples"
-        f" at once), DCGAN networks of width {base['width']}, batch {base['batch_size']}.",
+        f" at once), DCGAN networks of width {base['width']}, batch {base['batch_size']}; the unpacked"
+        " three also sampled from an EMA of G's weights (`ema_decay` 0.999, + EMA), searched the",
+        "  same way in a second sweep (specs/stacked_digits_ema.toml), added after a 2-seed probe.",
         f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
         " (`time_budget_s`): WGAN-GP's",
         "  5 critic updates and packing's wider D cost generator updates, not extra compute.",
@@ -328,7 +334,7 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
     if curves:
         lines += curve_section(curves, args.curve_budget, base, rows)
     lines += [
-        f"The sweeps are in `{args.out_display}` (search, one seeds-* directory per cell"
+        f"The sweeps are in `{args.out_display}` (search and search-ema, one seeds-* directory per cell"
         + (", one curve-* directory per curve recipe" if curves else "")
         + ";",
         f"`gankit compare {args.out_display}/search` reprints the search).",
@@ -354,22 +360,23 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--curve-budget must be > 0 CPU-seconds and --curve-recipes >= 1")
     out, command = args.out, args.command
 
-    text = search_spec(SPEC, args.quick)
-    search = run_sweep(out / "search", text, args.workers)
-    best, seed_dirs = {}, {}
-    for entry in comparing.compare([search]).best_configs:
-        label = cell_label(entry["cell"])
-        best[label] = entry
-        name = "seeds-" + label.replace(" + ", "-")
-        seed_dirs[label] = run_sweep(out / name, seeds_spec(text, entry, args.seeds), args.workers)
+    best, seed_dirs, texts = {}, {}, {}
+    for search_name, spec_path in SEARCHES:
+        text = search_spec(spec_path, args.quick)
+        search = run_sweep(out / search_name, text, args.workers)
+        for entry in comparing.compare([search]).best_configs:
+            label = cell_label(entry["cell"])
+            best[label], texts[label] = entry, text
+            name = "seeds-" + label.replace(" + ", "-")
+            seed_dirs[label] = run_sweep(out / name, seeds_spec(text, entry, args.seeds), args.workers)
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
     curves, dense = {}, {}
     if args.curve_budget:
         kl = {label: comparing.compare([seed_dirs[label]], metric="kl_to_uniform").rows[0] for label in best}
         for label in sorted(best, key=lambda label: kl[label]["mean"])[: args.curve_recipes]:
             name = f"curve-{label.replace(' + ', '-')}-{args.curve_budget:g}s"
-            runs = curve_runs(out / name, text, best[label], args)
-            search_budget = tomllib.loads(text)["base"]["time_budget_s"]
+            runs = curve_runs(out / name, texts[label], best[label], args)
+            search_budget = tomllib.loads(texts[label])["base"]["time_budget_s"]
             curves[label] = curve_points(runs, args.curve_budget, search_budget)
             dense[label] = curve_points(runs, args.curve_budget, args.curve_budget / CURVE_FIGURE_POINTS)
         floor = first_eval(seed_dirs[label])["floor_kl_to_uniform"]
