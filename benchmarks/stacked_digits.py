@@ -131,6 +131,25 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
     return text
 
 
+def ema_note(best: dict, seed_dirs: dict) -> list[str]:
+    """How much of each EMA row's averaged generator is still its first one (gankit's EMA has no warm-up)."""
+    shares = []
+    for label, entry in best.items():
+        decay = entry["cell"].get("ema_decay")
+        if decay:
+            fewest = steps_trained(seed_dirs[label])[0]
+            shares.append(f"{label} {decay**fewest:.0%} after {fewest:,} steps")
+    if not shares:
+        return []
+    return [
+        "- **EMA and short runs.** gankit's EMA (torch's AveragedModel) starts from the generator after",
+        "  its first step, with no warm-up: after N generator steps that first generator still has weight",
+        f"  decay^N in the average. At this budget, in the run with the fewest steps: {'; '.join(shares)}.",
+        "  A recipe that buys few generator steps (WGAN-GP's 5 critic updates each) is averaged mostly",
+        "  with its untrained start, so its EMA row says little about averaging itself.",
+    ]
+
+
 def first_eval(seed_dir: Path) -> dict:
     """The eval.json of a seed sweep's first run (it holds the real stacks' floor)."""
     return json.loads(next((seed_dir / sweeps.TRIALS).iterdir()).joinpath(sweeps.EVAL_FILE).read_text())
@@ -310,6 +329,7 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         "## Reading the table",
         "",
         *reading(rows, ranked),
+        *ema_note(best, seed_dirs),
         "",
         f"What our rows cannot show: {spec['trials']} search trials and {base['time_budget_s']} CPU-seconds a"
         " run are small,",
