@@ -233,7 +233,13 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
                 f"had levelled off over the last stretch ({before['mean']:.3f} at {before['cpu_s']:g} CPU-s,"
                 " CIs overlap)"
             )
-        reached = "reaches" if last["mean"] <= GOAL_KL else "does not reach"
+        if last["ci_high"] is not None and last["ci_high"] <= GOAL_KL:
+            reached = "reaches (its whole CI)"
+        elif last["mean"] <= GOAL_KL:
+            upper = "" if last["ci_high"] is None else f": the CI of the mean reaches {last['ci_high']:.3f}"
+            reached = f"reaches on average (not surely{upper})"
+        else:
+            reached = "does not reach"
         lines.append(
             f"- **{label}**: KL {first['mean']:.3f} at {first['cpu_s']:g} CPU-s (the table's run of the same"
             f" seeds: {table[label]['mean']:.3f}), {last['mean']:.3f} at {last['cpu_s']:g} CPU-s."
