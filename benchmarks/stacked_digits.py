@@ -386,6 +386,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--curve-budget must be > 0 CPU-seconds and --curve-recipes >= 1")
     out, command = args.out, args.command
 
+    specs = [tomllib.loads(search_spec(path, args.quick)) for _, path in SEARCHES]
+    shared = ("metric", "trials", "seed", "base", "search")  # what makes the searches' budgets equal
+    if any(spec[key] != specs[0][key] for spec in specs for key in shared):
+        raise SystemExit(f"{', '.join(str(path) for _, path in SEARCHES)} must share {', '.join(shared)}")
     best, seed_dirs, texts = {}, {}, {}
     for search_name, spec_path in SEARCHES:
         text = search_spec(spec_path, args.quick)
