@@ -10,7 +10,7 @@ benchmarks/mode_coverage.py:
    rates, each trial the same training CPU time (``time_budget_s``), scored by `gankit eval`'s KL of
    the mode histogram to uniform on 26,000 samples (each channel classified by the shipped digit
    classifier). A second search (benchmarks/specs/stacked_digits_ema.toml) gives the three unpacked
-   objectives again with G's weights averaged (ema_decay 0.999), under the same protocol.
+   objectives again with G's weights averaged (ema_decay 0.999, ramped up), under the same protocol.
 2. Seeds: each cell's best configuration is trained again on fresh seeds (100, 101, ...) and scored
    the same way; the table is `gankit compare` of them (95 % bootstrap CIs).
 
@@ -31,6 +31,7 @@ Rerunning the same command resumes every sweep (finished trials are kept) and re
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -51,6 +52,7 @@ from mode_coverage import (
 )
 
 from gankit.checkpoint import checksum_path, list_checkpoints
+from gankit.engine.loop import ramped_ema_decay
 from gankit.metrics.evaluate import checkpoint_samples
 from gankit.metrics.labels import STACKED_SAMPLES, mode_histogram_metrics, stacked_modes
 from gankit.rundir import dumps
@@ -132,21 +134,24 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
 
 
 def ema_note(best: dict, seed_dirs: dict) -> list[str]:
-    """How much of each EMA row's averaged generator is still its first one (gankit's EMA has no warm-up)."""
-    shares = []
+    """How far back each EMA row's average reaches when its budget ends: the ramp-up caps the
+    half-life at ``ema_rampup`` x the steps trained (gankit.engine.loop.ramped_ema_decay)."""
+    from gankit.rundir import read_config
+
+    reaches = []
     for label, entry in best.items():
-        decay = entry["cell"].get("ema_decay")
-        if decay:
+        if entry["cell"].get("ema_decay"):
             fewest = steps_trained(seed_dirs[label])[0]
-            shares.append(f"{label} {decay**fewest:.0%} after {fewest:,} steps")
-    if not shares:
+            config = read_config(next((seed_dirs[label] / sweeps.TRIALS).iterdir()))
+            decay = ramped_ema_decay(config["ema_decay"], config["ema_rampup"], fewest)
+            reaches.append(f"{label}: half-life {math.log(0.5) / math.log(decay):,.0f} steps of {fewest:,}")
+    if not reaches:
         return []
     return [
-        "- **EMA and short runs.** gankit's EMA (torch's AveragedModel) starts from the generator after",
-        "  its first step, with no warm-up: after N generator steps that first generator still has weight",
-        f"  decay^N in the average. At this budget, in the run with the fewest steps: {'; '.join(shares)}.",
-        "  A recipe that buys few generator steps (WGAN-GP's 5 critic updates each) is averaged mostly",
-        "  with its untrained start, so its EMA row says little about averaging itself.",
+        "- **EMA and short runs.** The average ramps up (StyleGAN2-ADA's rule): its half-life is at most",
+        "  5 % of the steps trained so far, so a run stopped by its budget samples an average of its last",
+        "  few hundred steps, not of its untrained start. In the run with the fewest steps, at the end:",
+        f"  {'; '.join(reaches)}.",
     ]
 
 
@@ -286,7 +291,7 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         "  channels, 1,000 equally likely modes, stacked afresh every batch.",
         f"- **Models.** ns, hinge and WGAN-GP, each without and with PacGAN2 packing (D scores 2 samples"
         f" at once), DCGAN networks of width {base['width']}, batch {base['batch_size']}; the unpacked"
-        " three also sampled from an EMA of G's weights (`ema_decay` 0.999, + EMA), searched the",
+        " three also sampled from an EMA of G's weights (`ema_decay` 0.999, ramped up; + EMA), searched the",
         "  same way in a second sweep (specs/stacked_digits_ema.toml), added after a 2-seed probe.",
         f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
         " (`time_budget_s`): WGAN-GP's",

@@ -38,6 +38,7 @@ def test_toml_accepts_a_train_table_and_dashed_keys(tmp_path):
         ({"betas": [0.5]}, "betas has the wrong type"),
         ({"betas": [0.5, 1.5]}, "betas must be two numbers in [0, 1)"),
         ({"ema_decay": 1.0}, "ema_decay must be in [0, 1)"),
+        ({"ema_rampup": -0.05}, "ema_rampup must be >= 0"),
         ({"batch_size": 30, "pack": 4}, "must be a multiple of pack"),
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"stepz": 3}, "unknown config key 'stepz'; allowed: data, objective"),

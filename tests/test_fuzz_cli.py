@@ -86,6 +86,7 @@ FLAG_VALUES = {
     "--clip-value": floats(0.0, 1.0),
     "--gp-weight": floats(0.0, 100.0),
     "--ema-decay": st.one_of(floats(0.0, 0.999), st.sampled_from(["1", "1.0", "2"])),
+    "--ema-rampup": floats(0.0, 1.0),
     "--data": names(
         "ring", "grid", "gaussian-1d", "mixture-1d", "swissroll", "digits-nope", "/nonexistent.npy"
     ),

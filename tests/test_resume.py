@@ -94,6 +94,22 @@ def test_rows_logged_after_the_last_checkpoint_are_replaced_not_duplicated(tmp_p
     assert wall_times == sorted(wall_times)  # the clock continues from the checkpoint's elapsed time
 
 
+def test_a_run_from_before_the_ema_ramp_resumes_with_the_plain_ema_it_started_with(tmp_path):
+    reference, old = tmp_path / "reference", tmp_path / "old"
+    assemble.train(tiny_config(30, ema_rampup=0.0), reference)
+    assemble.train(tiny_config(30, ema_rampup=0.0), old)
+    config = json.loads((old / "config.json").read_text())
+    del config["ema_rampup"]  # as gankit wrote it before the key existed
+    (old / "config.json").write_text(json.dumps(config))
+    checkpoint_path(old / "checkpoints", 30).unlink()  # it resumes from step 20
+    checkpoint_path(old / "checkpoints", 30).with_suffix(".sha256").unlink(missing_ok=True)
+    assemble.resume(old)
+    assert_same_state(latest_state(reference), latest_state(old))
+    ramped = tmp_path / "ramped"
+    assemble.train(tiny_config(30), ramped)  # today's default ramps: a different average
+    assert not same_state(latest_state(reference), latest_state(ramped))
+
+
 class RowCounter(assemble.MetricsWriter):
     """A built-in callback with state: numbers the rows it writes."""
 

@@ -1,13 +1,14 @@
 """The alternating trainer: each phase touches only its own player; same seed, same numbers."""
 
 import copy
+import math
 
 import pytest
 import torch
 
 from gankit.config import TrainConfig, resolve
 from gankit.data.toy import get_toy
-from gankit.engine.loop import Trainer, d_step, g_step
+from gankit.engine.loop import Trainer, d_step, g_step, ramped_ema_decay
 
 
 def make_trainer(**overrides) -> Trainer:
@@ -117,6 +118,36 @@ def test_ema_generator_tracks_an_average_and_is_used_for_sampling():
     assert t.sampler is t.ema.module
     assert not same(snapshot(t.generator), snapshot(t.ema.module))
     assert not torch.equal(t.sample(10, seed=0), t.generator(torch.randn(10, 2)))
+
+
+def test_ema_ramp_caps_the_half_life_at_a_fraction_of_the_steps_so_far():
+    assert ramped_ema_decay(0.999, 0.0, 1) == 0.999  # 0: the plain EMA
+    assert ramped_ema_decay(0.999, 0.05, 1) < 1e-5  # the first update all but copies G
+    for steps in (10, 100, 1000):
+        decay = ramped_ema_decay(0.999, 0.05, steps)
+        assert decay < 0.999 and math.isclose(math.log(0.5) / math.log(decay), 0.05 * steps)
+    assert ramped_ema_decay(0.999, 0.05, 13856) < 0.999 == ramped_ema_decay(0.999, 0.05, 13857)
+
+
+@pytest.mark.parametrize("rampup", [0.0, 0.05])
+def test_ema_generator_is_the_ramped_exponential_average_of_the_generators(rampup):
+    t = make_trainer(ema_decay=0.9, ema_rampup=rampup, objective="ns")
+    expected = None
+    for step in range(1, 8):
+        t.train_step()
+        weights = snapshot(t.generator)
+        if expected is None:  # the first update copies G
+            expected = weights
+        else:
+            decay = ramped_ema_decay(0.9, rampup, step)
+            expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights, strict=True)]
+    averaged = snapshot(t.ema.module)
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(averaged, expected, strict=True))
+    plain = make_trainer(ema_decay=0.9, ema_rampup=0.0, objective="ns")
+    for _ in range(7):
+        plain.train_step()
+    assert same(snapshot(plain.generator), snapshot(t.generator))  # the EMA never feeds back into G
+    assert same(snapshot(plain.ema.module), averaged) == (rampup == 0)
 
 
 def test_fit_logs_averaged_rows_every_log_every_steps():

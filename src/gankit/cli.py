@@ -134,6 +134,11 @@ def train(
         "--gp-weight",
     ),
     ema_decay: float | None = _opt("ema_decay", "Generator EMA decay (0 = off).", "--ema-decay"),
+    ema_rampup: float | None = _opt(
+        "ema_rampup",
+        "EMA warm-up: its half-life is at most this fraction of the steps so far (0 = plain EMA).",
+        "--ema-rampup",
+    ),
     spectral_norm: bool | None = typer.Option(
         None, "--spectral-norm", help="Spectral normalisation of D's layers (SN-GAN).", show_default=False
     ),

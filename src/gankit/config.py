@@ -70,6 +70,9 @@ class TrainConfig:
     clip_value: float | None = None  # wgan only
     gradient_penalty_weight: float | None = None  # wgan-gp only (lambda)
     ema_decay: float = 0.0  # generator EMA; 0 turns it off, 0.999 is typical
+    # EMA warm-up (StyleGAN2-ADA's ramp-up): the average's half-life is at most ema_rampup x the steps
+    # trained so far, so a short run does not average in its untrained start; 0: the plain EMA
+    ema_rampup: float = 0.05
     # image regularisers (docs/benchmarks/images_regularisers.md)
     spectral_norm: bool = False  # SN-GAN: spectral normalisation of D's layers (then no norm layers in D)
     r1_gamma: float = 0.0  # R1: + gamma/2 E||grad D(real)||^2 in D's loss (Mescheder et al. 2018); 0: off
@@ -135,6 +138,7 @@ class TrainConfig:
             "sample_every",
             "momentum",
             "ema_decay",
+            "ema_rampup",
             "clip_value",
             "gradient_penalty_weight",
             "threads",

@@ -74,11 +74,19 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
+    """A run's config.json, as the run was trained.
+
+    A run written before ``ema_rampup`` existed averaged G with the plain EMA: it reads as
+    ``ema_rampup = 0``, so that resuming it keeps the schedule it started with.
+    """
     path = check_run_dir(path)
     try:
-        return json.loads((path / CONFIG).read_text())
+        values = json.loads((path / CONFIG).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise GankitError(f"cannot read {path / CONFIG}: {error}") from None
+    if isinstance(values, dict) and "ema_decay" in values:
+        values.setdefault("ema_rampup", 0.0)
+    return values
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
