@@ -9,8 +9,9 @@ benchmarks/mode_coverage.py:
    PacGAN2 packing, the same DCGAN networks, the same number of Optuna trials over the two learning
    rates, each trial the same training CPU time (``time_budget_s``), scored by `gankit eval`'s KL of
    the mode histogram to uniform on 26,000 samples (each channel classified by the shipped digit
-   classifier). A second search (benchmarks/specs/stacked_digits_ema.toml) gives the three unpacked
-   objectives again with G's weights averaged (ema_decay 0.999, ramped up), under the same protocol.
+   classifier). Two more searches give the three unpacked objectives again with G's weights averaged
+   (ema_decay 0.999), with gankit's ramp-up (specs/stacked_digits_ema.toml) and without it
+   (specs/stacked_digits_ema_plain.toml), under the same protocol.
 2. Seeds: each cell's best configuration is trained again on fresh seeds (100, 101, ...) and scored
    the same way; the table is `gankit compare` of them (95 % bootstrap CIs).
 
@@ -36,6 +37,7 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 import tomllib
 import torch
 from images import QUICK_HELP, search_spec
@@ -62,9 +64,12 @@ from gankit.runs import sweep as sweeps
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits.toml"
 EMA_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_ema.toml"  # the unpacked cells with G's EMA
-SEARCHES = (("search", SPEC), ("search-ema", EMA_SPEC))  # each a sweep of its own: DIR/search, ...
+PLAIN_EMA_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_ema_plain.toml"  # the same without its ramp
+# each a sweep of its own: DIR/search, DIR/search-ema, ...
+SEARCHES = (("search", SPEC), ("search-ema", EMA_SPEC), ("search-ema-plain", PLAIN_EMA_SPEC))
 METRICS = (("modes", 1), ("kl_to_uniform", 3), ("fid", 1))
 GOAL_KL = 0.1  # all 1,000 modes at about PacGAN's published KL (0.06-0.07)
+MAX_SPEED_GAP = 0.15  # an EMA row's steps may differ this much (relative) from its objective's: noise
 CURVE_FILE = "curve.json"  # in a curve run: {step: modes and KL of that checkpoint}
 CURVE_FIGURE_POINTS = 16  # the curve figure's points: the checkpoints nearest to 1/16, 2/16, ... of a run
 # Published Stacked-MNIST rows (MNIST digits, 28x28; 26,000 samples, a pretrained MNIST classifier),
@@ -85,9 +90,17 @@ PUBLISHED = [
 
 
 def cell_label(cell: dict) -> str:
-    """{'objective': 'ns', 'pack': 2} -> 'ns + PacGAN2'; {..., 'ema_decay': 0.999} -> 'ns + EMA'."""
+    """{'objective': 'ns', 'pack': 2} -> 'ns + PacGAN2'; {..., 'ema_decay': 0.999} -> 'ns + EMA';
+    {..., 'ema_decay': 0.999, 'ema_rampup': 0} -> 'ns + plain EMA' (no ramp-up)."""
     label = cell["objective"] + (f" + PacGAN{cell['pack']}" if cell.get("pack", 1) > 1 else "")
-    return label + (" + EMA" if cell.get("ema_decay") else "")
+    if not cell.get("ema_decay"):
+        return label
+    return label + (" + plain EMA" if cell.get("ema_rampup") == 0 else " + EMA")
+
+
+def directory_name(label: str) -> str:
+    """'hinge + plain EMA' -> 'hinge-plain-EMA' (the seeds-* and curve-* directories)."""
+    return label.replace(" + ", "-").replace(" ", "-")
 
 
 def steps_trained(directory: Path) -> list[int]:
@@ -130,12 +143,46 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
             f"- **{lever} with {objective}** {change} KL from {plain['mean']:.3f} to"
             f" {with_lever['mean']:.3f} ({verdict})."
         )
+    for label in ranked:  # the EMA's ramp-up against the plain EMA of the same objective
+        plain = label.removesuffix(" + EMA") + " + plain EMA"
+        if label.endswith(" + EMA") and plain in rows:
+            change = "lowers" if rows[label]["mean"] < rows[plain]["mean"] else "raises"
+            verdict = "CIs overlap" if overlaps(rows[plain], rows[label]) else "CIs apart"
+            text.append(
+                f"- **The EMA's ramp-up with {label.removesuffix(' + EMA')}** {change} KL from"
+                f" {rows[plain]['mean']:.3f} (plain EMA) to {rows[label]['mean']:.3f} ({verdict})."
+            )
     return text
 
 
+def speed_check(labels: list[str], seed_dirs: dict) -> list[str]:
+    """A warning when an EMA row bought clearly more or fewer steps than its objective's plain row.
+
+    Averaging G's weights costs next to nothing, so at an equal CPU-time budget both rows should train
+    about as many steps; a gap means the sweeps ran at different machine speeds (another host, another
+    load), and then their budgets were not equal.
+    """
+    median = {label: float(np.median(steps_trained(seed_dirs[label]))) for label in labels}
+    gaps = []
+    for label in labels:
+        objective = label.split(" + ")[0]
+        if "EMA" in label and objective in median:
+            ratio = median[label] / median[objective]
+            if abs(ratio - 1) > MAX_SPEED_GAP:
+                gaps.append(
+                    f"{label} {median[label]:,.0f} steps against {objective}'s {median[objective]:,.0f}"
+                )
+    if not gaps:
+        return []
+    return [
+        f"- **Unequal speed: not a fair comparison.** {'; '.join(gaps)} (median over seeds, same CPU",
+        "  budget). The sweeps ran at different machine speeds; rerun them on one machine.",
+    ]
+
+
 def ema_note(best: dict, seed_dirs: dict) -> list[str]:
-    """How far back each EMA row's average reaches when its budget ends: the ramp-up caps the
-    half-life at ``ema_rampup`` x the steps trained (gankit.engine.loop.ramped_ema_decay)."""
+    """How far back each EMA row's average reaches when its budget ends, and how much of a plain EMA
+    is still the first generator (gankit.engine.loop.ramped_ema_decay)."""
     from gankit.rundir import read_config
 
     reaches = []
@@ -144,14 +191,18 @@ def ema_note(best: dict, seed_dirs: dict) -> list[str]:
             fewest = steps_trained(seed_dirs[label])[0]
             config = read_config(next((seed_dirs[label] / sweeps.TRIALS).iterdir()))
             decay = ramped_ema_decay(config["ema_decay"], config["ema_rampup"], fewest)
-            reaches.append(f"{label}: half-life {math.log(0.5) / math.log(decay):,.0f} steps of {fewest:,}")
+            text = f"{label}, {fewest:,} steps: half-life {math.log(0.5) / math.log(decay):,.0f} steps"
+            if config["ema_rampup"] == 0:
+                text += f", the first generator's weight {decay**fewest:.1%}"
+            reaches.append(text)
     if not reaches:
         return []
     return [
-        "- **EMA and short runs.** The average ramps up (StyleGAN2-ADA's rule): its half-life is at most",
-        "  5 % of the steps trained so far, so a run stopped by its budget samples an average of its last",
-        "  few hundred steps, not of its untrained start. In the run with the fewest steps, at the end:",
-        f"  {'; '.join(reaches)}.",
+        "- **EMA and short runs.** A plain EMA keeps the generator after step 1 at weight d^t in its",
+        "  average; the ramp-up (StyleGAN2-ADA's rule, gankit's default) caps the half-life at 5 % of the",
+        "  steps trained so far, so a run stopped by its budget samples an average of its recent",
+        "  generators, at the price of a shorter average. In the run with the fewest steps, at the end:",
+        *(f"  {text}{';' if i < len(reaches) - 1 else '.'}" for i, text in enumerate(reaches)),
     ]
 
 
@@ -291,8 +342,9 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         "  channels, 1,000 equally likely modes, stacked afresh every batch.",
         f"- **Models.** ns, hinge and WGAN-GP, each without and with PacGAN2 packing (D scores 2 samples"
         f" at once), DCGAN networks of width {base['width']}, batch {base['batch_size']}; the unpacked"
-        " three also sampled from an EMA of G's weights (`ema_decay` 0.999, ramped up; + EMA), searched the",
-        "  same way in a second sweep (specs/stacked_digits_ema.toml), added after a 2-seed probe.",
+        " three also sampled from an EMA of G's weights (`ema_decay` 0.999): with gankit's ramp-up (+ EMA,",
+        "  specs/stacked_digits_ema.toml) and without it (+ plain EMA, specs/stacked_digits_ema_plain.toml),",
+        "  each searched the same way in a sweep of its own; EMA was added after a 2-seed probe.",
         f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
         " (`time_budget_s`): WGAN-GP's",
         "  5 critic updates and packing's wider D cost generator updates, not extra compute.",
@@ -340,6 +392,7 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         "## Reading the table",
         "",
         *reading(rows, ranked),
+        *speed_check(ranked, seed_dirs),
         *ema_note(best, seed_dirs),
         "",
         f"What our rows cannot show: {spec['trials']} search trials and {base['time_budget_s']} CPU-seconds a"
@@ -365,9 +418,8 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
     if curves:
         lines += curve_section(curves, args.curve_budget, base, rows)
     lines += [
-        f"The sweeps are in `{args.out_display}` (search and search-ema, one seeds-* directory per cell"
-        + (", one curve-* directory per curve recipe" if curves else "")
-        + ";",
+        f"The sweeps are in `{args.out_display}` (search, search-ema and search-ema-plain, one seeds-*"
+        " directory per cell" + (", one curve-* directory per curve recipe" if curves else "") + ";",
         f"`gankit compare {args.out_display}/search` reprints the search).",
     ]
     return "\n".join(lines) + "\n"
@@ -402,14 +454,14 @@ def main(argv: list[str] | None = None) -> None:
         for entry in comparing.compare([search]).best_configs:
             label = cell_label(entry["cell"])
             best[label], texts[label] = entry, text
-            name = "seeds-" + label.replace(" + ", "-")
+            name = "seeds-" + directory_name(label)
             seed_dirs[label] = run_sweep(out / name, seeds_spec(text, entry, args.seeds), args.workers)
     docs = out if args.quick else ROOT / "docs" / "benchmarks"
     curves, dense = {}, {}
     if args.curve_budget:
         kl = {label: comparing.compare([seed_dirs[label]], metric="kl_to_uniform").rows[0] for label in best}
         for label in sorted(best, key=lambda label: kl[label]["mean"])[: args.curve_recipes]:
-            name = f"curve-{label.replace(' + ', '-')}-{args.curve_budget:g}s"
+            name = f"curve-{directory_name(label)}-{args.curve_budget:g}s"
             runs = curve_runs(out / name, texts[label], best[label], args)
             search_budget = tomllib.loads(texts[label])["base"]["time_budget_s"]
             curves[label] = curve_points(runs, args.curve_budget, search_budget)

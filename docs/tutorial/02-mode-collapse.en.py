@@ -127,7 +127,7 @@ gankit.doctor(run)
 # |---|---|---|
 # | Wasserstein loss with gradient penalty | `objective="wgan-gp"` | the critic estimates a *distance between distributions* (W1): mass missing from a mode costs, however real each sample looks |
 # | PacGAN | `pack=2` | D scores `pack` samples *together*, so a batch of look-alikes is itself a give-away |
-# | generator EMA | `ema_decay=0.99` | sample from a running average of G's recent weights (about the last 1 / (1 - decay) = 100 steps): it smooths a generator that oscillates, but lags behind one that is still travelling |
+# | generator EMA | `ema_decay=0.99` | sample from a running average of G's recent weights (about the last 1 / (1 - decay) = 100 steps; fewer early on, as gankit ramps the average up so that its half-life stays under 5 % of the steps trained): it smooths a generator that oscillates, but lags behind one that is still travelling |
 # | PacGAN + EMA | `pack=2, ema_decay=0.99` | both together; gankit's `--preset toy-best` adds an 8-D latent and 50,000 steps (docs/benchmarks/mode_coverage.md), too long for this notebook |
 #
 # ## 4. Each remedy, same budget
