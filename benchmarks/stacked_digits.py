@@ -115,6 +115,13 @@ def overlaps(a: dict, b: dict) -> bool:
     return not clearly_better(a, b) and not clearly_better(b, a)
 
 
+def change_text(before: dict, after: dict, before_name: str = "") -> str:
+    """'lowers KL from 0.274 to 0.229 (CIs overlap)': how a lever moves a compare row's KL."""
+    change = "lowers" if after["mean"] < before["mean"] else "raises"
+    verdict = "CIs overlap" if overlaps(before, after) else "CIs apart"
+    return f"{change} KL from {before['mean']:.3f}{before_name} to {after['mean']:.3f} ({verdict})"
+
+
 def reading(rows: dict, ranked: list[str]) -> list[str]:
     """What the KL column supports, in sentences written from the numbers (not by hand)."""
     best = ranked[0]
@@ -136,22 +143,12 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
         objective, _, lever = label.partition(" + ")
         if not lever or objective not in rows:
             continue
-        plain, with_lever = rows[objective], rows[label]
-        change = "lowers" if with_lever["mean"] < plain["mean"] else "raises"
-        verdict = "CIs overlap" if overlaps(plain, with_lever) else "CIs apart"
-        text.append(
-            f"- **{lever} with {objective}** {change} KL from {plain['mean']:.3f} to"
-            f" {with_lever['mean']:.3f} ({verdict})."
-        )
+        text.append(f"- **{lever} with {objective}** {change_text(rows[objective], rows[label])}.")
     for label in ranked:  # the EMA's ramp-up against the plain EMA of the same objective
         plain = label.removesuffix(" + EMA") + " + plain EMA"
         if label.endswith(" + EMA") and plain in rows:
-            change = "lowers" if rows[label]["mean"] < rows[plain]["mean"] else "raises"
-            verdict = "CIs overlap" if overlaps(rows[plain], rows[label]) else "CIs apart"
-            text.append(
-                f"- **The EMA's ramp-up with {label.removesuffix(' + EMA')}** {change} KL from"
-                f" {rows[plain]['mean']:.3f} (plain EMA) to {rows[label]['mean']:.3f} ({verdict})."
-            )
+            change = change_text(rows[plain], rows[label], " (plain EMA)")
+            text.append(f"- **The EMA's ramp-up with {label.removesuffix(' + EMA')}** {change}.")
     return text
 
 
