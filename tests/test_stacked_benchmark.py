@@ -40,3 +40,42 @@ def test_reading_compares_the_ramped_ema_with_the_plain_one():
     text = "\n".join(stacked.reading(rows, sorted(rows, key=lambda label: rows[label]["mean"])))
     assert "The EMA's ramp-up with ns** lowers KL from 0.300 (plain EMA) to 0.230 (CIs apart)" in text
     assert "**plain EMA with ns** raises KL from 0.270 to 0.300" in text
+
+
+def test_budget_curve_points_take_each_seeds_checkpoint_nearest_to_the_time():
+    curves = [{500: {"kl_to_uniform": 0.3, "modes": 990}, 1000: {"kl_to_uniform": 0.1, "modes": 1000}}] * 2
+    kl = stacked.curve_points(curves, budget=240, step_budget=120)
+    assert [point["cpu_s"] for point in kl] == [120, 240]
+    assert [point["mean"] for point in kl] == [0.3, 0.1]
+    modes = stacked.curve_points(curves, budget=240, step_budget=120, metric="modes")
+    assert [point["mean"] for point in modes] == [990, 1000] and modes[0]["best"] == 990
+
+
+long_budget = pytest.importorskip("stacked_digits_long")
+
+
+def test_the_long_budget_page_says_whether_the_goal_is_reached():
+    def kl(mean, low, high):
+        return {"mean": mean, "ci_low": low, "ci_high": high}
+
+    surely = long_budget.goal_reading(kl(0.08, 0.07, 0.09), [1000] * 5)
+    assert surely.startswith("**Goal reached**") and "every seed" in surely
+    on_average = long_budget.goal_reading(kl(0.095, 0.08, 0.12), [1000] * 5)
+    assert "reached on average, not surely" in on_average and "reaches 0.120" in on_average
+    assert "not reached" in long_budget.goal_reading(kl(0.15, 0.1, 0.2), [1000] * 5)
+    missing = long_budget.goal_reading(kl(0.08, 0.07, 0.09), [1000, 999, 1000])
+    assert "not reached" in missing and "2 of 3 seeds (fewest 999)" in missing
+    points = [{"cpu_s": 120, "mean": 0.2}, {"cpu_s": 240, "mean": 0.1}, {"cpu_s": 360, "mean": 0.09}]
+    assert "at 240 CPU-s" in long_budget.first_budget(points)
+    assert "stays above" in long_budget.first_budget(points[:1])
+
+
+def test_the_long_budget_spec_is_the_shipped_one_unless_shrunk():
+    import tomllib
+
+    assert long_budget.spec_text(False, None) == long_budget.SPEC.read_text()
+    shipped = tomllib.loads(long_budget.SPEC.read_text())
+    shrunk = tomllib.loads(long_budget.spec_text(True, 2))
+    assert shrunk["grid"]["seed"] == shipped["grid"]["seed"][:2]
+    assert shrunk["base"]["time_budget_s"] < shipped["base"]["time_budget_s"]
+    assert shrunk["base"]["g_lr"] == shipped["base"]["g_lr"]  # the recipe is the same, only smaller
