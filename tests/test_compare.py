@@ -88,6 +88,54 @@ def test_plain_runs_group_by_the_config_keys_that_differ_except_seed(runs):
     assert comparison.by == [] and [row["group"] for row in comparison.rows] == ["all"]
 
 
+def budgeted_run(path, objective: str, seed: int, steps: int, value: float, budget: float = 120.0):
+    """A run that trained ``steps`` generator steps in a ``budget`` CPU-second budget."""
+    path.mkdir(parents=True)
+    config = TrainConfig(objective=objective, seed=seed, steps=10**6, time_budget_s=budget)
+    (path / "config.json").write_text(json.dumps(to_dict(config)))
+    rows = [{"step": steps // 2, "eval_w1": 9.0}, {"step": steps, "eval_w1": value}]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_runs_under_a_cpu_budget_show_their_steps_and_unequal_speed_is_named(cli, tmp_path):
+    ns = [
+        budgeted_run(tmp_path / f"ns-{seed}", "ns", seed, steps, 1.0)
+        for seed, steps in enumerate([2400, 2500])
+    ]
+    gp = [
+        budgeted_run(tmp_path / f"gp-{seed}", "wgan-gp", seed, steps, 2.0)
+        for seed, steps in enumerate([500, 700])
+    ]
+    comparison = comparing.compare(ns + gp, by=["objective"], metric="eval_w1")
+    assert [row["steps"] for row in comparison.rows] == [2450, 600]  # the median steps bought
+    # WGAN-GP's 5 critic updates make its steps dearer: another config, no warning; but its two
+    # seeds trained 500 and 700 steps in the same budget: they ran at different speeds
+    assert len(comparison.speed_warnings) == 1
+    warning = comparison.speed_warnings[0]
+    assert "500 (gp-0) to 700 (gp-1) steps in the same 120 CPU-s budget" in warning and "ns-" not in warning
+
+    code, out, err = cli("compare", *ns, *gp, "--metric", "eval_w1")
+    assert code == 0, err
+    assert "steps (median)" in out.splitlines()[1] and "2,450" in out and "unequal speed" in out
+    code, out, _ = cli("compare", *ns, *gp, "--metric", "eval_w1", "--json")
+    report = json.loads(out)
+    assert [group["steps"] for group in report["groups"]] == [2450, 600] and len(
+        report["speed_warnings"]
+    ) == 1
+    code, out, _ = cli("compare", *ns, *gp, "--metric", "eval_w1", "--csv")
+    assert [row["steps"] for row in csv.DictReader(io.StringIO(out))] == ["2450", "600"]
+
+    budgeted_run(tmp_path / "gp-2", "wgan-gp", 2, 2000, 2.0, budget=480.0)  # another budget: no twin
+    assert len(comparing.compare([*ns, gp[0], tmp_path / "gp-2"], metric="eval_w1").speed_warnings) == 0
+
+
+def test_runs_without_a_cpu_budget_have_no_steps_column(runs):
+    comparison = comparing.compare(runs, by=["objective"], metric="eval_w1")
+    assert not comparison.time_budgeted and "steps" not in comparison.rows[0]
+    assert "steps (median)" not in comparing.format_text(comparison)
+
+
 def test_json_markdown_and_csv_formats(cli, runs):
     code, out, err = cli("compare", *runs, "--by", "objective", "--metric", "eval_w1", "--json")
     assert code == 0, err

@@ -4,6 +4,10 @@ Works on sweep directories (every run under DIR/trials, grouped by the sweep's g
 ``seed``) and on any run directories. A run's value is the last finite value of the metric in its
 metrics.jsonl, or the metric in its eval.json (written by a sweep whose metric is a `gankit eval`
 key). Runs without the metric are counted in the ``missing`` column, never dropped silently.
+
+Runs with a CPU-time budget (``time_budget_s``) are equal only if they ran at one speed: their rows
+add the median generator steps trained, and runs that differ only in their seed but trained clearly
+different numbers of steps under the same budget are named in a warning (another host, other load).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from gankit.errors import GankitError
 MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage"}
 BOOTSTRAP_RESAMPLES = 9999
 BOOTSTRAP_SEED = 0
+# Runs that differ only in their seed, under the same CPU-time budget, may train this much more steps
+# (max / min - 1) than each other before compare warns that they ran at different speeds.
+MAX_SPEED_SPREAD = 0.15
 
 
 @dataclass
@@ -34,6 +41,7 @@ class RunRecord:
     config: dict[str, Any]
     value: float | None
     trial: dict[str, Any] | None = None  # RUN_DIR/trial.json of a sweep trial
+    steps: int | None = None  # the last logged step: the generator steps the run trained
 
 
 @dataclass
@@ -45,6 +53,8 @@ class Comparison:
     records: dict[str, list[RunRecord]]  # group -> its runs
     best_configs: list[dict[str, Any]] = field(default_factory=list)  # a search's best trial per group
     missing: int = 0
+    time_budgeted: bool = False  # some run had a CPU-time budget: rows carry their median steps
+    speed_warnings: list[str] = field(default_factory=list)  # see speed_warnings()
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -79,7 +89,8 @@ def read_record(path: Path, metric: str) -> RunRecord:
     from gankit.runs.sweep import EVAL_FILE, TRIAL_FILE
 
     trial = _read_json(path / TRIAL_FILE)
-    values = [row.get(metric) for row in read_metrics(path)]
+    rows = read_metrics(path)
+    values = [row.get(metric) for row in rows]
     finite = [v for v in values if _finite(v)]
     value = float(finite[-1]) if finite else None
     if value is None:
@@ -87,7 +98,8 @@ def read_record(path: Path, metric: str) -> RunRecord:
         value = float(evaluated[metric]) if _finite(evaluated.get(metric)) else None
     if trial is not None and trial.get("state") == "pruned":
         value = None  # a pruned trial's last value is not a finished run's: counted as missing
-    return RunRecord(path, read_config(path), value, trial)
+    steps = rows[-1].get("step") if rows else None
+    return RunRecord(path, read_config(path), value, trial, steps)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -189,15 +201,45 @@ def compare(sources: list[Path], by: list[str] | None = None, metric: str | None
         groups = dict(
             sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 0)
         )
+    time_budgeted = any(r.config.get("time_budget_s") for r in records)
     rows = []
     for group, members in groups.items():
         values = [r.value for r in members if r.value is not None]
         row = {"group": group, **summarize(values, direction), "missing": len(members) - len(values)}
+        if time_budgeted:
+            steps = [r.steps for r in members if r.steps is not None]
+            row["steps"] = int(np.median(steps)) if steps else None
         rows.append(row)
     comparison = Comparison(metric, direction, by, rows, groups, missing=sum(r["missing"] for r in rows))
+    comparison.time_budgeted = time_budgeted
+    comparison.speed_warnings = speed_warnings(records)
     if spec is not None and spec.search:
         comparison.best_configs = best_configs(groups, direction)
     return comparison
+
+
+def speed_warnings(records: list[RunRecord]) -> list[str]:
+    """One line per set of runs that differ only in their seed, share a CPU-time budget and trained
+    steps more than MAX_SPEED_SPREAD apart: with the same work per step, such runs ran at different
+    speeds (another host or other load on it), so their equal budgets were not equal compute."""
+    twins: dict[str, list[RunRecord]] = {}
+    for record in records:
+        if record.config.get("time_budget_s") and record.steps:
+            key = json.dumps({k: v for k, v in record.config.items() if k != "seed"}, sort_keys=True)
+            twins.setdefault(key, []).append(record)
+    lines = []
+    for members in twins.values():
+        fewest = min(members, key=lambda r: r.steps)
+        most = max(members, key=lambda r: r.steps)
+        if most.steps > fewest.steps * (1 + MAX_SPEED_SPREAD):
+            budget = fewest.config["time_budget_s"]
+            lines.append(
+                "unequal speed: runs that differ only in their seed trained"
+                f" {fewest.steps:,} ({fewest.path.name}) to {most.steps:,} ({most.path.name}) steps in the"
+                f" same {budget:g} CPU-s budget; unless one stopped early for another reason, they ran at"
+                " different speeds (another host or load) and their budgets were not equal"
+            )
+    return lines
 
 
 def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dict[str, Any]]:
@@ -238,7 +280,7 @@ def _num(value: float | None) -> str:
 def _cells(row: dict) -> list[str]:
     mean = _num(row["mean"]) + ("" if row["std"] is None else f" ± {row['std']:.2g}")
     ci = "—" if row["ci_low"] is None else f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
-    return [
+    cells = [
         row["group"],
         str(row["n"]),
         str(row["missing"]),
@@ -247,14 +289,23 @@ def _cells(row: dict) -> list[str]:
         ci,
         _num(row["best"]),
     ]
+    if "steps" in row:
+        cells.append("—" if row["steps"] is None else f"{row['steps']:,}")
+    return cells
 
 
 HEADERS = ["group", "n", "missing", "mean ± std", "median", "95 % CI of the mean", "best"]
+STEPS_HEADER = "steps (median)"  # only where runs had a CPU-time budget
+
+
+def _headers(comparison: Comparison) -> list[str]:
+    return HEADERS + ([STEPS_HEADER] if comparison.time_budgeted else [])
 
 
 def format_text(comparison: Comparison) -> str:
-    table = [HEADERS] + [_cells(row) for row in comparison.rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
+    headers = _headers(comparison)
+    table = [headers] + [_cells(row) for row in comparison.rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(headers))]
     lines = [
         f"{comparison.metric} ({comparison.direction}), grouped by {', '.join(comparison.by) or 'nothing'}"
     ]
@@ -267,9 +318,10 @@ def format_text(comparison: Comparison) -> str:
 
 
 def format_markdown(comparison: Comparison) -> str:
+    headers = _headers(comparison)
     lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(_cells(row)) + " |" for row in comparison.rows]
     footer = _footer(comparison)
@@ -277,7 +329,7 @@ def format_markdown(comparison: Comparison) -> str:
 
 
 def _footer(comparison: Comparison) -> list[str]:
-    lines = []
+    lines = list(comparison.speed_warnings)
     if comparison.missing:
         lines.append(f"{comparison.missing} run(s) without a finite {comparison.metric} (the missing column)")
     if comparison.best_configs:
@@ -294,10 +346,11 @@ def _footer(comparison: Comparison) -> list[str]:
 
 def format_csv(comparison: Comparison) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    columns = COLUMNS + (("steps",) if comparison.time_budgeted else ())
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in comparison.rows:
-        writer.writerow({key: "" if row[key] is None else row[key] for key in COLUMNS})
+        writer.writerow({key: "" if row[key] is None else row[key] for key in columns})
     return buffer.getvalue().rstrip("\n")
 
 
@@ -312,6 +365,7 @@ def to_json(comparison: Comparison) -> str:
             "groups": comparison.rows,
             "missing": comparison.missing,
             "best_configs": comparison.best_configs,
+            "speed_warnings": comparison.speed_warnings,
         }
     )
 
