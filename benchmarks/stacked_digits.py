@@ -238,10 +238,8 @@ def curve_runs(out: Path, search_text: str, best: dict, args) -> list[dict[int, 
     return [score_curve(run, n) for run in sorted((directory / sweeps.TRIALS).iterdir())]
 
 
-def curve_points(
-    curves: list[dict[int, dict]], budget: float, step_budget: float, metric: str = "kl_to_uniform"
-) -> list[dict]:
-    """The seeds' ``metric`` at every multiple of ``step_budget`` CPU-seconds up to ``budget`` (and at
+def curve_points(curves: list[dict[int, dict]], budget: float, step_budget: float) -> list[dict]:
+    """The seeds' KL at every multiple of ``step_budget`` CPU-seconds up to ``budget`` (and at
     ``budget``), with a compare-style 95 % CI.
 
     A run's checkpoint nearest to fraction f of its steps stands for f x budget CPU-seconds (every
@@ -253,10 +251,8 @@ def curve_points(
         values = []
         for curve in curves:
             target = max(curve) * cpu_s / budget
-            values.append(curve[min(curve, key=lambda step: abs(step - target))][metric])
-        points.append(
-            {"cpu_s": cpu_s} | comparing.summarize(values, "maximize" if metric == "modes" else "minimize")
-        )
+            values.append(curve[min(curve, key=lambda step: abs(step - target))]["kl_to_uniform"])
+        points.append({"cpu_s": cpu_s} | comparing.summarize(values, "minimize"))
     return points
 
 

@@ -43,12 +43,11 @@ def test_reading_compares_the_ramped_ema_with_the_plain_one():
 
 
 def test_budget_curve_points_take_each_seeds_checkpoint_nearest_to_the_time():
-    curves = [{500: {"kl_to_uniform": 0.3, "modes": 990}, 1000: {"kl_to_uniform": 0.1, "modes": 1000}}] * 2
+    curves = [{500: {"kl_to_uniform": 0.3}, 1000: {"kl_to_uniform": 0.1}}, {400: {"kl_to_uniform": 0.5}}]
+    curves[1][1100] = {"kl_to_uniform": 0.2}
     kl = stacked.curve_points(curves, budget=240, step_budget=120)
     assert [point["cpu_s"] for point in kl] == [120, 240]
-    assert [point["mean"] for point in kl] == [0.3, 0.1]
-    modes = stacked.curve_points(curves, budget=240, step_budget=120, metric="modes")
-    assert [point["mean"] for point in modes] == [990, 1000] and modes[0]["best"] == 990
+    assert [point["mean"] for point in kl] == pytest.approx([0.4, 0.15])  # each run's half-way and end
 
 
 long_budget = pytest.importorskip("stacked_digits_long")
@@ -65,9 +64,22 @@ def test_the_long_budget_page_says_whether_the_goal_is_reached():
     assert "not reached" in long_budget.goal_reading(kl(0.15, 0.1, 0.2), [1000] * 5)
     missing = long_budget.goal_reading(kl(0.08, 0.07, 0.09), [1000, 999, 1000])
     assert "not reached" in missing and "2 of 3 seeds (fewest 999)" in missing
-    points = [{"cpu_s": 120, "mean": 0.2}, {"cpu_s": 240, "mean": 0.1}, {"cpu_s": 360, "mean": 0.09}]
-    assert "at 240 CPU-s" in long_budget.first_budget(points)
-    assert "stays above" in long_budget.first_budget(points[:1])
+    points = [{"step": 2500, "mean": 0.2}, {"step": 5000, "mean": 0.1}, {"step": 7500, "mean": 0.09}]
+    assert "at 5,000 steps (2x the table's)" in long_budget.first_budget(points, 2500)
+    assert "stays above" in long_budget.first_budget(points[:1], 2500)
+
+
+def test_the_long_budget_curve_is_read_at_common_steps_of_every_run():
+    def run(last, kl_at):
+        return {step: {"kl_to_uniform": kl_at(step), "modes": 1000} for step in range(500, last + 1, 500)}
+
+    runs = [run(31_000, lambda step: 1 / step), run(29_500, lambda step: 2 / step)]
+    targets = long_budget.step_targets(runs, 2500)
+    assert targets == [2500, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 29_500]  # the shortest run's end
+    points = long_budget.step_points(runs, targets, "kl_to_uniform")
+    assert points[0]["step"] == 2500 and points[0]["mean"] == pytest.approx(1.5 / 2500)
+    assert points[-1]["mean"] == pytest.approx(1.5 / 29_500) and points[-1]["n"] == 2
+    assert long_budget.step_targets([run(1000, lambda step: 0.5)], 2500) == [1000]  # shorter than a unit
 
 
 def test_the_long_budget_spec_is_the_shipped_one_unless_shrunk():
