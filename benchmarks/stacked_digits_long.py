@@ -53,6 +53,7 @@ TABLE_BUDGET_S = 120  # the CPU-time budget of stacked_digits.md's runs
 TABLE_STEPS, TABLE_STEPS_TEXT = 2_500, "2,375–2,485"
 QUICK = {"time_budget_s": 12, "width": 8, "checkpoint_every": 20}  # --quick: tiny nets, 12 CPU-s, 2 seeds
 QUICK_STEPS = 200  # --quick's step unit
+STEP_MULTIPLES = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)  # the table's columns, in units
 
 
 def spec_text(quick: bool, seeds: int | None) -> str:
@@ -105,11 +106,10 @@ def step_points(runs: list[dict[int, dict]], targets: list[int], metric: str) ->
 
 
 def step_targets(runs: list[dict[int, dict]], unit: int) -> list[int]:
-    """The table's columns: 1, 2, 3, 4, 6, 8, 12, 16, ... times ``unit`` steps, as far as every run
-    reached (the shortest run's last checkpoint), and that last common step."""
+    """The table's columns: STEP_MULTIPLES times ``unit`` steps, as far as every run reached (the
+    shortest run's last checkpoint), and that last common step."""
     shortest = min(max(run) for run in runs)
-    multiples = [1, 2, 3, 4] + [2 * k for k in range(3, 10)] + [4 * k for k in range(5, 100)]
-    targets = [unit * k for k in multiples if unit * k <= shortest]
+    targets = [unit * k for k in STEP_MULTIPLES if unit * k <= shortest]
     return targets + ([shortest] if not targets or targets[-1] < shortest else [])
 
 
