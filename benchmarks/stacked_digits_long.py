@@ -51,6 +51,7 @@ TABLE_BUDGET_S = 120  # the CPU-time budget of stacked_digits.md's runs
 # What that budget bought the recipe there: its ns + EMA runs trained 2,375-2,485 generator steps on the
 # machine that wrote the page. CPU-seconds differ between machines, steps do not: the curve is in steps.
 TABLE_STEPS, TABLE_STEPS_TEXT = 2_500, "2,375–2,485"
+TABLE_KL_TEXT = "0.229 [0.203, 0.260]"  # and the KL it measured there (seeds 100..104)
 QUICK = {"time_budget_s": 12, "width": 8, "checkpoint_every": 20}  # --quick: tiny nets, 12 CPU-s, 2 seeds
 QUICK_STEPS = 200  # --quick's step unit
 STEP_MULTIPLES = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)  # the table's columns, in units
@@ -195,6 +196,10 @@ def render(
         "## Reading",
         "",
         f"- {goal_reading(end['kl_to_uniform'], final)}",
+        f"- **Steps are the unit that carries over.** At {first['step']:,} steps KL is"
+        f" {ci_text(first, 1, 3)}; the table measured {TABLE_KL_TEXT} for this recipe after its"
+        f" {TABLE_STEPS_TEXT} steps, on",
+        "  another machine where those steps took 120 CPU-s.",
         f"- KL went from {first['mean']:.3f} at {first['step']:,} steps to {last['mean']:.3f} at"
         f" {last['step']:,} steps and {tail}. {first_budget(kl, unit)}",
         "- **What this does not show.** One recipe, one configuration: the other recipes of",

@@ -70,3 +70,21 @@ def test_a_sweep_scores_stacked_digits_on_the_protocols_26000_samples(cli, tmp_p
     record = sweeps.run_eval(run)  # what a sweep with metric = "modes" reads
     assert record["n"] == STACKED_SAMPLES == 26_000  # not the 2,500 of other data
     assert 1 <= record["modes"] <= 1000 and json.loads((run / sweeps.EVAL_FILE).read_text())["n"] == 26_000
+
+
+def test_the_stacked_digits_preset_is_the_long_budget_recipe_and_trains(cli, tmp_path):
+    from gankit.config import build_config
+
+    config = build_config(preset="stacked-digits")
+    assert (config.data, config.objective, config.g_lr, config.d_lr) == ("stacked-digits", "ns", 2e-3, 7.7e-3)
+    assert (config.ema_decay, config.ema_rampup, config.steps, config.width) == (0.999, 0.05, 20000, 32)
+    run = tmp_path / "run"
+    code, _, err = cli("train", "--preset", "stacked-digits", "--steps", "2", "--width", "4", "--out", run)
+    assert code == 0, err
+    written = json.loads((run / "config.json").read_text())
+    assert (written["data"], written["steps"], written["width"], written["ema_decay"]) == (
+        "stacked-digits",
+        2,
+        4,
+        0.999,
+    )
