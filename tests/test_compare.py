@@ -126,6 +126,8 @@ def test_runs_under_a_cpu_budget_show_their_steps_and_unequal_speed_is_named(cli
     code, out, _ = cli("compare", *ns, *gp, "--metric", "eval_w1", "--csv")
     assert [row["steps"] for row in csv.DictReader(io.StringIO(out))] == ["2450", "600"]
 
+    (gp[1] / "trial.json").write_text(json.dumps({"state": "pruned"}))  # stopped early on purpose
+    assert comparing.compare(ns + gp, metric="eval_w1").speed_warnings == []
     budgeted_run(tmp_path / "gp-2", "wgan-gp", 2, 2000, 2.0, budget=480.0)  # another budget: no twin
     assert len(comparing.compare([*ns, gp[0], tmp_path / "gp-2"], metric="eval_w1").speed_warnings) == 0
 

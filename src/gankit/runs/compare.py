@@ -224,7 +224,8 @@ def speed_warnings(records: list[RunRecord]) -> list[str]:
     speeds (another host or other load on it), so their equal budgets were not equal compute."""
     twins: dict[str, list[RunRecord]] = {}
     for record in records:
-        if record.config.get("time_budget_s") and record.steps:
+        pruned = (record.trial or {}).get("state") == "pruned"  # stopped early on purpose
+        if record.config.get("time_budget_s") and record.steps and not pruned:
             key = json.dumps({k: v for k, v in record.config.items() if k != "seed"}, sort_keys=True)
             twins.setdefault(key, []).append(record)
     lines = []
