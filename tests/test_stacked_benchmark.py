@@ -91,3 +91,20 @@ def test_the_long_budget_spec_is_the_shipped_one_unless_shrunk():
     assert shrunk["grid"]["seed"] == shipped["grid"]["seed"][:2]
     assert shrunk["base"]["time_budget_s"] < shipped["base"]["time_budget_s"]
     assert shrunk["base"]["g_lr"] == shipped["base"]["g_lr"]  # the recipe is the same, only smaller
+
+
+def test_the_budget_curve_section_judges_the_goal_by_the_shared_rule():
+    def point(cpu_s, mean, low, high):
+        return {"cpu_s": cpu_s, "mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+
+    def text(last):
+        curves = {"ns + EMA": [point(120, 0.2, 0.18, 0.22), point(240, 0.12, 0.1, 0.14), last]}
+        base = {"time_budget_s": 120, "checkpoint_every": 500}
+        return "\n".join(stacked.curve_section(curves, 360, base, {"ns + EMA": {"mean": 0.21}}))
+
+    assert "reaches (its whole CI) the goal" in text(point(360, 0.08, 0.07, 0.09))
+    assert "reaches on average (not surely: the CI of the mean reaches 0.110)" in text(
+        point(360, 0.09, 0.07, 0.11)
+    )
+    assert "does not reach the goal" in text(point(360, 0.11, 0.1, 0.12))
+    assert stacked.kl_goal({"mean": 0.09, "ci_high": None}) == "on average"
