@@ -119,6 +119,12 @@ def train(
     latent_components: int | None = _opt(
         "latent_components", "Gaussians in a mixture latent.", "--latent-components"
     ),
+    standardize: bool | None = typer.Option(
+        None,
+        "--standardize",
+        help="Toy data: the networks work in standardised units (data mean 0, RMS spread 1).",
+        show_default=False,
+    ),
     width: int | None = _opt("width", "Hidden units (MLP) or base channels (conv).", "--width"),
     depth: int | None = _opt("depth", "Hidden layers.", "--depth"),
     pack: int | None = _opt("pack", "PacGAN packing: D scores this many samples at once.", "--pack"),

@@ -59,6 +59,10 @@ class TrainConfig:
     pack: int = 1  # PacGAN: D scores `pack` samples at once
     latent: str = "gaussian"  # "gaussian" N(0, I), or "mixture" of Gaussians (DeLiGAN; toy MLPs only)
     latent_components: int = 10  # mixture: Gaussians in the latent (nets.mlp.MixtureLatent)
+    # toy (flat) data: the MLPs work in standardised units, x = mean + scale * G's output and D sees
+    # (x - mean) / scale, with the data's mean and RMS spread (nets.mlp.data_statistics); samples and
+    # every metric stay in the data's own units
+    standardize: bool = False
     # optimisation (None: the objective's paper default, see objectives.OBJECTIVES)
     optimizer: str | None = None
     g_optimizer: str | None = None  # None: same as optimizer
@@ -396,6 +400,11 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int |
     flat = len(data_shape) == 1
     if config.augment and len(data_shape) != 3:
         raise GankitError(f"augment applies to image data only; {config.data!r} has shape {data_shape}")
+    if config.standardize and not flat:
+        raise GankitError(
+            f"standardize applies to toy (flat) data only; {config.data!r} has shape {data_shape} "
+            "(images are already scaled to [-1, 1])"
+        )
     if config.conditional and num_classes is None:
         raise GankitError(
             f"conditional needs labelled data (digits, an .npz with a 'labels' array, or a folder "

@@ -346,7 +346,7 @@ class Trainer:
         self.parallel = parallel  # a gankit.engine.distributed.ProcessGroup when run under torchrun
         self.objective = get_objective(config.objective)
         _check_speed_options(config, tuple(data.shape), self.device)
-        self._init_players(lambda: build_networks(config, tuple(data.shape)))
+        self._init_players(lambda: build_networks(config, tuple(data.shape), data))
         self._prepare_step_networks()
 
     def _init_players(self, build: Callable[[], tuple[nn.Module, nn.Module]]) -> None:

@@ -5,20 +5,27 @@ from __future__ import annotations
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.nets.mlp import MLPDiscriminator, MLPGenerator
+from gankit.nets.mlp import MLPDiscriminator, MLPGenerator, data_statistics
 
 
-def build_networks(config, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
+def build_networks(config, data_shape: tuple[int, ...], data=None) -> tuple[nn.Module, nn.Module]:
     """Return (generator, discriminator) for ``config`` and per-sample ``data_shape``.
 
     Flat data (``(dim,)``) gets MLPs; images (``(channels, height, width)``) get the DCGAN-style
-    convolutional networks of :mod:`gankit.nets.dcgan`.
+    convolutional networks of :mod:`gankit.nets.dcgan`. With ``config.standardize`` the MLPs take
+    the mean and spread of ``data`` (:func:`gankit.nets.mlp.data_statistics`); without ``data``
+    they keep zeros and ones until a checkpoint's state fills them in.
     """
     if len(data_shape) == 1:
         dim = data_shape[0]
         components = config.latent_components if config.latent == "mixture" else 0
-        generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth, components)
-        discriminator = MLPDiscriminator(dim, config.width, config.depth, pack=config.pack)
+        standardize = getattr(config, "standardize", False)
+        generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth, components, standardize)
+        discriminator = MLPDiscriminator(dim, config.width, config.depth, config.pack, standardize)
+        if standardize and data is not None:
+            statistics = data_statistics(data)
+            generator.standardized.set(*statistics)
+            discriminator.standardized.set(*statistics)
     else:
         if config.latent != "gaussian":
             raise GankitError(
