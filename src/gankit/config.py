@@ -351,10 +351,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # Every mode of the ring and the grid (docs/benchmarks/refinement_modes.md): toy-best with its
     # networks in standardised units (the grid spans +-4 while an untrained MLP outputs unit scale) and
-    # batches of 512. In probes on unseen grid seeds, toy-best stalled at 19-20 modes for 30,000 steps
-    # (4 of 4 seeds), standardised nets alone found all 25 by 30,000 steps in 2 of 4, and with batches
-    # of 512 too in 6 of 6 by 50,000. 70,000 steps let the modes found late tighten; evaluations every
-    # 2,500 steps keep a run within 10 CPU-minutes.
+    # batches of 512. In probes on unseen grid seeds (docs/refinement.md), toy-best stalled at 19-20
+    # modes for 30,000 steps (4 of 4 seeds); standardised nets alone, or batches of 512 alone, found all
+    # 25 by 30,000 steps in 2 of 4; both together in 6 of 6 by 50,000. 70,000 steps let the modes found
+    # late tighten; evaluations every 2,500 steps keep a run within 10 CPU-minutes.
     "toy-modes": {
         "objective": "ns",
         "steps": 70000,
