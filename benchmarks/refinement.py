@@ -72,7 +72,8 @@ def spec_text(preset: str, extra: dict, data: list[str], seeds: int, steps: int 
 def protocol() -> dict:
     """What a run's kept scores depend on besides the run itself: reuse them only if it is unchanged."""
     recipes = {label: asdict(options) for label, options in RECIPES.items()}
-    return {"samples": EVAL_SAMPLES, "seed": EVAL_SEED, "recipes": recipes}
+    # "drs": scores kept before DRS's gamma followed M (see gankit.refine) are not reused
+    return {"samples": EVAL_SAMPLES, "seed": EVAL_SEED, "recipes": recipes, "drs": "gamma follows M"}
 
 
 def score_run(run_dir: Path) -> dict:

@@ -90,6 +90,20 @@ def test_drs_that_accepts_almost_nothing_stops_with_a_clear_error():
         drs(gaussian_proposer, logit, 10, seed=0, gamma_percentile=100, max_proposals_per_sample=20)
 
 
+def test_drs_keeps_accepting_when_a_late_proposal_raises_m():
+    # A ratio that is huge on a rare region (a mode G under-covers) first seen after the burn-in: the
+    # rise of M must not stop every other acceptance (gamma follows M, as the reference code's does).
+    def logit(x):
+        r2 = (x**2).sum(axis=1)
+        return np.where(r2 > 16, 30.0, -r2 / 2)
+
+    burn_in = gaussian_proposer(2000, torch.Generator().manual_seed(2))  # the first 2,000 proposals
+    assert ((burn_in**2).sum(axis=1) <= 16).all()  # M is set without the rare region
+    result = drs(gaussian_proposer, logit, 2000, seed=2)
+    assert ((result.samples**2).sum(axis=1) > 16).any()  # a later proposal raised M and was kept
+    assert result.acceptance_rate > 0.2  # the bulk is still accepted as before the rise
+
+
 def test_mh_with_a_discriminator_that_cannot_tell_accepts_every_move():
     result = mh(gaussian_proposer, constant_logit, gaussian_proposer, 400, seed=5, chain_length=4)
     raw = gaussian_proposer(400, torch.Generator().manual_seed(5))  # each chain's last proposal

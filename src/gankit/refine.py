@@ -10,7 +10,9 @@ can correct that after training, by resampling G's proposals:
   With gamma = 0 and epsilon -> 0 this is exact rejection sampling (accept with r(x) / max r);
   gamma, the q-th percentile of F over the burn-in draw (q = 95 as in the MH-GAN authors' DRS
   code, ``shift_percent``), held at or below 0, trades exactness for acceptance: a single
-  over-estimated ratio would otherwise set M and reject almost everything.
+  over-estimated ratio would otherwise set M and reject almost everything. gamma is recomputed
+  whenever M rises (over the burn-in and the proposal that raised M), as the authors' code
+  recomputes it for every batch: M cancels out of sigmoid(F) for the bulk of the proposals.
 - **MH-GAN**, Metropolis-Hastings GAN (Turner et al. 2019, ICML): an independent Metropolis-Hastings
   chain whose proposals are G's samples; from state x_k it moves to a proposal x' with probability
   min(1, (1/D(x_k) - 1) / (1/D(x') - 1)) = min(1, r(x') / r(x_k)). Each chain starts from a real
@@ -144,7 +146,8 @@ def drs(
     """Discriminator Rejection Sampling: ``n`` of G's proposals kept with probability sigmoid(F).
 
     The first ``n`` proposals are G's raw draw for ``seed``; they and ``burn_in - n`` more (if any)
-    are scored first to set M (the running maximum of D~, updated with every later batch) and gamma.
+    are scored first to set M (the running maximum of D~, updated with every later batch) and gamma
+    (recomputed over the burn-in and the new maximum whenever M rises).
     Proposals are decided in the order drawn, so the output is deterministic for a seed.
     """
     from scipy.special import expit
@@ -156,13 +159,19 @@ def drs(
     if burn_in > n:
         batch = np.concatenate([batch, propose(burn_in - n, rng)])
     batch_logits = _logits(logit, batch)
-    max_logit = float(batch_logits.max())
-    # gamma never above 0: it only ever accepts more than exact rejection sampling would
-    gamma = min(0.0, float(np.percentile(drs_f(batch_logits, max_logit, epsilon), gamma_percentile)))
+    pool = batch_logits  # gamma's reference draw: the burn-in, and each proposal that raised M
+    max_logit = -math.inf
     kept: list[np.ndarray] = []
     accepted = proposals = 0
     while True:
-        max_logit = max(max_logit, float(batch_logits.max()))
+        if batch_logits.max() > max_logit:
+            # A rise of M lowers F for every proposal alike; gamma follows it, so a single late
+            # proposal with a high ratio (a mode G under-covers) does not stop every other acceptance.
+            # gamma never above 0: it only ever accepts more than exact rejection sampling would.
+            max_logit = float(batch_logits.max())
+            if pool is not batch_logits:
+                pool = np.append(pool, max_logit)
+            gamma = min(0.0, float(np.percentile(drs_f(pool, max_logit, epsilon), gamma_percentile)))
         f = drs_f(batch_logits, max_logit, epsilon) - gamma
         uniform = torch.rand(len(batch), generator=rng, dtype=torch.float64).numpy()
         accept = uniform < expit(f)
