@@ -158,20 +158,24 @@ def drs(
     batch = propose(n, rng)
     if burn_in > n:
         batch = np.concatenate([batch, propose(burn_in - n, rng)])
+
+    def gamma_for(pool: np.ndarray, max_logit: float) -> float:
+        # never above 0: gamma only ever accepts more than exact rejection sampling would
+        return min(0.0, float(np.percentile(drs_f(pool, max_logit, epsilon), gamma_percentile)))
+
     batch_logits = _logits(logit, batch)
-    pool = batch_logits  # gamma's reference draw: the burn-in, and each proposal that raised M
-    max_logit = -math.inf
+    pool = batch_logits  # gamma's reference draw: the burn-in, then each proposal that raised M
+    max_logit = float(pool.max())
+    gamma = gamma_for(pool, max_logit)
     kept: list[np.ndarray] = []
     accepted = proposals = 0
     while True:
         if batch_logits.max() > max_logit:
             # A rise of M lowers F for every proposal alike; gamma follows it, so a single late
             # proposal with a high ratio (a mode G under-covers) does not stop every other acceptance.
-            # gamma never above 0: it only ever accepts more than exact rejection sampling would.
             max_logit = float(batch_logits.max())
-            if pool is not batch_logits:
-                pool = np.append(pool, max_logit)
-            gamma = min(0.0, float(np.percentile(drs_f(pool, max_logit, epsilon), gamma_percentile)))
+            pool = np.append(pool, max_logit)
+            gamma = gamma_for(pool, max_logit)
         f = drs_f(batch_logits, max_logit, epsilon) - gamma
         uniform = torch.rand(len(batch), generator=rng, dtype=torch.float64).numpy()
         accept = uniform < expit(f)
