@@ -151,6 +151,27 @@ def train(
     r1_gamma: float | None = _opt("r1_gamma", "R1 penalty gamma on real images (0 = off).", "--r1"),
     r2_gamma: float | None = _opt("r2_gamma", "R2 penalty gamma on generated images (0 = off).", "--r2"),
     r1_every: int | None = _opt("r1_every", "Lazy R1/R2: every K-th D update, scaled by K.", "--r1-every"),
+    instance_noise: float | None = _opt(
+        "instance_noise",
+        "Instance noise on D's inputs: its std at step 0, in units of the data's RMS spread (0 = off).",
+        "--instance-noise",
+    ),
+    instance_noise_steps: int | None = _opt(
+        "instance_noise_steps",
+        "Steps over which the instance noise falls linearly to 0 (0 = the whole run).",
+        "--instance-noise-steps",
+    ),
+    coverage_weight: float | None = _opt(
+        "coverage_weight",
+        "Coverage term in G's loss (IMLE): its weight at step 0; each real sample pulls its nearest "
+        "generated one (0 = off).",
+        "--coverage-weight",
+    ),
+    coverage_steps: int | None = _opt(
+        "coverage_steps",
+        "Steps over which the coverage weight falls linearly to 0 (0 = the whole run).",
+        "--coverage-steps",
+    ),
     augment: str | None = typer.Option(
         None,
         "--augment",

@@ -83,6 +83,16 @@ class TrainConfig:
     r2_gamma: float = 0.0  # R2: the same on generated images; 0: off
     r1_every: int = 1  # lazy R1/R2: every k-th D update, scaled by k (StyleGAN2); 1: every update
     augment: tuple[str, ...] = ()  # DiffAugment policies (color, translation, cutout) on D's inputs
+    # instance noise (Sonderby et al. 2016; Arjovsky & Bottou 2017): Gaussian noise on every sample D
+    # sees, real and generated, of std instance_noise x the data's RMS spread at step 0, falling
+    # linearly to 0 at instance_noise_steps (0: over the whole run); instance_noise 0 turns it off
+    instance_noise: float = 0.0
+    instance_noise_steps: int = 0
+    # coverage term (IMLE, Li & Malik 2018): + weight x mean over a real batch of the squared distance
+    # to the nearest generated sample (in units of the data's spread) in G's loss, the weight falling
+    # linearly to 0 at coverage_steps (0: over the whole run); coverage_weight 0 turns it off
+    coverage_weight: float = 0.0
+    coverage_steps: int = 0
     # class-conditional GANs: G(z, y) and a projection discriminator D(x, y); labelled data only
     conditional: bool = False
     num_classes: int | None = None  # None: the number of classes in the data's labels
@@ -149,6 +159,10 @@ class TrainConfig:
             "r1_gamma",
             "r2_gamma",
             "time_budget_s",
+            "instance_noise",
+            "instance_noise_steps",
+            "coverage_weight",
+            "coverage_steps",
         )
         _positive(self, "r1_every")
         if not 0 <= self.validation_fraction < 1:
@@ -158,6 +172,12 @@ class TrainConfig:
         for name in self.augment:
             if name not in AUGMENT_POLICIES:
                 raise GankitError(f"unknown augment policy {name!r}; allowed: {', '.join(AUGMENT_POLICIES)}")
+        if self.instance_noise and self.model != "gan":
+            raise GankitError("instance_noise applies to GANs only (model = 'gan'): noise on D's inputs")
+        if self.coverage_weight and self.model != "gan":
+            raise GankitError("coverage_weight applies to GANs only (model = 'gan'): a term of G's loss")
+        if self.coverage_weight and self.conditional:
+            raise GankitError("coverage_weight and conditional cannot be combined (the term ignores labels)")
         if self.conditional and self.model != "gan":
             raise GankitError("conditional applies to GANs only (model = 'gan')")
         if self.conditional and self.pack > 1:
@@ -333,6 +353,27 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in values.items()}
 
 
+# Every mode of the ring and the grid (docs/benchmarks/refinement_modes.md): toy-best with its
+# networks in standardised units (the grid spans +-4 while an untrained MLP outputs unit scale) and
+# batches of 512. In probes on unseen grid seeds (docs/refinement.md), toy-best stalled at 19-20
+# modes for 30,000 steps (4 of 4 seeds); standardised nets alone, or batches of 512 alone, found all
+# 25 by 30,000 steps in 2 of 4; both together in 6 of 6 by 50,000. 70,000 steps let the modes found
+# late tighten; evaluations every 2,500 steps keep a run within 10 CPU-minutes.
+TOY_MODES: dict[str, Any] = {
+    "objective": "ns",
+    "steps": 70000,
+    "batch_size": 512,
+    "g_lr": 1e-3,
+    "d_lr": 1e-3,
+    "pack": 2,
+    "latent_dim": 8,
+    "ema_decay": 0.999,
+    "standardize": True,
+    "eval_every": 2500,
+    "sample_every": 10000,
+}
+
+
 # Named recipes: a preset is a set of overrides on top of the dataclass defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     "toy-fast": {"steps": 1000, "width": 128, "depth": 3, "batch_size": 256},
@@ -349,25 +390,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "latent_dim": 8,
         "ema_decay": 0.999,
     },
-    # Every mode of the ring and the grid (docs/benchmarks/refinement_modes.md): toy-best with its
-    # networks in standardised units (the grid spans +-4 while an untrained MLP outputs unit scale) and
-    # batches of 512. In probes on unseen grid seeds (docs/refinement.md), toy-best stalled at 19-20
-    # modes for 30,000 steps (4 of 4 seeds); standardised nets alone, or batches of 512 alone, found all
-    # 25 by 30,000 steps in 2 of 4; both together in 6 of 6 by 50,000. 70,000 steps let the modes found
-    # late tighten; evaluations every 2,500 steps keep a run within 10 CPU-minutes.
-    "toy-modes": {
-        "objective": "ns",
-        "steps": 70000,
-        "batch_size": 512,
-        "g_lr": 1e-3,
-        "d_lr": 1e-3,
-        "pack": 2,
-        "latent_dim": 8,
-        "ema_decay": 0.999,
-        "standardize": True,
-        "eval_every": 2500,
-        "sample_every": 10000,
-    },
+    "toy-modes": TOY_MODES,
+    # Every mode, from the generator alone (docs/benchmarks/refinement_cover.md): toy-modes with IMLE's
+    # coverage term in G's loss (objectives.nearest_sample_loss) for the first 20,000 steps, its weight
+    # falling linearly from 10 to 0, so a mode G has not reached pulls mass across the gap; the
+    # adversarial game alone then sharpens the modes. In probes on unseen grid seeds
+    # (docs/refinement.md) every mode was found by 10,000 steps and kept after the term ended
+    # (toy-modes: the last mode at 20,000-57,500 steps, or never).
+    "toy-cover": {**TOY_MODES, "coverage_weight": 10.0, "coverage_steps": 20000},
     # The image recipe that measured best on the 8x8 digits at an equal CPU budget: the non-saturating
     # GAN with batch-norm D and its tuned learning rates. Spectral norm, R1 and DiffAugment, each
     # searched the same way, all scored a clearly worse test FID (docs/benchmarks/images_regularisers.md),

@@ -34,12 +34,13 @@ from torch.optim.swa_utils import AveragedModel
 from gankit.augment import diff_augment
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.nets import build_networks
+from gankit.nets import build_networks, data_statistics
 from gankit.objectives import (
     Objective,
     clip_weights_,
     get_objective,
     gradient_penalty,
+    nearest_sample_loss,
     squared_gradient_norm,
 )
 
@@ -72,6 +73,34 @@ def ramped_ema_decay(decay: float, rampup: float, steps: int) -> float:
 
 def sample_noise(batch: int, latent_dim: int, rng: torch.Generator) -> Tensor:
     return torch.randn(batch, latent_dim, generator=rng, device=rng.device)
+
+
+def annealed(start: float, step: int, horizon: int, steps: int) -> float:
+    """start * max(0, 1 - step / horizon): a linear fall to 0 at ``horizon`` (0: at ``steps``)."""
+    return start * max(0.0, 1.0 - step / (horizon or steps))
+
+
+def instance_noise_std(config: TrainConfig, step: int, spread: float) -> float:
+    """The std of the instance noise at ``step``: sigma_t = s * spread * max(0, 1 - t / T).
+
+    s is ``config.instance_noise`` (in units of the data's RMS ``spread``), T is
+    ``config.instance_noise_steps`` (0: the run's ``steps``). Noise on both D's real and generated
+    inputs makes the two distributions overlap, so D cannot separate them perfectly and G's
+    gradients do not vanish (Arjovsky & Bottou 2017); early on it blurs separate modes into one
+    cloud, and annealing it to 0 leaves the original game (Sonderby et al. 2016).
+    """
+    return annealed(config.instance_noise, step, config.instance_noise_steps, config.steps) * spread
+
+
+def add_instance_noise(
+    x: Tensor, std: float, rng: torch.Generator, batch: int, shard: slice = slice(None)
+) -> Tensor:
+    """x + std * N(0, I), drawn for the global ``batch`` and cut to this process's ``shard`` (see
+    StepPlan.shard); ``x`` itself, drawing nothing, when std is 0."""
+    if std <= 0:
+        return x
+    noise = torch.randn((batch,) + tuple(x.shape[1:]), generator=rng, device=rng.device)[shard]
+    return x + std * noise.to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -114,11 +143,13 @@ def d_step(
     rng: torch.Generator,
     plan: StepPlan = PLAIN,
     step: int = 0,
+    noise_std: float = 0.0,
 ) -> dict[str, Tensor]:
     """Update D ``critic_steps`` times; G's parameters are not touched (its output is detached).
 
     ``step`` (the generator updates so far) times the D updates so far schedules lazy R1/R2. A
     conditional run generates its fakes for the real batch's labels, so D compares like with like.
+    ``noise_std`` > 0 adds instance noise to both batches (:func:`instance_noise_std`).
     """
     discriminator.requires_grad_(True)
     batch, shard = config.batch_size, plan.shard
@@ -128,6 +159,8 @@ def d_step(
         with torch.no_grad(), plan.autocast(real.device):
             fake = generator(noise, **label_args(labels)).float()
         real, fake = augment(real, config, rng), augment(fake, config, rng)  # DiffAugment: both alike
+        real = add_instance_noise(real, noise_std, rng, batch, shard)
+        fake = add_instance_noise(fake, noise_std, rng, batch, shard)
         with plan.autocast(real.device):
             if plan.joint_critic_forward:
                 both = discriminator(torch.cat([real, fake]), **label_args(labels, copies=2))
@@ -178,23 +211,39 @@ def g_step(
     config: TrainConfig,
     rng: torch.Generator,
     plan: StepPlan = PLAIN,
+    noise_std: float = 0.0,
+    coverage_weight: float = 0.0,
+    data=None,
+    spread: float = 1.0,
 ) -> dict[str, Tensor]:
-    """Update G once through a frozen D; D's parameters receive no gradient and do not change."""
+    """Update G once through a frozen D; D's parameters receive no gradient and do not change.
+
+    With ``noise_std`` > 0, D sees G's samples with instance noise, as in ``d_step``. With
+    ``coverage_weight`` > 0, G's loss adds that times the coverage term on a real batch of ``data``
+    (:func:`gankit.objectives.nearest_sample_loss`, in units of the data's ``spread``)."""
     discriminator.requires_grad_(False)
     try:
         noise = sample_noise(config.batch_size, config.latent_dim, rng)[plan.shard]
         labels = random_labels(config, rng, plan.shard)  # None unless conditional
         with plan.autocast(noise.device):
-            fake = augment(generator(noise, **label_args(labels)), config, rng)  # as D saw them
+            generated = generator(noise, **label_args(labels))
+            fake = augment(generated, config, rng)  # as D saw them
+            fake = add_instance_noise(fake, noise_std, rng, config.batch_size, plan.shard)
             fake_scores = discriminator(fake, **label_args(labels)).float()
         loss = objective.generator_loss(fake_scores)
+        stats = {}
+        if coverage_weight:
+            real, _ = draw_real(data, config.batch_size, rng, False, plan.shard)
+            coverage = nearest_sample_loss(real, generated, spread)
+            loss = loss + coverage_weight * coverage
+            stats["coverage_loss"] = coverage.detach()
         g_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         g_grad_norm = grad_norm(generator)
         g_optimizer.step()
     finally:
         discriminator.requires_grad_(True)
-    return {"g_loss": loss.detach(), "g_grad_norm": g_grad_norm}
+    return {"g_loss": loss.detach(), "g_grad_norm": g_grad_norm, **stats}
 
 
 def draw_real(
@@ -348,6 +397,9 @@ class Trainer:
         _check_speed_options(config, tuple(data.shape), self.device)
         self._init_players(lambda: build_networks(config, tuple(data.shape), data))
         self._prepare_step_networks()
+        # instance noise and the coverage term are measured in the data's RMS spread
+        scaled = config.instance_noise or config.coverage_weight
+        self.data_spread = data_statistics(data)[1].item() if scaled else 1.0
 
     def _init_players(self, build: Callable[[], tuple[nn.Module, nn.Module]]) -> None:
         """Seed every RNG, then build (generator, discriminator), their optimisers, EMA and step state."""
@@ -427,6 +479,9 @@ class Trainer:
 
     def train_step(self) -> dict[str, Tensor]:
         """One generator update preceded by ``critic_steps`` discriminator updates."""
+        config = self.config
+        noise_std = instance_noise_std(config, self.step, self.data_spread)
+        coverage_weight = annealed(config.coverage_weight, self.step, config.coverage_steps, config.steps)
         stats = d_step(
             self.g_train,
             self.d_train,
@@ -437,6 +492,7 @@ class Trainer:
             self.rng,
             self.plan,
             step=self.step,
+            noise_std=noise_std,
         )
         stats |= g_step(
             self.g_train,
@@ -446,7 +502,15 @@ class Trainer:
             self.config,
             self.rng,
             self.plan,
+            noise_std=noise_std,
+            coverage_weight=coverage_weight,
+            data=self.data,
+            spread=self.data_spread,
         )
+        if config.instance_noise:  # logged to the end, 0 once annealed
+            stats["instance_noise"] = torch.tensor(noise_std)
+        if config.coverage_weight:
+            stats["coverage_weight"] = torch.tensor(coverage_weight)
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
         self.step += 1

@@ -1,0 +1,91 @@
+"""The coverage term (config ``coverage_weight``): IMLE's nearest-sample pull in G's loss."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from gankit.data.toy import get_toy
+from gankit.engine.loop import annealed
+from gankit.objectives import nearest_sample_loss
+
+TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}
+
+
+def test_each_real_sample_counts_its_nearest_generated_one():
+    real = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    fake = torch.tensor([[1.0, 0.0], [0.0, 2.0], [10.0, 0.0]])
+    # nearest to (0,0) is (1,0): 1; nearest to (4,0) is (1,0): 9  ->  (1 + 9) / 2
+    assert nearest_sample_loss(real, fake).item() == pytest.approx(5.0)
+    assert nearest_sample_loss(real, fake, scale=2.0).item() == pytest.approx(5.0 / 4)
+    assert nearest_sample_loss(fake, fake).item() == 0.0
+
+
+def test_it_pulls_a_generated_sample_into_a_mode_that_has_none():
+    real = torch.tensor([[0.0, 0.0], [5.0, 5.0]])  # two modes; G has put everything on the first
+    fake = torch.tensor([[0.1, 0.0], [0.0, 0.1], [1.0, 1.0]], requires_grad=True)
+    nearest_sample_loss(real, fake).backward()
+    grad = fake.grad
+    # gradient descent moves the sample nearest the empty mode towards it (-grad points to (5, 5))
+    assert torch.all(-grad[2] > 0)
+    assert torch.count_nonzero(grad.abs().sum(1)) == 2  # (0.0, 0.1) is nobody's nearest: no pull
+
+
+def test_the_weight_falls_linearly_to_zero():
+    assert annealed(2.0, 0, 10, 100) == 2.0
+    assert annealed(2.0, 5, 10, 100) == pytest.approx(1.0)
+    assert annealed(2.0, 10, 10, 100) == 0.0 == annealed(2.0, 50, 10, 100)
+    assert annealed(2.0, 50, 0, 100) == pytest.approx(1.0)  # horizon 0: the whole run
+
+
+def modes_reached(samples: np.ndarray) -> int:
+    """Grid modes with a generated sample within 0.5 of their centre (10 sigma: reached, not yet sharp)."""
+    modes = get_toy("grid").modes.numpy()
+    nearest = np.sqrt(((samples[:, None] - modes[None]) ** 2).sum(-1)).min(axis=0)
+    return int((nearest < 0.5).sum())
+
+
+def test_a_run_with_the_term_logs_it_repeats_and_reaches_more_grid_modes(tmp_path):
+    common = {**TINY, "batch_size": 128, "width": 64, "depth": 2, "latent_dim": 8, "standardize": True}
+    covered = gankit.train("grid", "ns", 300, out=tmp_path / "a", progress=False, coverage_weight=10.0,
+                           coverage_steps=250, **common)  # fmt: skip
+    rows = [json.loads(line) for line in (covered.path / "metrics.jsonl").read_text().splitlines()]
+    weights = [row["coverage_weight"] for row in rows]
+    assert weights[0] > weights[10] > 0 and weights[-1] == 0.0
+    assert "coverage_loss" in rows[0] and "coverage_loss" not in rows[-1]  # not computed at weight 0
+    again = gankit.train("grid", "ns", 300, out=tmp_path / "b", progress=False, coverage_weight=10.0,
+                         coverage_steps=250, **common)  # fmt: skip
+    np.testing.assert_array_equal(covered.sample(500, seed=0), again.sample(500, seed=0))
+    plain = gankit.train("grid", "ns", 300, out=tmp_path / "c", progress=False, **common)
+    assert "coverage" not in (plain.path / "metrics.jsonl").read_text()
+    # 300 steps: with the term G has reached most of the 25 modes, without it a handful
+    reached = modes_reached(covered.sample(2500, seed=0))
+    assert reached >= 15 and reached > modes_reached(plain.sample(2500, seed=0)) + 5
+
+
+def test_bad_coverage_options_are_one_line_and_write_nothing(cli, tmp_path):
+    code, _, err = cli("train", "--data", "grid", "--coverage-weight", "-1", "--out", tmp_path / "r")
+    assert code == 2 and "coverage_weight must be >= 0" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "grid", "--coverage-steps", "-5", "--out", tmp_path / "r")
+    assert code == 2 and "coverage_steps must be >= 0" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "ring", "--model", "vae", "--coverage-weight", "1",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 2 and "coverage_weight applies to GANs only" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "digits", "--conditional", "--coverage-weight", "1",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 2 and "coverage_weight and conditional cannot be combined" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_flags_set_the_keys(cli, tmp_path):
+    out = tmp_path / "run"
+    code, _, _ = cli("train", "--data", "grid", "--steps", "4", "--width", "8", "--depth", "1",
+                     "--coverage-weight", "2.5", "--coverage-steps", "3", "--eval-every", "0",
+                     "--sample-every", "0", "--out", out)  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["coverage_weight"], config["coverage_steps"]) == (2.5, 3)
