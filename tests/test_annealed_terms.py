@@ -1,0 +1,190 @@
+"""Two terms annealed to 0 over training: instance noise on everything D sees (``instance_noise``)
+and IMLE's nearest-sample pull in G's loss (``coverage_weight``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from gankit.config import build_config
+from gankit.data.toy import get_toy
+from gankit.engine.loop import add_instance_noise, annealed, instance_noise_std
+from gankit.objectives import nearest_sample_loss
+
+TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}
+
+# --- instance noise ---
+
+
+def test_the_std_falls_linearly_from_its_start_to_zero():
+    config = build_config(overrides={"steps": 100, "instance_noise": 0.5, "instance_noise_steps": 40})
+    assert instance_noise_std(config, 0, spread=2.0) == pytest.approx(1.0)  # 0.5 x the spread
+    assert instance_noise_std(config, 20, spread=2.0) == pytest.approx(0.5)
+    assert instance_noise_std(config, 40, spread=2.0) == 0.0
+    assert instance_noise_std(config, 90, spread=2.0) == 0.0
+    whole_run = config.replace(instance_noise_steps=0)  # 0: anneal over the run's steps
+    assert instance_noise_std(whole_run, 50, spread=2.0) == pytest.approx(0.5)
+    assert instance_noise_std(config.replace(instance_noise=0.0), 0, spread=2.0) == 0.0
+
+
+def test_zero_noise_is_the_identity_and_draws_nothing():
+    x, rng = torch.randn(8, 2), torch.Generator().manual_seed(3)
+    state = rng.get_state()
+    assert add_instance_noise(x, 0.0, rng, batch=8) is x
+    assert torch.equal(rng.get_state(), state)
+    noisy = add_instance_noise(x, 2.0, rng, batch=8)
+    assert noisy.shape == x.shape and not torch.equal(noisy, x)
+    assert abs((noisy - x).std().item() - 2.0) < 1.0
+
+
+def test_a_process_shard_gets_its_rows_of_the_global_noise():
+    x = torch.zeros(8, 2)
+    whole = add_instance_noise(x, 1.0, torch.Generator().manual_seed(0), batch=8)
+    part = add_instance_noise(x[2:6], 1.0, torch.Generator().manual_seed(0), batch=8, shard=slice(2, 6))
+    torch.testing.assert_close(part, whole[2:6])
+
+
+def test_a_noisy_run_logs_its_schedule_repeats_and_differs_from_a_clean_one(tmp_path):
+    noisy = {"instance_noise": 1.0, "instance_noise_steps": 20, **TINY}
+    run = gankit.train("grid", "ns", 30, out=tmp_path / "a", progress=False, **noisy)
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    stds = [row["instance_noise"] for row in rows]
+    assert stds[0] > stds[1] > stds[2] > 0 and stds[-1] == 0.0  # annealed to 0 at step 20
+    again = gankit.train("grid", "ns", 30, out=tmp_path / "b", progress=False, **noisy)
+    assert [row["d_loss"] for row in rows] == [
+        json.loads(line)["d_loss"] for line in (again.path / "metrics.jsonl").read_text().splitlines()
+    ]
+    torch.testing.assert_close(torch.tensor(run.sample(100, seed=0)), torch.tensor(again.sample(100, seed=0)))
+    clean = gankit.train("grid", "ns", 30, out=tmp_path / "c", progress=False, **TINY)
+    assert "instance_noise" not in (clean.path / "metrics.jsonl").read_text()
+    assert not torch.equal(torch.tensor(run.sample(100, seed=0)), torch.tensor(clean.sample(100, seed=0)))
+
+
+def test_noise_far_larger_than_the_data_leaves_d_unable_to_tell_real_from_fake(tmp_path):
+    """Arjovsky & Bottou's point: with noise on both inputs the two distributions overlap, so D
+    cannot separate them (and G's gradients cannot vanish); without it D separates them at once."""
+    common = {**TINY, "d_lr": 1e-2, "g_lr": 1e-5}  # a D far faster than its G
+    blurred = gankit.train("grid", "ns", 60, out=tmp_path / "n", progress=False, instance_noise=20, **common)
+    sharp = gankit.train("grid", "ns", 60, out=tmp_path / "s", progress=False, **common)
+
+    def gap(run):
+        last = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-3:]
+        return sum(row["p_real"] - row["p_fake"] for row in last) / len(last)
+
+    assert gap(sharp) > 0.5
+    assert gap(blurred) < 0.1
+
+
+def test_bad_instance_noise_is_one_line_and_writes_nothing(cli, tmp_path):
+    code, _, err = cli("train", "--data", "ring", "--instance-noise", "-1", "--out", tmp_path / "r")
+    assert code == 2 and "instance_noise must be >= 0" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "ring", "--model", "vae", "--instance-noise", "0.5",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 2 and "instance_noise applies to GANs only" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+# --- the coverage term ---
+
+
+def test_each_real_sample_counts_its_nearest_generated_one():
+    real = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    fake = torch.tensor([[1.0, 0.0], [0.0, 2.0], [10.0, 0.0]])
+    # nearest to (0,0) is (1,0): 1; nearest to (4,0) is (1,0): 9  ->  (1 + 9) / 2
+    assert nearest_sample_loss(real, fake).item() == pytest.approx(5.0)
+    assert nearest_sample_loss(real, fake, scale=2.0).item() == pytest.approx(5.0 / 4)
+    assert nearest_sample_loss(fake, fake).item() == 0.0
+
+
+def test_it_pulls_a_generated_sample_into_a_mode_that_has_none():
+    real = torch.tensor([[0.0, 0.0], [5.0, 5.0]])  # two modes; G has put everything on the first
+    fake = torch.tensor([[0.1, 0.0], [0.0, 0.1], [1.0, 1.0]], requires_grad=True)
+    nearest_sample_loss(real, fake).backward()
+    grad = fake.grad
+    # gradient descent moves the sample nearest the empty mode towards it (-grad points to (5, 5))
+    assert torch.all(-grad[2] > 0)
+    assert torch.count_nonzero(grad.abs().sum(1)) == 2  # (0.0, 0.1) is nobody's nearest: no pull
+
+
+def test_the_weight_falls_linearly_to_zero():
+    assert annealed(2.0, 0, 10, 100) == 2.0
+    assert annealed(2.0, 5, 10, 100) == pytest.approx(1.0)
+    assert annealed(2.0, 10, 10, 100) == 0.0 == annealed(2.0, 50, 10, 100)
+    assert annealed(2.0, 50, 0, 100) == pytest.approx(1.0)  # horizon 0: the whole run
+
+
+def modes_reached(samples: np.ndarray) -> int:
+    """Grid modes with a generated sample within 0.5 of their centre (10 sigma: reached, not yet sharp)."""
+    modes = get_toy("grid").modes.numpy()
+    nearest = np.sqrt(((samples[:, None] - modes[None]) ** 2).sum(-1)).min(axis=0)
+    return int((nearest < 0.5).sum())
+
+
+def test_a_run_with_the_term_logs_it_repeats_and_reaches_more_grid_modes(tmp_path):
+    common = {**TINY, "batch_size": 128, "width": 64, "depth": 2, "latent_dim": 8, "standardize": True}
+    covered = gankit.train("grid", "ns", 300, out=tmp_path / "a", progress=False, coverage_weight=10.0,
+                           coverage_steps=250, **common)  # fmt: skip
+    rows = [json.loads(line) for line in (covered.path / "metrics.jsonl").read_text().splitlines()]
+    weights = [row["coverage_weight"] for row in rows]
+    assert weights[0] > weights[10] > 0 and weights[-1] == 0.0
+    assert "coverage_loss" in rows[0] and "coverage_loss" not in rows[-1]  # not computed at weight 0
+    again = gankit.train("grid", "ns", 300, out=tmp_path / "b", progress=False, coverage_weight=10.0,
+                         coverage_steps=250, **common)  # fmt: skip
+    np.testing.assert_array_equal(covered.sample(500, seed=0), again.sample(500, seed=0))
+    plain = gankit.train("grid", "ns", 300, out=tmp_path / "c", progress=False, **common)
+    assert "coverage" not in (plain.path / "metrics.jsonl").read_text()
+    # 300 steps: with the term G has reached most of the 25 modes, without it a handful
+    reached = modes_reached(covered.sample(2500, seed=0))
+    assert reached >= 15 and reached > modes_reached(plain.sample(2500, seed=0)) + 5
+
+
+def test_bad_coverage_options_are_one_line_and_write_nothing(cli, tmp_path):
+    code, _, err = cli("train", "--data", "grid", "--coverage-weight", "-1", "--out", tmp_path / "r")
+    assert code == 2 and "coverage_weight must be >= 0" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "grid", "--coverage-steps", "-5", "--out", tmp_path / "r")
+    assert code == 2 and "coverage_steps must be >= 0" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "ring", "--model", "vae", "--coverage-weight", "1",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 2 and "coverage_weight applies to GANs only" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "digits", "--conditional", "--coverage-weight", "1",
+                       "--out", tmp_path / "r")  # fmt: skip
+    assert code == 2 and "coverage_weight and conditional cannot be combined" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            ["--instance-noise", "0.3", "--instance-noise-steps", "2"],
+            {"instance_noise": 0.3, "instance_noise_steps": 2},
+        ),
+        (
+            ["--coverage-weight", "2.5", "--coverage-steps", "3"],
+            {"coverage_weight": 2.5, "coverage_steps": 3},
+        ),
+    ],
+)
+def test_cli_flags_set_the_keys(cli, tmp_path, flags, expected):
+    out = tmp_path / "run"
+    code, _, _ = cli("train", "--data", "grid", "--steps", "4", "--width", "8", "--depth", "1", *flags,
+                     "--eval-every", "0", "--sample-every", "0", "--out", out)  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert {key: config[key] for key in expected} == expected
+
+
+def test_the_toy_cover_preset_is_toy_modes_with_the_coverage_term(cli, tmp_path):
+    out = tmp_path / "cover"
+    code, _, _ = cli("train", "--data", "grid", "--preset", "toy-cover", "--steps", "3", "--width", "8",
+                     "--depth", "1", "--out", out)  # fmt: skip
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["coverage_weight"], config["coverage_steps"]) == (10.0, 20000)
+    assert (config["standardize"], config["batch_size"], config["pack"]) == (True, 512, 2)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["coverage_weight"] > 9.99 and rows[-1]["coverage_loss"] > 0
