@@ -176,15 +176,3 @@ def test_cli_flags_set_the_keys(cli, tmp_path, flags, expected):
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert {key: config[key] for key in expected} == expected
-
-
-def test_the_toy_cover_preset_is_toy_modes_with_the_coverage_term(cli, tmp_path):
-    out = tmp_path / "cover"
-    code, _, _ = cli("train", "--data", "grid", "--preset", "toy-cover", "--steps", "3", "--width", "8",
-                     "--depth", "1", "--out", out)  # fmt: skip
-    assert code == 0
-    config = json.loads((out / "config.json").read_text())
-    assert (config["coverage_weight"], config["coverage_steps"]) == (10.0, 20000)
-    assert (config["standardize"], config["batch_size"], config["pack"]) == (True, 512, 2)
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["coverage_weight"] > 9.99 and rows[-1]["coverage_loss"] > 0

@@ -73,12 +73,14 @@ def test_cli_flag_sets_the_key(cli, tmp_path, flag):
     assert json.loads((out / "config.json").read_text())["standardize"] is bool(flag)
 
 
-def test_the_toy_modes_preset_trains_standardized_networks_on_the_grid(cli, tmp_path):
+@pytest.mark.parametrize(("preset", "coverage"), [("toy-modes", (0.0, 0)), ("toy-cover", (10.0, 20000))])
+def test_the_toy_modes_presets_train_standardized_networks_on_the_grid(cli, tmp_path, preset, coverage):
     out = tmp_path / "modes"
-    code, _, _ = cli("train", "--data", "grid", "--preset", "toy-modes", "--steps", "3", "--width", "8",
+    code, _, _ = cli("train", "--data", "grid", "--preset", preset, "--steps", "3", "--width", "8",
                      "--depth", "1", "--out", out)  # fmt: skip
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["standardize"], config["batch_size"], config["pack"]) == (True, 512, 2)
+    assert (config["coverage_weight"], config["coverage_steps"]) == coverage  # toy-cover: + the term
     state = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert abs(state["generator"]["standardized.spread"].item() - 8**0.5) < 0.05
