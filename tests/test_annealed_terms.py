@@ -1,8 +1,10 @@
-"""Two terms annealed to 0 over training: instance noise on everything D sees (``instance_noise``)
-and IMLE's nearest-sample pull in G's loss (``coverage_weight``)."""
+"""Schedules over training: two terms annealed to 0, instance noise on everything D sees
+(``instance_noise``) and IMLE's nearest-sample pull in G's loss (``coverage_weight``), and the
+learning rates' linear decay (``lr_decay_start``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -10,9 +12,9 @@ import pytest
 import torch
 
 import gankit
-from gankit.config import build_config
+from gankit.config import build_config, resolve
 from gankit.data.toy import get_toy
-from gankit.engine.loop import add_instance_noise, annealed, instance_noise_std
+from gankit.engine.loop import Trainer, add_instance_noise, annealed, instance_noise_std, learning_rate_scale
 from gankit.objectives import nearest_sample_loss
 
 TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}
@@ -156,6 +158,63 @@ def test_bad_coverage_options_are_one_line_and_write_nothing(cli, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+# --- learning-rate decay ---
+
+
+def test_the_learning_rates_keep_their_value_then_fall_linearly_towards_zero():
+    config = build_config(overrides={"steps": 100, "lr_decay_start": 60})
+    assert [learning_rate_scale(config, t) for t in (0, 59, 60, 80, 99)] == pytest.approx(
+        [1.0, 1.0, 1.0, 0.5, 1 / 40]  # the last update still moves, by 1/40 of the full rate
+    )
+    assert learning_rate_scale(config.replace(lr_decay_start=None), 99) == 1.0
+    assert learning_rate_scale(config.replace(lr_decay_start=0), 50) == pytest.approx(0.5)
+
+
+def decaying_trainer(**changes) -> Trainer:
+    data = get_toy("ring")
+    values = {"objective": "ns", "steps": 20, "lr_decay_start": 10, "g_lr": 1e-3, "d_lr": 4e-3, **TINY}
+    return Trainer(resolve(build_config(overrides=values | changes), data.shape), data, "cpu")
+
+
+def test_both_optimisers_step_at_the_decayed_rate_and_a_resumed_run_follows_the_same_schedule():
+    straight = decaying_trainer()
+    for _ in range(15):
+        straight.train_step()
+    # update 14 ran at (20 - 14) / (20 - 10) = 0.6 of each rate
+    assert straight.g_optimizer.param_groups[0]["lr"] == pytest.approx(0.6e-3)
+    assert straight.d_optimizer.param_groups[0]["lr"] == pytest.approx(2.4e-3)
+    resumed = decaying_trainer()
+    resumed.load_state_dict(copy.deepcopy(straight.state_dict()))
+    for _ in range(5):
+        straight.train_step()
+        resumed.train_step()
+    for a, b in zip(straight.generator.parameters(), resumed.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    constant = decaying_trainer(lr_decay_start=None)
+    for _ in range(20):
+        constant.train_step()
+    assert constant.g_optimizer.param_groups[0]["lr"] == 1e-3
+    pairs = zip(straight.generator.parameters(), constant.generator.parameters(), strict=True)
+    assert max((a - b).abs().max().item() for a, b in pairs) > 0  # the decay changed the steps after step 10
+
+
+def test_a_decaying_run_logs_its_scale(tmp_path):
+    run = gankit.train("ring", "ns", 30, out=tmp_path / "a", progress=False, lr_decay_start=10, **TINY)
+    rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
+    scales = [row["lr_scale"] for row in rows]  # the mean over each row's 5 updates: (30 - t) / 20
+    assert scales == pytest.approx([1.0, 1.0, 0.9, 0.65, 0.4, 0.15], abs=1e-6)
+
+
+def test_bad_lr_decay_start_is_one_line_and_writes_nothing(cli, tmp_path):
+    code, _, err = cli(
+        "train", "--data", "grid", "--steps", "50", "--lr-decay-start", "50", "--out", tmp_path / "r"
+    )
+    assert code == 2 and "lr_decay_start (50) must be below steps (50)" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "grid", "--lr-decay-start", "-1", "--out", tmp_path / "r")
+    assert code == 2 and "lr_decay_start must be >= 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize(
     ("flags", "expected"),
     [
@@ -167,6 +226,7 @@ def test_bad_coverage_options_are_one_line_and_write_nothing(cli, tmp_path):
             ["--coverage-weight", "2.5", "--coverage-steps", "3"],
             {"coverage_weight": 2.5, "coverage_steps": 3},
         ),
+        (["--lr-decay-start", "2"], {"lr_decay_start": 2}),
     ],
 )
 def test_cli_flags_set_the_keys(cli, tmp_path, flags, expected):

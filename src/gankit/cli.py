@@ -132,6 +132,11 @@ def train(
     g_lr: float | None = _opt("g_lr", "Generator learning rate.", "--g-lr"),
     d_lr: float | None = _opt("d_lr", "Discriminator/critic learning rate.", "--d-lr"),
     critic_steps: int | None = _opt("critic_steps", "D updates per G update.", "--critic-steps"),
+    lr_decay_start: int | None = _opt(
+        "lr_decay_start",
+        "From this step on both learning rates fall linearly towards 0 at the last step (default: constant).",
+        "--lr-decay-start",
+    ),
     clip_value: float | None = _opt("clip_value", "WGAN weight clipping bound.", "--clip-value"),
     gradient_penalty_weight: float | None = _opt(
         "gradient_penalty_weight",

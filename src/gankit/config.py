@@ -71,6 +71,9 @@ class TrainConfig:
     betas: tuple[float, float] | None = None
     momentum: float = 0.0  # SGD only
     critic_steps: int | None = None  # D updates per G update
+    # learning-rate decay: from step lr_decay_start on, both learning rates fall linearly towards 0 at
+    # the last step (SN-GAN, Miyato et al. 2018, decay from step 0); None keeps them constant
+    lr_decay_start: int | None = None
     clip_value: float | None = None  # wgan only
     gradient_penalty_weight: float | None = None  # wgan-gp only (lambda)
     ema_decay: float = 0.0  # generator EMA; 0 turns it off, 0.999 is typical
@@ -164,6 +167,7 @@ class TrainConfig:
             "coverage_weight",
             "coverage_steps",
         )
+        _non_negative(self, "lr_decay_start")
         _positive(self, "r1_every")
         if not 0 <= self.validation_fraction < 1:
             raise GankitError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
@@ -178,6 +182,11 @@ class TrainConfig:
             raise GankitError("coverage_weight applies to GANs only (model = 'gan'): a term of G's loss")
         if self.coverage_weight and self.conditional:
             raise GankitError("coverage_weight and conditional cannot be combined (the term ignores labels)")
+        if self.lr_decay_start is not None and self.lr_decay_start >= self.steps:
+            raise GankitError(
+                f"lr_decay_start ({self.lr_decay_start}) must be below steps ({self.steps}): "
+                "the decay ends there"
+            )
         if self.conditional and self.model != "gan":
             raise GankitError("conditional applies to GANs only (model = 'gan')")
         if self.conditional and self.pack > 1:

@@ -80,6 +80,17 @@ def annealed(start: float, step: int, horizon: int, steps: int) -> float:
     return start * max(0.0, 1.0 - step / (horizon or steps))
 
 
+def learning_rate_scale(config: TrainConfig, step: int) -> float:
+    """The factor on both learning rates for update ``step`` (0-based): 1 before
+    ``config.lr_decay_start`` (s), then (T - t) / (T - s) for T = ``config.steps``, a linear fall that
+    reaches 1 / (T - s) on the last update. Small late steps let the game settle instead of jittering
+    (or breaking) around its equilibrium; 1 everywhere when lr_decay_start is None."""
+    start = config.lr_decay_start
+    if start is None or step < start:
+        return 1.0
+    return (config.steps - step) / (config.steps - start)
+
+
 def instance_noise_std(config: TrainConfig, step: int, spread: float) -> float:
     """The std of the instance noise at ``step``: sigma_t = s * spread * max(0, 1 - t / T).
 
@@ -482,6 +493,11 @@ class Trainer:
         config = self.config
         noise_std = instance_noise_std(config, self.step, self.data_spread)
         coverage_weight = annealed(config.coverage_weight, self.step, config.coverage_steps, config.steps)
+        if config.lr_decay_start is not None:
+            lr_scale = learning_rate_scale(config, self.step)
+            for optimizer, lr in ((self.g_optimizer, config.g_lr), (self.d_optimizer, config.d_lr)):
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * lr_scale
         stats = d_step(
             self.g_train,
             self.d_train,
@@ -511,6 +527,8 @@ class Trainer:
             stats["instance_noise"] = torch.tensor(noise_std)
         if config.coverage_weight:
             stats["coverage_weight"] = torch.tensor(coverage_weight)
+        if config.lr_decay_start is not None:
+            stats["lr_scale"] = torch.tensor(lr_scale)
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
         self.step += 1
