@@ -73,7 +73,9 @@ def test_cli_flag_sets_the_key(cli, tmp_path, flag):
     assert json.loads((out / "config.json").read_text())["standardize"] is bool(flag)
 
 
-@pytest.mark.parametrize(("preset", "coverage"), [("toy-modes", (0.0, 0)), ("toy-cover", (10.0, 20000))])
+@pytest.mark.parametrize(
+    ("preset", "coverage"), [("toy-modes", (0.0, 0, None)), ("toy-cover", (10.0, 20000, 20000))]
+)
 def test_the_toy_modes_presets_train_standardized_networks_on_the_grid(cli, tmp_path, preset, coverage):
     out = tmp_path / "modes"
     code, _, _ = cli("train", "--data", "grid", "--preset", preset, "--steps", "3", "--width", "8",
@@ -81,6 +83,7 @@ def test_the_toy_modes_presets_train_standardized_networks_on_the_grid(cli, tmp_
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["standardize"], config["batch_size"], config["pack"]) == (True, 512, 2)
-    assert (config["coverage_weight"], config["coverage_steps"]) == coverage  # toy-cover: + the term
+    # toy-cover: + the term and the late decay (which a run shorter than its start, as here, never reaches)
+    assert (config["coverage_weight"], config["coverage_steps"], config["lr_decay_start"]) == coverage
     state = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert abs(state["generator"]["standardized.spread"].item() - 8**0.5) < 0.05

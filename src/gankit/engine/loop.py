@@ -84,7 +84,7 @@ def learning_rate_scale(config: TrainConfig, step: int) -> float:
     """The factor on both learning rates for update ``step`` (0-based): 1 before
     ``config.lr_decay_start`` (s), then (T - t) / (T - s) for T = ``config.steps``, a linear fall that
     reaches 1 / (T - s) on the last update. Small late steps let the game settle instead of jittering
-    (or breaking) around its equilibrium; 1 everywhere when lr_decay_start is None."""
+    (or breaking) around its equilibrium; 1 everywhere when lr_decay_start is None or >= T."""
     start = config.lr_decay_start
     if start is None or step < start:
         return 1.0
