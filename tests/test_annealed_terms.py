@@ -112,6 +112,18 @@ def test_it_pulls_a_generated_sample_into_a_mode_that_has_none():
     assert torch.count_nonzero(grad.abs().sum(1)) == 2  # (0.0, 0.1) is nobody's nearest: no pull
 
 
+def test_its_value_and_gradient_are_those_of_the_full_distance_matrix():
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(64, 3, generator=generator)
+    fake = torch.randn(80, 3, generator=generator, requires_grad=True)
+    loss = nearest_sample_loss(real, fake, scale=1.5)
+    (grad,) = torch.autograd.grad(loss, fake)
+    full = (real[:, None, :] - fake[None, :, :]).pow(2).sum(-1).min(dim=1).values.mean() / 1.5**2
+    (full_grad,) = torch.autograd.grad(full, fake)
+    assert loss.item() == pytest.approx(full.item(), rel=1e-5)
+    torch.testing.assert_close(grad, full_grad, rtol=1e-4, atol=1e-6)
+
+
 def test_the_weight_falls_linearly_to_zero():
     assert annealed(2.0, 0, 10, 100) == 2.0
     assert annealed(2.0, 5, 10, 100) == pytest.approx(1.0)

@@ -14,7 +14,7 @@ from gankit.data.toy import get_toy
 from gankit.errors import GankitError
 from gankit.metrics.toy import mode_statistics
 from gankit.nets.mlp import MixtureLatent
-from gankit.refine import RefineOptions, calibrate, drs, drs_f, knn_logit, mh
+from gankit.refine import RefineOptions, calibrate, drs, drs_f, knn_logit, mh, resolve_scores
 
 RING = get_toy("ring")
 
@@ -220,7 +220,7 @@ def test_cli_sample_refine_writes_n_samples_and_states_the_acceptance(cli, ns_ru
     )
     assert code == 0, err
     assert np.load(out).shape == (64, 2)
-    assert "mh: acceptance" in stdout and "proposals" in stdout
+    assert "mh (d scores): acceptance" in stdout and "proposals" in stdout  # auto: ns's D is a logit
 
 
 def test_cli_eval_refine_keeps_raw_and_refined_apart(cli, ns_run):
@@ -233,6 +233,7 @@ def test_cli_eval_refine_keeps_raw_and_refined_apart(cli, ns_run):
     assert {key: result[key] for key in raw} == raw  # the raw rows are the raw rows, refine or not
     refined = result["refined"]
     assert refined["method"] == "drs" and refined["options"]["heldout"] == 500
+    assert refined["options"]["scores"] == "d"  # the default "auto", as resolved for this run
     assert {"high_quality", "modes", "reverse_kl", "w1", "acceptance_rate", "cpu_ms_per_sample"} <= set(
         refined
     )
@@ -266,7 +267,40 @@ def test_bad_refine_flags_exit_2_with_one_line(cli, ns_run, tmp_path, command, a
     assert not (tmp_path / "x.npy").exists()
 
 
+@pytest.mark.parametrize(
+    ("objective", "model", "calibration", "shape", "expected"),
+    [
+        ("ns", "gan", "none", (2,), ("d", "none")),  # a classifier's logit estimates log r
+        ("minimax", "gan", "none", (1, 8, 8), ("d", "none")),
+        ("hinge", "gan", "none", (2,), ("knn", "none")),  # hinge and lsgan scores are not logits either
+        ("wgan-gp", "gan", "none", (2,), ("knn", "none")),  # a critic's score is not a logit
+        ("wgan-gp", "gan", "isotonic", (2,), ("d", "isotonic")),  # ...unless calibrated
+        ("wgan-gp", "gan", "none", (1, 8, 8), ("d", "logistic")),  # images: no knn, so calibrate D
+        ("ns", "vae", "none", (2,), ("knn", "none")),  # no discriminator at all
+    ],
+)
+def test_auto_scores_pick_the_runs_discriminator_where_it_gives_a_log_ratio(
+    objective, model, calibration, shape, expected
+):
+    config = build_config(overrides={"objective": objective, "model": model})
+    used = resolve_scores(RefineOptions(calibration=calibration), config, shape)
+    assert (used.scores, used.calibration) == expected
+    explicit = RefineOptions(scores="knn")
+    assert resolve_scores(explicit, config, shape) is explicit  # only "auto" is resolved
+
+
+def test_auto_scores_refuse_a_vae_on_images_in_one_line():
+    config = build_config(overrides={"model": "vae"})
+    with pytest.raises(GankitError, match="cannot be refined: no discriminator, and knn needs flat data"):
+        resolve_scores(RefineOptions(), config, (1, 8, 8))
+
+
 def test_a_critic_is_refused_without_calibration_and_refined_with_it(cli, critic_run, tmp_path):
+    code, stdout, err = cli(
+        "sample", critic_run.path, "--out", tmp_path / "a.npy", "--n", 20, "--refine", "drs",
+        "--refine-heldout", 200, "--refine-neighbours", 10,
+    )  # fmt: skip
+    assert code == 0 and "drs (knn scores)" in stdout, err  # auto: knn for an uncalibrated critic
     code, _, err = cli(
         "sample", critic_run.path, "--out", tmp_path / "x.npy", "--refine", "drs", "--refine-scores", "d"
     )

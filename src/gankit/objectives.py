@@ -129,9 +129,15 @@ def nearest_sample_loss(real: Tensor, fake: Tensor, scale: float = 1.0) -> Tenso
     is a forward (mass-covering) term beside the non-saturating loss's reverse-KL pull (Arjovsky &
     Bottou 2017, Theorem 2.5). ``scale`` (the data's RMS spread) makes it unit-free. Only ``fake``
     should carry a gradient.
+
+    The nearest sample is found without autograd and the loss is recomputed on the chosen pairs: the
+    same value and gradient as backpropagating through the n x m distance matrix, which on CPU cost
+    ~7x more (a 512 x 512 cdist backward dominated a toy-cover step).
     """
-    distances = torch.cdist(real.flatten(1).float(), fake.flatten(1).float()).pow(2)
-    return distances.min(dim=1).values.mean() / scale**2
+    real, fake = real.flatten(1).float(), fake.flatten(1).float()
+    with torch.no_grad():
+        nearest = torch.cdist(real, fake).argmin(dim=1)
+    return (real - fake[nearest]).pow(2).sum(dim=1).mean() / scale**2
 
 
 # --- hinge: Lim & Ye 2017; Miyato et al. 2018 (SN-GAN) ----------------------------------------

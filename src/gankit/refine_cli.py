@@ -18,7 +18,8 @@ REFINE = typer.Option(
 SCORES_OPTION = typer.Option(
     _DEFAULTS.scores,
     "--refine-scores",
-    help=f"Density-ratio source: {' or '.join(SCORES)} (the run's D, or k nearest neighbours).",
+    help=f"Density-ratio source: {', '.join(SCORES)} (auto: the run's D where it gives a log ratio, "
+    "else k nearest neighbours).",
 )
 CALIBRATION = typer.Option(
     _DEFAULTS.calibration,
@@ -74,10 +75,17 @@ def refine_options(
 
 
 def describe(refined: Refined) -> str:
-    """One line: acceptance rate, proposals and CPU time per returned sample."""
+    """One line: the scores used, acceptance rate, proposals and CPU time per returned sample."""
     stats = refined.stats()
+    used = refined.options
+    scores = (
+        ""
+        if used is None
+        else f" ({used.scores} scores"
+        + (f", {used.calibration} calibration)" if used.calibration != "none" else ")")
+    )
     return (
-        f"{refined.method}: acceptance {100 * stats['acceptance_rate']:.1f} %, "
+        f"{refined.method}{scores}: acceptance {100 * stats['acceptance_rate']:.1f} %, "
         f"{stats['proposals_per_sample']:.2f} proposals and "
         f"{stats['cpu_ms_per_sample']:.3f} CPU ms per sample"
     )

@@ -178,7 +178,7 @@ def evaluate_refined(
     config = read_config(run_dir)
     refined = refine_trainer(load_trainer(run_dir), n, seed, options)
     metrics = evaluate_samples(refined.samples, data_name or config["data"], config.get("image_size"))
-    return {"method": refined.method, "options": asdict(options), **metrics, **refined.stats()}
+    return {"method": refined.method, "options": asdict(refined.options), **metrics, **refined.stats()}
 
 
 def load_samples(path: str | Path) -> np.ndarray:
