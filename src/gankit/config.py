@@ -403,7 +403,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (docs/refinement.md) every mode was found by 10,000 steps and kept after the term ended
     # (toy-modes: the last mode at 20,000-57,500 steps, or never). At a constant learning rate one grid
     # run of five broke late (~65,000 steps), so both rates fall linearly to 0 from step 20,000 and the
-    # run ends at 60,000 steps (the cost of the term's extra batch is paid back).
+    # run ends at 60,000 steps: 589-634 CPU-s a run on the benchmark, at the 10-minute budget's edge.
     "toy-cover": {
         **TOY_MODES,
         "steps": 60000,
