@@ -74,7 +74,7 @@ def test_cli_flag_sets_the_key(cli, tmp_path, flag):
 
 
 @pytest.mark.parametrize(
-    ("preset", "coverage"), [("toy-modes", (0.0, 0, None)), ("toy-cover", (10.0, 20000, 20000))]
+    ("preset", "coverage"), [("toy-modes", (0.0, 0, None)), ("toy-cover", (10.0, 0, 20000))]
 )
 def test_the_toy_modes_presets_train_standardized_networks_on_the_grid(cli, tmp_path, preset, coverage):
     out = tmp_path / "modes"
@@ -83,7 +83,7 @@ def test_the_toy_modes_presets_train_standardized_networks_on_the_grid(cli, tmp_
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["standardize"], config["batch_size"], config["pack"]) == (True, 512, 2)
-    # toy-cover: + the term and the late decay (which a run shorter than its start, as here, never reaches)
+    # toy-cover: + the term (0: over the whole run) and the late decay (which this 3-step run never reaches)
     assert (config["coverage_weight"], config["coverage_steps"], config["lr_decay_start"]) == coverage
     state = torch.load(sorted((out / "checkpoints").glob("*.pt"))[-1], weights_only=False)
     assert abs(state["generator"]["standardized.spread"].item() - 8**0.5) < 0.05
