@@ -404,7 +404,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # probes on unseen grid seeds (docs/refinement.md) every mode was found by 7,500-10,000 steps
     # (toy-modes: the last at 20,000-57,500 steps, or never); with the term ending at 20,000 steps,
     # one seed of three then dropped modes (18 of 25 at 50,000 steps); with the term kept to the end
-    # the same seed held all 25 from 7,500 steps on. 50,000 steps keep a run under 10 CPU-minutes.
+    # the same seed held all 25 from 7,500 steps on. 50,000 steps: 504-547 CPU-s a run on the benchmark.
     "toy-cover": {
         **TOY_MODES,
         "steps": 50000,
