@@ -234,6 +234,17 @@ verdicts(ring_table)
 # ("which learning rate for my data?") the same two commands apply: see
 # [docs/sweeps.md](../sweeps.md).
 #
+# Two more levers reach every grid mode *and* keep the samples sharp. A continuous generator fed a
+# connected latent space must put some mass on the paths between modes, and the 3σ test rejects
+# those seam points. `--preset toy-cover` adds a **coverage term** to G's loss (IMLE's idea: every
+# real sample pulls its nearest generated sample towards it, so a mode that G has not reached pulls
+# mass across the gap), its weight falling to 0 over the run while the adversarial game sharpens the
+# modes. And `gankit eval RUN --refine drs` (or `mh`) uses the trained D at sampling time to reject
+# the seam points (Discriminator Rejection Sampling, Metropolis-Hastings GAN); the refined numbers
+# are reported apart from the raw ones. Both, measured on five seeds each of the ring and the grid,
+# are in [docs/benchmarks/refinement_cover.md](../benchmarks/refinement_cover.md); how they work is
+# in [docs/refinement.md](../refinement.md).
+#
 # ## What we saw
 #
 # * Coverage (modes, reverse KL) has to be *measured* next to quality (high-quality fraction, W1):

@@ -224,6 +224,15 @@ verdicts(ring_table)
 # [docs/benchmarks/mode_coverage.md](../benchmarks/mode_coverage.md)。你自己的问题("我的数据该用
 # 多大的学习率?")也用这两个命令:见 [docs/sweeps.md](../sweeps.md)。
 #
+# 还有两个手段能让网格的每个模式都被覆盖,同时样本依然清晰。连续的生成器接在连通的隐空间上,必然会在
+# 模式之间的路径上放一些概率质量,而 3σ 检验恰恰拒绝这些"接缝"上的点。`--preset toy-cover` 给 G 的
+# 损失加上一个**覆盖项**(IMLE 的思路:每个真实样本把离它最近的生成样本拉向自己,于是 G 还没到达的模式
+# 会把质量拉过空隙),它的权重在训练中逐渐降到 0,同时对抗博弈把模式收紧。`gankit eval RUN --refine drs`
+# (或 `mh`)则在采样时用训练好的 D 拒绝接缝上的点(判别器拒绝采样、Metropolis-Hastings GAN);精炼后的
+# 数字和原始数字分开报告。两者在圆环和网格上各五个种子的测量结果见
+# [docs/benchmarks/refinement_cover.md](../benchmarks/refinement_cover.md),原理见
+# [docs/refinement.md](../refinement.md)。
+#
 # ## 小结
 #
 # * 覆盖率(模式数、反向 KL)必须和质量(高质量比例、W1)放在一起**量出来**:生成器可能在一部分模式
