@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from gankit.errors import GankitError
+from gankit.objectives import get_objective
 
 # propose(count, rng) -> (count, *shape) samples, all randomness from the torch.Generator rng
 Proposer = Callable[[int, torch.Generator], np.ndarray]
@@ -337,7 +338,6 @@ def refine_trainer(trainer, n: int, seed: int, options: RefineOptions) -> Refine
     proposals'. The CPU time includes fitting the scores.
     """
     from gankit.engine.loop import draw_samples
-    from gankit.objectives import get_objective
 
     _check_n(n)
     start = time.process_time()
@@ -346,7 +346,7 @@ def refine_trainer(trainer, n: int, seed: int, options: RefineOptions) -> Refine
     if options.scores == "d":
         if config.model != "gan":
             raise GankitError(f"a {config.model} run has no discriminator; use --refine-scores knn")
-        if not get_objective(config.objective).is_classifier and options.calibration == "none":
+        if not _d_gives_log_ratio(options, config):
             raise GankitError(
                 f"a {config.objective} critic's score is not a log density ratio; "
                 "use --refine-calibration logistic|isotonic or --refine-scores knn"
@@ -391,13 +391,9 @@ def refine_trainer(trainer, n: int, seed: int, options: RefineOptions) -> Refine
 
 def resolve_scores(options: RefineOptions, config, shape: tuple[int, ...]) -> RefineOptions:
     """The options with ``scores="auto"`` replaced by what suits the run (module docstring)."""
-    from gankit.objectives import get_objective
-
     if options.scores != "auto":
         return options
-    if config.model == "gan" and (
-        get_objective(config.objective).is_classifier or options.calibration != "none"
-    ):
+    if _d_gives_log_ratio(options, config):
         return replace(options, scores="d")
     if len(shape) == 1:
         return replace(options, scores="knn")
@@ -405,6 +401,13 @@ def resolve_scores(options: RefineOptions, config, shape: tuple[int, ...]) -> Re
         return replace(options, scores="d", calibration="logistic")
     raise GankitError(
         f"a {config.model} run on images cannot be refined: no discriminator, and knn needs flat data"
+    )
+
+
+def _d_gives_log_ratio(options: RefineOptions, config) -> bool:
+    """Whether the run's D scores estimate log r: a classifier's logit, or any GAN's D once calibrated."""
+    return config.model == "gan" and (
+        get_objective(config.objective).is_classifier or options.calibration != "none"
     )
 
 

@@ -77,13 +77,10 @@ def refine_options(
 def describe(refined: Refined) -> str:
     """One line: the scores used, acceptance rate, proposals and CPU time per returned sample."""
     stats = refined.stats()
-    used = refined.options
-    scores = (
-        ""
-        if used is None
-        else f" ({used.scores} scores"
-        + (f", {used.calibration} calibration)" if used.calibration != "none" else ")")
-    )
+    used, scores = refined.options, ""
+    if used is not None:
+        calibration = f", {used.calibration} calibration" if used.calibration != "none" else ""
+        scores = f" ({used.scores} scores{calibration})"
     return (
         f"{refined.method}{scores}: acceptance {100 * stats['acceptance_rate']:.1f} %, "
         f"{stats['proposals_per_sample']:.2f} proposals and "
