@@ -42,7 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ("ring", "grid")
 EVAL_SAMPLES = 2500  # PacGAN's protocol
 EVAL_SEED = 10_000  # noise seed of the scored samples
-FIRST_SEED = 1000  # training seeds FIRST_SEED.. : not the mode-coverage table's
+FIRST_SEED = 1000  # training seeds FIRST_SEED.. : not the mode-coverage table's (--first-seed)
+# The seeds each preset's design was chosen on (docs/refinement.md): a table on them is not held out.
+TUNING_SEEDS = {
+    "toy-cover": [*range(1000, 1005), *range(7000, 7003), *range(7100, 7105), 31337, 99, 555, 4242],
+    "toy-modes": [*range(1000, 1005), *range(5000, 5007), *range(6000, 6003), 3141, 2718],
+}
 QUICK_STEPS = 1000
 SCORES_FILE = "refinement.json"  # a run's raw and refined scores, kept in its run directory
 RECIPES = {
@@ -60,20 +65,29 @@ PUBLISHED = [
 ]
 
 
-def spec_text(preset: str, extra: dict, data: list[str], seeds: int, steps: int | None) -> str:
+def spec_text(
+    preset: str, extra: dict, data: list[str], seeds: int, steps: int | None, first_seed: int = FIRST_SEED
+) -> str:
     """The sweep: the preset (with ``extra`` on top) on every (data, seed) cell; no search."""
     base = {**PRESETS[preset], **extra, "eval_every": 0, "sample_every": 0}
     if steps is not None:
         base["steps"] = steps
-    grid = {"data": list(data), "seed": list(range(FIRST_SEED, FIRST_SEED + seeds))}
+    grid = {"data": list(data), "seed": list(range(first_seed, first_seed + seeds))}
     return toml_text({"metric": "high_quality", "direction": "maximize", "base": base, "grid": grid})
 
 
 def protocol() -> dict:
     """What a run's kept scores depend on besides the run itself: reuse them only if it is unchanged."""
     recipes = {label: asdict(options) for label, options in RECIPES.items()}
-    # "drs": scores kept before DRS's gamma followed M (see gankit.refine) are not reused
-    return {"samples": EVAL_SAMPLES, "seed": EVAL_SEED, "recipes": recipes, "drs": "gamma follows M"}
+    # "drs": scores kept before DRS's gamma followed M (see gankit.refine) are not reused; "d": nor
+    # those kept before a packed D's score was divided by its pack (pack * log r(x) before)
+    return {
+        "samples": EVAL_SAMPLES,
+        "seed": EVAL_SEED,
+        "recipes": recipes,
+        "drs": "gamma follows M",
+        "d": "divided by pack",
+    }
 
 
 def score_run(run_dir: Path) -> dict:
@@ -132,6 +146,10 @@ def summarise(rows: list[dict], key: str) -> dict:
 
 def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: dict) -> None:
     steps = rows[0]["config"]["steps"]
+    seeds = sorted({row["seed"] for row in rows})
+    tuned = TUNING_SEEDS.get(preset)
+    held_out = tuned is not None and not set(seeds) & set(tuned)
+    tuned_text = "see docs/refinement.md" if tuned is None else ", ".join(map(str, tuned))
     settings = {**PRESETS[preset], **extra}
     name = preset + (f" ({_pairs(extra)})" if extra else "")
     lines = [
@@ -141,7 +159,9 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         f"{platform.system()}, torch {torch.__version__}, one thread per run.",
         "",
         f"Preset `{preset}`{' with ' + _pairs(extra) if extra else ''} ({_pairs(settings)}), trained on "
-        f"seeds {FIRST_SEED}.. (not the mode-coverage table's), {steps} steps, one run directory per "
+        f"report seeds {seeds[0]}–{seeds[-1]} (the preset was chosen on seeds {tuned_text}: these "
+        f"rows are {'held out' if held_out else 'not held out'}), "
+        f"{steps} steps, one run directory per "
         "(data, seed) of one `gankit sweep`. PacGAN protocol: "
         f"{EVAL_SAMPLES} samples "
         "(noise seed 10000), HQ within 3σ of the nearest mode, a mode covered with ≥ 20 HQ samples, "
@@ -200,13 +220,17 @@ def main(argv: list[str] | None = None) -> None:
             "--set", action="append", default=[], metavar="KEY=VALUE", help="override a preset key"
         )
         parser.add_argument("--table", default="refinement", help="writes TABLE.md and TABLE.jsonl")
+        parser.add_argument(
+            "--first-seed", type=int, default=FIRST_SEED, help="first training seed (report seeds)"
+        )
 
     args = driver_arguments(
         argv, "refinement", __doc__, f"2 seeds, {QUICK_STEPS:,} steps (a smoke test)", options
     )
     torch.set_num_threads(1)
     extra = dict(_key_value(item) for item in args.set)
-    spec = spec_text(args.preset, extra, args.data, args.seeds, QUICK_STEPS if args.quick else None)
+    steps = QUICK_STEPS if args.quick else None
+    spec = spec_text(args.preset, extra, args.data, args.seeds, steps, args.first_seed)
     sweep_dir = run_sweep(args.out / args.table, spec, args.workers)
     rows = sorted(
         (score_run(run) for run in sorted((sweep_dir / sweeps.TRIALS).iterdir())),

@@ -14,7 +14,16 @@ from gankit.data.toy import get_toy
 from gankit.errors import GankitError
 from gankit.metrics.toy import mode_statistics
 from gankit.nets.mlp import MixtureLatent
-from gankit.refine import RefineOptions, calibrate, drs, drs_f, knn_logit, mh, resolve_scores
+from gankit.refine import (
+    RefineOptions,
+    calibrate,
+    discriminator_logit,
+    drs,
+    drs_f,
+    knn_logit,
+    mh,
+    resolve_scores,
+)
 
 RING = get_toy("ring")
 
@@ -151,6 +160,35 @@ def test_calibration_turns_a_critic_score_into_the_log_density_ratio():
     isotonic = calibrate(critic, real, fake, "isotonic")
     np.testing.assert_allclose(isotonic(points), points[:, 0] - 0.5, atol=0.25)
     assert calibrate(critic, real, fake, "none") is critic
+
+
+class PairLogistic(torch.nn.Module):
+    """A PacGAN "D" on 1-D points that sees them in pairs: a logistic regression on (x1, x2)."""
+
+    pack = 2
+
+    def __init__(self, weights: np.ndarray, bias: float):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1).double()
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.as_tensor(weights).reshape(1, 2))
+            self.linear.bias.fill_(bias)
+
+    def forward(self, x):  # (2 n, 1) -> (n,), the layout MLPDiscriminator uses
+        return self.linear(x.double().reshape(len(x) // 2, 2)).squeeze(-1)
+
+
+def test_a_packed_discriminators_score_is_divided_into_the_log_ratio_of_one_point():
+    # Fitted to optimum on independent pairs of real ~ N(1, 1) and fake ~ N(0, 1), a packed D
+    # outputs log r(x1) + log r(x2) with log r(x) = x - 1/2; a point's log ratio is half its pair's.
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(1, 1, (40_000, 2)), rng.normal(0, 1, (40_000, 2))
+    fitted = LogisticRegression(C=1e6).fit(np.concatenate([real, fake]), np.repeat([1, 0], 40_000))
+    d = PairLogistic(fitted.coef_[0], float(fitted.intercept_[0]))
+    points = np.array([[-1.0], [0.5], [2.0]])
+    np.testing.assert_allclose(discriminator_logit(d, pack=2)(points), points[:, 0] - 0.5, atol=0.05)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ Both need log r(x), a *calibrated* logit. Where it comes from (``RefineOptions.s
   (minimax, ns); a hinge, least-squares or WGAN critic's is not, so those must be calibrated. MH-GAN's
   calibration fits score -> P(real) by logistic or isotonic regression on held-out real and
   generated samples (equal numbers, so the calibrated logit estimates log r). A PacGAN (packed) D
-  scores a point as ``pack`` copies of itself.
+  scores a point as ``pack`` copies of itself, which is ``pack`` log r(x) at D's optimum: its score
+  is divided by ``pack``.
 - ``"knn"``: a k-nearest-neighbour classifier of held-out real vs generated points: log r(x) is
   estimated by log(real / generated neighbours) among the k nearest. It is a discriminator fitted
   at sampling time on fresh samples (as DRS fine-tunes D on held-out data), and it resolves the
@@ -309,7 +310,13 @@ def knn_logit(real: np.ndarray, fake: np.ndarray, neighbours: int) -> Logit:
 
 
 def discriminator_logit(discriminator: torch.nn.Module, pack: int = 1, batch: int = 8192) -> Logit:
-    """The raw score of a trained D per point; a packed D (PacGAN) scores ``pack`` copies of x."""
+    """D's estimate of log r(x) per point: its raw score, divided by ``pack`` for a packed D.
+
+    A PacGAN D sees ``pack`` samples at once; trained to its optimum on independent tuples it
+    outputs log prod_i r(x_i) = sum_i log r(x_i). Scored on ``pack`` copies of x it gives
+    pack * log r(x), so the score is divided by ``pack``: without that, DRS and MH-GAN would target
+    p_G * r^pack instead of p_data (modes squeezed tighter than the data's).
+    """
 
     @torch.no_grad()
     def logit(x: np.ndarray) -> np.ndarray:
@@ -322,7 +329,7 @@ def discriminator_logit(discriminator: torch.nn.Module, pack: int = 1, batch: in
             parts = [discriminator(chunk) for chunk in points.split(batch * pack)]
         finally:
             discriminator.train(was_training)
-        return torch.cat(parts).double().numpy().reshape(-1)
+        return torch.cat(parts).double().numpy().reshape(-1) / pack
 
     return logit
 
