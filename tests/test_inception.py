@@ -1,11 +1,14 @@
-"""FID on Inception features: the real architecture's shape, and the plumbing with a stand-in network.
+"""FID on Inception features: the real architecture's layout and arithmetic, and the plumbing with a stand-in.
 
 The real weights (95 MB) are never downloaded here. The architecture is checked against the weights
-file's layout (566 tensors, pytorch-fid's names and shapes); the download / verify / cache path and
-the metric plumbing run with a tiny stand-in network served from a loopback HTTP server.
+file's layout (566 tensors, pytorch-fid's names and shapes), and its arithmetic, under seeded random
+weights, against a forward pass written out by hand in torch.nn.functional: the preprocessing, every
+kind of block with pytorch-fid's TensorFlow quirks, the pooled features. The download / verify / cache
+path and the metric plumbing run with a tiny stand-in network served from a loopback HTTP server.
 """
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -13,6 +16,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.data.images import load_images
@@ -86,13 +90,200 @@ def test_the_architecture_has_pytorch_fids_weights_layout():
     assert sum(p.numel() for p in FIDInceptionV3().parameters()) == 27_161_264 - 3_326_696 + 16_392
 
 
-def test_a_forward_pass_gives_2048_features_for_grey_and_colour_images():
-    torch.manual_seed(0)
+# --- The FID Inception by hand -------------------------------------------------------------------------
+# An independent forward pass in plain torch.nn.functional, written from pytorch-fid's FIDInceptionV3 (and
+# torchvision's inception_v3 it patches), reading only the weights from the module's state dict.
+
+
+def unit(x: torch.Tensor, weights: dict, name: str, stride: int = 1, same: bool = True) -> torch.Tensor:
+    """BasicConv2d: conv, no bias ("same" zero padding unless told) -> eval batch norm, eps 1e-3 -> ReLU."""
+    kernel = weights[f"{name}.conv.weight"]
+    padding = (kernel.shape[2] // 2, kernel.shape[3] // 2) if same else 0
+    y = F.conv2d(x, kernel, stride=stride, padding=padding)
+
+    def bn(key):
+        return weights[f"{name}.bn.{key}"].view(1, -1, 1, 1)
+
+    normalised = (y - bn("running_mean")) / torch.sqrt(bn("running_var") + 1e-3)
+    return torch.relu(normalised * bn("weight") + bn("bias"))
+
+
+def mean_of_in_image_neighbours(x: torch.Tensor) -> torch.Tensor:
+    """TF's 3x3 average pool: the sum over the neighbours inside the image over their count (4, 6 or 9)."""
+    sums = F.conv2d(x, torch.ones(x.shape[1], 1, 3, 3), padding=1, groups=x.shape[1])
+    counts = F.conv2d(torch.ones_like(x[:1, :1]), torch.ones(1, 1, 3, 3), padding=1)
+    return sums / counts
+
+
+def block_a(x, weights, name):
+    def u(branch, inp):
+        return unit(inp, weights, f"{name}.{branch}")
+
+    return torch.cat([
+        u("branch1x1", x),
+        u("branch5x5_2", u("branch5x5_1", x)),
+        u("branch3x3dbl_3", u("branch3x3dbl_2", u("branch3x3dbl_1", x))),
+        u("branch_pool", mean_of_in_image_neighbours(x)),
+    ], 1)  # fmt: skip
+
+
+def block_b(x, weights, name):
+    def u(branch, inp, stride=1):
+        return unit(inp, weights, f"{name}.{branch}", stride=stride, same=stride == 1)
+
+    dbl = u("branch3x3dbl_3", u("branch3x3dbl_2", u("branch3x3dbl_1", x)), stride=2)
+    return torch.cat([u("branch3x3", x, stride=2), dbl, F.max_pool2d(x, 3, stride=2)], 1)
+
+
+def block_c(x, weights, name):
+    def u(branch, inp):
+        return unit(inp, weights, f"{name}.{branch}")
+
+    dbl = x
+    for index in range(1, 6):  # 1x1, 7x1, 1x7, 7x1, 1x7
+        dbl = u(f"branch7x7dbl_{index}", dbl)
+    return torch.cat([
+        u("branch1x1", x),
+        u("branch7x7_3", u("branch7x7_2", u("branch7x7_1", x))),
+        dbl,
+        u("branch_pool", mean_of_in_image_neighbours(x)),
+    ], 1)  # fmt: skip
+
+
+def block_d(x, weights, name):
+    def u(branch, inp, stride=1):
+        return unit(inp, weights, f"{name}.{branch}", stride=stride, same=stride == 1)
+
+    branch7x7x3 = u("branch7x7x3_3", u("branch7x7x3_2", u("branch7x7x3_1", x)))
+    return torch.cat([
+        u("branch3x3_2", u("branch3x3_1", x), stride=2),
+        u("branch7x7x3_4", branch7x7x3, stride=2),
+        F.max_pool2d(x, 3, stride=2),
+    ], 1)  # fmt: skip
+
+
+def block_e(x, weights, name, max_pool: bool):
+    """Mixed_7b (average pool of the in-image neighbours) or Mixed_7c (max pool, pytorch-fid's E_2)."""
+
+    def u(branch, inp):
+        return unit(inp, weights, f"{name}.{branch}")
+
+    branch3x3 = u("branch3x3_1", x)
+    dbl = u("branch3x3dbl_2", u("branch3x3dbl_1", x))
+    pooled = F.max_pool2d(x, 3, stride=1, padding=1) if max_pool else mean_of_in_image_neighbours(x)
+    return torch.cat([
+        u("branch1x1", x),
+        u("branch3x3_2a", branch3x3), u("branch3x3_2b", branch3x3),
+        u("branch3x3dbl_3a", dbl), u("branch3x3dbl_3b", dbl),
+        u("branch_pool", pooled),
+    ], 1)  # fmt: skip
+
+
+def last_block_by_hand(x: torch.Tensor, weights: dict) -> torch.Tensor:
+    """(n, 3, 299, 299) -> Mixed_7c's output (n, 2048, 8, 8)."""
+    x = unit(x, weights, "Conv2d_1a_3x3", stride=2, same=False)  # 149
+    x = unit(x, weights, "Conv2d_2a_3x3", same=False)  # 147
+    x = F.max_pool2d(unit(x, weights, "Conv2d_2b_3x3"), 3, stride=2)  # 73
+    x = unit(unit(x, weights, "Conv2d_3b_1x1"), weights, "Conv2d_4a_3x3", same=False)  # 71
+    x = F.max_pool2d(x, 3, stride=2)  # 35
+    for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d"):
+        x = block_a(x, weights, name)
+    x = block_b(x, weights, "Mixed_6a")  # 17
+    for name in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"):
+        x = block_c(x, weights, name)
+    x = block_d(x, weights, "Mixed_7a")  # 8
+    return block_e(block_e(x, weights, "Mixed_7b", max_pool=False), weights, "Mixed_7c", max_pool=True)
+
+
+def bilinear_by_hand(pixels: torch.Tensor, side: int) -> torch.Tensor:
+    """Bilinear resize to side x side with half-pixel centres (align_corners=False), no antialiasing."""
+
+    def interpolation_matrix(n_in: int) -> torch.Tensor:  # (side, n_in): output row <- input rows
+        source = ((torch.arange(side, dtype=torch.float64) + 0.5) * n_in / side - 0.5).clamp(min=0)
+        low = source.floor().long()
+        high = (low + 1).clamp(max=n_in - 1)
+        matrix = torch.zeros(side, n_in, dtype=torch.float64)
+        matrix[torch.arange(side), low] += 1 - (source - low)
+        matrix[torch.arange(side), high] += source - low
+        return matrix
+
+    rows, columns = interpolation_matrix(pixels.shape[2]), interpolation_matrix(pixels.shape[3])
+    return torch.einsum("yh,nchw,xw->ncyx", rows, pixels.double(), columns).float()
+
+
+def preprocess_by_hand(images: torch.Tensor) -> torch.Tensor:
+    """pytorch-fid on PNGs: 8-bit pixels / 255, grey repeated to RGB, resized to 299, then 2 p - 1."""
+    pixels = torch.round((images + 1) / 2 * 255).clamp(0, 255) / 255
+    pixels = pixels.repeat(1, 3 // pixels.shape[1], 1, 1)
+    return 2 * bilinear_by_hand(pixels, 299) - 1
+
+
+@pytest.fixture(scope="module")
+def random_inception():
+    """The FID Inception with seeded random weights: He-scaled convolutions and batch norms whose every
+    statistic counts (scale, shift, running mean and variance all away from 1 and 0), so that activations
+    stay O(1) through the 94 units (Mixed_7c's std is ~1) and a wrong epsilon shows."""
+    rng = torch.Generator().manual_seed(0)
     network = FIDInceptionV3().eval()
     with torch.no_grad():
-        grey = network.features(torch.rand(1, 1, 8, 8) * 2 - 1)
-        colour = network.features(torch.rand(1, 3, 32, 32) * 2 - 1)
-    assert grey.shape == colour.shape == (1, 2048) and torch.isfinite(grey).all()
+        for module in network.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=rng) * (2 / fan_in) ** 0.5)
+            elif isinstance(module, nn.BatchNorm2d):
+                n = module.num_features
+                module.weight.copy_(torch.rand(n, generator=rng) + 0.5)
+                module.bias.copy_(torch.rand(n, generator=rng) * 0.4 - 0.1)
+                module.running_mean.copy_(torch.rand(n, generator=rng) * 0.4 - 0.2)
+                module.running_var.copy_(torch.rand(n, generator=rng) * 1.5 + 0.5)
+    return network
+
+
+def test_preprocessing_is_pytorch_fids_bilinear_resize_of_the_8_bit_pixels_mapped_to_minus_one_one():
+    rng = torch.Generator().manual_seed(1)
+    grey = torch.rand(2, 1, 8, 8, generator=rng) * 2 - 1  # upsampled 8 -> 299
+    colour = torch.rand(1, 3, 13, 400, generator=rng) * 2 - 1  # up in height, down in width (no antialias)
+    for images in (grey, colour):
+        # 1e-4: PyTorch places the source pixels in float32 (3e-5 off at 400 px); a 1/255 step is 8e-3
+        torch.testing.assert_close(to_inception_input(images), preprocess_by_hand(images), rtol=0, atol=1e-4)
+
+
+BLOCKS = {  # block -> (its hand computation, input channels, input side)
+    "Mixed_5b": (block_a, 192, 9),  # InceptionA: FIDInceptionA's average pool without the padding
+    "Mixed_6a": (block_b, 288, 9),
+    "Mixed_6b": (block_c, 768, 9),  # InceptionC: FIDInceptionC's average pool without the padding
+    "Mixed_7a": (block_d, 768, 9),
+    "Mixed_7b": (functools.partial(block_e, max_pool=False), 1280, 5),  # FIDInceptionE_1
+    "Mixed_7c": (functools.partial(block_e, max_pool=True), 2048, 5),  # FIDInceptionE_2: max pool
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_each_kind_of_inception_block_matches_its_hand_computation(random_inception, name):
+    by_hand, channels, side = BLOCKS[name]
+    x = torch.rand(2, channels, side, side, generator=torch.Generator().manual_seed(2))  # >= 0, as after ReLU
+    with torch.no_grad():
+        expected = by_hand(x, random_inception.state_dict(), name)
+        torch.testing.assert_close(getattr(random_inception, name)(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_features_are_the_spatial_mean_of_the_last_block_of_the_hand_computed_network(random_inception):
+    rng = torch.Generator().manual_seed(3)
+    grey = torch.rand(2, 1, 8, 8, generator=rng) * 2 - 1
+    colour = torch.rand(1, 3, 32, 32, generator=rng) * 2 - 1
+    weights = random_inception.state_dict()
+    last_block = []
+    hook = random_inception.Mixed_7c.register_forward_hook(lambda module, inputs, out: last_block.append(out))
+    try:
+        for images in (grey, colour):
+            with torch.no_grad():
+                features = random_inception.features(images)
+                expected_block = last_block_by_hand(preprocess_by_hand(images), weights)
+            assert features.shape == (len(images), 2048)
+            torch.testing.assert_close(last_block.pop(), expected_block, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(features, expected_block.mean(dim=(2, 3)), rtol=1e-5, atol=1e-5)
+    finally:
+        hook.remove()
 
 
 def test_preprocessing_quantises_resizes_to_299_and_repeats_grey():
