@@ -240,8 +240,27 @@ def test_refine_reports_its_cost(ns_run):
     stats = refined.stats()
     assert len(refined.samples) == 50
     assert 0 < stats["acceptance_rate"] <= 1
-    assert stats["proposals_per_sample"] == pytest.approx(1 / stats["acceptance_rate"], rel=0.05)
-    assert stats["cpu_ms_per_sample"] > 0
+    assert refined.proposals >= 50 and stats["cpu_ms_per_sample"] > 0
+    assert refined.heldout == "fresh draws from the data distribution"  # toy data: a distribution
+
+
+@pytest.mark.parametrize("method", ["drs", "mh"])
+def test_refinement_with_an_exact_log_ratio_draws_the_target_distribution(method):
+    # Proposals N(0, 1) and log r(x) = -x^2 / 2 (up to a constant): the target is N(0, 1/2).
+    # Exact rejection (gamma held at 0) accepts with r(x) / max r: on average E[exp(-x^2/2)] = 1/sqrt(2).
+    def propose(count, rng):
+        return torch.randn(count, 1, generator=rng).double().numpy()
+
+    def logit(x):
+        return -0.5 * x[:, 0] ** 2
+
+    if method == "drs":
+        result = drs(propose, logit, 20_000, seed=1, gamma_percentile=100)
+        assert result.acceptance_rate == pytest.approx(1 / np.sqrt(2), abs=0.01)
+    else:
+        result = mh(propose, logit, propose, 20_000, seed=1, chain_length=20)
+    assert result.samples.var() == pytest.approx(0.5, abs=0.02)
+    assert abs(result.samples.mean()) < 0.02
 
 
 def test_refine_options_without_refine_are_refused_in_python(ns_run):
@@ -258,7 +277,9 @@ def test_cli_sample_refine_writes_n_samples_and_states_the_acceptance(cli, ns_ru
     )
     assert code == 0, err
     assert np.load(out).shape == (64, 2)
-    assert "mh (d scores): acceptance" in stdout and "proposals" in stdout  # auto: ns's D is a logit
+    # auto: ns's D is a logit; MH's chains start from real points, and the line says which
+    assert "mh (d scores; held-out real points: fresh draws from the data distribution): acceptance" in stdout
+    assert "proposals" in stdout
 
 
 def test_cli_eval_refine_keeps_raw_and_refined_apart(cli, ns_run):
@@ -338,7 +359,7 @@ def test_a_critic_is_refused_without_calibration_and_refined_with_it(cli, critic
         "sample", critic_run.path, "--out", tmp_path / "a.npy", "--n", 20, "--refine", "drs",
         "--refine-heldout", 200, "--refine-neighbours", 10,
     )  # fmt: skip
-    assert code == 0 and "drs (knn scores)" in stdout, err  # auto: knn for an uncalibrated critic
+    assert code == 0 and "drs (knn scores;" in stdout, err  # auto: knn for an uncalibrated critic
     code, _, err = cli(
         "sample", critic_run.path, "--out", tmp_path / "x.npy", "--refine", "drs", "--refine-scores", "d"
     )
@@ -405,3 +426,142 @@ def test_bad_latent_flags_exit_2_with_one_line(cli, tmp_path, args, message):
 def test_the_gaussian_latent_is_the_default_and_a_preset_can_name_the_mixture():
     assert build_config().latent == "gaussian"
     assert build_config(overrides={"latent": "mixture"}).latent_components == 10
+
+
+# --- conditional runs, held-out data and memory ------------------------------------------------------
+
+
+class LabelledImages:
+    """Two classes of 1x2x2 "images": class c is the constant c, plus a little noise."""
+
+    shape = (1, 2, 2)
+
+    def __init__(self, count: int = 200):
+        self.labels = torch.arange(count) % 2
+        self.images = self.labels.float()[:, None, None, None] + 0.01 * torch.randn(count, *self.shape)
+        self.draws: list[int] = []  # sizes of the batches drawn, to check what refinement asks for
+
+    def sample(self, n, generator):
+        self.draws.append(n)
+        return self.images[torch.randint(len(self.images), (n,), generator=generator)]
+
+
+class ClassGenerator(torch.nn.Module):
+    """G(z, y): an image whose pixels are y + z_0 (a spread around the class's value)."""
+
+    num_classes = 2
+
+    def forward(self, z, labels):
+        return (labels.float() + z[:, 0])[:, None, None, None].expand(-1, 1, 2, 2)
+
+
+class ClassDiscriminator(torch.nn.Module):
+    """D(x, y): the exact log ratio of N(y, 0.1^2) against G's N(y, 1) pixels, up to a constant."""
+
+    def forward(self, x, labels):
+        gap = x.mean(dim=(1, 2, 3)) - labels.float()
+        return -0.5 * gap**2 / 0.01 + 0.5 * gap**2
+
+
+def conditional_trainer(objective: str = "ns"):
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(
+        conditional=True, num_classes=2, latent_dim=2, pack=1, objective=objective, model="gan",
+        validation_fraction=0.0, data="files", image_size=None,
+    )  # fmt: skip
+    data = LabelledImages()
+    return SimpleNamespace(
+        config=config, data=data, sampler=ClassGenerator(), discriminator=ClassDiscriminator()
+    )
+
+
+@pytest.mark.parametrize("method", ["drs", "mh"])
+def test_a_conditional_run_is_refined_within_each_class(method):
+    from gankit.refine import refine_trainer
+
+    trainer = conditional_trainer()
+    options = RefineOptions(method=method, scores="d", heldout=1000)
+    every = refine_trainer(trainer, 400, seed=0, options=options)
+    classes = np.arange(400) % 2  # as `gankit sample` draws a conditional run: class i mod K
+    values = every.samples.mean(axis=(1, 2, 3))
+    assert np.abs(values - classes).max() < 0.5  # each sample of its position's class
+    assert values[classes == 1].std() < 0.2  # D (given the label) pulled G's spread of 1 in
+    ones = refine_trainer(trainer, 100, seed=0, options=options, label=1)
+    assert np.abs(ones.samples.mean(axis=(1, 2, 3)) - 1).max() < 0.5
+    with pytest.raises(GankitError, match="label must be a class from 0 to 1"):
+        refine_trainer(trainer, 10, seed=0, options=options, label=2)
+
+
+def test_refinement_draws_held_out_points_only_for_what_uses_them_and_in_batches():
+    from gankit.refine import SCORE_BATCH, refine_trainer
+
+    trainer = conditional_trainer()
+    trainer.config.conditional = False  # an unconditional run: real points come from data.sample
+    trainer.sampler, trainer.discriminator = UnlabelledGenerator(), UnlabelledDiscriminator()
+    refine_trainer(trainer, 50, seed=0, options=RefineOptions(method="drs", scores="d", heldout=10_000))
+    assert trainer.data.draws == []  # D's own scores need no real points
+    calibrated = RefineOptions(method="drs", scores="d", calibration="logistic", heldout=10_000)
+    refined = refine_trainer(trainer, 50, seed=0, options=calibrated)
+    assert sum(trainer.data.draws) == 10_000 and max(trainer.data.draws) <= SCORE_BATCH
+    assert refined.heldout == "the training images (the run has no validation part)"
+
+
+class UnlabelledGenerator(ClassGenerator):
+    def forward(self, z):
+        return super().forward(z, torch.zeros(len(z), dtype=torch.long))
+
+
+class UnlabelledDiscriminator(ClassDiscriminator):
+    def forward(self, x):
+        return super().forward(x, torch.zeros(len(x), dtype=torch.long))
+
+
+def test_an_image_run_with_a_validation_part_refines_against_it(tmp_path):
+    from gankit.data.images import holdout_part, load_images
+    from gankit.engine.restore import load_trainer
+    from gankit.refine import heldout_real_data
+
+    run = gankit.train(
+        "digits",
+        "ns",
+        2,
+        out=tmp_path / "run",
+        progress=False,
+        validation_fraction=0.5,
+        width=4,
+        **TINY_IMAGES,
+    )
+    trainer = load_trainer(run.path)
+    data, text = heldout_real_data(trainer)
+    validation = holdout_part(load_images("digits"), 0.5, "validation")
+    assert (
+        torch.equal(data.images, validation.images)
+        and text == f"the validation part ({len(validation)} images)"
+    )
+    refined = run.refine(20, method="mh", heldout=200)
+    assert refined.heldout == text
+
+
+TINY_IMAGES = {"batch_size": 8, "log_every": 1, "eval_every": 0, "sample_every": 0, "latent_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("refine") / "conditional"
+    return gankit.train("digits", "ns", 2, out=out, progress=False, conditional=True, width=4, **TINY_IMAGES)
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_cli_refines_a_conditional_run_by_label(cli, conditional_run, tmp_path, command):
+    args = ["--n", 20, "--refine", "drs", "--refine-heldout", 200]
+    if command == "sample":
+        out = tmp_path / "three.npy"
+        code, stdout, err = cli("sample", conditional_run.path, *args, "--label", 3, "--out", out)
+        assert code == 0, err
+        assert np.load(out).shape == (20, 1, 8, 8) and "drs (d scores" in stdout
+    else:
+        code, stdout, err = cli("eval", conditional_run.path, *args, "--json")
+        assert code == 0, err
+        refined = json.loads(stdout)["refined"]
+        assert "conditioning_accuracy" in refined  # scored with its labels, as the raw samples are

@@ -99,15 +99,14 @@ class Run:
         The noise comes from ``seed`` alone, so the same run and seed give the same array. Shape
         ``(n, *data_shape)``: ``(n, 1)`` for 1-D data, ``(n, 2)`` for 2-D, ``(n, C, H, W)`` for images.
         A conditional run draws class ``label`` (0..K-1), or without it the classes in turn
-        (sample i is of class i mod K). ``refine="drs"`` or ``"mh"`` refines unconditional samples
-        with a discriminator (see :meth:`refine`), e.g. ``run.sample(2500, refine="drs")``;
+        (sample i is of class i mod K). ``refine="drs"`` or ``"mh"`` refines the samples with a
+        discriminator (see :meth:`refine`; within each class for a conditional run), e.g.
+        ``run.sample(2500, refine="drs")``;
         ``refine_options`` are :class:`gankit.refine.RefineOptions` fields (``scores="d"``,
         ``calibration="isotonic"``, ...).
         """
         if refine is not None:
-            if label is not None:
-                raise GankitError("refine draws unconditional samples; it cannot be combined with label")
-            return self.refine(n, seed, method=refine, **refine_options).samples
+            return self.refine(n, seed, method=refine, label=label, **refine_options).samples
         if refine_options:
             raise GankitError(f"{', '.join(refine_options)} need refine='drs' or refine='mh'")
         _check_count("n", n, minimum=1)
@@ -120,23 +119,27 @@ class Run:
         generator, config, _ = load_generator(self.path)
         return draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
 
-    def refine(self, n: int, seed: int = 0, method: str = "drs", **options: Any):
+    def refine(self, n: int, seed: int = 0, method: str = "drs", label: int | None = None, **options: Any):
         """``n`` samples refined at sampling time (DRS or MH-GAN, :mod:`gankit.refine`), with stats.
 
         Returns a :class:`gankit.refine.Refined`: ``.samples`` (exactly ``n``), ``.stats()``
-        (acceptance rate, proposals and CPU ms per sample). The same seed gives the same samples.
+        (acceptance rate, proposals and CPU ms per sample), ``.heldout`` (where its real points came
+        from). The same seed gives the same samples. A conditional run is refined within each class:
+        class ``label``, or the classes in turn as :meth:`sample` draws them.
         """
         from gankit.engine.restore import load_trainer
         from gankit.refine import RefineOptions, refine_trainer
 
         _check_count("n", n, minimum=1)
         _check_count("seed", seed, minimum=0)
+        if label is not None:
+            _check_count("label", label, minimum=0)
         try:
             refine_options = RefineOptions(method=method, **options)
         except TypeError:
             known = ", ".join(RefineOptions.__dataclass_fields__)
             raise GankitError(f"unknown refine option in {sorted(options)}; allowed: {known}") from None
-        return refine_trainer(load_trainer(self.path), n, seed, refine_options)
+        return refine_trainer(load_trainer(self.path), n, seed, refine_options, label=label)
 
     def discriminator_scores(self, x: np.ndarray) -> np.ndarray:
         """The trained discriminator's raw score for each point of ``x`` (shape ``(n, *data_shape)``).

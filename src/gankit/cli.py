@@ -349,11 +349,9 @@ def sample(
     else:
         from gankit.refine import refine_trainer
 
-        if label is not None:
-            raise GankitError("--refine draws unconditional samples; it cannot be combined with --label")
         trainer = load_trainer(run_dir)
         config, data = trainer.config, trainer.data
-        refined = refine_trainer(trainer, n, seed, options)
+        refined = refine_trainer(trainer, n, seed, options, label=label)
         samples = refined.samples.astype("float32")
         typer.echo(refine_cli.describe(refined))
     with _path_errors(f"write {out}"):

@@ -80,7 +80,8 @@ def describe(refined: Refined) -> str:
     used, scores = refined.options, ""
     if used is not None:
         calibration = f", {used.calibration} calibration" if used.calibration != "none" else ""
-        scores = f" ({used.scores} scores{calibration})"
+        heldout = f"; held-out real points: {refined.heldout}" if refined.heldout != "none" else ""
+        scores = f" ({used.scores} scores{calibration}{heldout})"
     return (
         f"{refined.method}{scores}: acceptance {100 * stats['acceptance_rate']:.1f} %, "
         f"{stats['proposals_per_sample']:.2f} proposals and "

@@ -164,7 +164,7 @@ def eval_command(
         count = n or default_samples(data)
         metrics = evaluate_run(source, n=count, seed=seed, data_name=data, features=features)
         if options is not None:
-            refined = evaluate_refined(source, options, n=count, seed=seed, data_name=data)
+            refined = evaluate_refined(source, options, n=count, seed=seed, data_name=data, features=features)
     elif source.suffix == ".npy" or not source.exists():
         if source.suffix != ".npy":
             raise GankitError(f"not found: {source} (expected a run directory or a .npy file)")
@@ -190,9 +190,11 @@ def eval_command(
         if refined is not None:
             typer.echo(
                 f"\nrefined with {refined['method']} (scores {refined['options']['scores']}, "
-                f"calibration {refined['options']['calibration']}):"
+                f"calibration {refined['options']['calibration']}; held-out real points: "
+                f"{refined['heldout']}):"
             )
-            shown = {key: value for key, value in refined.items() if key not in ("method", "options")}
+            hidden = ("method", "options", "heldout")
+            shown = {key: value for key, value in refined.items() if key not in hidden}
             typer.echo(format_table(shown))
 
 

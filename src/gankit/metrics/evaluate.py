@@ -160,25 +160,32 @@ def _evaluate_run_samples(run_dir, samples, data_name: str | None, features: str
 
 
 def evaluate_refined(
-    run_dir: str | Path, options, n: int = 2500, seed: int = 0, data_name: str | None = None
+    run_dir: str | Path,
+    options,
+    n: int = 2500,
+    seed: int = 0,
+    data_name: str | None = None,
+    features: str = "digits",
+    part: str = "validation",
 ) -> dict:
-    """Metrics of ``n`` refined samples of a run (gankit.refine), apart from the raw ones.
+    """Metrics of ``n`` refined samples of a run (gankit.refine), apart from the raw ones, scored
+    as :func:`evaluate_run` scores the raw ones (same reference, features and class order).
 
-    Returns ``{"method", "options", <the metrics>, "acceptance_rate", "proposals_per_sample",
-    "cpu_ms_per_sample"}``.
+    Returns ``{"method", "options", "heldout", <the metrics>, "acceptance_rate",
+    "proposals_per_sample", "cpu_ms_per_sample"}``; ``heldout`` says where refinement's real
+    points came from.
     """
     from dataclasses import asdict
 
     from gankit.engine.restore import load_trainer
     from gankit.refine import refine_trainer
-    from gankit.rundir import read_config
 
     if n <= 0:
         raise GankitError(f"n must be > 0, got {n}")
-    config = read_config(run_dir)
     refined = refine_trainer(load_trainer(run_dir), n, seed, options)
-    metrics = evaluate_samples(refined.samples, data_name or config["data"], config.get("image_size"))
-    return {"method": refined.method, "options": asdict(refined.options), **metrics, **refined.stats()}
+    metrics = _evaluate_run_samples(run_dir, refined.samples, data_name, features, part)
+    summary = {"method": refined.method, "options": asdict(refined.options), "heldout": refined.heldout}
+    return summary | metrics | refined.stats()
 
 
 def load_samples(path: str | Path) -> np.ndarray:
