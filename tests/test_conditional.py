@@ -11,8 +11,9 @@ from gankit.config import TrainConfig, resolve
 from gankit.data.images import load_images
 from gankit.engine.loop import draw_samples
 from gankit.errors import GankitError
-from gankit.metrics.labels import conditional_metrics
+from gankit.metrics.labels import classify_digits, conditional_metrics
 from gankit.nets import build_networks
+from gankit.nets.dcgan import DCGANGenerator
 from reliability_helpers import rows_without_time
 
 
@@ -118,7 +119,40 @@ def test_conditional_run_end_to_end_from_the_cli(cli, tmp_path):
     code, out, err = cli("eval", run, "--n", "200", "--json")
     assert code == 0, err
     metrics = json.loads(out)
-    assert 0 <= metrics["conditioning_accuracy"] <= 1 and metrics["fid_per_class_mean"] > 0
+    # eval scores the samples that `gankit sample` draws in turn against their classes: sample i is
+    # the --label (i mod 10) sample i
+    for name, label in (("in_turn", ()), ("all_sevens", ("--label", "7"))):
+        assert cli("sample", run, "--n", "200", *label, "--out", tmp_path / f"{name}.npy")[0] == 0
+    in_turn, all_sevens = np.load(tmp_path / "in_turn.npy"), np.load(tmp_path / "all_sevens.npy")
+    assert np.array_equal(in_turn[7::10], all_sevens[7::10]) and not np.array_equal(in_turn[8], all_sevens[8])
+    agreeing = classify_digits(in_turn) == np.arange(200) % 10
+    assert metrics["conditioning_accuracy"] == np.mean(agreeing) and metrics["fid_per_class_mean"] > 0
+
+
+def test_eval_scores_a_generator_that_draws_real_digits_of_the_asked_class_at_the_real_accuracy(
+    cli, monkeypatch, tmp_path
+):
+    """The labels eval scores against are the labels the generator was given: a generator that answers
+    each label with a real digit of that class scores what the real digits score, one that answers
+    with the next class scores ~0."""
+    run = tmp_path / "run"
+    flags = ["--data", "digits", "--conditional", "--steps", "1", "--width", "4", "--sample-every", "0"]
+    assert cli("train", *flags, "--out", run)[0] == 0
+    data = load_images("digits")
+    of_class = [torch.nonzero(data.labels == k)[:, 0] for k in range(10)]  # rows of each class
+    shift = 0
+
+    def real_digit_of_the_asked_class(generator, z, labels):
+        asked = (labels + shift) % 10
+        picks = (z[:, 0].abs() * 1000).long()  # the noise picks which digit of the class
+        rows = [of_class[k][pick % len(of_class[k])] for k, pick in zip(asked, picks, strict=True)]
+        return data.all()[torch.stack(rows)]
+
+    monkeypatch.setattr(DCGANGenerator, "forward", real_digit_of_the_asked_class)
+    metrics = json.loads(cli("eval", run, "--n", "500", "--json")[1])  # accuracy 97.4 %, real digits 98.1 %
+    assert metrics["conditioning_accuracy"] > 0.95 and metrics["floor_conditioning_accuracy"] > 0.95
+    shift = 1
+    assert json.loads(cli("eval", run, "--n", "500", "--json")[1])["conditioning_accuracy"] < 0.05
 
 
 def test_conditional_needs_labelled_data_and_no_packing(cli, tmp_path):
