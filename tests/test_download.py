@@ -1,14 +1,18 @@
 """Named data sets download once, verified and atomically, resume, and fail in one line offline.
 
 Every byte comes from a loopback HTTP server (tests/loopback.py) serving tiny files in the real
-formats: IDX .gz files for MNIST / Fashion-MNIST, a binary-version tar.gz for CIFAR-10.
+formats: IDX .gz files for MNIST / Fashion-MNIST, a binary-version tar.gz for CIFAR-10. The system
+copies' folder (/usr/share/datasets) is an empty folder of the test's own.
 """
 
 import contextlib
 import dataclasses
+import gzip
 import hashlib
+import io
 import json
 import os
+import tarfile
 
 import numpy as np
 import pytest
@@ -25,36 +29,71 @@ DIGITS = RNG.integers(0, 256, size=(40, 28, 28), dtype=np.uint8)
 DIGIT_LABELS = np.arange(40, dtype=np.uint8) % 10
 CIFAR = RNG.integers(0, 256, size=(20, 3, 32, 32), dtype=np.uint8)
 CIFAR_LABELS = (np.arange(20) * 3 % 10).astype(np.uint8)
+TEST_DIGITS = RNG.integers(0, 256, size=(12, 28, 28), dtype=np.uint8)  # the t10k files' stand-ins
+TEST_LABELS = (np.arange(12) * 7 % 10).astype(np.uint8)
 
 
 def sha(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def with_test_batch(archive: bytes, images: np.ndarray, labels: np.ndarray) -> bytes:
+    """A CIFAR-10 archive of loopback.cifar_tar_gz with ``test_batch.bin`` added."""
+    records = np.concatenate([labels[:, None], images.reshape(len(images), -1)], axis=1).astype(np.uint8)
+    buffer = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as source,
+        tarfile.open(fileobj=buffer, mode="w:gz") as tar,
+    ):
+        for member in source.getmembers():
+            tar.addfile(member, source.extractfile(member))
+        info = tarfile.TarInfo("cifar-10-batches-bin/test_batch.bin")
+        info.size = records.nbytes
+        tar.addfile(info, io.BytesIO(records.tobytes()))
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def server(monkeypatch, tmp_path):
     """A loopback server; the cache in tmp_path/cache; every remote file fetched from the server."""
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(download_module, "SYSTEM_DATA_DIRS", (tmp_path / "system",))
     with LoopbackServer() as loopback:
         monkeypatch.setenv("GANKIT_DATA_URL", loopback.url)
         yield loopback
 
 
+def pinned(file: RemoteFile, payload: bytes) -> RemoteFile:
+    """``file`` with the checksums (and size) of ``payload``, the test's stand-in for it."""
+    content = sha(gzip.decompress(payload)) if file.content_sha256 else None
+    return dataclasses.replace(file, sha256=sha(payload), size=len(payload), content_sha256=content)
+
+
 @pytest.fixture
 def served_sets(server, monkeypatch):
     """Tiny MNIST, Fashion-MNIST and CIFAR-10 files on the server, their checksums pinned for the test."""
+    cifar = with_test_batch(cifar_tar_gz(CIFAR, CIFAR_LABELS), CIFAR[:4], CIFAR_LABELS[:4])
+    idx_files = {
+        "train-images-idx3-ubyte.gz": DIGITS,
+        "train-labels-idx1-ubyte.gz": DIGIT_LABELS,
+        "t10k-images-idx3-ubyte.gz": TEST_DIGITS,
+        "t10k-labels-idx1-ubyte.gz": TEST_LABELS,
+    }
+    fashion = {name: 255 - array if "images" in name else array for name, array in idx_files.items()}
     payloads = {
-        "mnist": [idx_gz(DIGITS), idx_gz(DIGIT_LABELS)],
-        "fashion-mnist": [idx_gz(255 - DIGITS), idx_gz(DIGIT_LABELS)],
-        "cifar10": [cifar_tar_gz(CIFAR, CIFAR_LABELS)],
+        "mnist": {name: idx_gz(array) for name, array in idx_files.items()},
+        "fashion-mnist": {name: idx_gz(array) for name, array in fashion.items()},
+        "cifar10": {"cifar-10-binary.tar.gz": cifar},
     }
     for name, contents in payloads.items():
         spec = standard.STANDARD_SETS[name]
-        files = []
-        for file, payload in zip(spec.files, contents, strict=True):
-            server.files[f"/{file.folder}/{file.name}"] = payload
-            files.append(dataclasses.replace(file, sha256=sha(payload), size=len(payload)))
-        monkeypatch.setitem(standard.STANDARD_SETS, name, dataclasses.replace(spec, files=tuple(files)))
+        for file in spec.files:
+            server.files[f"/{file.folder}/{file.name}"] = contents[file.name]
+        splits = {
+            split: tuple(pinned(file, contents[file.name]) for file in files)
+            for split, files in spec.splits.items()
+        }
+        monkeypatch.setitem(standard.STANDARD_SETS, name, dataclasses.replace(spec, splits=splits))
     return server
 
 
@@ -145,15 +184,21 @@ def test_a_part_past_the_end_is_restarted_after_416(server, tmp_path):
     part.write_bytes(b"?" * 2_000)  # e.g. a partial download of an older, longer file
     assert fetch(file).read_bytes() == payload
     assert [r[1] for r in server.requests] == ["bytes=2000-", None]
+    [aside] = part.parent.glob("blob.bin.part.rejected-*")  # an earlier run's file: set aside, kept
+    assert aside.read_bytes() == b"?" * 2_000
 
 
-def test_a_full_size_part_with_the_wrong_bytes_is_downloaded_again(server, tmp_path):
+def test_a_full_size_part_with_the_wrong_bytes_is_set_aside_and_downloaded_again(server, tmp_path, capsys):
     payload = b"right bytes"
     file = remote(server, payload, size=len(payload))
     part = tmp_path / "cache" / "test" / "blob.bin.part"
     part.parent.mkdir(parents=True)
-    part.write_bytes(b"wrong bytes")  # same length
+    part.write_bytes(b"wrong bytes")  # same length, left by an earlier run: not this call's to delete
     assert fetch(file).read_bytes() == payload and server.requests == [("/test/blob.bin", None)]
+    [aside] = (tmp_path / "cache" / "test").glob("blob.bin.part.rejected-*")
+    assert aside.read_bytes() == b"wrong bytes"
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and f"set it aside as {aside.name}" in warning
 
 
 def test_a_finished_part_is_verified_and_published_without_any_network(monkeypatch, tmp_path):
@@ -166,14 +211,17 @@ def test_a_finished_part_is_verified_and_published_without_any_network(monkeypat
     assert fetch(file).read_bytes() == payload
 
 
-def test_a_corrupt_cached_file_is_deleted_with_one_line(server, tmp_path):
+def test_a_corrupt_cached_file_is_set_aside_not_deleted_with_one_line(server, tmp_path):
     file = remote(server, b"good")
     cached_path(file).parent.mkdir(parents=True)
     cached_path(file).write_bytes(b"bad!")  # e.g. the wrong file put there by hand
-    with pytest.raises(GankitError, match="cached file .* does not match its SHA-256"):
+    with pytest.raises(GankitError, match="blob.bin does not match its SHA-256") as raised:
         fetch(file)
-    assert not cached_path(file).exists()
-    assert fetch(file).read_bytes() == b"good"
+    message = str(raised.value)
+    [aside] = cached_path(file).parent.glob("blob.bin.rejected-*")
+    assert "\n" not in message and f"set it aside as {aside.name}" in message and "run again" in message
+    assert aside.read_bytes() == b"bad!" and not cached_path(file).exists()
+    assert fetch(file).read_bytes() == b"good" and aside.read_bytes() == b"bad!"
 
 
 def test_offline_the_cli_names_the_url_and_where_to_put_the_file_by_hand(monkeypatch, cli, tmp_path):
@@ -219,14 +267,25 @@ def test_mnist_and_fashion_mnist_load_from_their_idx_files_with_labels(served_se
     assert fashion.shape == (1, 14, 14) and fashion.labels.tolist() == DIGIT_LABELS.tolist()
     batch = mnist.sample(8, torch.Generator().manual_seed(0))
     assert batch.shape == (8, 1, 28, 28)  # the sample API is unchanged
+    assert not any("t10k" in path for path, _ in served_sets.requests)  # the test split: not asked for
 
 
-def test_cifar10_reads_the_binary_batches_red_plane_first(served_sets):
-    cifar = load_data("cifar10")
-    assert cifar.shape == (3, 32, 32) and len(cifar) == 20
-    torch.testing.assert_close(cifar.all()[5, 0], torch.from_numpy(CIFAR[5, 0] / 127.5 - 1).float())
-    torch.testing.assert_close(cifar.all()[5, 2], torch.from_numpy(CIFAR[5, 2] / 127.5 - 1).float())
-    assert cifar.labels.tolist() == CIFAR_LABELS.tolist()
+def test_the_test_split_is_the_t10k_files_fetched_only_when_asked_for(served_sets):
+    test = standard.load_standard("mnist", split="test")
+    expected = torch.from_numpy(TEST_DIGITS.astype(np.float32) / 127.5 - 1).unsqueeze(1)
+    torch.testing.assert_close(test.all(), expected)
+    assert test.labels.tolist() == TEST_LABELS.tolist()
+    fashion = load_data("fashion-mnist", image_size=14)
+    official = fashion.official_test()  # what holdout_part hands out as "test": resized the same way
+    assert len(official) == 12 and official.shape == (1, 14, 14)
+    with pytest.raises(GankitError, match="unknown split 'validation' of mnist; allowed: train, test"):
+        standard.load_standard("mnist", split="validation")
+
+
+def test_cifar10_test_split_is_its_test_batch(served_sets):
+    test = standard.load_standard("cifar10", split="test")
+    assert len(test) == 4 and test.labels.tolist() == CIFAR_LABELS[:4].tolist()
+    torch.testing.assert_close(test.all()[1, 2], torch.from_numpy(CIFAR[1, 2] / 127.5 - 1).float())
 
 
 def test_a_cifar_archive_without_its_five_batches_is_refused(served_sets, monkeypatch):
@@ -234,7 +293,8 @@ def test_a_cifar_archive_without_its_five_batches_is_refused(served_sets, monkey
     served_sets.files["/cifar10/cifar-10-binary.tar.gz"] = payload
     spec = standard.STANDARD_SETS["cifar10"]
     file = dataclasses.replace(spec.files[0], sha256=sha(payload), size=len(payload))
-    monkeypatch.setitem(standard.STANDARD_SETS, "cifar10", dataclasses.replace(spec, files=(file,)))
+    splits = {"train": (file,), "test": (file,)}
+    monkeypatch.setitem(standard.STANDARD_SETS, "cifar10", dataclasses.replace(spec, splits=splits))
     with pytest.raises(GankitError, match="cannot read CIFAR-10 batches .*data_batch_5.bin"):
         load_data("cifar10")
 

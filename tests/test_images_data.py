@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from gankit.data import load_data
-from gankit.data.images import ImageDataset, is_image_spec, load_images
+from gankit.data.images import ImageDataset, holdout_part, holdout_split, is_image_spec, load_images
 from gankit.errors import GankitError
 
 # Eight 5x4 "images" with distinct pixel values 0..159 (in 0..255), so any axis mix-up shows.
@@ -211,3 +211,19 @@ def test_non_square_images_are_refused_by_the_conv_nets_with_a_hint(cli, tmp_pat
     np.save(tmp_path / "wide.npy", np.zeros((4, 8, 12), dtype=np.uint8))
     code, _, err = cli("train", "--data", tmp_path / "wide.npy", "--steps", 1, "--out", tmp_path / "r")
     assert code == 2 and "--image-size" in err
+
+
+def test_a_set_with_a_published_test_split_validates_on_all_held_images_and_tests_on_its_own():
+    """mnist-like: the held-out training images are all validation; "test" is the published split."""
+    images = torch.from_numpy(np.linspace(-1, 1, 20 * 4, dtype=np.float32).reshape(20, 1, 2, 2))
+    published = ImageDataset("set", images[:3] * 0.5, "its test split")
+    data = ImageDataset("set", images, "a set", torch.arange(20) % 10, official_test=lambda: published)
+    plain = ImageDataset("set", images, "a set", torch.arange(20) % 10)
+    assert holdout_part(data, 0.2, "test") is published and holdout_part(data, 0.0, "test") is published
+    for part in ("train", "validation"):  # training and validation come out of the training images
+        assert torch.equal(holdout_part(data, 0.2, part).all(), images[holdout_split(20, 0.2, False)[part]])
+    # the training part is the one a plain set trains on; its validation part takes every held image
+    assert torch.equal(holdout_part(data, 0.2, "train").all(), holdout_part(plain, 0.2, "train").all())
+    assert len(holdout_part(data, 0.2, "validation")) == 4
+    assert len(holdout_part(plain, 0.2, "validation")) == 2
+    assert len(holdout_split(3, 0.4, test_part=False)["validation"]) == 1  # no test part to leave empty

@@ -1,10 +1,22 @@
-"""Fetch a named file into gankit's cache, once, verified: the only code in gankit that downloads.
+"""Find a named file on disk or fetch it into gankit's cache, verified: gankit's only downloader.
 
 A :class:`RemoteFile` names a file, its SHA-256 and where to get it (canonical source first, then
-mirrors). :func:`fetch` returns its path in the cache, downloading it on first use:
+mirrors). :func:`fetch` returns the first verified copy found, in this order, and downloads it
+into the cache only when there is none:
 
-    cache folder   $GANKIT_DATA, else $XDG_CACHE_HOME/gankit, else ~/.cache/gankit
-    file           <cache>/<folder>/<name>, e.g. ~/.cache/gankit/mnist/train-images-idx3-ubyte.gz
+    1. $GANKIT_DATA/<folder>/<name>          the user's folder, when $GANKIT_DATA is set
+    2. /usr/share/datasets/<folder>/<name>   a system copy, as Debian's dataset-* packages install
+                                             them (apt-get install dataset-fashion-mnist), read in place
+    3. <cache>/<folder>/<name>               the cache: $GANKIT_DATA, else $XDG_CACHE_HOME/gankit,
+                                             else ~/.cache/gankit
+    4. a download into the cache
+
+A copy is verified by the SHA-256 of its bytes, or, for a gzipped file that pins
+``content_sha256`` (the IDX files of MNIST and Fashion-MNIST), by the SHA-256 of its gunzipped
+content: a re-compressed copy (Debian's) or an unpacked one (under the name without ``.gz``) holds
+the same data and is accepted. gankit never deletes a file it did not write: a copy that fails
+verification is renamed to ``<name>.rejected-<UTC time>`` beside it and one line says so (a system
+copy is only skipped, with a warning).
 
 How a download stays honest:
 - bytes go to ``<name>.part`` in the same folder; only after the whole file's SHA-256 matches is it
@@ -12,7 +24,7 @@ How a download stays honest:
 - an interrupted download keeps its ``.part`` and the next call resumes it with an HTTP Range
   request (a server that ignores Range sends the whole file again, which is fine);
 - a source whose bytes do not match the checksum is skipped for the next one; if none matches, the
-  ``.part`` is deleted and one line says so;
+  ``.part`` is deleted (set aside instead if an earlier run began it) and one line says so;
 - with no network every source is tried, then one line says what could not be fetched and the exact
   path to put the file at by hand; nothing is left behind except a resumable, non-empty ``.part``;
 - concurrent processes (DDP ranks) take turns on a lock of the folder: one downloads, the others
@@ -26,12 +38,15 @@ progress bar on a terminal.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import http.client
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +56,9 @@ CACHE_ENV = "GANKIT_DATA"
 BASE_URL_ENV = "GANKIT_DATA_URL"
 TIMEOUT_SECONDS = 30  # per socket operation: a dead network fails in seconds, a slow one keeps going
 CHUNK_BYTES = 1 << 20
+# Where system packages put data sets: Debian's dataset-fashion-mnist installs
+# /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz and the other three IDX files.
+SYSTEM_DATA_DIRS = (Path("/usr/share/datasets"),)
 # What a lost network, a refused connection, a dropped transfer or an HTTP error look like.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 
@@ -58,6 +76,14 @@ class RemoteFile:
     sha256: str
     urls: tuple[str, ...]  # canonical source first, then mirrors
     size: int | None = None  # bytes, for the progress bar
+    content_sha256: str | None = None  # of the gunzipped bytes: any re-gzipped or unpacked copy passes
+
+    @property
+    def local_names(self) -> tuple[str, ...]:
+        """Names a copy may have on disk: the published one, and unpacked (no ``.gz``) where allowed."""
+        if self.content_sha256 and self.name.endswith(".gz"):
+            return self.name, self.name.removesuffix(".gz")
+        return (self.name,)
 
 
 def cache_dir() -> Path:
@@ -69,8 +95,14 @@ def cache_dir() -> Path:
 
 
 def cached_path(file: RemoteFile) -> Path:
-    """Where ``file`` lives once fetched (and where to put it by hand)."""
+    """Where ``file`` lives once downloaded (and where to put it by hand)."""
     return cache_dir() / file.folder / file.name
+
+
+def search_dirs() -> tuple[Path, ...]:
+    """The folders searched for a copy, in order: $GANKIT_DATA, the system copies, the cache."""
+    user = [Path(os.environ[CACHE_ENV]).expanduser()] if os.environ.get(CACHE_ENV) else []
+    return tuple(dict.fromkeys([*user, *SYSTEM_DATA_DIRS, cache_dir()]))  # the cache may be $GANKIT_DATA
 
 
 def source_urls(file: RemoteFile) -> tuple[str, ...]:
@@ -89,15 +121,26 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(file: RemoteFile) -> Path:
-    """The verified local copy of ``file``, downloaded into the cache on first use.
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a file's content: its bytes gunzipped when it is a gzip file, else as they are."""
+    with path.open("rb") as handle:
+        gzipped = handle.read(2) == b"\x1f\x8b"
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") if gzipped else path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    Raises GankitError (one line) when it cannot be fetched or its checksum does not match.
+
+def fetch(file: RemoteFile) -> Path:
+    """The first verified copy of ``file`` on disk (:func:`find_copy`), else a download into the cache.
+
+    Raises GankitError (one line) when it cannot be fetched or a copy fails verification.
     """
+    found = find_copy(file)
+    if found is not None:
+        return found
     target = cached_path(file)
-    if target.is_file():
-        _verify_or_delete(target, file, what="cached file")
-        return target
     created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -114,19 +157,109 @@ def fetch(file: RemoteFile) -> Path:
     return target
 
 
+def find_copy(file: RemoteFile) -> Path | None:
+    """The first copy of ``file`` that passes verification, searched in :func:`search_dirs` order.
+
+    A copy that fails is never deleted: in the user's folder or the cache it is set aside
+    (``<name>.rejected-<UTC time>``) and GankitError says so and what to do; a system copy, which
+    belongs to the package manager, is skipped with a warning. None when there is no copy.
+    """
+    for folder in search_dirs():
+        system = folder in SYSTEM_DATA_DIRS
+        for path in (folder / file.folder / name for name in file.local_names):
+            if not path.is_file():
+                continue
+            try:
+                problem = _mismatch(path, file)
+            except OSError as error:
+                if system:
+                    _warn(f"cannot read the system copy {path} ({error.strerror}); skipping it")
+                    continue
+                raise GankitError(f"cannot read {path}: {error.strerror}") from None
+            if problem is None:
+                return path
+            if system:
+                _warn(f"skipping the system copy {path}: it {problem}; reinstall the package that owns it")
+                continue
+            aside = _set_aside(path, problem)
+            raise GankitError(
+                f"{path} {problem}; set it aside as {aside.name} (gankit deletes no file it did not "
+                f"write): put the official file there, or run again to fetch a fresh copy"
+            )
+    return None
+
+
+def _mismatch(path: Path, file: RemoteFile) -> str | None:
+    """None when ``path`` holds ``file`` (its own SHA-256, or its content's), else what is wrong."""
+    actual = sha256_file(path)
+    if actual == file.sha256:
+        return None
+    if file.content_sha256 is None:
+        return f"does not match its SHA-256 (expected {file.sha256}, got {actual})"
+    try:
+        content = content_sha256(path)
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        content = "a broken gzip stream"
+    if content == file.content_sha256:
+        return None
+    return (
+        f"does not match its SHA-256 (expected {file.sha256} as published, or {file.content_sha256} "
+        f"for the gunzipped content; got {actual}, content {content})"
+    )
+
+
+def _set_aside(path: Path, problem: str) -> Path:
+    """Rename a file that failed verification to ``<name>.rejected-<UTC time>`` beside it."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside, count = path.with_name(f"{path.name}.rejected-{stamp}"), 1
+    while aside.exists():  # never rename over an earlier rejected file
+        aside, count = path.with_name(f"{path.name}.rejected-{stamp}-{count}"), count + 1
+    try:
+        os.rename(path, aside)
+    except OSError as error:
+        raise GankitError(
+            f"{path} {problem}; could not set it aside ({error.strerror}): replace it with the official file"
+        ) from None
+    return aside
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None if there is none: tells an earlier run's ``.part`` from ours."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _discard_part(part: Path, inherited: tuple[int, int] | None, problem: str) -> None:
+    """Delete a ``.part`` this call created; set aside the one an earlier run began (``inherited``)."""
+    if _identity(part) != inherited:
+        part.unlink()
+    else:
+        aside = _set_aside(part, problem)
+        _warn(f"{part} {problem}; set it aside as {aside.name} and started the download afresh")
+
+
+def _warn(message: str) -> None:
+    print(f"gankit: warning: {message}", file=sys.stderr)
+
+
 def _download(file: RemoteFile, target: Path) -> None:
     """Try each source in turn until one delivers the right bytes; publish them as ``target``."""
     part = target.with_name(target.name + ".part")
+    inherited = _identity(part)  # an earlier run's partial download: resumed, never deleted
     if file.size is not None and part.is_file() and part.stat().st_size == file.size:
-        if sha256_file(part) == file.sha256:  # a finished download that was never renamed
+        actual = sha256_file(part)
+        if actual == file.sha256:  # a finished download that was never renamed
             _publish(part, target)
             return
-        part.unlink()
+        _discard_part(part, inherited, f"is complete but does not match its SHA-256 (got {actual})")
     urls = source_urls(file)
     failure, mismatch = "", ""
     for url in urls:
         try:
-            _transfer(url, part, file)
+            _transfer(url, part, file, inherited)
         except NETWORK_ERRORS as error:
             failure = _reason(error)
             continue
@@ -134,11 +267,13 @@ def _download(file: RemoteFile, target: Path) -> None:
         if actual == file.sha256:
             _publish(part, target)
             return
-        part.unlink()  # a wrong file (an error page, a changed file): the next source starts afresh
-        mismatch = f"{url} does not match its SHA-256 (expected {file.sha256}, got {actual}); deleted it"
+        # a wrong file (an error page, a changed file): the next source starts afresh
+        what = "deleted it" if _identity(part) != inherited else "set it aside"
+        _discard_part(part, inherited, f"downloaded from {url} does not match its SHA-256 (got {actual})")
+        mismatch = f"{url} does not match its SHA-256 (expected {file.sha256}, got {actual}); {what}"
     kept = part.is_file() and part.stat().st_size > 0
-    if part.is_file() and not kept:
-        part.unlink()
+    if part.is_file() and not kept and _identity(part) != inherited:
+        part.unlink()  # an empty file this call created
     if mismatch:
         raise GankitError(f"download of {mismatch}, run again to download it afresh")
     mirrors = f" (and {len(urls) - 1} mirror{'s' * (len(urls) > 2)})" if len(urls) > 1 else ""
@@ -149,8 +284,11 @@ def _download(file: RemoteFile, target: Path) -> None:
     )
 
 
-def _transfer(url: str, part: Path, file: RemoteFile) -> None:
-    """Append ``url``'s bytes to ``part``, resuming from its current size with a Range request."""
+def _transfer(url: str, part: Path, file: RemoteFile, inherited: tuple[int, int] | None) -> None:
+    """Append ``url``'s bytes to ``part``, resuming from its current size with a Range request.
+
+    A part that cannot be resumed starts afresh (:func:`_discard_part` says how, ``inherited`` why).
+    """
     from tqdm.auto import tqdm
 
     have = part.stat().st_size if part.is_file() else 0
@@ -162,13 +300,15 @@ def _transfer(url: str, part: Path, file: RemoteFile) -> None:
     except urllib.error.HTTPError as error:
         if error.code != 416 or not have:  # 416: nothing left after `have` bytes; start over
             raise
-        part.unlink()
+        _discard_part(part, inherited, f"is longer than the file at {url}")
         have = 0
         request.remove_header("Range")
         response = urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS)
     with response:
         announced = response.length is not None  # the Content-Length header, if any
         if have and response.status != 206:  # the server ignored Range: it sends the whole file
+            if _identity(part) == inherited:  # ours is simply overwritten
+                _discard_part(part, inherited, f"cannot be resumed from {url} (it ignores Range requests)")
             have = 0
         with (
             part.open("ab" if have else "wb") as out,
@@ -193,16 +333,6 @@ def _transfer(url: str, part: Path, file: RemoteFile) -> None:
                 missing = max(file.size - out.tell(), 0)
     if missing:  # urllib returns a short read quietly when a connection drops
         raise http.client.IncompleteRead(b"", missing)
-
-
-def _verify_or_delete(path: Path, file: RemoteFile, what: str) -> None:
-    actual = sha256_file(path)
-    if actual != file.sha256:
-        path.unlink()
-        raise GankitError(
-            f"{what} {path} does not match its SHA-256 (expected {file.sha256}, got {actual}); "
-            "deleted it, run again to download it afresh"
-        )
 
 
 def _publish(part: Path, target: Path) -> None:

@@ -24,6 +24,7 @@ raises :class:`GankitError` naming the offending file.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +52,20 @@ class ImageDataset:
     modes = None  # toy-only notions (mode means, per-mode spread): undefined for images
     sigma = None
 
-    def __init__(self, name: str, images: Tensor, description: str = "", labels: Tensor | None = None):
+    def __init__(
+        self,
+        name: str,
+        images: Tensor,
+        description: str = "",
+        labels: Tensor | None = None,
+        official_test: Callable[[], ImageDataset] | None = None,
+    ):
         self.name = name
         self.images = images.contiguous()  # (N, C, H, W) float32 in [-1, 1], CPU
         self.description = description
         self.labels = labels  # (N,) int64 classes 0..K-1, or None for unlabelled data
+        # loads the set's published test split (mnist's t10k files), or None: see holdout_part
+        self.official_test = official_test
         self._on_device: dict[torch.device, tuple[Tensor, Tensor | None]] = {}
 
     @property
@@ -93,25 +103,34 @@ HOLDOUT_SEED = 0  # the fixed shuffle behind the held-out split (independent of 
 HOLDOUT_PARTS = ("train", "validation", "test")
 
 
-def holdout_split(count: int, fraction: float) -> dict[str, np.ndarray]:
+def holdout_split(count: int, fraction: float, test_part: bool = True) -> dict[str, np.ndarray]:
     """Indices (sorted) of the train, validation and test parts of ``count`` images.
 
     A fixed shuffle (seed HOLDOUT_SEED, whatever the training seed) puts ``round(count * fraction)``
     images aside: the first half of them is the validation part (choose checkpoints and learning
     rates on it), the rest the test part (report on it, once). Training sees only the rest. The
-    three parts are disjoint and depend only on ``count`` and ``fraction``.
+    three parts are disjoint and depend only on ``count`` and ``fraction``. Without ``test_part``
+    (a set with a published test split) every image put aside is validation and the test part is
+    empty; the training part is the same either way.
     """
     held = round(count * fraction)
     order = np.random.default_rng(HOLDOUT_SEED).permutation(count)
-    parts = {"train": order[held:], "validation": order[: held // 2], "test": order[held // 2 : held]}
-    if fraction > 0 and min(len(index) for index in parts.values()) == 0:
-        sizes = ", ".join(f"{name} {len(index)}" for name, index in parts.items())
+    cut = held // 2 if test_part else held
+    parts = {"train": order[held:], "validation": order[:cut], "test": order[cut:held]}
+    needed = HOLDOUT_PARTS if test_part else ("train", "validation")
+    if fraction > 0 and min(len(parts[name]) for name in needed) == 0:
+        sizes = ", ".join(f"{name} {len(parts[name])}" for name in needed)
         raise GankitError(f"validation_fraction {fraction} of {count} images leaves an empty part ({sizes})")
     return {name: np.sort(index) for name, index in parts.items()}
 
 
 def holdout_part(data, fraction: float, part: str) -> ImageDataset:
-    """The ``part`` (train, validation or test) of an image data set under ``validation_fraction``."""
+    """The ``part`` (train, validation or test) of an image data set under ``validation_fraction``.
+
+    A set with a published test split (``data.official_test``: mnist, fashion-mnist, cifar10) takes
+    its validation part from the training images and answers "test" with the published split,
+    whatever ``fraction`` (0 included); other sets hold their test part out of their own images.
+    """
     if part not in HOLDOUT_PARTS:
         raise GankitError(f"unknown data part {part!r}; allowed: {', '.join(HOLDOUT_PARTS)}")
     if type(data) is not ImageDataset:  # toy data and stacked-digits (drawn on the fly) have no fixed images
@@ -119,7 +138,9 @@ def holdout_part(data, fraction: float, part: str) -> ImageDataset:
             f"validation_fraction applies to a fixed set of images (digits, files, folders), "
             f"not {data.name!r}"
         )
-    index = torch.from_numpy(holdout_split(len(data), fraction)[part])
+    if part == "test" and data.official_test is not None:
+        return data.official_test()
+    index = torch.from_numpy(holdout_split(len(data), fraction, data.official_test is None)[part])
     labels = None if data.labels is None else data.labels[index]
     description = f"{data.description}, {part} part of validation_fraction {fraction}"
     return ImageDataset(data.name, data.images[index], description, labels)
