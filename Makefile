@@ -21,6 +21,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	-sh tests/ensure_chromium.sh
 	-sh tests/ensure_postgres.sh
+	-sh tests/ensure_fashion_mnist.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --durations=15
 
