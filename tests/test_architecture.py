@@ -28,7 +28,7 @@ LAYER_OF = {
     "metrics": "measure",
     "diagnose": "measure",
     "report": "measure",
-    "refine": "measure",  # refine_cli.py (its flags) is CLI-side
+    "refine": "measure",  # refine/commands.py (its flags) is CLI-side
     "runs": "runs",
 }
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit import refine_cli
 from gankit.config import FINDING_NAMES, PRESETS, TrainConfig, build_config
 from gankit.errors import GankitError
+from gankit.refine import commands as refine_flags
 
 app = typer.Typer(
     add_completion=False,
@@ -316,13 +316,13 @@ def sample(
     label: int | None = typer.Option(
         None, "--label", help="Class to draw (conditional runs).", show_default="every class in turn"
     ),
-    refine: str | None = refine_cli.REFINE,
-    refine_scores: str = refine_cli.SCORES_OPTION,
-    refine_calibration: str = refine_cli.CALIBRATION,
-    refine_heldout: int = refine_cli.HELDOUT,
-    refine_neighbours: int = refine_cli.NEIGHBOURS,
-    refine_gamma_percentile: float = refine_cli.GAMMA_PERCENTILE,
-    refine_chain_length: int = refine_cli.CHAIN_LENGTH,
+    refine: str | None = refine_flags.REFINE,
+    refine_scores: str = refine_flags.SCORES_OPTION,
+    refine_calibration: str = refine_flags.CALIBRATION,
+    refine_heldout: int = refine_flags.HELDOUT,
+    refine_neighbours: int = refine_flags.NEIGHBOURS,
+    refine_gamma_percentile: float = refine_flags.GAMMA_PERCENTILE,
+    refine_chain_length: int = refine_flags.CHAIN_LENGTH,
 ) -> None:
     """Draw N samples from a trained generator (deterministic for a seed), optionally refined."""
     if out.suffix not in (".npy", ".png"):
@@ -331,7 +331,7 @@ def sample(
         raise GankitError(f"--n must be between 1 and {MAX_SAMPLES:_}, got {n}")
     if not 0 <= seed <= 2**62:
         raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
-    options = refine_cli.refine_options(
+    options = refine_flags.refine_options(
         refine,
         refine_scores,
         refine_calibration,
@@ -353,7 +353,7 @@ def sample(
         config, data = trainer.config, trainer.data
         refined = refine_trainer(trainer, n, seed, options, label=label)
         samples = refined.samples.astype("float32")
-        typer.echo(refine_cli.describe(refined))
+        typer.echo(refine_flags.describe(refined))
     with _path_errors(f"write {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from gankit import refine_cli
 from gankit.errors import GankitError
+from gankit.refine import commands as refine_flags
 
 # How each known metric is printed, in this order; unknown keys (image metrics) follow as they are.
 _LABELS = {
@@ -112,13 +112,13 @@ def eval_command(
         help="Resize image data to this size (for a file's samples).",
         show_default="the run's",
     ),
-    refine: str | None = refine_cli.REFINE,
-    refine_scores: str = refine_cli.SCORES_OPTION,
-    refine_calibration: str = refine_cli.CALIBRATION,
-    refine_heldout: int = refine_cli.HELDOUT,
-    refine_neighbours: int = refine_cli.NEIGHBOURS,
-    refine_gamma_percentile: float = refine_cli.GAMMA_PERCENTILE,
-    refine_chain_length: int = refine_cli.CHAIN_LENGTH,
+    refine: str | None = refine_flags.REFINE,
+    refine_scores: str = refine_flags.SCORES_OPTION,
+    refine_calibration: str = refine_flags.CALIBRATION,
+    refine_heldout: int = refine_flags.HELDOUT,
+    refine_neighbours: int = refine_flags.NEIGHBOURS,
+    refine_gamma_percentile: float = refine_flags.GAMMA_PERCENTILE,
+    refine_chain_length: int = refine_flags.CHAIN_LENGTH,
 ) -> None:
     """Measure a run or a file of samples. Toy data: modes, high-quality %, reverse KL, W1. Image data:
     FID, KID, precision, recall, density and coverage, each beside its real-vs-real floor.
@@ -136,7 +136,7 @@ def eval_command(
     from gankit.metrics.images import FEATURE_NETS
     from gankit.rundir import dumps, read_config
 
-    options = refine_cli.refine_options(
+    options = refine_flags.refine_options(
         refine,
         refine_scores,
         refine_calibration,
