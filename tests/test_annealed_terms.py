@@ -14,7 +14,9 @@ import torch
 import gankit
 from gankit.config import build_config, resolve
 from gankit.data.toy import get_toy
-from gankit.engine.loop import Trainer, add_instance_noise, annealed, instance_noise_std, learning_rate_scale
+from gankit.engine.critic import add_instance_noise
+from gankit.engine.loop import Trainer
+from gankit.engine.schedules import annealed, instance_noise_std, learning_rate_scale
 from gankit.objectives import nearest_sample_loss
 
 TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}

@@ -10,7 +10,9 @@ from torch import nn
 from gankit.augment import diff_augment, random_color, random_cutout, random_translation
 from gankit.config import TrainConfig, resolve
 from gankit.data.images import load_images
-from gankit.engine.loop import Trainer, d_step, g_step, r1_r2_terms
+from gankit.engine.loop import Trainer
+from gankit.engine.step import d_step, g_step
+from gankit.engine.terms import r1_r2_terms
 from gankit.nets import build_networks
 from gankit.objectives import squared_gradient_norm
 

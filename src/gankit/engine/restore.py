@@ -14,7 +14,8 @@ import torch
 from gankit.checkpoint import load_latest_checkpoint
 from gankit.config import TrainConfig, from_dict, resolve
 from gankit.data import load_data
-from gankit.engine.loop import Trainer, draw_samples
+from gankit.engine.loop import Trainer
+from gankit.engine.sampling import draw_samples
 from gankit.errors import GankitError
 from gankit.rundir import read_config
 

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from gankit.config import TrainConfig
-from gankit.engine.loop import Trainer, grad_norm
+from gankit.engine.loop import Trainer
+from gankit.engine.step import grad_norm
 from gankit.errors import GankitError
 from gankit.nets.vae import build_vae, vae_loss
 

@@ -1,0 +1,167 @@
+"""Loss terms beside the adversarial loss, one small class each.
+
+A term is on for a run when ``applies(config)``. ``d_step`` calls ``d_loss`` of every active term in
+``TERMS`` order after the objective's loss, in each D update; ``g_step`` calls ``g_loss`` the same
+way. A hook gets what that update computed (:class:`CriticUpdate`, :class:`GeneratorUpdate`),
+reports the statistics it computes into ``update.stats`` (the row keys listed in ``logs``), and
+returns the weighted term to add to the loss, or None to add nothing this update (the default).
+
+Adding a term: its formula as a pure function in :mod:`gankit.objectives`, its option in
+:class:`~gankit.config.TrainConfig`, and a class here listed in ``TERMS``; the steps do not change.
+A term that needs D's scores on another batch (a relativistic loss's real batch in G's step) shows
+it to D with :func:`gankit.engine.critic.discriminate`, as the steps do.
+
+The order in ``TERMS`` is part of a run's numbers: a term that draws from the training RNG draws
+after the terms before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from gankit.config import TrainConfig
+from gankit.engine.critic import StepPlan
+from gankit.engine.sampling import draw_real
+from gankit.engine.schedules import coverage_weight_at
+from gankit.objectives import get_objective, gradient_penalty, nearest_sample_loss, squared_gradient_norm
+
+
+@dataclass
+class CriticUpdate:
+    """One D update, as D's loss terms see it (this process's rows of the global batch)."""
+
+    config: TrainConfig
+    rng: torch.Generator
+    plan: StepPlan
+    real: Tensor  # the real batch as D saw it: augmented, with instance noise
+    fake: Tensor  # G's batch as D saw it (no graph back to G)
+    real_scores: Tensor  # D's raw scores, fp32
+    fake_scores: Tensor
+    critic: Callable[[Tensor], Tensor]  # D conditioned on this batch's labels; eager under --compile
+    d_update: int  # D updates before this one in the run (schedules lazy R1/R2)
+    stats: dict[str, Tensor] = field(default_factory=dict)  # what the terms report
+
+
+@dataclass
+class GeneratorUpdate:
+    """G's update, as G's loss terms see it (this process's rows of the global batch)."""
+
+    config: TrainConfig
+    rng: torch.Generator
+    plan: StepPlan
+    generated: Tensor  # G's output before augmentation; carries G's gradient
+    fake_scores: Tensor  # D's raw scores of it as D saw it, fp32
+    labels: Tensor | None  # the classes G was asked for (None: unconditional)
+    discriminator: nn.Module  # frozen; for a term that shows D another batch (critic.discriminate)
+    noise_std: float  # this step's instance noise, for the same
+    data: object  # the training data, for a term that needs a real batch
+    spread: float  # the data's RMS spread (nets.data_statistics), for unit-free terms
+    step: int  # generator updates before this one (annealed weights)
+    stats: dict[str, Tensor] = field(default_factory=dict)
+
+
+class Term:
+    """A loss term: on for a run when ``applies(config)``; a hook it does not define adds nothing."""
+
+    logs: tuple[str, ...] = ()  # the row keys its hooks report
+
+    def applies(self, config: TrainConfig) -> bool:
+        raise NotImplementedError
+
+    def d_loss(self, update: CriticUpdate) -> Tensor | None:
+        return None
+
+    def g_loss(self, update: GeneratorUpdate) -> Tensor | None:
+        return None
+
+
+class GradientPenalty(Term):
+    """WGAN-GP's lambda * E[(||grad D(xhat)||_2 - 1)^2] in D's loss (objectives.gradient_penalty)."""
+
+    logs = ("gradient_penalty",)
+
+    def applies(self, config: TrainConfig) -> bool:
+        return get_objective(config.objective).uses_gradient_penalty
+
+    def d_loss(self, update: CriticUpdate) -> Tensor:
+        real, config = update.real, update.config
+        # one interpolation weight per sample, drawn for the global batch (see StepPlan.shard)
+        shape = (config.batch_size,) + (1,) * (real.dim() - 1)
+        eps = torch.rand(shape, generator=update.rng, device=real.device)[update.plan.shard]
+        with update.plan.autocast(real.device):
+            penalty = gradient_penalty(update.critic, real, update.fake, eps=eps)
+        update.stats["gradient_penalty"] = penalty.detach()
+        return config.gradient_penalty_weight * penalty
+
+
+class R1R2(Term):
+    """R1 (real) and R2 (generated) zero-centred gradient penalties in D's loss, lazily every
+    ``r1_every`` D updates (:func:`r1_r2_terms`). One term for both: they share the lazy schedule,
+    and their sum is added to D's loss as one number."""
+
+    logs = ("r1_penalty", "r2_penalty")
+
+    def applies(self, config: TrainConfig) -> bool:
+        return bool(config.r1_gamma or config.r2_gamma)
+
+    def d_loss(self, update: CriticUpdate) -> Tensor:
+        real, fake = update.real, update.fake
+        with update.plan.autocast(real.device):
+            total, stats = r1_r2_terms(update.critic, real, fake, update.config, update.d_update)
+        update.stats |= stats
+        return total
+
+
+class Coverage(Term):
+    """IMLE's nearest-sample pull in G's loss (objectives.nearest_sample_loss) on a real batch drawn
+    here, in units of the data's spread, weighted by ``coverage_weight`` annealed to 0
+    (schedules.coverage_weight_at). Its weight annealed away, it draws nothing and logs nothing."""
+
+    logs = ("coverage_loss",)
+
+    def applies(self, config: TrainConfig) -> bool:
+        return config.coverage_weight > 0
+
+    def g_loss(self, update: GeneratorUpdate) -> Tensor | None:
+        config = update.config
+        weight = coverage_weight_at(config, update.step)
+        if not weight:
+            return None
+        real, _ = draw_real(update.data, config.batch_size, update.rng, False, update.plan.shard)
+        coverage = nearest_sample_loss(real, update.generated, update.spread)
+        update.stats["coverage_loss"] = coverage.detach()
+        return weight * coverage
+
+
+TERMS: tuple[Term, ...] = (GradientPenalty(), R1R2(), Coverage())
+
+
+def active_terms(config: TrainConfig) -> list[Term]:
+    """The registered terms this run uses, in ``TERMS`` order."""
+    return [term for term in TERMS if term.applies(config)]
+
+
+def r1_r2_terms(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, config: TrainConfig, d_update: int
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """gamma1/2 E||grad D(real)||^2 + gamma2/2 E||grad D(fake)||^2 for this D update, and its stats.
+
+    Lazy regularisation (Karras et al. 2020, StyleGAN2): with ``r1_every`` = k the terms are
+    computed on every k-th D update only, multiplied by k so that their average strength is
+    unchanged. The logged ``r1_penalty`` / ``r2_penalty`` (k E||grad D||^2 on those updates, 0 on
+    the others) therefore average to E||grad D||^2 over a log window.
+    """
+    total, stats = torch.zeros((), device=real.device), {}
+    for name, gamma, images in (("r1_penalty", config.r1_gamma, real), ("r2_penalty", config.r2_gamma, fake)):
+        if not gamma:
+            continue
+        value = torch.zeros((), device=real.device)
+        if d_update % config.r1_every == 0:
+            value = config.r1_every * squared_gradient_norm(critic, images)
+            total = total + gamma / 2 * value
+        stats[name] = value.detach()
+    return total, stats
