@@ -8,7 +8,9 @@ import torch
 
 from gankit.config import TrainConfig, resolve
 from gankit.data.toy import get_toy
-from gankit.engine.loop import Trainer, d_step, g_step, ramped_ema_decay
+from gankit.engine.loop import Trainer
+from gankit.engine.schedules import ramped_ema_decay
+from gankit.engine.step import d_step, g_step
 
 
 def make_trainer(**overrides) -> Trainer:
@@ -63,6 +65,50 @@ def test_d_step_draws_a_fresh_real_batch_and_noise_for_every_critic_step():
     d_step(t.generator, t.discriminator, t.d_optimizer, t.objective, t.config, Spy(), t.rng)
     assert len(seen) == 3
     assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+
+
+def test_each_loss_term_is_on_only_with_its_option_and_logs_the_keys_it_declares():
+    from gankit.engine.terms import TERMS, active_terms
+
+    assert active_terms(make_trainer(objective="ns").config) == []
+    t = make_trainer(objective="wgan-gp", critic_steps=2, r1_gamma=1.0, r2_gamma=0.5, coverage_weight=1.0)
+    assert active_terms(t.config) == list(TERMS)
+    stats = t.train_step()
+    assert all(key in stats for term in TERMS for key in term.logs)
+
+
+def test_a_new_loss_term_is_one_class_in_terms_and_the_steps_call_it(monkeypatch):
+    """As a relativistic loss (R3GAN's rpgan) would: G's part shows D a real batch as D sees G's."""
+    import gankit.engine.terms as terms
+    from gankit.engine.critic import discriminate
+    from gankit.engine.sampling import draw_real
+
+    class RelativisticProbe(terms.Term):
+        logs = ("probe_d_gap", "probe_g_gap")
+
+        def applies(self, config):
+            return True
+
+        def d_loss(self, update):
+            update.stats["probe_d_gap"] = (update.real_scores - update.fake_scores).mean().detach()
+            return None  # reports only
+
+        def g_loss(self, update):
+            config = update.config
+            real, _ = draw_real(update.data, config.batch_size, update.rng, False, update.plan.shard)
+            _, (real_scores,) = discriminate(
+                update.discriminator, (real,), None, config, update.rng, update.plan, update.noise_std
+            )
+            gap = update.fake_scores - real_scores
+            update.stats["probe_g_gap"] = gap.mean().detach()
+            return torch.nn.functional.softplus(-gap).mean()
+
+    monkeypatch.setattr(terms, "TERMS", (*terms.TERMS, RelativisticProbe()))
+    t = make_trainer(objective="ns")
+    d_before = snapshot(t.discriminator)
+    stats = g_step(t.generator, t.discriminator, t.g_optimizer, t.objective, t.config, t.rng, data=t.data)
+    assert "probe_g_gap" in stats and same(d_before, snapshot(t.discriminator))  # D stays frozen
+    assert "probe_d_gap" in t.train_step()
 
 
 def test_weight_clipping_keeps_the_wgan_critic_in_the_box():
