@@ -86,9 +86,9 @@ def gradient_penalty(
     taken *per sample* over all of that sample's dimensions (never over the whole batch, a bug in
     several public implementations). ``create_graph=True`` lets the penalty be backpropagated into
     the critic's parameters (a double backward). Multiply by lambda (``gradient_penalty_weight``).
-    ``eps`` (shape ``(batch, 1, ...)``) is drawn from ``generator`` unless given (the trainer draws
-    it for the global batch when several processes share one). The norms are taken in fp32 even
-    when the critic runs under bf16 autocast.
+    ``eps`` (shape ``(batch, 1, ...)``) is drawn from ``generator`` unless given (the training step's
+    term, gankit.engine.terms.GradientPenalty, draws it for the global batch that processes share).
+    The norms are taken in fp32 even when the critic runs under bf16 autocast.
     """
     if eps is None:
         eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
@@ -109,8 +109,9 @@ def squared_gradient_norm(critic: Callable[[Tensor], Tensor], images: Tensor) ->
 
     Both push D towards zero gradient on the data (or on the samples), which makes simultaneous
     gradient descent converge locally for the unregularised GAN objectives. Multiply by gamma/2
-    (``r1_weight`` / 2, ``r2_weight`` / 2). ``create_graph=True`` lets the result be
-    backpropagated into the critic's parameters; the images themselves receive no gradient.
+    (``r1_gamma`` / 2, ``r2_gamma`` / 2: gankit.engine.terms.r1_r2_terms). ``create_graph=True``
+    lets the result be backpropagated into the critic's parameters; the images themselves receive
+    no gradient.
     """
     images = images.detach().requires_grad_(True)
     scores = critic(images)
