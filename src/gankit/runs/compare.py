@@ -1,4 +1,5 @@
-"""``gankit compare``: one row per group of runs — n, mean ± std, median, 95 % bootstrap CI, best.
+"""``gankit compare``: one row per group of runs — n, mean ± std, median, a 95 % t interval of the
+mean, best.
 
 Works on sweep directories (every run under DIR/trials, grouped by the sweep's grid keys except
 ``seed``) and on any run directories. A run's value is the last finite value of the metric in its
@@ -26,7 +27,8 @@ from gankit.errors import GankitError
 
 # Metrics where larger is better; every other metric is compared as "smaller is better".
 MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage"}
-BOOTSTRAP_RESAMPLES = 9999
+CONFIDENCE = 0.95  # of the interval of the mean in every row
+BOOTSTRAP_RESAMPLES = 9999  # bootstrap_ci: intervals of other statistics (the figures' medians)
 BOOTSTRAP_SEED = 0
 # Runs that differ only in their seed, under the same CPU-time budget, may train this much more steps
 # (max / min - 1) than each other before compare warns that they ran at different speeds.
@@ -140,9 +142,32 @@ def group_of(record: RunRecord, by: list[str]) -> str:
     return group_key(values, by)
 
 
+def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[Any, Any]:
+    """Student's t interval of the mean over the last axis (n >= 2 values):
+    mean ± t_{n-1, (1+confidence)/2} · s / √n, with s the standard deviation (n - 1).
+
+    It covers the true mean with the stated probability for normal values at every n, and nearly so
+    for mildly skewed ones (tests/test_compare.py measures both). compare's percentile bootstrap did
+    not: of 1,000 simulated normal groups of 3 and of 5 it covered the mean in 75 % and 84 %, since
+    the resamples of a few values are never more spread than those values (its half-width is about
+    z · s · √((n-1)/n) / √n where t · s / √n is needed). A 2-D array gives one interval per row.
+    """
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=float)
+    n = x.shape[-1]
+    if n < 2:
+        raise ValueError(f"an interval of the mean needs >= 2 values, got {n}")
+    half = t.ppf((1 + confidence) / 2, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
+    return x.mean(axis=-1) - half, x.mean(axis=-1) + half
+
+
 def bootstrap_ci(values, statistic=np.mean, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """A 95 % percentile-bootstrap confidence interval of ``statistic`` over ≥ 2 values, seeded: the same
-    values give the same interval. A constant sample's interval is that constant."""
+    """A 95 % percentile-bootstrap confidence interval of ``statistic`` over >= 2 values, seeded: the same
+    values give the same interval. A constant sample's interval is that constant.
+
+    For statistics without a closed-form interval (the figures' medians); for a mean, use
+    :func:`mean_interval`: at a handful of seeds this interval is too narrow (see there)."""
     from scipy.stats import bootstrap
 
     x = np.asarray(values, dtype=float)
@@ -154,7 +179,7 @@ def bootstrap_ci(values, statistic=np.mean, resamples: int = BOOTSTRAP_RESAMPLES
 
 
 def summarize(values: list[float], direction: str) -> dict[str, Any]:
-    """n, mean, std (n-1), median, a 95 % percentile-bootstrap CI of the mean (seeded), best."""
+    """n, mean, std (n-1), median, the 95 % t interval of the mean, best."""
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
@@ -169,8 +194,10 @@ def summarize(values: list[float], direction: str) -> dict[str, Any]:
         }
     if n == 1:
         low = high = None  # one run says nothing about the spread
+    elif np.ptp(x) == 0:
+        low = high = float(x[0])  # exactly, where rounding in the mean would widen it by an ulp
     else:
-        low, high = bootstrap_ci(x)
+        low, high = (float(end) for end in mean_interval(x))
     return {
         "n": n,
         "mean": float(x.mean()),
