@@ -35,6 +35,8 @@ FINDING_NAMES = (
     "divergence",
     "no-progress",
     "oscillation",
+    "discriminator-overfits",
+    "memorisation",
 )
 
 
@@ -131,6 +133,10 @@ class TrainConfig:
     monitor_oscillation_window: int = 8  # evaluations an oscillation is judged over
     monitor_oscillation_swing: float = 0.3  # a swing: a change > this x the scale (modes, largest W1)
     monitor_oscillation_reversals: int = 2  # swings that reverse direction this often oscillate
+    # image runs with a validation part (validation_fraction > 0): what only held-out reals can show
+    monitor_overfit_sign: float = 0.6  # ADA's r_t = E[sign D(training reals)] at least this, while ...
+    monitor_overfit_heldout: float = 0.5  # ... held-out reals score at most this of the way fakes -> training
+    monitor_memorisation_ratio: float = 0.5  # samples' distance to their nearest training image / held-out's
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
     extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features
 
@@ -228,6 +234,9 @@ class TrainConfig:
             "monitor_diversity_ratio",
             "monitor_min_improvement",
             "monitor_progress_level",
+            "monitor_overfit_sign",
+            "monitor_overfit_heldout",
+            "monitor_memorisation_ratio",
         ):
             if not 0 < getattr(self, name) < 1:
                 raise GankitError(f"{name} must be in (0, 1), got {getattr(self, name)}")

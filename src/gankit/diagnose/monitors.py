@@ -18,10 +18,14 @@ config's thresholds only, so ``gankit doctor`` can replay it over a finished run
 - divergence: a non-finite loss, gradient norm or weight (always stops training).
 - no-progress: W1 (or the critic's estimate of it) stops improving while still far from done.
 - oscillation: modes covered or W1 swing up and down between evaluations without settling.
+- discriminator-overfits (image runs with a validation part): D calls its training reals real and
+  held-out reals fake (ADA's r_t on both).
+- memorisation (the same runs): generated samples lie much nearer training images than held-out reals do.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from gankit.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.config import TrainConfig
@@ -661,9 +666,218 @@ def mean_pairwise_distance(samples: torch.Tensor) -> float:
     return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
 
 
+# D's raw score above this says "real", for the objectives that have such a boundary: logits
+# (minimax, ns) and hinge scores at 0, lsgan's targets 1 and 0 at 1/2. Wasserstein critics have none.
+DECISION_BOUNDARY = {"minimax": 0.0, "ns": 0.0, "hinge": 0.0, "lsgan": 0.5}
+PROBE_IMAGES = 512  # at most this many training, held-out and generated images per held-out probe
+
+
+class OverfitProbe(Callback):
+    """Adds ADA's overfitting heuristic, on held-out reals too, to a row every ``every`` steps.
+
+    eval_sign_train, eval_sign_heldout, eval_sign_fake: r = E[sign(D(x) - b)] over n training
+    reals, n held-out reals (the validation part) and n generated samples, with b the objective's
+    decision boundary (DECISION_BOUNDARY). StyleGAN2-ADA (Karras et al. 2020) reads r_t on the
+    training reals: 1 when D calls every one real, and overfitting when it nears 1. The held-out
+    reals say which it is: a D that generalises scores them like the training reals, one that has
+    memorised its training images scores them like fakes. D is scored as it trains (train mode:
+    batch norm normalises over batches of reals, half training and half held-out, and over batches
+    of fakes), on a copy, so its batch-norm statistics and spectral-norm vectors stay untouched.
+    """
+
+    def __init__(
+        self,
+        every: int,
+        train,
+        heldout,
+        boundary: float,
+        pack: int,
+        batch: int,
+        seed: int,
+        conditional: bool = False,
+    ):
+        self.every, self.boundary, self.seed = every, boundary, seed
+        n = min(len(train), len(heldout), PROBE_IMAGES)
+        self.half = max(pack, min(batch // 2, n) // pack * pack)  # images of each kind in a batch of reals
+        n = n // self.half * self.half
+        self.train = _fixed_subset(train, n, seed, conditional)  # (images, labels or None)
+        self.heldout = _fixed_subset(heldout, n, seed, conditional)
+
+    def on_log(self, trainer: Trainer, row: dict) -> None:
+        if not trainer.evaluation_due(self.every):
+            return
+        critic = copy.deepcopy(trainer.discriminator)
+        n = len(self.train[0])
+        fake = trainer.sample(n, seed=self.seed)
+        classes = getattr(trainer.sampler, "num_classes", None)
+        fake_labels = torch.arange(n) % classes if classes else None  # the classes trainer.sample drew
+        signs: dict[str, list[Tensor]] = {"train": [], "heldout": [], "fake": []}
+        with torch.no_grad():
+            for start in range(0, n, self.half):
+                part = slice(start, start + self.half)
+                reals = torch.cat([self.train[0][part], self.heldout[0][part]])
+                labels = _joined([self.train[1], self.heldout[1]], part)
+                both = self.signs(critic, reals, labels, trainer.device)
+                signs["train"].append(both[: len(both) // 2])
+                signs["heldout"].append(both[len(both) // 2 :])
+            for start in range(0, n, 2 * self.half):  # fakes in batches of their own, as in training
+                part = slice(start, start + 2 * self.half)
+                labels = _joined([fake_labels], part)
+                signs["fake"].append(self.signs(critic, fake[part], labels, trainer.device))
+        for key, values in signs.items():
+            row[f"eval_sign_{key}"] = float(torch.cat(values).mean())
+
+    def signs(self, critic: torch.nn.Module, images: Tensor, labels: Tensor | None, device) -> Tensor:
+        """sign(D(x) - b) of each image (each pack of ``pack`` images under PacGAN), on the CPU."""
+        extra = {} if labels is None else {"labels": labels.to(device)}
+        scores = critic(images.to(device), **extra).float().cpu()
+        return torch.sign(scores - self.boundary)
+
+
+def _fixed_subset(data, n: int, seed: int, labelled: bool = False) -> tuple[Tensor, Tensor | None]:
+    """``n`` images of an image data set, the same ones for a seed, and with ``labelled`` their
+    labels (what a conditional D takes), else None."""
+    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    return data.all()[index], data.labels[index] if labelled else None
+
+
+def _joined(labels: list[Tensor | None], part: slice) -> Tensor | None:
+    """The labels of ``part`` of each labelled set, one after the other; None for unlabelled ones."""
+    if labels[0] is None:
+        return None
+    return torch.cat([each[part] for each in labels])
+
+
+class MemorisationProbe(Callback):
+    """Adds how near generated samples lie to the training images to a row every ``every`` steps.
+
+    eval_nearest_generated: the median, over n generated samples, of the L2 distance (over pixels)
+    to the nearest training image; eval_nearest_heldout: the same for n held-out reals (the
+    validation part), which no network has seen: how near a new image of the data lies to the
+    training set by chance. A generator that reproduces training images (exactly or with a little
+    noise) sits far nearer them than that. Nearest neighbours by scikit-learn, the index built once.
+    """
+
+    def __init__(self, every: int, train, heldout, samples: int, seed: int):
+        from sklearn.neighbors import NearestNeighbors
+
+        self.every, self.samples, self.seed = every, samples, seed
+        self.index = NearestNeighbors(n_neighbors=1).fit(_flat(train.all()))
+        heldout_images = _fixed_subset(heldout, min(len(heldout), samples), seed)[0]
+        self.heldout_distance = self.nearest_distance(heldout_images)
+
+    def nearest_distance(self, images: Tensor) -> float:
+        """The median distance from ``images`` to their nearest training image."""
+        distances, _ = self.index.kneighbors(_flat(images))
+        return float(statistics.median(distances[:, 0]))
+
+    def on_log(self, trainer: Trainer, row: dict) -> None:
+        if not trainer.evaluation_due(self.every):
+            return
+        fake = trainer.sample(self.samples, seed=self.seed)
+        if not torch.isfinite(fake).all():  # the divergence monitor reports it
+            return
+        row["eval_nearest_generated"] = self.nearest_distance(fake)
+        row["eval_nearest_heldout"] = self.heldout_distance
+
+
+def _flat(images: Tensor):
+    return images.detach().float().reshape(len(images), -1).cpu().numpy()
+
+
+def heldout_probes(config: TrainConfig, train, heldout, seed: int) -> list[Callback]:
+    """The probes that need held-out reals (an image run with a validation part): D's sign means
+    (objectives with a decision boundary only) and the nearest-training-image distances."""
+    samples = min(config.eval_samples, PROBE_IMAGES)
+    probes: list[Callback] = [MemorisationProbe(config.eval_every, train, heldout, samples, seed)]
+    if config.objective in DECISION_BOUNDARY and min(len(train), len(heldout)) >= 2 * config.pack:
+        boundary, pack, batch = DECISION_BOUNDARY[config.objective], config.pack, config.batch_size
+        every, conditional = config.eval_every, config.conditional
+        probes.insert(0, OverfitProbe(every, train, heldout, boundary, pack, batch, seed, conditional))
+    return probes
+
+
+class DiscriminatorOverfits(Monitor):
+    """D calls its training reals real and held-out reals of the same data fake: it has memorised them.
+
+    Reads eval_sign_train, eval_sign_heldout and eval_sign_fake (:class:`OverfitProbe`): ADA's
+    r_t = E[sign D(x)] on training reals, held-out reals and fakes. Holds when r_t on the training
+    reals is at least monitor_overfit_sign (ADA's sign of overfitting; its target is 0.6) while the
+    held-out reals sit at most monitor_overfit_heldout of the way from the fakes' sign mean to the
+    training reals' (0: scored like fakes, 1: like training reals). A D that is merely winning calls
+    held-out reals real too. Opens and closes at ``CONFIRMATIONS`` evaluations in a row.
+    """
+
+    name = "discriminator-overfits"
+
+    def sustain(self) -> int:
+        return CONFIRMATIONS
+
+    def condition(self, row: dict) -> Condition | None:
+        config = self.config
+        train, heldout, fake = (_number(row, f"eval_sign_{part}") for part in ("train", "heldout", "fake"))
+        if train is None or heldout is None or fake is None:
+            return None
+        margin = train - fake
+        position = (heldout - fake) / margin if margin > 0 else 1.0
+        holds = train >= config.monitor_overfit_sign and position <= config.monitor_overfit_heldout
+        message = (
+            f"D calls {_called_real(train):.0%} of its training reals real but {_called_real(heldout):.0%} "
+            f"of held-out reals (fakes: {_called_real(fake):.0%}), at {CONFIRMATIONS} evaluations in a row: "
+            "it has learned its training images, not the data"
+        )
+        evidence = {"sign_train": train, "sign_heldout": heldout, "sign_fake": fake}
+        evidence["heldout_position"] = position
+        return Condition(holds, message, evidence)
+
+
+def _called_real(sign_mean: float) -> float:
+    """The share of images D calls real, from E[sign(D(x) - b)] = share - (1 - share)."""
+    return (sign_mean + 1) / 2
+
+
+class Memorisation(Monitor):
+    """Generated samples lie much nearer the training images than new images of the data do.
+
+    Reads eval_nearest_generated and eval_nearest_heldout (:class:`MemorisationProbe`): the median
+    distance to the nearest training image of generated samples and of held-out reals. Holds when
+    the first is at most monitor_memorisation_ratio x the second: G reproduces training images
+    (with a little noise at most) instead of drawing new ones. Opens and closes at
+    ``CONFIRMATIONS`` evaluations in a row.
+    """
+
+    name = "memorisation"
+
+    def sustain(self) -> int:
+        return CONFIRMATIONS
+
+    def condition(self, row: dict) -> Condition | None:
+        generated, heldout = _number(row, "eval_nearest_generated"), _number(row, "eval_nearest_heldout")
+        if generated is None or heldout is None:
+            return None
+        ratio = generated / heldout if heldout > 0 else math.inf
+        holds = ratio <= self.config.monitor_memorisation_ratio
+        message = (
+            f"generated samples lie {generated:.3g} from their nearest training image (median), held-out "
+            f"reals {heldout:.3g} ({ratio:.2g}x), at {CONFIRMATIONS} evaluations in a row: "
+            "G reproduces training images"
+        )
+        evidence = {"nearest_generated": generated, "nearest_heldout": heldout, "ratio": ratio}
+        return Condition(holds, message, evidence)
+
+
 MONITORS: dict[str, type[Monitor]] = {
     m.name: m
-    for m in (VanishingGradients, DiscriminatorOverpowers, ModeCollapse, Divergence, NoProgress, Oscillation)
+    for m in (
+        VanishingGradients,
+        DiscriminatorOverpowers,
+        ModeCollapse,
+        Divergence,
+        NoProgress,
+        Oscillation,
+        DiscriminatorOverfits,
+        Memorisation,
+    )
 }
 
 

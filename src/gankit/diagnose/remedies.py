@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gankit.augment import POLICIES as AUGMENT_POLICIES
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
 from gankit.objectives import OBJECTIVES
@@ -158,6 +159,54 @@ def oscillation(config: TrainConfig) -> list[str]:
     return remedies
 
 
+USUAL_VALIDATION_FRACTION = 0.2  # what gankit's image benchmarks hold out (half validation, half test)
+
+
+def more_training_images(config: TrainConfig) -> list[str]:
+    """Hold out less where the run holds out more than usual; more images is the cure either way."""
+    if config.validation_fraction > USUAL_VALIDATION_FRACTION:
+        usual = USUAL_VALIDATION_FRACTION
+        return [
+            f"validation_fraction is {config.validation_fraction:g}: hold out {usual:g} "
+            f"(--validation-fraction {usual:g}), so that more images are left to train on"
+        ]
+    return ["train on more images of the data, if there are more"]
+
+
+def augment_more(config: TrainConfig) -> list[str]:
+    """DiffAugment with every policy, unless the run has them all."""
+    if all(policy in config.augment for policy in AUGMENT_POLICIES):
+        return []
+    now = ",".join(config.augment) or "none"
+    every = ",".join(AUGMENT_POLICIES)
+    return [f"augment what D sees (DiffAugment): the run's policies are {now}; try --augment {every}"]
+
+
+def keep_an_earlier_checkpoint(config: TrainConfig) -> str:
+    return (
+        "score the kept checkpoints on the validation part and keep the best one "
+        f"(gankit eval RUN_DIR --checkpoints; this run keeps {config.keep_checkpoints})"
+    )
+
+
+def discriminator_overfits(config: TrainConfig) -> list[str]:
+    return [
+        *augment_more(config),
+        *more_training_images(config),
+        lower_d_lr(config),
+        keep_an_earlier_checkpoint(config),
+    ]
+
+
+def memorisation(config: TrainConfig) -> list[str]:
+    remedies = [*more_training_images(config), *augment_more(config)]
+    if config.width is not None and config.width > 8:
+        width, smaller = config.width, config.width // 2
+        remedies.append(f"the networks are {width} wide: try {smaller} (--width {smaller}): less to store")
+    remedies.append(keep_an_earlier_checkpoint(config))
+    return remedies
+
+
 REMEDIES: dict[str, Callable[[TrainConfig], list[str]]] = {
     "vanishing-gradients": vanishing_gradients,
     "discriminator-overpowers": discriminator_overpowers,
@@ -165,6 +214,8 @@ REMEDIES: dict[str, Callable[[TrainConfig], list[str]]] = {
     "divergence": divergence,
     "no-progress": no_progress,
     "oscillation": oscillation,
+    "discriminator-overfits": discriminator_overfits,
+    "memorisation": memorisation,
 }
 
 

@@ -345,6 +345,8 @@ def _fit(
     if config.monitors and config.eval_every:  # before MetricsWriter: it adds eval_diversity to rows
         samples = min(config.eval_samples, 512)
         callbacks.append(diagnose.DiversityProbe(config.eval_every, samples, seed=config.seed + 1))
+        if config.validation_fraction > 0 and not is_toy(trainer.data):  # held-out reals: the validation part
+            callbacks += diagnose.heldout_probes(config, trainer.data, reference, seed=config.seed + 1)
     if run is not None:
         callbacks.append(MetricsWriter(run))
         if config.sample_every:
