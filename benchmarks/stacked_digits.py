@@ -70,6 +70,10 @@ SEARCHES = (("search", SPEC), ("search-ema", EMA_SPEC), ("search-ema-plain", PLA
 METRICS = (("modes", 1), ("kl_to_uniform", 3), ("fid", 1))
 GOAL_KL = 0.1  # all 1,000 modes at about PacGAN's published KL (0.06-0.07)
 MAX_SPEED_GAP = 0.15  # an EMA row's steps may differ this much (relative) from its objective's: noise
+# How a KL curve ends, one rule for both stacked-digits pages (``ending``): over its last stretch, from
+# the point nearest three quarters of the way to its end, a mean KL that moved by less than this
+# fraction has levelled off; one that fell by this much or more was still falling
+LEVEL_TOLERANCE = 0.05
 CURVE_FILE = "curve.json"  # in a curve run: {step: modes and KL of that checkpoint}
 CURVE_FIGURE_POINTS = 16  # the curve figure's points: the checkpoints nearest to 1/16, 2/16, ... of a run
 # Published Stacked-MNIST rows (MNIST digits, 28x28; 26,000 samples, a pretrained MNIST classifier),
@@ -256,6 +260,40 @@ def curve_points(curves: list[dict[int, dict]], budget: float, step_budget: floa
     return points
 
 
+def last_stretch_start(points: list[dict], position: str) -> dict:
+    """The curve's point (before its last) nearest three quarters of the way to its end, by
+    ``position`` ("cpu_s" or "step"): where the last stretch that ``ending`` judges begins."""
+    end = points[-1][position]
+    return min(points[:-1], key=lambda point: abs(point[position] - 0.75 * end))
+
+
+def ending(points: list[dict], position: str, where) -> str:
+    """'was still falling over its last stretch (0.148 at 240 CPU-s, CIs overlap)': how a KL curve
+    ends, by ENDING_RULE; ``where(point)`` names a point's position in words."""
+    before, last = last_stretch_start(points, position), points[-1]
+    change = (last["mean"] - before["mean"]) / before["mean"]
+    if abs(change) < LEVEL_TOLERANCE:
+        verdict = "had levelled off"
+    else:
+        verdict = "was still falling" if change < 0 else "was rising again"
+    if None in (before["ci_low"], last["ci_low"]):
+        spread = "one seed, no CI"
+    else:
+        spread = "CIs overlap" if overlaps(before, last) else "CIs apart"
+    return f"{verdict} over its last stretch ({before['mean']:.3f} at {where(before)}, {spread})"
+
+
+def ending_rule() -> str:
+    """What ``ending``'s words mean, said once on each page that uses them."""
+    tolerance = f"{100 * LEVEL_TOLERANCE:g} %"
+    return (
+        "A curve's last stretch runs from its column nearest three quarters of the way to its end. Over"
+        f' it, a mean KL that fell by {tolerance} or more "was still falling", one that rose by as much "was'
+        f' rising again", one that moved by less "had levelled off"; "CIs apart" or "CIs overlap" says'
+        " whether the seeds' 95 % CIs at the stretch's two ends tell them apart."
+    )
+
+
 def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, table: dict) -> list[str]:
     """The budget curve's table and what it says, written from the numbers."""
     first_curve = next(iter(curves.values()))
@@ -271,21 +309,16 @@ def curve_section(curves: dict[str, list[dict]], budget: float, base: dict, tabl
         *curve_table("recipe", [f"{point['cpu_s']:g} CPU-s" for point in first_curve], curves, 3),
         "",
     ]
+    lines += [ending_rule(), ""]
     for label, points in curves.items():
-        first, before, last = points[0], points[-2], points[-1]
+        first, last = points[0], points[-1]
         if clearly_better(last, first):
             verdict = "fell (its last CI lies below its first)"
         elif clearly_better(first, last):
             verdict = "rose (its last CI lies above its first)"
         else:
             verdict = "did not change clearly (its first and last CIs overlap)"
-        if clearly_better(last, before):
-            end = "was still falling over the last stretch (CIs apart)"
-        else:
-            end = (
-                f"had levelled off over the last stretch ({before['mean']:.3f} at {before['cpu_s']:g} CPU-s,"
-                " CIs overlap)"
-            )
+        end = ending(points, "cpu_s", lambda point: f"{point['cpu_s']:g} CPU-s")
         goal = kl_goal(last)
         if goal == "surely":
             reached = "reaches (its whole CI)"

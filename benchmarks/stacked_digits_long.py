@@ -26,7 +26,6 @@ import tomllib
 import torch
 from mode_coverage import (
     ci_text,
-    clearly_better,
     curve_table,
     driver_arguments,
     plot_curves,
@@ -36,6 +35,8 @@ from mode_coverage import (
 from stacked_digits import (
     GOAL_KL,
     cell_label,
+    ending,
+    ending_rule,
     first_eval,
     goal_levels,
     kl_goal,
@@ -140,14 +141,8 @@ def render(
     }
     floor = first_eval(sweep_dir)
     columns = [f"{point['step']:,} ({point['step'] / unit:.3g}x)" for point in kl]
-    first, before, last = kl[0], kl[-2], kl[-1]
-    if clearly_better(last, before):
-        tail = "was still falling over the last stretch (CIs apart)"
-    else:
-        tail = (
-            f"had levelled off over the last stretch ({before['mean']:.3f} at {before['step']:,} steps,"
-            " CIs overlap)"
-        )
+    first, last = kl[0], kl[-1]
+    tail = ending(kl, "step", lambda point: f"{point['step']:,} steps")
     lines = [
         "# Stacked digits at a longer budget",
         "",
@@ -204,6 +199,7 @@ def render(
         "  another machine where those steps took 120 CPU-s.",
         f"- KL went from {first['mean']:.3f} at {first['step']:,} steps to {last['mean']:.3f} at"
         f" {last['step']:,} steps and {tail}. {first_budget(kl, unit)}",
+        f"  {ending_rule()}",
         "- **What this does not show.** One recipe, one configuration: the other recipes of",
         "  stacked_digits.md were not given the longer budget, so this page ranks nothing. Our 8x8 digits",
         "  and their classifier make an easier task than 28x28 Stacked MNIST, where PacGAN reports",

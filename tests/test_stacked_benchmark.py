@@ -108,3 +108,54 @@ def test_the_budget_curve_section_judges_the_goal_by_the_shared_rule():
     )
     assert "does not reach the goal" in text(point(360, 0.11, 0.1, 0.12))
     assert stacked.kl_goal({"mean": 0.09, "ci_high": None}) == "on average"
+
+
+def test_a_curve_levels_off_only_when_its_mean_stops_moving_not_when_its_cis_overlap():
+    def point(step, mean, low, high):
+        return {"step": step, "mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+
+    def where(point):
+        return f"{point['step']:,} steps"
+
+    # stacked_digits.md's curve: the last CIs overlap, but the mean fell 21 % over the last stretch
+    short = [
+        point(120, 0.214, 0.176, 0.253),
+        point(240, 0.148, 0.110, 0.200),
+        point(360, 0.117, 0.088, 0.164),
+    ]
+    assert stacked.ending(short, "step", where) == (
+        "was still falling over its last stretch (0.148 at 240 steps, CIs overlap)"
+    )
+    # stacked_digits_long.md's: the stretch starts at the column nearest 3/4 of 34,902 (25,000)
+    steps = [2500, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 30_000, 34_902]
+    means = [0.228, 0.133, 0.102, 0.087, 0.076, 0.072, 0.074, 0.073, 0.073]
+    long = [point(step, mean, mean - 0.009, mean + 0.01) for step, mean in zip(steps, means, strict=True)]
+    assert stacked.last_stretch_start(long, "step")["step"] == 25_000
+    assert stacked.ending(long, "step", where) == (
+        "had levelled off over its last stretch (0.074 at 25,000 steps, CIs overlap)"
+    )
+    rising = [point(1, 0.10, 0.09, 0.11), point(2, 0.10, 0.09, 0.11), point(3, 0.13, 0.12, 0.14)]
+    assert stacked.ending(rising, "step", where).startswith("was rising again") and "CIs apart" in (
+        stacked.ending(rising, "step", where)
+    )
+    one_seed = [dict(p, ci_low=None, ci_high=None) for p in short]
+    assert "one seed, no CI" in stacked.ending(one_seed, "step", where)
+    assert '5 % or more "was still falling"' in stacked.ending_rule()
+
+
+def test_the_budget_curve_section_states_the_rule_its_ending_uses():
+    def point(cpu_s, mean, low, high):
+        return {"cpu_s": cpu_s, "mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+
+    curves = {
+        "ns + EMA": [
+            point(120, 0.214, 0.176, 0.253),
+            point(240, 0.148, 0.11, 0.2),
+            point(360, 0.117, 0.088, 0.164),
+        ]
+    }
+    base = {"time_budget_s": 120, "checkpoint_every": 500}
+    text = "\n".join(stacked.curve_section(curves, 360, base, {"ns + EMA": {"mean": 0.229}}))
+    assert stacked.ending_rule() in text
+    assert "was still falling over its last stretch (0.148 at 240 CPU-s, CIs overlap)" in text
+    assert "levelled off" not in text.split(stacked.ending_rule())[1]
