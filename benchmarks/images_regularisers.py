@@ -27,7 +27,7 @@ from pathlib import Path
 
 import tomllib
 import torch
-from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, search_spec, seed_runs
+from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, floor_reading, search_spec, seed_runs
 from mode_coverage import FRESH_SEEDS, ci_text, clearly_better, driver_arguments, run_sweep
 
 from gankit.rundir import dumps
@@ -124,7 +124,6 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         if ranked[0] != PLAIN
         else f"Lowest mean test FID: plain **ns** itself ({fid[PLAIN]['mean']:.2f})"
     )
-    at_floor = fid[ranked[0]]["ci_low"] is not None and fid[ranked[0]]["ci_low"] <= floor["test_floor_fid"]
     lines += [
         "",
         "![real test digits and samples of each recipe's first seed at its chosen checkpoint]"
@@ -133,14 +132,8 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         "## What it shows",
         "",
         f"- {verdict}",
-        f"- {best_line}; the test floor (two halves of the real test part): {floor['test_floor_fid']:.2f}."
-        + (
-            " Its CI reaches the floor, so on this small test part FID cannot show a further gain:"
-            " precision and density (how many samples sit among real digits) are the columns with room"
-            " left."
-            if at_floor
-            else ""
-        ),
+        f"- {best_line}; the test floor (two halves of the real test part): {floor['test_floor_fid']:.2f}. "
+        + floor_reading(floor, {label: fid[label]["mean"] for label in ranked}),
         "- Converged? "
         + (
             "No, for " + ", ".join(still_improving) + ": a chosen checkpoint lies in the last tenth of its"
