@@ -12,13 +12,18 @@ slows both sides alike. FLOPs per generator step are counted with ``torch.profil
 counted, so conv rows are lower bounds), and compared with the best fp32 ``torch.mm`` throughput
 measured in the same run at the shapes of the row's matrix products.
 
-    .venv/bin/python benchmarks/speed.py            # writes docs/benchmarks/speed.md (~15 min on 2 cores)
+    .venv/bin/python benchmarks/speed.py            # writes docs/benchmarks/speed.md and speed.json
+    .venv/bin/python benchmarks/speed.py --render   # the page again from speed.json, measuring nothing
     .venv/bin/python benchmarks/speed.py --quick    # a smoke run: few steps, prints only
+
+Every explanatory sentence of the page is written from the measurements it explains (and left out
+when they do not show it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -43,6 +48,9 @@ NETS = {  # name: (data, config overrides)
     "DCGAN digits": ("digits", {"batch_size": 64}),
 }
 ROWS = [(objective, net) for net in NETS for objective in ("wgan-gp", "ns")]
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mv", "aten::addmv")
+TOP_OPS = 3  # the other ops the page names, by self CPU time
+OVERHEAD_TARGET, PEAK_TARGET = 0.03, 0.8  # the issue's targets: overhead <= 3 %, >= 80 % of the mm peak
 OPTION_ROWS = [  # (objective, net, option label, config overrides): each against its default
     ("wgan-gp", "MLP 3x512", "--amp", {"amp": True}),
     ("wgan-gp", "MLP 3x512", "--compile", {"compile": True}),
@@ -147,8 +155,15 @@ def median_ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
-def profile_step(run: Callable[[int], None], device: torch.device) -> tuple[float, int]:
-    """(FLOPs of one generator step, peak bytes of tensors allocated during it) via torch.profiler."""
+def spread(values: list[float]) -> float:
+    """max / min - 1 over rounds: how much a timing moved between rounds (0: not at all)."""
+    return max(values) / min(values) - 1
+
+
+def profile_step(run: Callable[[int], None], device: torch.device) -> dict:
+    """One generator step under torch.profiler: its FLOPs (``flops``), the peak bytes of tensors
+    allocated during it (``memory``), the share of its self CPU time in matrix products
+    (``matmul_share``) and the TOP_OPS other ops with the largest shares (``top_ops``)."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -158,16 +173,25 @@ def profile_step(run: Callable[[int], None], device: torch.device) -> tuple[floa
         base = torch.cuda.memory_allocated(device)
     with profile(activities=activities, with_flops=True, profile_memory=True) as prof:
         run(2)
-    flops = sum(event.flops for event in prof.key_averages()) / 2
+    averages = prof.key_averages()
+    flops = sum(event.flops for event in averages) / 2
+    self_time = {event.key: event.self_cpu_time_total for event in averages}
+    total_time = sum(self_time.values()) or 1.0
+    others = sorted((key for key in self_time if key not in MATMUL_OPS), key=self_time.get, reverse=True)
+    found = {
+        "flops": flops,
+        "matmul_share": sum(self_time.get(key, 0.0) for key in MATMUL_OPS) / total_time,
+        "top_ops": [[key, self_time[key] / total_time] for key in others[:TOP_OPS]],
+    }
     if device.type == "cuda":
-        return flops, torch.cuda.max_memory_allocated(device) - base
+        return found | {"memory": torch.cuda.max_memory_allocated(device) - base}
     # CPU: replay every event's own allocations minus frees (ops, and the "[memory]" frees outside
     # them) in time order; the running total's maximum is the step's peak
     total = peak = 0
     for event in sorted(prof.events(), key=lambda e: e.time_range.start):
         total += event.self_cpu_memory_usage
         peak = max(peak, total)
-    return flops, peak
+    return found | {"memory": peak}
 
 
 def matmul(shape: tuple[int, int, int], device: torch.device) -> tuple[Callable[[int], None], float]:
@@ -202,8 +226,9 @@ def measure(args, device: torch.device) -> tuple[list[dict], list[dict]]:
     rows, options = [], []
     for objective, net in ROWS:
         config, data = make_config(objective, net)
-        flops_g, memory_g = profile_step(gankit_loop(config, data, device), device)
-        flops_h, memory_h = profile_step(hand_loop(config, data, device), device)
+        profile_g = profile_step(gankit_loop(config, data, device), device)
+        profile_h = profile_step(hand_loop(config, data, device), device)
+        flops_g, flops_h = profile_g["flops"], profile_h["flops"]
         runs = {"gankit": gankit_loop(config, data, device), "hand": hand_loop(config, data, device)}
         if net.startswith("MLP"):  # the fp32 matmul ceiling, timed in turns with the two loops
             shape, _ = fastest_matmul(config, device)
@@ -217,10 +242,15 @@ def measure(args, device: torch.device) -> tuple[list[dict], list[dict]]:
             "gankit_steps_s": 1 / statistics.median(times["gankit"]),
             "hand_steps_s": 1 / statistics.median(times["hand"]),
             "overhead": median_ratio(times["gankit"], times["hand"]) - 1,
+            # how much each side's time per step, and their ratio, moved between rounds
+            "rate_spread": max(spread(times["gankit"]), spread(times["hand"])),
+            "ratio_spread": spread([g / h for g, h in zip(times["gankit"], times["hand"], strict=True)]),
             "gflop_step_gankit": flops_g / 1e9,
             "gflop_step_hand": flops_h / 1e9,
-            "memory_gankit": memory_g,
-            "memory_hand": memory_h,
+            "memory_gankit": profile_g["memory"],
+            "memory_hand": profile_h["memory"],
+            "matmul_share_gankit": profile_g["matmul_share"],
+            "top_ops_gankit": profile_g["top_ops"],
             "peak_gflops": None,
         }
         row["gflops_gankit"] = flops_g * row["gankit_steps_s"] / 1e9
@@ -271,58 +301,96 @@ def _row_line(row: dict) -> str:
     )
 
 
-def conditions(device: torch.device, load_before: tuple, load_after: tuple) -> list[str]:
+def conditions(device: torch.device, load_before: tuple, load_after: tuple) -> dict:
+    """The machine and its load, as measured facts (the page's conditions are written from them)."""
     cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "none used"
-    try:
-        amx = " (has AMX-BF16: bf16 matrix units)" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else ""
-    except OSError:
-        amx = ""
-    return [
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; Python "
-        f"{platform.python_version()}",
-        f"- device: {device}; CPU: {cpu}{amx}, {os.cpu_count()} logical cores, torch threads "
-        f"{torch.get_num_threads()}; GPU: {gpu}",
-        f"- load average (1 min) before / after the run: {load_before[0]:.1f} / {load_after[0]:.1f}. "
-        "The machine was shared with other jobs: absolute steps/s are noisy, the side-by-side ratios "
-        "much less so.",
+        cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "cpu": cpu,
+        "amx_bf16": "amx_bf16" in cpuinfo,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu_available": torch.cuda.is_available(),
+        "load_before": load_before[0],
+        "load_after": load_after[0],
+    }
+
+
+def condition_lines(facts: dict, rows: list[dict]) -> list[str]:
+    """The conditions, and how noisy the timings were, each claim only as far as the numbers show it."""
+    amx = " (has AMX-BF16: bf16 matrix units)" if facts["amx_bf16"] else ""
+    busy = (
+        " Other work was running when it began (load average 1 or more before the first step)."
+        if facts["load_before"] >= 1
+        else ""
+    )
+    lines = [
+        f"- date: {facts['date']}; torch {facts['torch']}; Python {facts['python']}",
+        f"- device: {facts['device']}; CPU: {facts['cpu']}{amx}, {facts['cores']} logical cores, torch"
+        f" threads {facts['threads']}; GPU: {facts['gpu'] or 'none used'}",
+        f"- load average (1 min) before / after the run: {facts['load_before']:.1f} /"
+        f" {facts['load_after']:.1f}.{busy}",
     ]
+    if rows and all("rate_spread" in row for row in rows):
+        rate = max(row["rate_spread"] for row in rows)
+        ratio = max(row["ratio_spread"] for row in rows)
+        lines.append(
+            f"- between timing rounds, a side's time per step moved by up to {100 * rate:.0f} % (max / min"
+            f" - 1, worst row) and the gankit / hand ratio by up to {100 * ratio:.0f} %"
+            + (": the side-by-side ratios are steadier than the absolute steps/s." if ratio < rate else ".")
+        )
+    return lines
 
 
-def _peak_target(rows: list[dict]) -> list[str]:
-    """The issue's efficiency target, stated against the measured WGAN-GP 3x512 row."""
+def _peak_target(rows: list[dict], options: list[dict]) -> list[str]:
+    """The issue's efficiency target, stated against the measured WGAN-GP 3x512 row; what the rest of
+    its step is, from its profile, and whether an option measured faster on it."""
     row = next((r for r in rows if r["objective"] == "wgan-gp" and r["net"] == "MLP 3x512"), None)
     if row is None or not row["peak_gflops"]:
         return []
-    met = row["gankit_of_peak"] >= 0.8
-    return [
-        "Efficiency target (gankit's default path at >= 80 % of the fp32 mm peak on WGAN-GP, MLP",
-        f"3x512, batch 256): {100 * row['gankit_of_peak']:.0f} % measured, {'met' if met else 'not met'}"
-        + (
-            "."
-            if met
-            else f". The hand loop reaches {100 * row['hand_of_peak']:.0f} %"
-            + (
-                " (the joint critic call and fused optimiser make the difference)"
-                if row["gankit_of_peak"] > row["hand_of_peak"]
-                else ""
+    met = row["gankit_of_peak"] >= PEAK_TARGET
+    text = (
+        f"Efficiency target (gankit's default path at >= {100 * PEAK_TARGET:.0f} % of the fp32 mm peak on"
+        " WGAN-GP, MLP 3x512, batch 256):"
+        f" {100 * row['gankit_of_peak']:.0f} % measured, {'met' if met else 'not met'}."
+    )
+    if not met:
+        text += f" The hand loop reaches {100 * row['hand_of_peak']:.0f} %" + (
+            " (gankit's path differs from it by the joint critic call and fused Adam)."
+            if row["gankit_of_peak"] > row["hand_of_peak"]
+            else "."
+        )
+        if "matmul_share_gankit" in row:
+            others = ", ".join(f"`{key}` {100 * share:.0f} %" for key, share in row["top_ops_gankit"])
+            text += (
+                f" The profiler puts {100 * row['matmul_share_gankit']:.0f} % of gankit's step (self CPU"
+                f" time) in matrix products; the largest other ops: {others}."
             )
-            + "; the rest of the step is element-wise work of the "
-            "penalty's double backward (leaky-ReLU backward and its derivative, gradient "
-            "accumulation) that no matrix kernel speeds up, and torch.compile, which would fuse it, "
-            "cannot compile a double backward. `--amp` (bf16 matrix units) is the faster path here."
-        ),
-    ]
+        faster = [
+            o
+            for o in options
+            if (o["objective"], o["net"]) == (row["objective"], row["net"]) and o["speedup"] > 1
+        ]
+        for option in faster:
+            text += f" `{option['option']}` ran this row {option['speedup']:.2f}x as fast (Speed options)."
+    return [text]
 
 
-def write_report(path: Path, rows: list[dict], options: list[dict], command: str, lines: list[str]) -> None:
+def write_report(path: Path, measured: dict) -> None:
+    """The page, from the measurements alone (``measured``: what speed.json holds)."""
+    rows, options, facts = measured["rows"], measured["options"], measured["conditions"]
     mib = 2**20
     out = [
         "# Speed: gankit's trainer against a hand-written loop",
@@ -330,17 +398,21 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         "Regenerate with:",
         "",
         "```",
-        command,
+        measured["command"],
         "```",
+        "",
+        f"(`python benchmarks/speed.py --render` rewrites this page from {path.with_suffix('.json').name},"
+        " measuring nothing.)",
         "",
         "Conditions:",
         "",
-        *lines,
+        *condition_lines(facts, rows),
         "",
         "What is compared: the same networks, objective, optimiser, batch size, critic steps and data",
         "sampler. The hand loop (in `benchmarks/speed.py`) is what a user writes: separate critic",
         "calls on real, fake and interpolates, no statistics, no logging. gankit runs `Trainer.fit`",
-        "(as `gankit train` does): per-step statistics kept on the device, a metrics row every 50",
+        f"(as `gankit train` does): per-step statistics kept on the device, a metrics row every"
+        f" {measured['log_every']}",
         "steps. gankit's default path differs in how, not what, it computes: one critic call on real",
         "and fake together (critics without batch norm) and fused Adam kernels. A step is one",
         "generator update after its critic steps. Overhead = median over rounds of (gankit time /",
@@ -364,13 +436,14 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
             f"| {peak} | {of_peak[0]} | {of_peak[1]} "
             f"| {r['memory_gankit'] / mib:.1f} / {r['memory_hand'] / mib:.1f} |"
         )
-    within = [r for r in rows if r["overhead"] <= 0.03]
+    within = [r for r in rows if r["overhead"] <= OVERHEAD_TARGET]
     out += [
         "",
-        f"Overhead target (<= 3 % in every row): met in {len(within)} of {len(rows)} rows"
+        f"Overhead target (<= {100 * OVERHEAD_TARGET:.0f} % in every row): met in {len(within)} of"
+        f" {len(rows)} rows"
         + ("." if len(within) == len(rows) else "; the others are listed above as measured."),
         "",
-        *_peak_target(rows),
+        *_peak_target(rows, options),
         "",
         "GFLOP/step is counted with `torch.profiler(with_flops=True)` for each loop. The fp32 mm",
         "peak is plain `torch.mm` (same threads) at the fastest of the MLP step's matrix shapes",
@@ -386,9 +459,13 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         "",
         "## Speed options",
         "",
-        "Each option against gankit's default path for the same row, side by side in the same run",
-        "(speedup > 1: faster). The first two steps include torch.compile's compilation (shorter",
-        "when inductor's on-disk cache already holds the code from an earlier run).",
+        "Each option against gankit's default path for the same row, side by side in the same run"
+        " (speedup > 1: faster)."
+        + (
+            " A `--compile` row's first two steps include torch.compile's compilation."
+            if any(o["option"] == "--compile" for o in options)
+            else ""
+        ),
         "",
         "| objective | network | option | speedup | steps/s | default steps/s | first 2 steps (s) |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -408,13 +485,27 @@ def write_report(path: Path, rows: list[dict], options: list[dict], command: str
         "stays eager: torch.compile does not support it);",
         "`--channels-last` stores conv activations NHWC (equal up to float summation order).",
         "",
-        "GPU: no GPU was available to this benchmark, so every number above is CPU-only. On CUDA",
-        "the same script measures the same rows (`--device cuda`) and peak memory with",
-        "`torch.cuda.max_memory_allocated`; that path is reviewed but was not run here.",
+        *gpu_lines(facts),
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(out))
+
+
+def gpu_lines(facts: dict) -> list[str]:
+    """Which device the numbers are from, and whether the other path was run."""
+    if facts["gpu"]:
+        return [
+            f"GPU: every number above is from {facts['gpu']} (`--device cuda`); the CPU path was not"
+            " measured in this run."
+        ]
+    seen = (
+        "a GPU was visible but not used (`--device cpu`)" if facts["gpu_available"] else "no GPU was visible"
+    )
+    return [
+        f"GPU: {seen}, so every number above is CPU-only. On CUDA the same script measures the same",
+        "rows (`--device cuda`) and peak memory with `torch.cuda.max_memory_allocated`.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,9 +516,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=float, default=1.5, help="seconds per timed block")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 rounds, short blocks")
     parser.add_argument(
+        "--render", action="store_true", help="rewrite the page from its .json beside it; measure nothing"
+    )
+    parser.add_argument(
         "--out", type=Path, help="the report (default: docs/benchmarks/speed.md; none with --quick)"
     )
     args = parser.parse_args(argv)
+    if args.out is None and not args.quick:
+        args.out = ROOT / "docs/benchmarks/speed.md"
+    if args.render:
+        if args.out is None or not args.out.with_suffix(".json").is_file():
+            raise SystemExit(
+                f"--render needs the measurements beside the page: no {args.out.with_suffix('.json')}"
+            )
+        write_report(args.out, json.loads(args.out.with_suffix(".json").read_text()))
+        print(f"wrote {args.out}")
+        return 0
     if args.quick:
         args.rounds, args.block = 2, 0.2
     device = pick_device(args.device)
@@ -435,17 +539,23 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     rows, options = measure(args, device)
-    lines = conditions(device, load_before, os.getloadavg())
-    if args.out is None and not args.quick:
-        args.out = ROOT / "docs/benchmarks/speed.md"
+    facts = conditions(device, load_before, os.getloadavg())
     if args.out is not None:
         command = "nice -n 0 .venv/bin/python benchmarks/speed.py" + "".join(
             f" --{name} {value}"
             for name, value in (("device", args.device), ("threads", args.threads))
             if value not in ("cpu", 0)
         )
-        write_report(args.out, rows, options, command, lines)
-        print(f"wrote {args.out}")
+        measured = {
+            "command": command,
+            "conditions": facts,
+            "log_every": TrainConfig().log_every,
+            "rows": rows,
+            "options": options,
+        }
+        args.out.with_suffix(".json").write_text(json.dumps(measured, indent=1) + "\n")
+        write_report(args.out, measured)
+        print(f"wrote {args.out} and {args.out.with_suffix('.json').name}")
     return 0
 
 
