@@ -141,7 +141,7 @@ def test_a_d_that_knows_its_training_images_by_heart_is_caught_and_one_that_gene
     train_part, heldout = digits
     config = TrainConfig(data="digits", objective="ns", validation_fraction=FRACTION)
     memorising = MemorisingD(train_part.all())
-    probe = OverfitProbe(250, train_part, heldout, boundary=0.0, pack=1, batch=64, seed=1)
+    probe = OverfitProbe(config.replace(batch_size=64), train_part, heldout, boundary=0.0, seed=1)
     rows = []
     for step in (250, 500):
         row = {"step": step}
@@ -169,7 +169,8 @@ def test_the_probe_keeps_packs_of_one_kind_and_scores_only_when_an_evaluation_is
         def forward(self, x):
             return self.inner(x).reshape(-1, 2).min(dim=1).values
 
-    probe = OverfitProbe(250, train_part, heldout, boundary=0.0, pack=2, batch=64, seed=1)
+    config = TrainConfig(data="digits", objective="ns", batch_size=64, pack=2)
+    probe = OverfitProbe(config, train_part, heldout, boundary=0.0, seed=1)
     row = {"step": 250}
     probe.on_log(stub_trainer(PackedD(), noise_images(512)), row)
     assert (row["eval_sign_train"], row["eval_sign_heldout"]) == (1.0, -1.0)  # no pack mixes the two
@@ -188,12 +189,32 @@ def test_a_conditional_d_gets_each_image_with_its_own_label(digits):
             match = torch.cdist(x.reshape(len(x), -1), images).argmin(dim=1)
             return torch.where(classes[match] == labels, 5.0, -5.0)
 
-    probe = OverfitProbe(250, train_part, heldout, 0.0, pack=1, batch=64, seed=1, conditional=True)
+    config = TrainConfig(data="digits", objective="ns", batch_size=64, conditional=True)
+    probe = OverfitProbe(config, train_part, heldout, boundary=0.0, seed=1)
     row = {"step": 250}
     probe.on_log(stub_trainer(LabelCheckingD(), train_part.all()[:512], classes=10), row)
     assert row["eval_sign_train"] == row["eval_sign_heldout"] == 1.0
     # fakes come with the classes trainer.sample drew (i mod 10), not the copied images' own
     assert row["eval_sign_fake"] < 0
+
+
+def test_d_sees_the_reals_with_the_runs_augmentation_the_same_at_every_evaluation(digits):
+    train_part, heldout = digits
+    seen = []
+
+    class Recording(nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return torch.zeros(len(x))
+
+    config = TrainConfig(data="digits", objective="ns", batch_size=64, augment=("cutout",))
+    probe = OverfitProbe(config, train_part, heldout, boundary=0.0, seed=1)
+    for _ in range(2):
+        probe.on_log(stub_trainer(Recording(), noise_images(512)), {"step": 250})
+    first = seen[0][:32]  # the first batch's training half
+    assert not torch.equal(first, probe.train[0][:32])  # cut out, as D sees them in training
+    assert ((first == 0) & (probe.train[0][:32] != 0)).any()  # cutout fills with zeros
+    assert all(torch.equal(a, b) for a, b in zip(seen[: len(seen) // 2], seen[len(seen) // 2 :], strict=True))
 
 
 # --- memorisation ----------------------------------------------------------------------------------
@@ -326,5 +347,6 @@ def test_stop_on_accepts_the_new_findings():
 def test_an_image_data_set_built_in_memory_works_with_the_probes():
     images = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
     train_part, heldout = ImageDataset("tiny", images[:30]), ImageDataset("tiny", images[30:])
-    probe = OverfitProbe(250, train_part, heldout, boundary=0.0, pack=1, batch=64, seed=1)
+    config = TrainConfig(objective="ns", batch_size=64)
+    probe = OverfitProbe(config, train_part, heldout, boundary=0.0, seed=1)
     assert len(probe.train[0]) == len(probe.heldout[0]) == 10 and probe.train[1] is None

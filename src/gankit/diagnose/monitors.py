@@ -41,6 +41,7 @@ from gankit.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoi
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
 from gankit.diagnose.remedies import remedies_for
+from gankit.engine.critic import PLAIN, discriminate
 from gankit.engine.loop import Callback, StopTraining, Trainer
 from gankit.rundir import dumps
 
@@ -673,40 +674,34 @@ PROBE_IMAGES = 512  # at most this many training, held-out and generated images 
 
 
 class OverfitProbe(Callback):
-    """Adds ADA's overfitting heuristic, on held-out reals too, to a row every ``every`` steps.
+    """Adds ADA's overfitting heuristic, on held-out reals too, to a row every ``eval_every`` steps.
 
     eval_sign_train, eval_sign_heldout, eval_sign_fake: r = E[sign(D(x) - b)] over n training
     reals, n held-out reals (the validation part) and n generated samples, with b the objective's
     decision boundary (DECISION_BOUNDARY). StyleGAN2-ADA (Karras et al. 2020) reads r_t on the
     training reals: 1 when D calls every one real, and overfitting when it nears 1. The held-out
     reals say which it is: a D that generalises scores them like the training reals, one that has
-    memorised its training images scores them like fakes. D is scored as it trains (train mode:
-    batch norm normalises over batches of reals, half training and half held-out, and over batches
-    of fakes), on a copy, so its batch-norm statistics and spectral-norm vectors stay untouched.
+    memorised its training images scores them like fakes. D sees them as it does in training (the
+    engine's ``discriminate``: the run's augmentation, from a generator of the probe's own, so the
+    training RNG is not drawn; its class labels), in train mode (batch norm normalises over batches
+    of reals, half training and half held-out, and over batches of fakes), on a copy, so that its
+    batch-norm statistics and spectral-norm vectors stay untouched.
     """
 
-    def __init__(
-        self,
-        every: int,
-        train,
-        heldout,
-        boundary: float,
-        pack: int,
-        batch: int,
-        seed: int,
-        conditional: bool = False,
-    ):
-        self.every, self.boundary, self.seed = every, boundary, seed
+    def __init__(self, config: TrainConfig, train, heldout, boundary: float, seed: int):
+        self.config, self.boundary, self.seed = config, boundary, seed
+        pack = config.pack
         n = min(len(train), len(heldout), PROBE_IMAGES)
-        self.half = max(pack, min(batch // 2, n) // pack * pack)  # images of each kind in a batch of reals
+        self.half = max(pack, min(config.batch_size // 2, n) // pack * pack)  # each kind's share of a batch
         n = n // self.half * self.half
-        self.train = _fixed_subset(train, n, seed, conditional)  # (images, labels or None)
-        self.heldout = _fixed_subset(heldout, n, seed, conditional)
+        self.train = _fixed_subset(train, n, seed, config.conditional)  # (images, labels or None)
+        self.heldout = _fixed_subset(heldout, n, seed, config.conditional)
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        if not trainer.evaluation_due(self.every):
+        if not trainer.evaluation_due(self.config.eval_every):
             return
         critic = copy.deepcopy(trainer.discriminator)
+        rng = torch.Generator(trainer.device).manual_seed(self.seed)  # the same augmentations every time
         n = len(self.train[0])
         fake = trainer.sample(n, seed=self.seed)
         classes = getattr(trainer.sampler, "num_classes", None)
@@ -717,21 +712,20 @@ class OverfitProbe(Callback):
                 part = slice(start, start + self.half)
                 reals = torch.cat([self.train[0][part], self.heldout[0][part]])
                 labels = _joined([self.train[1], self.heldout[1]], part)
-                both = self.signs(critic, reals, labels, trainer.device)
+                both = self.signs(critic, reals, labels, rng)
                 signs["train"].append(both[: len(both) // 2])
                 signs["heldout"].append(both[len(both) // 2 :])
             for start in range(0, n, 2 * self.half):  # fakes in batches of their own, as in training
                 part = slice(start, start + 2 * self.half)
-                labels = _joined([fake_labels], part)
-                signs["fake"].append(self.signs(critic, fake[part], labels, trainer.device))
+                signs["fake"].append(self.signs(critic, fake[part], _joined([fake_labels], part), rng))
         for key, values in signs.items():
             row[f"eval_sign_{key}"] = float(torch.cat(values).mean())
 
-    def signs(self, critic: torch.nn.Module, images: Tensor, labels: Tensor | None, device) -> Tensor:
+    def signs(self, critic: torch.nn.Module, images: Tensor, labels: Tensor | None, rng) -> Tensor:
         """sign(D(x) - b) of each image (each pack of ``pack`` images under PacGAN), on the CPU."""
-        extra = {} if labels is None else {"labels": labels.to(device)}
-        scores = critic(images.to(device), **extra).float().cpu()
-        return torch.sign(scores - self.boundary)
+        labels = None if labels is None else labels.to(rng.device)
+        _, [scores] = discriminate(critic, (images.to(rng.device),), labels, self.config, rng, PLAIN)
+        return torch.sign(scores.cpu() - self.boundary)
 
 
 def _fixed_subset(data, n: int, seed: int, labelled: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -791,9 +785,7 @@ def heldout_probes(config: TrainConfig, train, heldout, seed: int) -> list[Callb
     samples = min(config.eval_samples, PROBE_IMAGES)
     probes: list[Callback] = [MemorisationProbe(config.eval_every, train, heldout, samples, seed)]
     if config.objective in DECISION_BOUNDARY and min(len(train), len(heldout)) >= 2 * config.pack:
-        boundary, pack, batch = DECISION_BOUNDARY[config.objective], config.pack, config.batch_size
-        every, conditional = config.eval_every, config.conditional
-        probes.insert(0, OverfitProbe(every, train, heldout, boundary, pack, batch, seed, conditional))
+        probes.insert(0, OverfitProbe(config, train, heldout, DECISION_BOUNDARY[config.objective], seed))
     return probes
 
 
