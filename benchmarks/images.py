@@ -12,7 +12,7 @@ A thin driver over `gankit sweep` and `gankit compare` (as benchmarks/mode_cover
 3. Checkpoint choice and report: in every seed run, the checkpoint with the lowest validation FID
    is chosen (``gankit.metrics.evaluate.select_checkpoint``); only that checkpoint is then scored on
    the test part, whose numbers go into the run's eval.json as ``test_fid``, ``test_kid``, ... The
-   table is `gankit compare` of them (95 % bootstrap CIs) beside the test part's real-vs-real floor.
+   table is `gankit compare` of them (95 % t intervals of the mean) beside the test part's real-vs-real floor.
 
     nice -n 10 python benchmarks/images.py --workers 2     # full: docs/benchmarks/images.md (+ .png)
     python benchmarks/images.py --quick                     # smoke test: tiny budget, runs/images-quick
@@ -222,7 +222,7 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
         "- **Metrics** on the shipped digits feature network: FID, KID (in the feature net's units, about 0",
         "  for matching sets, so the floor can be slightly negative; lower is better), precision/density",
         "  (samples where real digits are) and recall/coverage (the",
-        "  digits' variety covered). Mean [95 % percentile-bootstrap CI of the mean] over the seeds",
+        "  digits' variety covered). Mean [95 % Student's t interval of the mean] over the seeds",
         "  (`gankit compare`). The floor scores one half of the test part against the other (below: what",
         "  it does and does not bound).",
         "",

@@ -11,7 +11,7 @@ penalty on real digits (on/off) -- eight recipes, each measured with benchmarks/
    checkpoint's FID on the validation part of the digits.
 2. Seeds: each recipe's best configuration is trained again on fresh seeds (100, 101, ...).
 3. In every seed run the checkpoint with the lowest validation FID is chosen and only it is scored
-   on the test part; the table is `gankit compare` of those test numbers (95 % bootstrap CIs).
+   on the test part; the table is `gankit compare` of those test numbers (95 % t intervals of the mean).
 
     nice -n 10 python benchmarks/images_regularisers.py --workers 2   # docs/benchmarks/images_regularisers.*
     python benchmarks/images_regularisers.py --quick   # smoke test: runs/images-regularisers-quick
@@ -83,7 +83,7 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         f" ({FRESH_SEEDS}..{FRESH_SEEDS + args.seeds - 1});",
         f"  in each run the checkpoint (one every {base['checkpoint_every']} steps) with the lowest",
         f"  validation FID ({CHOICE_SAMPLES} samples) is chosen and only it is scored on the test part.",
-        "  Mean [95 % percentile-bootstrap CI of the mean].",
+        "  Mean [95 % Student's t interval of the mean].",
         "",
         "Sorted by test FID (lower is better):",
         "",

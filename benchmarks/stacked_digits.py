@@ -13,7 +13,7 @@ benchmarks/mode_coverage.py:
    (ema_decay 0.999), with gankit's ramp-up (specs/stacked_digits_ema.toml) and without it
    (specs/stacked_digits_ema_plain.toml), under the same protocol.
 2. Seeds: each cell's best configuration is trained again on fresh seeds (100, 101, ...) and scored
-   the same way; the table is `gankit compare` of them (95 % bootstrap CIs).
+   the same way; the table is `gankit compare` of them (95 % t intervals of the mean).
 
 The published Stacked-MNIST rows sit beside ours: *their digits are MNIST's (28x28, 60,000 images)
 and their networks and budgets differ*, so they are a reference, not a like-for-like comparison.
@@ -398,7 +398,8 @@ def render(args, spec: dict, best: dict, seed_dirs: dict, command: str, curves: 
         f" ({FRESH_SEEDS}..{FRESH_SEEDS + args.seeds - 1}).",
         "- **Metrics.** `gankit eval`: 26,000 samples, each channel classified by the shipped digit",
         "  classifier; modes hit (of 1,000) and KL(p || uniform) of the mode histogram (natural log);",
-        "  FID on the first 5,000 samples (shipped feature network). Mean [95 % percentile-bootstrap CI].",
+        "  FID on the first 5,000 samples (shipped feature network). Mean [95 % Student's t interval of"
+        " the mean].",
         "  The floor row is the same classifier on 26,000 real stacks (its 2 % errors cost real data a",
         "  little).",
         "",

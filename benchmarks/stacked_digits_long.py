@@ -177,7 +177,7 @@ def render(
         f" `gankit eval`: {n:,} samples, each",
         "  channel classified by the shipped digit classifier, modes hit and KL(p || uniform) of the mode",
         "  histogram; each column takes every run's checkpoint nearest to its step. Mean [95 %",
-        "  percentile-bootstrap CI] over the seeds.",
+        "  Student's t interval of the mean] over the seeds.",
         "",
         *curve_table("generator steps", columns, {"KL to uniform": kl}, 3),
         f"| modes (of {STACKED_MODES:,}) | " + " | ".join(ci_text(point, 1, 1) for point in modes) + " |",
