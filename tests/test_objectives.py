@@ -59,10 +59,33 @@ def test_discriminator_loss_falls_when_real_scores_rise_and_fake_scores_fall(nam
     assert objective.discriminator_loss(scores(0.25), scores(0.0)) < base
 
 
+def generator_loss(objective, fake, real=None):
+    """G's loss; an objective that pairs G's samples with real ones gets real scores too (0 if none)."""
+    if objective.pairs_with_real:
+        return objective.generator_loss(fake, torch.zeros_like(fake) if real is None else real)
+    return objective.generator_loss(fake)
+
+
 @pytest.mark.parametrize("name", list(obj.OBJECTIVES))
 def test_generator_loss_falls_when_fake_scores_rise(name):
     objective = obj.OBJECTIVES[name]
-    assert objective.generator_loss(scores(0.5)) < objective.generator_loss(scores(0.0))
+    assert generator_loss(objective, scores(0.5)) < generator_loss(objective, scores(0.0))
+
+
+def test_rpgan_losses_are_softplus_of_paired_score_differences():
+    # pairs (r, f) = (2, -1) and (0, 1): L_D = mean softplus(-(r - f)) = (softplus(-3) + softplus(1)) / 2
+    real, fake = scores(2.0, 0.0), scores(-1.0, 1.0)
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    assert obj.rpgan_discriminator_loss(real, fake).item() == pytest.approx((softplus(-3) + softplus(1)) / 2)
+    assert obj.rpgan_generator_loss(fake, real).item() == pytest.approx((softplus(3) + softplus(-1)) / 2)
+    # only differences count: shifting every score leaves both losses unchanged
+    assert obj.rpgan_discriminator_loss(real + 5, fake + 5).item() == pytest.approx(
+        obj.rpgan_discriminator_loss(real, fake).item()
+    )
+    # the pairing is row by row, not all-against-all: swapping the fakes' order changes the loss
+    assert obj.rpgan_discriminator_loss(real, fake.flip(0)).item() != pytest.approx(
+        obj.rpgan_discriminator_loss(real, fake).item()
+    )
 
 
 def _grad_wrt_score(loss_fn, value):
@@ -83,7 +106,7 @@ def test_losses_stay_finite_for_extreme_scores():
     extreme = scores(-1e4, 1e4)
     for objective in obj.OBJECTIVES.values():
         assert torch.isfinite(objective.discriminator_loss(extreme, extreme))
-        assert torch.isfinite(objective.generator_loss(extreme))
+        assert torch.isfinite(generator_loss(objective, extreme, extreme.flip(0)))
 
 
 class Linear(nn.Module):

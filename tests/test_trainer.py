@@ -28,18 +28,18 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"])
+@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan", "rpgan"])
 def test_g_step_leaves_the_discriminator_bit_identical(objective):
     t = make_trainer(objective=objective)
     d_before, g_before = snapshot(t.discriminator), snapshot(t.generator)
-    g_step(t.generator, t.discriminator, t.g_optimizer, t.objective, t.config, t.rng)
+    g_step(t.generator, t.discriminator, t.g_optimizer, t.objective, t.config, t.rng, data=t.data)
     assert same(d_before, snapshot(t.discriminator))
     assert not same(g_before, snapshot(t.generator))
     assert all(p.grad is None for p in t.discriminator.parameters())
     assert all(p.requires_grad for p in t.discriminator.parameters())  # unfrozen afterwards
 
 
-@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan"])
+@pytest.mark.parametrize("objective", ["minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan", "rpgan"])
 def test_d_step_leaves_the_generator_bit_identical(objective):
     t = make_trainer(objective=objective)
     d_before, g_before = snapshot(t.discriminator), snapshot(t.generator)
@@ -137,6 +137,24 @@ def test_objective_defaults_come_from_the_papers():
     ns = make_trainer(objective="ns").config
     assert (ns.optimizer, ns.g_lr, ns.betas, ns.critic_steps) == ("adam", 2e-4, (0.5, 0.999), 1)
     assert isinstance(make_trainer(objective="wgan").d_optimizer, torch.optim.RMSprop)
+
+
+def test_rpgan_defaults_are_r3gans_and_its_g_step_pairs_each_sample_with_a_real_one():
+    t = make_trainer(objective="rpgan")
+    c = t.config
+    settings = (c.optimizer, c.betas, c.critic_steps, c.r1_gamma, c.r2_gamma)
+    assert settings == ("adam", (0.0, 0.9), 1, 0.05, 0.05)
+    assert make_trainer(objective="rpgan", r2_gamma=0.0).config.r2_gamma == 0  # the R2 ablation
+    assert make_trainer(objective="ns").config.r1_gamma == 0  # R1/R2 stay off for the others
+    # G's loss is softplus(D(x_r) - D(G(z))) on a real batch drawn first, then the noise
+    replay = torch.Generator().manual_seed(0)
+    replay.set_state(t.rng.get_state())
+    real = t.data.sample(c.batch_size, replay)
+    noise = torch.randn(c.batch_size, c.latent_dim, generator=replay)
+    with torch.no_grad():
+        expected = torch.nn.functional.softplus(t.discriminator(real) - t.discriminator(t.generator(noise)))
+    stats = g_step(t.generator, t.discriminator, t.g_optimizer, t.objective, c, t.rng, data=t.data)
+    assert stats["g_loss"].item() == pytest.approx(expected.mean().item(), rel=1e-6)
 
 
 def test_user_settings_override_objective_defaults():

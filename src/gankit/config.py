@@ -85,8 +85,10 @@ class TrainConfig:
     ema_rampup: float = 0.05
     # image regularisers (docs/benchmarks/images_regularisers.md)
     spectral_norm: bool = False  # SN-GAN: spectral normalisation of D's layers (then no norm layers in D)
-    r1_gamma: float = 0.0  # R1: + gamma/2 E||grad D(real)||^2 in D's loss (Mescheder et al. 2018); 0: off
-    r2_gamma: float = 0.0  # R2: the same on generated images; 0: off
+    # R1: + gamma/2 E||grad D(real)||^2 in D's loss (Mescheder et al. 2018); 0: off; None: the
+    # objective's (rpgan: 0.05, others 0)
+    r1_gamma: float | None = None
+    r2_gamma: float | None = None  # R2: the same on generated images
     r1_every: int = 1  # lazy R1/R2: every k-th D update, scaled by k (StyleGAN2); 1: every update
     augment: tuple[str, ...] = ()  # DiffAugment policies (color, translation, cutout) on D's inputs
     # instance noise (Sonderby et al. 2016; Arjovsky & Bottou 2017): Gaussian noise on every sample D
@@ -492,6 +494,8 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int |
         "betas": (0.5, 0.999),
         "clip_value": 0.01 if objective.uses_weight_clipping else 0.0,
         "gradient_penalty_weight": 10.0 if objective.uses_gradient_penalty else 0.0,
+        "r1_gamma": 0.0,
+        "r2_gamma": 0.0,
         **objective.defaults,
     }
     if flat and objective.uses_gradient_penalty:

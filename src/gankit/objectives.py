@@ -166,6 +166,28 @@ def lsgan_generator_loss(fake_scores: Tensor) -> Tensor:
     return 0.5 * ((fake_scores - 1) ** 2).mean()
 
 
+# --- rpgan: the relativistic pairing GAN (Jolicoeur-Martineau 2019; Huang et al. 2024, R3GAN) --------
+
+
+def rpgan_discriminator_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """L_D = E[softplus(-(D(x_r) - D(x_f)))] over pairs (x_r, x_f)   (Huang et al. 2024, eq. 2).
+
+    Each real sample is paired with one generated sample (row i with row i) and D learns to score
+    the real one higher: -log sigmoid(D(x_r) - D(x_f)). Only differences of scores enter, so D's
+    score has no absolute meaning (it is not a logit of P(real)). With R1 and R2 this is R3GAN's
+    loss; the paper shows RpGAN + R1 without R2 diverging on Stacked-MNIST.
+    """
+    return F.softplus(fake_scores - real_scores).mean()
+
+
+def rpgan_generator_loss(fake_scores: Tensor, real_scores: Tensor) -> Tensor:
+    """L_G = E[softplus(-(D(x_f) - D(x_r)))]   (Huang et al. 2024, eq. 2): the same pairs, swapped.
+
+    G's step needs a real batch: it raises each generated sample's score above its real partner's.
+    """
+    return F.softplus(real_scores - fake_scores).mean()
+
+
 # --- the registry -----------------------------------------------------------------------------
 
 
@@ -183,6 +205,9 @@ class Objective:
     uses_gradient_penalty: bool = False
     uses_weight_clipping: bool = False
     is_classifier: bool = True  # D's score is a logit, so sigmoid(score) = P(real)
+    # G's loss compares each generated sample with a real one: generator_loss(fake, real), and G's
+    # step draws a real batch (rpgan)
+    pairs_with_real: bool = False
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
 
@@ -253,6 +278,25 @@ OBJECTIVES: dict[str, Objective] = {
             is_classifier=False,
             description="least-squares GAN (Mao et al. 2017)",
             defaults=_DCGAN,
+        ),
+        Objective(
+            "rpgan",
+            rpgan_discriminator_loss,
+            rpgan_generator_loss,
+            is_classifier=False,
+            pairs_with_real=True,
+            description="relativistic pairing GAN with R1 + R2, R3GAN's loss (Huang et al. 2024)",
+            # R3GAN's CIFAR-10 starting values (its schedules then lower gamma and the rate, raise
+            # beta2): Adam with beta1 = 0, gamma 0.05 on real (R1) and generated (R2) samples
+            defaults={
+                "optimizer": "adam",
+                "g_lr": 2e-4,
+                "d_lr": 2e-4,
+                "betas": (0.0, 0.9),
+                "critic_steps": 1,
+                "r1_gamma": 0.05,
+                "r2_gamma": 0.05,
+            },
         ),
     ]
 }

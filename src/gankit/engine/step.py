@@ -100,16 +100,25 @@ def g_step(
     """Update G once through a frozen D; D's parameters receive no gradient and do not change.
 
     D sees G's samples as in ``d_step`` (augmented, with instance noise of ``noise_std``). ``data``
-    and its RMS ``spread`` are for the terms that need a real batch (the coverage term).
+    gives the real batch of an objective that pairs G's samples with real ones (rpgan: the real
+    batch's labels are then G's) and of the terms that need one (the coverage term, with the data's
+    RMS ``spread``).
     """
     discriminator.requires_grad_(False)
     try:
+        paired = objective.pairs_with_real  # rpgan: each sample is scored against a real one
+        if paired:  # the real batch first; a conditional G then draws its labels
+            real, labels = draw_real(data, config.batch_size, rng, config.conditional, plan.shard)
         noise = sample_noise(config.batch_size, config.latent_dim, rng)[plan.shard]
-        labels = random_labels(config, rng, plan.shard)  # None unless conditional
+        if not paired:
+            labels = random_labels(config, rng, plan.shard)  # None unless conditional
         with plan.autocast(noise.device):
             generated = generator(noise, **label_args(labels))
-        _, (fake_scores,) = discriminate(discriminator, (generated,), labels, config, rng, plan, noise_std)
-        loss = objective.generator_loss(fake_scores)
+        shown = (generated, real) if paired else (generated,)
+        _, (fake_scores, *paired_scores) = discriminate(
+            discriminator, shown, labels, config, rng, plan, noise_std
+        )
+        loss = objective.generator_loss(fake_scores, *paired_scores)
         update = GeneratorUpdate(
             config, rng, plan, generated, fake_scores, labels, discriminator, noise_std, data, spread, step
         )
