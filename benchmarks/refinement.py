@@ -11,10 +11,16 @@ each refined row states its acceptance rate and CPU cost per sample.
     nice -n 10 python benchmarks/refinement.py --set latent=mixture --set latent_components=25 \
         --table refinement_mixture                             # the preset with another latent
 
-The sweeps go to runs/refinement/TABLE. Rerunning the same command resumes the sweep (finished
-runs are kept) and re-renders the page; each run's scores are kept in its run directory
-(refinement.json) and reused while the recipes and the protocol are unchanged. The table's rows
-are also written, one per run, to TABLE.jsonl beside it.
+The committed TABLE.jsonl beside the page is the benchmark's state: each run is scored as soon as
+its sweep ends and its row appended there, and a rerun of the same command trains only the (data,
+seed) cells without a row of this recipe and protocol, in sweeps of at most --workers runs (under
+runs/refinement/TABLE/), so a benchmark longer than a session continues in the next one, on any
+machine, from the committed file; the page says how many runs it has until every one is in.
+`--render` rewrites the page from TABLE.jsonl alone; `--score SWEEP_DIR` scores the finished runs of
+a sweep directory (one left by an interrupted command) into TABLE.jsonl without training.
+
+    nice -n 10 python benchmarks/refinement.py --preset toy-cover --table refinement_cover_report \
+        --first-seed 42000                                     # toy-cover on its report seeds
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -65,14 +72,14 @@ PUBLISHED = [
 ]
 
 
-def spec_text(
-    preset: str, extra: dict, data: list[str], seeds: int, steps: int | None, first_seed: int = FIRST_SEED
-) -> str:
-    """The sweep: the preset (with ``extra`` on top) on every (data, seed) cell; no search."""
+def recipe(preset: str, extra: dict, steps: int | None) -> dict:
+    """The train config every run shares: the preset, ``extra`` on top, no evaluation during training."""
     base = {**PRESETS[preset], **extra, "eval_every": 0, "sample_every": 0}
-    if steps is not None:
-        base["steps"] = steps
-    grid = {"data": list(data), "seed": list(range(first_seed, first_seed + seeds))}
+    return base if steps is None else base | {"steps": steps}
+
+
+def spec_text(base: dict, grid: dict) -> str:
+    """The sweep: ``base`` on every (data, seed) cell of ``grid``; no search."""
     return toml_text({"metric": "high_quality", "direction": "maximize", "base": base, "grid": grid})
 
 
@@ -144,7 +151,7 @@ def summarise(rows: list[dict], key: str) -> dict:
     return out
 
 
-def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: dict) -> None:
+def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: dict, planned: int) -> None:
     steps = rows[0]["config"]["steps"]
     seeds = sorted({row["seed"] for row in rows})
     tuned = TUNING_SEEDS.get(preset)
@@ -175,6 +182,12 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         load_note(rows),
         "",
     ]
+    if len(rows) < planned:
+        lines += [
+            f"**Incomplete: {len(rows)} of {planned} runs measured so far.** Each run's row is kept in "
+            f"{path.stem}.jsonl as soon as it is scored; the same command continues with the others.",
+            "",
+        ]
     for data in DATA:
         group = [row for row in rows if row["data"] == data]
         if not group:
@@ -223,6 +236,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(
             "--first-seed", type=int, default=FIRST_SEED, help="first training seed (report seeds)"
         )
+        parser.add_argument(
+            "--score", type=Path, metavar="SWEEP_DIR", help="only score the finished runs of this sweep"
+        )
+        parser.add_argument("--render", action="store_true", help="only write the page from TABLE.jsonl")
 
     args = driver_arguments(
         argv, "refinement", __doc__, f"2 seeds, {QUICK_STEPS:,} steps (a smoke test)", options
@@ -230,19 +247,80 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     extra = dict(_key_value(item) for item in args.set)
     steps = QUICK_STEPS if args.quick else None
-    spec = spec_text(args.preset, extra, args.data, args.seeds, steps, args.first_seed)
-    sweep_dir = run_sweep(args.out / args.table, spec, args.workers)
-    rows = sorted(
-        (score_run(run) for run in sorted((sweep_dir / sweeps.TRIALS).iterdir())),
-        key=lambda row: (DATA.index(row["data"]), row["seed"]),
-    )
-    for row in rows:
-        raw, drs = 100 * row["raw"]["high_quality"], 100 * row["drs, knn"]["high_quality"]
-        print(f"{row['data']} seed {row['seed']}: raw HQ {raw:.1f} %, drs knn {drs:.1f} %", flush=True)
     docs = args.out if args.quick else ROOT / "docs" / "benchmarks"  # a smoke test writes beside its runs
-    (docs / f"{args.table}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    write_table(rows, docs / f"{args.table}.md", "nice -n 10 " + args.command, args.preset, extra)
+    rows_file = docs / f"{args.table}.jsonl"
+    base = tomllib.loads(spec_text(recipe(args.preset, extra, steps), {}))["base"]  # as TOML reads it back
+    rows = kept_rows(rows_file, base)
+    if args.score is not None:
+        rows = score_finished(args.score, base, rows, rows_file)
+    elif not args.render:
+        for grid in missing_cells(rows, args.data, args.first_seed, args.seeds, args.workers):
+            name = f"{args.table}/{'-'.join(grid['data'])}_{'-'.join(map(str, grid['seed']))}"
+            sweep_dir = run_sweep(args.out / name, spec_text(base, grid), args.workers)
+            rows = score_finished(sweep_dir, base, rows, rows_file)
+    if not rows:
+        sys.exit(f"no finished runs in {rows_file} yet")
+    for row in rows:
+        raw, drs = 100 * row["raw"]["high_quality"], 100 * row["drs, D"]["high_quality"]
+        print(f"{row['data']} seed {row['seed']}: raw HQ {raw:.1f} %, drs D {drs:.1f} %", flush=True)
+    command = "nice -n 10 " + args.command.split(" --score")[0].replace(" --render", "")
+    write_table(rows, docs / f"{args.table}.md", command, args.preset, extra, args.seeds * len(args.data))
     print(f"wrote {docs / f'{args.table}.md'}")
+
+
+def kept_rows(rows_file: Path, base: dict) -> list[dict]:
+    """The rows already measured for this recipe and protocol: the benchmark's durable state.
+
+    Each run is scored as soon as its training ends and its row appended to the committed TABLE.jsonl,
+    so a benchmark cut off at the end of a session continues from its finished runs on any machine,
+    without their run directories; rows of another recipe or protocol are not reused.
+    """
+    if not rows_file.is_file():
+        return []
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+    return [row for row in rows if row.get("protocol") == protocol() and same_recipe(row["config"], base)]
+
+
+def same_recipe(config: dict, base: dict) -> bool:
+    return all(config.get(key) == value for key, value in base.items())
+
+
+def missing_cells(rows: list[dict], data: list[str], first_seed: int, seeds: int, workers: int) -> list[dict]:
+    """The (data, seed) cells without a row, as sweep grids of at most ``workers`` cells each (so a
+    session that ends mid-benchmark loses at most one grid's training), each grid a product of its
+    data sets and seeds (what a sweep's [grid] expresses)."""
+    done = {(row["data"], row["seed"]) for row in rows}
+    cells = [(name, seed) for seed in range(first_seed, first_seed + seeds) for name in data]
+    grids: list[list[tuple[str, int]]] = []
+    for cell in (cell for cell in cells if cell not in done):
+        grown = grids[-1] + [cell] if grids else [cell]
+        names, seeds_in = {name for name, _ in grown}, {seed for _, seed in grown}
+        if grids and len(grown) <= workers and len(names) * len(seeds_in) == len(grown):
+            grids[-1] = grown
+        else:
+            grids.append([cell])
+    return [as_grid(grid) for grid in grids]
+
+
+def as_grid(cells: list[tuple[str, int]]) -> dict:
+    """A sweep's [grid] of (data, seed) cells that form a product."""
+    names = {name for name, _ in cells}
+    return {"data": [name for name in DATA if name in names], "seed": sorted({seed for _, seed in cells})}
+
+
+def score_finished(sweep_dir: Path, base: dict, rows: list[dict], rows_file: Path) -> list[dict]:
+    """Score every finished run of a sweep that has no row yet; write TABLE.jsonl after each."""
+    done = {(row["data"], row["seed"]) for row in rows}
+    for run in sorted((sweep_dir / sweeps.TRIALS).iterdir()):
+        if not (run / sweeps.TRIAL_FILE).is_file():
+            continue  # still training, or killed: not finished
+        config = read_config(run)
+        if (config["data"], config["seed"]) in done or not same_recipe(config, base):
+            continue
+        rows = sorted([*rows, score_run(run)], key=lambda row: (DATA.index(row["data"]), row["seed"]))
+        rows_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        done.add((config["data"], config["seed"]))
+    return rows
 
 
 def load_note(rows: list[dict]) -> str:
