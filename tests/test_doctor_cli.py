@@ -198,3 +198,62 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, make, args, message):
     assert code == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r" / "doctor.png").exists()
+
+
+# --- benchmarks/doctor.py: how the precision/recall table counts --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bench():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import doctor
+
+    return doctor
+
+
+def scored(label, named=(), open_=(), also=(), **outcome):
+    result = {"label": label, "named": list(named), "open": list(open_), "also": list(also)}
+    return result | {"final_modes": 8, "modes_total": 8, "final_w1": 0.1, "final_fid": None} | outcome
+
+
+def test_the_benchmark_counts_an_episode_the_same_way_on_healthy_and_broken_runs(bench):
+    # the issue: an oscillation episode that closed was "named" on a broken run but no alarm on a
+    # healthy one. Under either rule both runs count alike: closed = not raised, or raised on both.
+    history = {"named": ["oscillation"], "open_": []}
+    results = [scored("healthy", **history), scored("oscillation", **history)]
+    at_end, anywhere = (
+        bench.score(results, "open")["oscillation"],
+        bench.score(results, "named")["oscillation"],
+    )
+    assert at_end == {"tp": 0, "fp": 0, "fn": 1}
+    assert anywhere == {"tp": 1, "fp": 1, "fn": 0}
+    still_open = [
+        scored("healthy", ["oscillation"], ["oscillation"]),
+        scored("oscillation", ["oscillation"], ["oscillation"]),
+    ]
+    assert bench.score(still_open, "open")["oscillation"] == {"tp": 1, "fp": 1, "fn": 0}
+    # a consequence listed in the case's `also` is neither right nor wrong
+    consequence = [scored("vanishing-gradients", ["no-progress"], ["no-progress"], also=["no-progress"])]
+    assert bench.score(consequence)["no-progress"] == {"tp": 0, "fp": 0, "fn": 0}
+
+
+@pytest.mark.parametrize(
+    ("outcome", "learned"),
+    [
+        ({"final_modes": 4, "modes_total": 8}, True),  # half the modes: learned
+        ({"final_modes": 3, "modes_total": 8}, False),
+        ({"final_modes": None, "final_w1": 0.2, "floor_w1": 0.103}, True),  # swiss roll: <= 2x real-vs-real
+        ({"final_modes": None, "final_w1": 0.21, "floor_w1": 0.103}, False),
+        ({"final_modes": None, "final_w1": None, "final_fid": 50.0}, True),  # digits: FID <= 50
+        ({"final_modes": None, "final_w1": None, "final_fid": 50.1}, False),
+        ({"final_modes": None, "final_w1": None, "final_fid": None}, False),  # no evaluation at all
+    ],
+)
+def test_a_healthy_recipe_that_did_not_learn_is_kept_and_labelled_no_progress(bench, outcome, learned):
+    result = bench.by_outcome(scored("healthy", **outcome))
+    assert result["label"] == ("healthy" if learned else "no-progress")
+    assert result.get("did_not_learn", False) is not learned
+    broken = bench.by_outcome(scored("mode-collapse", **outcome))  # broken runs keep their label
+    assert broken["label"] == "mode-collapse"
