@@ -38,6 +38,7 @@ import torch
 from mode_coverage import ci_text, driver_arguments, run_sweep, toml_text
 
 from gankit.config import PRESETS, TrainConfig
+from gankit.data.toy import get_toy
 from gankit.engine.restore import load_trainer
 from gankit.metrics.toy import toy_metrics
 from gankit.refine import RefineOptions, refine_trainer
@@ -120,8 +121,13 @@ def score_run(run_dir: Path) -> dict:
     return row
 
 
+def real_samples(data: str, seed: int) -> np.ndarray:
+    """``EVAL_SAMPLES`` draws of the toy distribution itself, the noise seeded by a run's seed."""
+    return get_toy(data).sample(EVAL_SAMPLES, torch.Generator().manual_seed(seed)).double().numpy()
+
+
 def mean_ci(values, digits: int) -> str:
-    """``mean [95 % percentile-bootstrap CI]`` over seeds; one value alone has no interval.
+    """``mean [95 % t interval of the mean]`` over seeds (gankit compare's); one value alone has none.
 
     Reverse KL is undefined (None, read as NaN) for a run with no high-quality sample: it is left
     out, and the cell says over how many seeds it is defined.
@@ -142,7 +148,7 @@ def summarise(rows: list[dict], key: str) -> dict:
         "rkl": mean_ci(values("reverse_kl"), 3),
         "w1": mean_ci(values("w1"), 3),
     }
-    if key != "raw":  # paired by seed: the same generator, raw and refined
+    if key in RECIPES:  # paired by seed: the same generator, raw and refined
         raw = np.array([row["raw"]["high_quality"] for row in rows], dtype=float) * 100
         out["gain"] = mean_ci(values("high_quality", 100) - raw, 1)
     if "acceptance_rate" in first:
@@ -169,14 +175,14 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         f"report seeds {seeds[0]}–{seeds[-1]} (the preset was chosen on seeds {tuned_text}: these "
         f"rows are {'held out' if held_out else 'not held out'}), "
         f"{steps} steps, one run directory per "
-        "(data, seed) of one `gankit sweep`. PacGAN protocol: "
+        "(data, seed), trained by `gankit sweep`. PacGAN protocol: "
         f"{EVAL_SAMPLES} samples "
         "(noise seed 10000), HQ within 3σ of the nearest mode, a mode covered with ≥ 20 HQ samples, "
         "reverse KL of the mode histogram against uniform, W1 on 1,500 points. Raw rows are the "
         "generator alone; refined rows draw the same number of samples through `gankit.refine` "
         "(`gankit eval RUN --refine METHOD --refine-scores SCORES`), with the mean acceptance rate "
         "and CPU ms per returned sample (fitting the scores included). Values are the mean [95 % "
-        "percentile-bootstrap CI of the mean] over seeds; *HQ gain* is refined minus raw HQ of the same "
+        "t interval of the mean] over seeds; *HQ gain* is refined minus raw HQ of the same "
         "run and samples' seed (paired), so it shows what refinement adds beyond the seeds' spread.",
         "",
         load_note(rows),
@@ -208,6 +214,14 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
                 f"{s.get('gain', '–')} | {s['rkl']} | {s['w1']} | {s.get('acceptance', '–')} | "
                 f"{s.get('cost', '–')} |"
             )
+        # What the metrics give the data itself, as many samples from each seed: refined rows above
+        # these beyond the seeds' spread squeeze the modes tighter than the data, not better samples.
+        true = [{"true": toy_metrics(real_samples(data, row["seed"]), get_toy(data))} for row in group]
+        s = summarise(true, "true")
+        lines.append(
+            f"| true samples | {EVAL_SAMPLES} draws of {data} | {len(true)} | {s['modes']} | {s['all']} | "
+            f"{s['hq']} | | {s['rkl']} | {s['w1']} | | |"
+        )
         for method, source, values in PUBLISHED:
             modes, hq, rkl = values[data]
             rkl_text = "–" if rkl is None else rkl
