@@ -1,6 +1,6 @@
 """``gankit compare``: the numbers of each group (n, mean, std, median, t interval of the mean, best,
-missing) on hand-made run directories with known metric values, the interval's coverage, the output
-formats, the plot, bad input."""
+missing and why) on hand-made run directories with known metric values, the interval's coverage, the
+output formats, the plot, bad input."""
 
 import csv
 import io
@@ -227,6 +227,67 @@ def test_a_sweep_dir_gets_its_metric_groups_budget_plot_and_best_configuration(c
     assert "best configuration per group:" in out and "objective=ns: eval_w1 0.2 with g_lr=0.003" in out
 
 
+def test_a_sweep_trial_that_did_not_finish_is_missing_and_the_footer_says_why(cli, tmp_path):
+    """It entered the mean at its last logged value: one finished trial and one stopped at step 10 gave
+    n = 2, missing = 0. Given as plain run directories, the same runs keep that rule."""
+    sweep = tmp_path / "sweep"
+    (sweep / "trials").mkdir(parents=True)
+    spec = 'metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 30\n[grid]\nseed = [0, 1, 2, 3]\n'
+    (sweep / "spec.toml").write_text(spec)
+    (sweep / "sweep.json").write_text('{"name": "x", "shared_storage": false}')
+    states = {0: "complete", 1: None, 2: "failed", 3: "pruned"}  # None: no trial.json (stopped at 30)
+    for seed, state in states.items():
+        trial = {"number": 0, "cell": {"seed": seed}, "params": {}, "state": state}
+        files = {"trial": trial} if state else {}
+        make_run(sweep / "trials" / f"seed-{seed}_t0", "ns", seed, 1.0 + seed, **files)
+    comparison = comparing.compare([sweep])
+    (row,) = comparison.rows
+    assert (row["n"], row["mean"], row["missing"]) == (1, 1.0, 3)
+    assert (row["unfinished"], row["crashed"], row["pruned"]) == (1, 1, 1)
+    code, out, err = cli("compare", sweep)
+    assert code == 0, err
+    assert "3 run(s) missing (the missing column): 1 unfinished, 1 crashed, 1 pruned" in out
+
+    plain = comparing.compare(sorted((sweep / "trials").iterdir()), metric="eval_w1").rows[0]
+    assert (plain["n"], plain["missing"], plain["pruned"], plain["crashed"]) == (2, 2, 1, 1)  # 1.0 and 2.0
+
+
+def test_compare_from_a_storage_counts_the_trials_that_did_not_finish_as_missing(tmp_path):
+    """The latest attempt of each run directory a trial named counts, as the directory would."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    from gankit.runs import sweep as sweeps
+    from gankit.runs.spec import parse_spec
+
+    spec = parse_spec('metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 30\n')
+    url = f"journal:{tmp_path / 'lr.journal'}"
+    sweeps.quiet_optuna()
+    study = optuna.create_study(storage=sweeps.open_storage(url), study_name=f"{spec.name}/all")
+    study.set_user_attr("spec", spec.text)
+    study.set_user_attr("cell", {})
+
+    def result(state: str, value: float | None = None) -> dict:
+        return {"state": state, "metrics": {"eval_w1": 9.0 if value is None else value}, "steps": 30}
+
+    def trial(state, run_dir: str | None, **attrs) -> None:
+        attrs |= {"run_dir": run_dir} if run_dir else {}
+        study.add_trial(create_trial(state=state, value=attrs.pop("value", None), user_attrs=attrs))
+
+    trial(TrialState.COMPLETE, "trials/t0", value=1.5, result=result("complete", 1.5))
+    trial(TrialState.RUNNING, "trials/t1")  # unfinished: running
+    trial(TrialState.FAIL, "trials/t2", interrupted=True)  # unfinished: rerun at the next start
+    trial(TrialState.FAIL, "trials/t3", result=result("failed"))  # crashed: its training raised
+    trial(TrialState.PRUNED, "trials/t4", result=result("pruned"))
+    trial(TrialState.FAIL, "trials/t5")  # crashed: died, no rerun left
+    trial(TrialState.WAITING, None)  # never started: no run directory, not counted
+    trial(TrialState.FAIL, "trials/t7", interrupted=True, result=result("complete", 0.5))  # died after
+    trial(TrialState.WAITING, "trials/t7", result=result("complete", 0.5))  # its rerun, queued
+    (row,) = comparing.compare([], storage=url).rows
+    assert (row["n"], row["mean"], row["missing"]) == (1, 1.5, 6)
+    assert (row["unfinished"], row["crashed"], row["pruned"]) == (3, 2, 1)
+
+
 def test_bad_compare_input_exits_2_with_one_line(cli, runs, tmp_path):
     for args, message in (
         ((tmp_path / "nowhere",), "run directory not found"),
@@ -234,6 +295,9 @@ def test_bad_compare_input_exits_2_with_one_line(cli, runs, tmp_path):
         ((*runs,), "--metric is required"),
         ((*runs, "--metric", "eval_w1", "--by", "colour"), "--by 'colour' is not a config key"),
         ((*runs, "--metric", "eval_w1", "--plot", tmp_path / "x.jpg"), "--plot must end in .png"),
+        ((), "give sweep or run directories, or --storage"),
+        (("--storage", f"journal:{tmp_path / 'none.journal'}"), "sweep journal not found"),
+        ((*runs, "--sweep", "gankit-x"), "--sweep NAME picks a sweep of --storage"),
     ):
         code, _, err = cli("compare", *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)

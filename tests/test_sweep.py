@@ -1,8 +1,11 @@
 """``gankit sweep``: every grid cell runs exactly once with 2 workers racing on one study (embedded
-SQLite or a real PostgreSQL server), a SIGKILLed sweep resumes with nothing duplicated or lost, and a
-bad spec is refused with one line before anything is written."""
+SQLite or a real PostgreSQL server), a SIGKILLed sweep resumes with nothing duplicated or lost, a
+journal file alone continues its sweep in a fresh directory, processes racing to rerun one trial
+enqueue it once, and a bad spec is refused with one line before anything is written."""
 
+import fcntl
 import json
+import multiprocessing
 import os
 import pwd
 import shutil
@@ -11,13 +14,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import optuna
 import pytest
 
-from gankit.rundir import read_metrics
+from gankit.errors import GankitError
+from gankit.rundir import LOCK, read_metrics
+from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
 from gankit.runs.spec import parse_spec
 
@@ -151,6 +158,174 @@ def test_a_sigkilled_sweep_resumes_with_nothing_duplicated_or_lost(tmp_path):
     assert [row["step"] for row in read_metrics(first)] == list(range(10, 301, 10))  # each step once
     assert [t.state.name for t in other] == ["COMPLETE"]
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["objective-lsgan_t0", "objective-ns_t0"]
+
+
+def test_a_journal_alone_continues_its_sweep_in_a_fresh_directory_and_compare_reads_it(
+    cli, tmp_path, monkeypatch
+):
+    """A benchmark commits its journal, not its run directories. From a fresh clone, the journal must
+    keep every finished trial, rerun the trial a killed process left RUNNING (once), run nothing
+    twice, and give `gankit compare` the table the sweep directory gives."""
+    monkeypatch.chdir(tmp_path)  # paths as a benchmark gives them: relative to the repository
+    Path("spec.toml").write_text(
+        'metric = "eval_w1"\n' + BASE.format(steps=20) + '[grid]\nobjective = ["ns", "lsgan"]\n'
+    )
+    Path("journals").mkdir()
+    storage = "journal:journals/lr.journal"
+    opened = sweeps.create(Path("spec.toml"), Path("runs/lr"), storage, heartbeat=30)
+    assert json.loads(Path("runs/lr/sweep.json").read_text())["journal"] == "../../journals/lr.journal"
+    dead = sweeps.load_studies(opened)[0].ask()  # popped (RUNNING) by a worker killed right then
+    shutil.rmtree("runs")  # the clone: the journal and the spec, nothing else
+
+    result = sweep("spec.toml", "--out", "runs/lr", "--storage", storage, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    cells = trials_by_cell(Path("runs/lr"), opened.storage_url)
+    assert [t.state.name for t in cells["ns"]] == ["FAIL", "COMPLETE"]  # the dead trial and its rerun
+    rerun = cells["ns"][1]
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(rerun) == dead.number
+    assert [t.state.name for t in cells["lsgan"]] == ["COMPLETE"]
+    record = json.loads(Path("runs/lr", rerun.user_attrs["run_dir"], "trial.json").read_text())
+    stored = rerun.user_attrs["result"]  # what the study keeps of the finished trial
+    assert stored["value"] == record["value"] == stored["metrics"]["eval_w1"] == rerun.value
+    assert (stored["steps"], stored["state"], stored["config"]["objective"]) == (20, "complete", "ns")
+
+    from_dir, from_journal = cli("compare", "runs/lr"), cli("compare", "--storage", storage)
+    assert from_dir[0] == from_journal[0] == 0 and from_journal[1] == from_dir[1]
+    assert comparing.compare([], storage=opened.storage_url).rows[0]["n"] == 1
+
+    for again in (("--resume", "runs/lr"), ("spec.toml", "--out", "runs/again", "--storage", storage)):
+        result = sweep(*again, cwd=tmp_path)  # the journal from sweep.json; then a new directory
+        assert result.returncode == 0, result.stderr
+        counts = {
+            cell: len(trials) for cell, trials in trials_by_cell(Path("runs/lr"), opened.storage_url).items()
+        }
+        assert counts == {"ns": 2, "lsgan": 1}
+    assert list(Path("runs/again/trials").iterdir()) == []  # every trial had finished: none ran again
+
+
+def _rerun_after_a_shared_read(url: str, name: str, barrier) -> None:
+    """One of two processes rerunning the interrupted trials of one study, in the race's worst order:
+    each has read the trials before either writes."""
+    study = optuna.load_study(study_name=name, storage=sweeps.open_storage(url))
+    read, met = study.get_trials, []
+
+    def read_then_meet(*args, **kwargs):
+        trials = read(*args, **kwargs)
+        if not met:
+            met.append(barrier.wait(timeout=60))
+        return trials
+
+    study.get_trials = read_then_meet
+    sweeps.retry_interrupted([study])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_two_processes_rerunning_one_interrupted_trial_enqueue_it_exactly_once(tmp_path, kind, request):
+    """Two machines starting a sweep together both saw the trial and both enqueued it again."""
+    if kind == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = (
+            f"sqlite:///{tmp_path / 'study.db'}"
+            if kind == "sqlite"
+            else f"journal:{tmp_path / 'study.journal'}"
+        )
+    sweeps.quiet_optuna()
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(study_name=name, storage=sweeps.open_storage(url))
+    attrs = {"enqueued": True, "interrupted": True, "run_dir": "trials/objective-ns_t0"}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=attrs))
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(2)
+    racers = [context.Process(target=_rerun_after_a_shared_read, args=(url, name, barrier)) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=120)
+    assert [racer.exitcode for racer in racers] == [0, 0]
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].system_attrs["failed_trial"] == 0
+
+
+def test_a_rerun_waits_until_a_live_writer_of_its_run_directory_stops(tmp_path, monkeypatch):
+    """A trial judged dead while its worker still trains (a late heartbeat): its rerun must not write
+    the same run directory beside that worker, nor fail; it waits for the lock, then resumes."""
+    from gankit.runs import assemble
+
+    sweeps.quiet_optuna()
+    spec = parse_spec('metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n')
+    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
+    trial = optuna.create_study().ask()
+    trial.set_user_attr("enqueued", True)
+    trial.set_user_attr("run_dir", "trials/objective-ns_t0")  # inherited from the trial judged dead
+    (tmp_path / "trials" / "objective-ns_t0").mkdir(parents=True)
+    writer = (tmp_path / "trials" / "objective-ns_t0" / LOCK).open("a")
+    fcntl.flock(writer, fcntl.LOCK_EX)  # as rundir.RunDir.lock holds it while the worker trains
+    order = []
+
+    def train(*args, **kwargs):
+        order.append("the rerun trains")
+        raise KeyboardInterrupt  # enough: the rerun got this far
+
+    monkeypatch.setattr(assemble, "train", train)
+    rerun = threading.Thread(
+        target=lambda: pytest.raises(KeyboardInterrupt, sweeps.run_trial, opened, {}, trial)
+    )
+    rerun.start()
+    time.sleep(0.5)  # time for a rerun that does not wait to reach train()
+    order.append("the writer stops")
+    writer.close()
+    rerun.join(timeout=60)
+    assert order == ["the writer stops", "the rerun trains"]
+
+
+def test_a_worker_whose_trial_was_failed_under_it_stops_without_telling_it(tmp_path, monkeypatch):
+    """Optuna raised "Cannot tell a FAIL trial" out of the worker: it crashed instead of moving on."""
+    from types import SimpleNamespace
+
+    from gankit.runs import assemble
+
+    sweeps.quiet_optuna()
+    spec = parse_spec('metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n')
+    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
+    study = optuna.create_study()
+    study.enqueue_trial({}, user_attrs={"enqueued": True})
+
+    def train(*args, **kwargs):  # meanwhile another process judged the trial dead and failed it
+        (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        study._storage.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+        return SimpleNamespace(stopped=None)
+
+    monkeypatch.setattr(assemble, "train", train)
+    with pytest.raises(sweeps.TrialTaken):
+        study.optimize(lambda trial: sweeps.run_trial(opened, {}, trial), n_trials=1, catch=(Exception,))
+    (trial,) = study.get_trials()
+    assert trial.state == optuna.trial.TrialState.FAIL and "result" not in trial.user_attrs
+
+
+def test_a_killed_workers_trial_and_a_journals_running_trials_are_failed_for_a_rerun():
+    sweeps.quiet_optuna()
+    study = optuna.create_study()
+    mine, other = study.ask(), study.ask()
+    mine.set_user_attr("worker", sweeps.worker_tag(mine.number, pid=4242))
+    other.set_user_attr("worker", sweeps.worker_tag(mine.number, pid=4242))  # inherited: a rerun of mine
+    assert sweeps.fail_orphans([study], pid=4242) == 1
+    states = [(t.state.name, t.user_attrs.get("interrupted")) for t in study.get_trials()]
+    assert states == [("FAIL", True), ("RUNNING", None)]
+    assert sweeps.fail_orphans([study]) == 1  # a journal sweep at its start: whatever runs is dead
+    sweeps.retry_interrupted([study])
+    assert len(study.get_trials(states=(optuna.trial.TrialState.WAITING,))) == 2
+
+
+def test_a_journal_runs_one_sweep_at_a_time_on_a_machine(tmp_path):
+    """What lets a journal sweep judge every RUNNING trial it finds at its start dead."""
+    journal = tmp_path / "lr.journal"
+    journal.touch()
+    held = sweeps.lock_journal(journal)
+    with pytest.raises(GankitError, match="in use by another gankit sweep"):
+        sweeps.lock_journal(journal)
+    held.close()
+    sweeps.lock_journal(journal).close()
 
 
 def test_the_progress_line_counts_states_and_estimates_the_time_left():
@@ -307,7 +482,9 @@ def test_bad_sweep_flags_exit_2_and_write_nothing(cli, tmp_path):
         (("--out", out), "give SPEC.toml and --out DIR"),
         ((spec,), "give SPEC.toml and --out DIR"),
         ((spec, "--out", out, "--workers", "0"), "--workers must be >= 1"),
-        ((spec, "--out", out, "--storage", "redis://x"), "--storage must be"),
+        ((spec, "--out", out, "--storage", "redis://x"), "--storage must be journal:FILE or"),
+        ((spec, "--out", out, "--storage", "journal:"), "needs a file name"),
+        ((spec, "--out", out, "--storage", f"journal:{tmp_path}/nowhere/lr.journal"), "no directory"),
         (("--resume", tmp_path), "is not a gankit sweep directory"),
         ((tmp_path / "missing.toml", "--out", out), "sweep spec not found"),
     ):

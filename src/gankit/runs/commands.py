@@ -1,4 +1,4 @@
-"""``gankit sweep SPEC.toml --out DIR`` and ``gankit compare DIR|RUN...``."""
+"""``gankit sweep SPEC.toml --out DIR`` and ``gankit compare DIR|RUN... | --storage STORAGE``."""
 
 from __future__ import annotations
 
@@ -18,12 +18,16 @@ def sweep_command(
     storage: str | None = typer.Option(
         None,
         "--storage",
-        help="Shared Optuna storage URL (postgresql://, mysql://, sqlite://): the same command on "
-        "each machine joins the sweep.",
+        help="Optuna storage: journal:FILE (a journal file to commit beside a benchmark: one machine "
+        "at a time; a new DIR continues the studies it holds), or a shared URL (postgresql://, "
+        "mysql://, sqlite://): the same command on each machine joins the sweep.",
         show_default="DIR/study.db (SQLite)",
     ),
     heartbeat: int = typer.Option(
-        30, "--heartbeat", help="Seconds between a running trial's heartbeats; 3 missed: it is rerun."
+        30,
+        "--heartbeat",
+        help="Seconds between a running trial's heartbeats; 3 missed: it is rerun (SQL storages; a "
+        "journal sweep reruns what it finds running when it starts).",
     ),
 ) -> None:
     """Run every trial of a sweep spec (grid cells x search trials) as ordinary run directories."""
@@ -48,7 +52,7 @@ def sweep_command(
 
 
 def compare_command(
-    sources: list[Path] = typer.Argument(..., help="Sweep directories and/or run directories."),
+    sources: list[Path] | None = typer.Argument(None, help="Sweep directories and/or run directories."),
     by: str | None = typer.Option(
         None,
         "--by",
@@ -64,16 +68,37 @@ def compare_command(
     plot: Path | None = typer.Option(
         None, "--plot", help="Write a PNG: per-group distribution, and a sweep's best-so-far vs budget."
     ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Also compare the sweeps kept in this storage (journal:FILE or a URL, as for `gankit "
+        "sweep`), from the results its trials keep: no run directory needed.",
+    ),
+    sweep: str | None = typer.Option(
+        None,
+        "--sweep",
+        help="With --storage: only this sweep (its name, as in DIR/sweep.json).",
+        show_default="every sweep in the storage",
+    ),
 ) -> None:
-    """One row per group: n, mean ± std, median, 95 % bootstrap CI, best (and a search's best config)."""
+    """One row per group: n, mean ± std, median, 95 % t interval of the mean, best (and a search's
+    best config)."""
     from gankit.runs import compare as comparing
+    from gankit.runs.sweep import absolute_storage, check_storage_url
 
     if sum((as_json, markdown, as_csv)) > 1:
         raise GankitError("choose one of --json, --markdown, --csv")
+    if not sources and storage is None:
+        raise GankitError("give sweep or run directories, or --storage journal:FILE|URL")
+    if sweep is not None and storage is None:
+        raise GankitError("--sweep NAME picks a sweep of --storage; give --storage too")
+    check_storage_url(storage)
     if plot is not None and plot.suffix != ".png":
         raise GankitError(f"--plot must end in .png, got {plot.name!r}")
     keys = None if by is None else [key.strip() for key in by.split(",") if key.strip()]
-    comparison = comparing.compare(sources, by=keys, metric=metric)
+    comparison = comparing.compare(
+        list(sources or []), by=keys, metric=metric, storage=absolute_storage(storage), sweep=sweep
+    )
     if as_json:
         typer.echo(comparing.to_json(comparison))
     elif markdown:

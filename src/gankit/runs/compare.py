@@ -2,9 +2,15 @@
 mean, best.
 
 Works on sweep directories (every run under DIR/trials, grouped by the sweep's grid keys except
-``seed``) and on any run directories. A run's value is the last finite value of the metric in its
-metrics.jsonl, or the metric in its eval.json (written by a sweep whose metric is a `gankit eval`
-key). Runs without the metric are counted in the ``missing`` column, never dropped silently.
+``seed``), on a sweep's Optuna storage alone (``--storage``: the result each finished trial keeps in
+its study, for when the run directories are gone: a fresh clone with the journal committed), and on
+any run directories. A run's value is the last finite value of the metric in its metrics.jsonl, or
+the metric in its eval.json (written by a sweep whose metric is a `gankit eval` key).
+
+Runs without a value are counted in the ``missing`` column, never dropped silently. A sweep trial
+counts only once it finished: one without trial.json (still running, or stopped before its end and
+not yet rerun) is *unfinished*, one whose training raised is *crashed*, one stopped by the pruner is
+*pruned*; the footer says how many of each. A plain run directory counts at its last logged value.
 
 Runs with a CPU-time budget (``time_budget_s``) are equal only if they ran at one speed: their rows
 add the median generator steps trained, and runs that differ only in their seed but trained clearly
@@ -33,17 +39,23 @@ BOOTSTRAP_SEED = 0
 # Runs that differ only in their seed, under the same CPU-time budget, may train this much more steps
 # (max / min - 1) than each other before compare warns that they ran at different speeds.
 MAX_SPEED_SPREAD = 0.15
+# Why a sweep trial has no value, besides a metric it never logged (status of a RunRecord)
+COMPLETE, UNFINISHED, CRASHED, PRUNED = "complete", "unfinished", "crashed", "pruned"
+MISSING_REASONS = (UNFINISHED, CRASHED, PRUNED)
+TRIAL_STATES = {"complete": COMPLETE, "pruned": PRUNED, "failed": CRASHED}  # trial.json "state"
 
 
 @dataclass
 class RunRecord:
-    """One run directory: its config, its metric value (None: missing), its sweep trial (if any)."""
+    """One run: its config, its metric value (None: missing), its sweep trial (if any) and whether
+    that trial finished (``status``: complete, unfinished, crashed or pruned)."""
 
     path: Path
     config: dict[str, Any]
     value: float | None
-    trial: dict[str, Any] | None = None  # RUN_DIR/trial.json of a sweep trial
+    trial: dict[str, Any] | None = None  # RUN_DIR/trial.json of a sweep trial, or its stored result
     steps: int | None = None  # the last logged step: the generator steps the run trained
+    status: str = COMPLETE
 
 
 @dataclass
@@ -57,6 +69,7 @@ class Comparison:
     missing: int = 0
     time_budgeted: bool = False  # some run had a CPU-time budget: rows carry their median steps
     speed_warnings: list[str] = field(default_factory=list)  # see speed_warnings()
+    missing_reasons: dict[str, int] = field(default_factory=dict)  # unfinished/crashed/pruned: count
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -65,8 +78,9 @@ def is_sweep_dir(path: Path) -> bool:
     return (path / SPEC).is_file() and (path / SWEEP).is_file()
 
 
-def collect(sources: list[Path], metric: str | None):
-    """The run records of every source (sweep dirs and run dirs) and the first sweep's spec."""
+def collect(sources: list[Path], metric: str | None, storage: str | None = None, sweep: str | None = None):
+    """The run records of every source (sweep dirs, run dirs and the sweeps kept in ``storage``) and
+    the first sweep's spec."""
     from gankit.rundir import check_run_dir, is_run_dir
     from gankit.runs.spec import parse_spec
     from gankit.runs.sweep import SPEC, TRIALS
@@ -77,31 +91,44 @@ def collect(sources: list[Path], metric: str | None):
             if spec is None:
                 spec = parse_spec((source / SPEC).read_text(), str(source / SPEC))
             trials = source / TRIALS
-            runs += sorted(p for p in trials.iterdir() if is_run_dir(p)) if trials.is_dir() else []
+            found = sorted(p for p in trials.iterdir() if is_run_dir(p)) if trials.is_dir() else []
+            runs += [(path, True) for path in found]
         else:
-            runs.append(check_run_dir(source))
+            runs.append((check_run_dir(source), False))
+    stored = stored_sweeps(storage, sweep) if storage is not None else []
+    spec = spec or (stored[0][0] if stored else None)
     metric = metric or (spec.metric if spec else None)
     if metric is None:
         raise GankitError("--metric is required for run directories that are not a sweep (e.g. eval_w1)")
-    return spec, metric, [read_record(path, metric) for path in runs]
+    records = [read_record(path, metric, in_sweep) for path, in_sweep in runs]
+    for stored_spec, trials in stored:
+        records += [stored_record(trial, metric, stored_spec) for trial in trials]
+    return spec, metric, records
 
 
-def read_record(path: Path, metric: str) -> RunRecord:
+def read_record(path: Path, metric: str, in_sweep: bool = False) -> RunRecord:
+    """A run directory's record. A sweep trial (``in_sweep``) without trial.json has not finished."""
     from gankit.rundir import read_config, read_metrics
-    from gankit.runs.sweep import EVAL_FILE, TRIAL_FILE
+    from gankit.runs.sweep import EVAL_FILE, TRIAL_FILE, last_values
 
     trial = _read_json(path / TRIAL_FILE)
     rows = read_metrics(path)
-    values = [row.get(metric) for row in rows]
-    finite = [v for v in values if _finite(v)]
-    value = float(finite[-1]) if finite else None
-    if value is None:
-        evaluated = _read_json(path / EVAL_FILE) or {}
-        value = float(evaluated[metric]) if _finite(evaluated.get(metric)) else None
-    if trial is not None and trial.get("state") == "pruned":
-        value = None  # a pruned trial's last value is not a finished run's: counted as missing
+    value = value_of(metric, last_values(rows), lambda: _read_json(path / EVAL_FILE))
+    if trial is not None:
+        status = TRIAL_STATES.get(trial.get("state"), UNFINISHED)
+    else:
+        status = UNFINISHED if in_sweep else COMPLETE
     steps = rows[-1].get("step") if rows else None
-    return RunRecord(path, read_config(path), value, trial, steps)
+    return RunRecord(path, read_config(path), value if status == COMPLETE else None, trial, steps, status)
+
+
+def value_of(metric: str, last: dict[str, float], evaluated) -> float | None:
+    """A run's value: the metric's last finite value in metrics.jsonl (``last``), else its value in
+    eval.json (``evaluated``: a callable, read only when needed, returning the dict or None)."""
+    if _finite(last.get(metric)):
+        return float(last[metric])
+    found = (evaluated() or {}).get(metric)
+    return float(found) if _finite(found) else None
 
 
 def _read_json(path: Path) -> dict | None:
@@ -113,6 +140,79 @@ def _read_json(path: Path) -> dict | None:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def stored_sweeps(url: str, name: str | None) -> list[tuple[Any, list]]:
+    """Each gankit sweep kept in an Optuna storage: its spec and, per run directory its trials named,
+    the latest attempt (a rerun of a dead or interrupted trial replaces it, as in the directory)."""
+    from gankit.runs.spec import parse_spec
+    from gankit.runs.sweep import journal_path, open_storage
+
+    journal = journal_path(url)
+    if journal is not None and not journal.is_file():  # opening it would create an empty one
+        raise GankitError(f"sweep journal not found: {journal}")
+    storage = open_storage(url)
+    by_spec: dict[str, list] = {}
+    for study in storage.get_all_studies():
+        if "cell" in study.user_attrs:  # a grid cell's study (the others are retry claims)
+            by_spec.setdefault(study.user_attrs.get("spec"), []).append(study)
+    if None in by_spec:
+        raise GankitError(
+            f"{url} holds a sweep made before gankit kept its results in the storage; compare its directory"
+        )
+    sweeps = []
+    for text, studies in by_spec.items():
+        spec = parse_spec(text, f"the spec kept in {url}")
+        if name is not None and spec.name != name:
+            continue
+        latest: dict[str, Any] = {}
+        for study in studies:
+            for trial in storage.get_all_trials(study._study_id, deepcopy=False):  # by number
+                run_dir = trial.user_attrs.get("run_dir")
+                if run_dir is not None and not trial.user_attrs.get("surplus"):  # it started
+                    latest[run_dir] = trial
+        sweeps.append((spec, [latest[key] for key in sorted(latest)]))
+    if not sweeps and name is None:
+        raise GankitError(f"no gankit sweep in {url}")
+    if not sweeps:
+        held = ", ".join(sorted(parse_spec(text).name for text in by_spec)) or "none"
+        raise GankitError(f"no gankit sweep {name} in {url}; it holds: {held}")
+    return sweeps
+
+
+def stored_record(trial, metric: str, spec) -> RunRecord:
+    """A record from a trial's stored result (sweep.finish_trial), as read_record reads its directory:
+    a trial that has not finished has only its configuration, from the spec."""
+    from optuna.trial import TrialState
+
+    result = trial.user_attrs.get("result")  # a rerun inherits its original's: its state decides
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING) or _rerun_pending(trial):
+        status, result = UNFINISHED, None
+    elif result:  # as its trial.json says (a complete trial without a finite value fails in Optuna)
+        status = TRIAL_STATES.get(result.get("state"), UNFINISHED)
+    elif trial.state == TrialState.FAIL:
+        status = CRASHED  # it died without a result and is not rerun (its reruns used up)
+    else:  # finished by a gankit that kept no results in the study: only Optuna's value
+        status = PRUNED if trial.state == TrialState.PRUNED else COMPLETE
+        metrics = {} if trial.value is None else {spec.metric: trial.value}
+        result = {"cell": trial.user_attrs.get("cell", {}), "params": trial.params, "metrics": metrics}
+    result = result or {}
+    value = value_of(metric, result.get("metrics", {}), lambda: result.get("eval"))
+    config = result.get("config") or spec.config_values(trial.user_attrs.get("cell", {}), trial.params)
+    path = Path(trial.user_attrs["run_dir"])
+    steps = result.get("steps")
+    return RunRecord(path, config, value if status == COMPLETE else None, result or None, steps, status)
+
+
+def _rerun_pending(trial) -> bool:
+    """A FAIL that the next start reruns: interrupted (Ctrl-C, SIGTERM, a dead worker) with retries left."""
+    from optuna.trial import TrialState
+
+    from gankit.runs.sweep import MAX_RETRIES
+
+    retries = len(trial.system_attrs.get("retry_history", []))
+    interrupted = trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")
+    return bool(interrupted) and retries < MAX_RETRIES
 
 
 def default_by(spec, records: list[RunRecord]) -> list[str]:
@@ -209,10 +309,19 @@ def summarize(values: list[float], direction: str) -> dict[str, Any]:
     }
 
 
-def compare(sources: list[Path], by: list[str] | None = None, metric: str | None = None) -> Comparison:
-    spec, metric, records = collect(sources, metric)
+def compare(
+    sources: list[Path],
+    by: list[str] | None = None,
+    metric: str | None = None,
+    storage: str | None = None,
+    sweep: str | None = None,
+) -> Comparison:
+    """The table of ``sources`` (sweep and run directories) and of the sweeps kept in ``storage`` (a
+    storage URL or ``journal:FILE``; ``sweep`` picks one of them by name)."""
+    spec, metric, records = collect(sources, metric, storage, sweep)
     if not records:
-        raise GankitError(f"no run directories found in {', '.join(map(str, sources))}")
+        where = [*map(str, sources), *([storage] if storage else [])]
+        raise GankitError(f"no runs found in {', '.join(where)}")
     if spec is not None and metric == spec.metric:
         direction = spec.direction
     else:
@@ -233,11 +342,13 @@ def compare(sources: list[Path], by: list[str] | None = None, metric: str | None
     for group, members in groups.items():
         values = [r.value for r in members if r.value is not None]
         row = {"group": group, **summarize(values, direction), "missing": len(members) - len(values)}
-        if time_budgeted:
-            steps = [r.steps for r in members if r.steps is not None]
+        row |= {reason: sum(r.status == reason for r in members) for reason in MISSING_REASONS}
+        if time_budgeted:  # what the budget bought: runs stopped early (pruned, unfinished) left out
+            steps = [r.steps for r in members if r.steps is not None and r.status == COMPLETE]
             row["steps"] = int(np.median(steps)) if steps else None
         rows.append(row)
     comparison = Comparison(metric, direction, by, rows, groups, missing=sum(r["missing"] for r in rows))
+    comparison.missing_reasons = {reason: sum(row[reason] for row in rows) for reason in MISSING_REASONS}
     comparison.time_budgeted = time_budgeted
     comparison.speed_warnings = speed_warnings(records)
     if spec is not None and spec.search:
@@ -251,8 +362,8 @@ def speed_warnings(records: list[RunRecord]) -> list[str]:
     speeds (another host or other load on it), so their equal budgets were not equal compute."""
     twins: dict[str, list[RunRecord]] = {}
     for record in records:
-        pruned = (record.trial or {}).get("state") == "pruned"  # stopped early on purpose
-        if record.config.get("time_budget_s") and record.steps and not pruned:
+        stopped = record.status != COMPLETE  # pruned, crashed or not finished: stopped early
+        if record.config.get("time_budget_s") and record.steps and not stopped:
             key = json.dumps({k: v for k, v in record.config.items() if k != "seed"}, sort_keys=True)
             twins.setdefault(key, []).append(record)
     lines = []
@@ -298,7 +409,7 @@ def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dic
 # Output formats
 
 
-COLUMNS = ("group", "n", "missing", "mean", "std", "median", "ci_low", "ci_high", "best")
+COLUMNS = ("group", "n", "missing", "mean", "std", "median", "ci_low", "ci_high", "best", *MISSING_REASONS)
 
 
 def _num(value: float | None) -> str:
@@ -359,7 +470,7 @@ def format_markdown(comparison: Comparison) -> str:
 def _footer(comparison: Comparison) -> list[str]:
     lines = list(comparison.speed_warnings)
     if comparison.missing:
-        lines.append(f"{comparison.missing} run(s) without a finite {comparison.metric} (the missing column)")
+        lines.append(_missing_line(comparison))
     if comparison.best_configs:
         lines.append("best configuration per group:")
         for best in comparison.best_configs:
@@ -370,6 +481,22 @@ def _footer(comparison: Comparison) -> list[str]:
                 f"  {best['group']}: {comparison.metric} {best['value']:.4g} with {params} ({best['run']})"
             )
     return lines
+
+
+def _missing_line(comparison: Comparison) -> str:
+    """How many runs the missing column counts, and why: a sweep trial that has not finished, crashed or
+    was pruned has no value, like a run that never logged a finite value of the metric."""
+    reasons = comparison.missing_reasons
+    parts = [f"{reasons[reason]} {reason}" for reason in MISSING_REASONS if reasons.get(reason)]
+    other = comparison.missing - sum(reasons.values())
+    if other == comparison.missing:
+        return f"{other} run(s) without a finite {comparison.metric} (the missing column)"
+    if other:
+        parts.append(f"{other} without a finite {comparison.metric}")
+    line = f"{comparison.missing} run(s) missing (the missing column): {', '.join(parts)}"
+    if reasons.get(UNFINISHED):
+        line += "; unfinished: still running, or stopped and rerun by `gankit sweep --resume`"
+    return line
 
 
 def format_csv(comparison: Comparison) -> str:
@@ -392,6 +519,7 @@ def to_json(comparison: Comparison) -> str:
             "by": comparison.by,
             "groups": comparison.rows,
             "missing": comparison.missing,
+            "missing_reasons": comparison.missing_reasons,
             "best_configs": comparison.best_configs,
             "speed_warnings": comparison.speed_warnings,
         }

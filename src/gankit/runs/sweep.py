@@ -3,24 +3,32 @@
 Layout of a sweep directory::
 
     DIR/spec.toml           the spec, copied at creation (``--resume DIR`` reads it from here)
-    DIR/sweep.json          the sweep's name in the storage and whether the storage is shared
-    DIR/study.db            the embedded Optuna storage (SQLite), unless --storage URL
+    DIR/sweep.json          the sweep's name in the storage, whether the storage is shared, and the
+                            path of its journal file (relative to DIR unless given absolute)
+    DIR/study.db            the embedded Optuna storage (SQLite), unless --storage URL|journal:FILE
     DIR/trials/<name>/      one ordinary run directory per trial (+ trial.json, eval.json)
 
 Every grid cell is its own Optuna study (``<sweep name>/<cell>``), so a [search] is tuned per cell
 by its own seeded TPE sampler and pruned against its own trials only. All trials are enqueued when
 the study is created: workers pop WAITING trials atomically, so no cell is run twice however many
-workers race. Each running trial sends a heartbeat; a trial whose worker died (SIGKILL, a lost
-machine) goes stale, is failed and enqueued again with the same parameters by Optuna's
-``RetryHeartbeatStaleTrialCallback``, and its rerun resumes the dead trial's run directory.
+workers race. Each finished trial keeps its result in the study too (``compare --storage``).
+
+A trial whose worker died is rerun once, resuming its run directory. In an SQL storage each running
+trial sends a heartbeat, and a stale one (SIGKILL, a lost machine) is failed and enqueued again with
+the same parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``). Optuna's journal file keeps no
+heartbeat: a journal sweep runs on one machine at a time (a file lock refuses a second sweep there),
+so every trial it finds RUNNING when it starts is dead. Which process enqueues a rerun is decided by
+a claim in the storage itself (:func:`claim`), so racing processes never enqueue one trial twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,11 +46,13 @@ TRIAL_FILE, EVAL_FILE = "trial.json", "eval.json"
 EVAL_SEED = 0  # what `gankit eval RUN_DIR` uses by default (and its sample count: default_samples)
 MAX_RETRIES = 3  # reruns of a trial whose worker died, before it counts as failed
 POLL_SECONDS = 2.0
+JOURNAL = "journal:"  # --storage journal:FILE: Optuna's journal file, one JSON line per operation
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """An opened sweep: its directory, spec and storage URL (embedded SQLite unless shared)."""
+    """An opened sweep: its directory, spec and storage (an absolute ``journal:FILE`` or a URL;
+    embedded SQLite unless given)."""
 
     path: Path
     spec: SweepSpec
@@ -50,38 +60,70 @@ class Sweep:
     heartbeat: int = 30  # seconds between a running trial's heartbeats; stale after 3 missed
 
     def storage(self):
-        import optuna
-        import sqlalchemy.exc
+        return open_storage(self.storage_url, self.heartbeat)
 
-        kwargs = {"connect_args": {"timeout": 120}} if self.storage_url.startswith("sqlite") else {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            try:
-                for attempt in range(5):
-                    try:
-                        return self._rdb_storage(kwargs)
-                    except sqlalchemy.exc.IntegrityError:  # another machine creating the tables now
-                        time.sleep(1 + attempt)
-                return self._rdb_storage(kwargs)
-            except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise GankitError(f"cannot open the sweep storage: {first}") from None
-
-    def _rdb_storage(self, kwargs: dict):
-        import optuna
-
-        return optuna.storages.RDBStorage(
-            with_installed_driver(self.storage_url),
-            engine_kwargs=kwargs,
-            heartbeat_interval=self.heartbeat,
-            grace_period=3 * self.heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRIES
-            ),
-        )
+    @property
+    def journal(self) -> Path | None:
+        return journal_path(self.storage_url)
 
     def study_name(self, cell: dict[str, Any]) -> str:
         return f"{self.spec.name}/{group_key(cell)}"
+
+
+def open_storage(url: str, heartbeat: int = 30):
+    """The Optuna storage behind ``url``: a JournalStorage for ``journal:FILE``, else an RDBStorage
+    whose stale trials (no heartbeat for 3 intervals) are failed and rerun once, by one process."""
+    import optuna
+    import sqlalchemy.exc
+
+    journal = journal_path(url)
+    if journal is not None:
+        return _journal_storage(journal)
+    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            for attempt in range(5):
+                try:
+                    return _rdb_storage(url, kwargs, heartbeat)
+                except sqlalchemy.exc.IntegrityError:  # another machine creating the tables now
+                    time.sleep(1 + attempt)
+            return _rdb_storage(url, kwargs, heartbeat)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
+            raise GankitError(f"cannot open the sweep storage: {_first_line(error)}") from None
+
+
+def _rdb_storage(url: str, kwargs: dict, heartbeat: int):
+    import optuna
+
+    return optuna.storages.RDBStorage(
+        with_installed_driver(url),
+        engine_kwargs=kwargs,
+        heartbeat_interval=heartbeat,
+        grace_period=3 * heartbeat,
+        heartbeat_stale_trial_callback=ClaimedRetry(),
+    )
+
+
+def _journal_storage(path: Path):
+    import optuna
+
+    if not path.parent.is_dir():
+        raise GankitError(f"cannot open the sweep journal {path}: no directory {path.parent}")
+    try:
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except (OSError, ValueError, KeyError) as error:  # not a journal file (ValueError: bad JSON)
+        raise GankitError(f"cannot open the sweep journal {path}: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def journal_path(url: str | None) -> Path | None:
+    """FILE of ``journal:FILE`` (None for a URL)."""
+    return Path(url.removeprefix(JOURNAL)) if url is not None and url.startswith(JOURNAL) else None
 
 
 def with_installed_driver(url: str) -> str:
@@ -99,41 +141,78 @@ def embedded_url(path: Path) -> str:
 
 
 def create(spec_file: Path, out: Path, storage_url: str | None, heartbeat: int) -> Sweep:
-    """Validate the spec fully, then create DIR (spec.toml, sweep.json) and the studies."""
+    """Validate the spec fully, then create DIR (spec.toml, sweep.json) and the studies.
+
+    A storage that already holds this spec's studies (the same spec started on another machine, or a
+    committed journal in a fresh clone whose run directories are gone) is continued, not duplicated:
+    finished trials stay finished, and the others run here."""
     spec = load_spec(spec_file)
-    _check_storage_url(storage_url)
-    if storage_url is not None:  # reachable before anything is written
-        Sweep(out, spec, storage_url, heartbeat).storage()
+    check_storage_url(storage_url)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GankitError(f"{out} already exists; continue it with: gankit sweep --resume {out}")
+    if storage_url is not None:  # reachable before anything is written
+        open_storage(absolute_storage(storage_url), heartbeat)
     out.mkdir(parents=True, exist_ok=True)
     (out / SPEC).write_text(spec.text)
-    (out / SWEEP).write_text(
-        json.dumps({"name": spec.name, "shared_storage": storage_url is not None}) + "\n"
-    )
+    write_info(out, spec, storage_url)
     (out / TRIALS).mkdir(exist_ok=True)
-    sweep = Sweep(out, spec, storage_url or embedded_url(out), heartbeat)
+    sweep = Sweep(out, spec, absolute_storage(storage_url) or embedded_url(out), heartbeat)
     make_studies(sweep)
     return sweep
 
 
 def open_existing(path: Path, storage_url: str | None, heartbeat: int) -> Sweep:
-    """``--resume DIR``: the spec and storage recorded in DIR."""
+    """``--resume DIR``: the spec and storage recorded in DIR (``--storage journal:FILE`` replaces a
+    journal that moved, and is recorded)."""
     if not (path / SPEC).is_file() or not (path / SWEEP).is_file():
         raise GankitError(f"{path} is not a gankit sweep directory (no {SPEC} / {SWEEP})")
     info = json.loads((path / SWEEP).read_text())
     if info.get("shared_storage") and storage_url is None:
         raise GankitError(f"{path} uses a shared storage: resume it with --storage URL (the same URL)")
-    _check_storage_url(storage_url)
+    check_storage_url(storage_url)
     spec = parse_spec((path / SPEC).read_text(), str(path / SPEC))
+    if storage_url is None and info.get("journal"):
+        storage_url = JOURNAL + str(path / info["journal"])  # relative to DIR (or absolute)
+    elif journal_path(storage_url) is not None:
+        write_info(path, spec, storage_url)
+    storage_url = absolute_storage(storage_url)
+    journal = journal_path(storage_url)
+    if journal is not None and not journal.is_file():  # Optuna would start an empty one: a new sweep
+        raise GankitError(f"the sweep journal {journal} is missing; give its path: --storage journal:FILE")
     sweep = Sweep(path, spec, storage_url or embedded_url(path), heartbeat)
     make_studies(sweep, resuming=True)  # a creator that died before it enqueued every trial
     return sweep
 
 
-def _check_storage_url(url: str | None) -> None:
-    if url is not None and not url.startswith(("sqlite://", "postgresql", "mysql")):
-        raise GankitError(f"--storage must be an sqlite://, postgresql:// or mysql:// URL, got {url!r}")
+def absolute_storage(url: str | None) -> str | None:
+    """``journal:FILE`` with FILE made absolute (workers and the parent agree whatever their cwd)."""
+    journal = journal_path(url)
+    return url if journal is None else JOURNAL + str(journal.resolve())
+
+
+def write_info(path: Path, spec: SweepSpec, storage_url: str | None) -> None:
+    """DIR/sweep.json. A journal given as a relative path (to the working directory) is recorded
+    relative to DIR, so a repository that keeps both, e.g. the journal committed under
+    benchmarks/journals/ and the sweep directory under runs/, resumes from any clone; an absolute one
+    as given. A URL is not recorded (it may hold a password)."""
+    journal = journal_path(storage_url)
+    info: dict[str, Any] = {"name": spec.name, "shared_storage": storage_url is not None and journal is None}
+    if journal is not None:
+        absolute = journal.is_absolute()
+        info["journal"] = str(journal) if absolute else os.path.relpath(journal.resolve(), path.resolve())
+    (path / SWEEP).write_text(json.dumps(info) + "\n")
+
+
+def check_storage_url(url: str | None) -> None:
+    if url is None:
+        return
+    if url.startswith(JOURNAL):
+        if not url.removeprefix(JOURNAL):
+            raise GankitError("--storage journal:FILE needs a file name, e.g. journal:sweeps/lr.journal")
+    elif not url.startswith(("sqlite://", "postgresql", "mysql")):
+        raise GankitError(
+            f"--storage must be journal:FILE or an sqlite://, postgresql:// or mysql:// URL, got {url!r}"
+        )
 
 
 def quiet_optuna() -> None:
@@ -146,7 +225,9 @@ def quiet_optuna() -> None:
 
 def make_studies(sweep: Sweep, resuming: bool = False) -> None:
     """One study per grid cell; only the process that creates a study enqueues its trials (a machine
-    joining a shared sweep finds them queued). ``resuming`` completes a queue whose creator died."""
+    joining a shared sweep finds them queued). ``resuming`` completes a queue whose creator died.
+
+    Each study keeps the spec's text, so ``gankit compare --storage`` needs nothing but the storage."""
     import optuna
 
     quiet_optuna()
@@ -155,10 +236,13 @@ def make_studies(sweep: Sweep, resuming: bool = False) -> None:
         name = sweep.study_name(cell)
         try:
             study = optuna.create_study(storage=storage, study_name=name, direction=sweep.spec.direction)
+            study.set_user_attr("spec", sweep.spec.text)
             study.set_user_attr("cell", cell)
             missing = sweep.spec.trials
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=name, storage=storage)
+            if "spec" not in study.user_attrs:  # made before studies kept their spec
+                study.set_user_attr("spec", sweep.spec.text)
             if not resuming or study.user_attrs.get("enqueued"):
                 continue
             study.set_user_attr("cell", cell)
@@ -244,8 +328,16 @@ def work(sweep: Sweep, index: int = 0) -> None:
 
         try:
             waiting.optimize(objective, n_trials=1, catch=(Exception,))
+        except TrialTaken:
+            pass  # judged dead and failed while it ran (a late heartbeat): its rerun continues the run
         finally:
             lock.release()
+
+
+class TrialTaken(BaseException):
+    """Our trial was failed by another process (judged dead: a heartbeat later than the grace period)
+    while it ran, and a rerun of it now owns its run directory. A BaseException, so that Optuna's
+    ``optimize`` does not tell the trial, which is no longer ours (telling a failed trial raises)."""
 
 
 class PopLock:
@@ -283,6 +375,15 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     """Train one trial into DIR/trials/<name> and return its metric (what Optuna optimises)."""
     import optuna
 
+    try:
+        return _run_trial(sweep, cell, trial)
+    except optuna.exceptions.UpdateFinishedTrialError as error:  # a report or an attr refused
+        raise TrialTaken(f"trial {trial.number} was failed by another process") from error
+
+
+def _run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
+    import optuna
+
     from gankit.config import from_dict
     from gankit.rundir import is_run_dir
     from gankit.runs import assemble
@@ -292,6 +393,7 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
         # a new trial for the loser: it is never run (and never counted).
         trial.set_user_attr("surplus", True)
         raise optuna.TrialPruned("not an enqueued trial")
+    trial.set_user_attr("worker", worker_tag(trial.number))  # which process runs it (fail_orphans)
     params = {item.name: suggest(trial, item) for item in sweep.spec.search}
     config = from_dict(sweep.spec.config_values(cell, params))
     # A rerun of a dead worker's trial inherits its user attrs, so it finds (and resumes) its run dir.
@@ -305,6 +407,7 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     cpu_start = time.process_time()
     previous_cpu = trial.user_attrs.get("cpu_time", 0.0)
     quiet = lambda message: None  # noqa: E731 - findings are in the run's findings.jsonl
+    wait_for_run_dir(run_dir)
     try:
         if is_run_dir(run_dir) and _resumable(run_dir):
             result = assemble.resume(run_dir, callbacks=callbacks, echo=quiet)
@@ -313,14 +416,22 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
                 config, run_dir, overwrite=run_dir.exists(), callbacks=callbacks, echo=quiet
             )
     except KeyboardInterrupt:  # Ctrl-C / SIGTERM: the run is checkpointed; the next start reruns it
-        trial.set_user_attr("interrupted", True)
-        trial.set_user_attr("cpu_time", previous_cpu + time.process_time() - cpu_start)  # the search's cost
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # exit all the same
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("cpu_time", previous_cpu + time.process_time() - cpu_start)  # search cost
+        raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise  # judged dead while alive (see wait_for_run_dir): the rerun owns the run directory now
+    except Exception:  # a crash: final (only dead workers and interrupts are rerun)
+        if is_run_dir(run_dir):
+            cpu_time = previous_cpu + time.process_time() - cpu_start
+            finish_trial(sweep, trial, run_dir, cell, params, None, "failed", cpu_time)
         raise
     cpu_time = previous_cpu + time.process_time() - cpu_start
     trial.set_user_attr("cpu_time", cpu_time)
     pruned = result.stopped == PRUNED
     value = None if pruned else read_metric(run_dir, sweep.spec.metric, sweep.spec.metric_source)
-    write_trial_file(sweep, trial, cell, params, value, "pruned" if pruned else "complete", cpu_time)
+    finish_trial(sweep, trial, run_dir, cell, params, value, "pruned" if pruned else "complete", cpu_time)
     if pruned:
         raise optuna.TrialPruned(f"pruned at step {result.trainer.step}")
     if value is None:
@@ -329,6 +440,29 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
 
 
 PRUNED = "pruned by Optuna's pruner"
+
+
+def worker_tag(number: int, pid: int | None = None) -> str:
+    """The process running trial ``number``: host and pid. A rerun inherits its original's attrs, so
+    the number tells this attempt's tag from an inherited one."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}:{number}"
+
+
+def wait_for_run_dir(run_dir: Path) -> None:
+    """Wait while another live process writes ``run_dir`` (holds its flock, ``rundir.LOCK``).
+
+    That happens when a trial was judged dead while its worker still ran (a heartbeat later than the
+    grace period: a suspended machine, a database out of reach) and its rerun starts here. Training
+    beside it would interleave two writers in one directory; failing would lose the trial. The rerun
+    waits instead and then resumes from where the other stopped: that worker ends by itself once it
+    next reports to its failed trial, or at its end, when Optuna refuses its result."""
+    import fcntl
+
+    from gankit.rundir import LOCK
+
+    if (run_dir / LOCK).is_file():
+        with open(run_dir / LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while the other writer holds it; closing releases
 
 
 def _resumable(run_dir: Path) -> bool:
@@ -383,11 +517,20 @@ def read_metric(run_dir: Path, metric: str, source: str) -> float | None:
     from gankit.rundir import read_metrics
 
     if source == "metrics":
-        values = [row.get(metric) for row in read_metrics(run_dir)]
-        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        return float(finite[-1]) if finite else None
+        value = last_values(read_metrics(run_dir)).get(metric)
+        return None if value is None else float(value)
     value = run_eval(run_dir).get(metric)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def last_values(rows: list[dict]) -> dict[str, float]:
+    """Each numeric key of metrics.jsonl rows at its last finite value (a sweep's metric is one)."""
+    last = {}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                last[key] = value
+    return last
 
 
 def run_eval(run_dir: Path) -> dict:
@@ -404,11 +547,15 @@ def run_eval(run_dir: Path) -> dict:
     return record
 
 
-def write_trial_file(sweep, trial, cell, params, value, state, cpu_time) -> None:
-    """RUN_DIR/trial.json: what `gankit compare` reads without the Optuna storage."""
+def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, cpu_time: float) -> None:
+    """Keep a trial's result twice: RUN_DIR/trial.json, what `gankit compare DIR` reads, and the
+    trial's ``result`` user attr, what ``gankit compare --storage`` reads when the run directories
+    are gone (a fresh clone of a repository that committed the sweep's journal). ``state`` is
+    complete, pruned or failed (the training raised)."""
     from gankit.checkpoint import atomic_write_bytes
-    from gankit.rundir import dumps
+    from gankit.rundir import dumps, read_config, read_metrics
 
+    rows = read_metrics(run_dir)
     record = {
         "sweep": sweep.spec.name,
         "number": trial.number,
@@ -420,9 +567,19 @@ def write_trial_file(sweep, trial, cell, params, value, state, cpu_time) -> None
         "value": value,
         "state": state,
         "cpu_time": cpu_time,
+        "steps": rows[-1].get("step") if rows else None,  # generator steps trained
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
-    atomic_write_bytes(sweep.path / trial.user_attrs["run_dir"] / TRIAL_FILE, (dumps(record) + "\n").encode())
+    atomic_write_bytes(run_dir / TRIAL_FILE, (dumps(record) + "\n").encode())
+    evaluated = json.loads((run_dir / EVAL_FILE).read_text()) if (run_dir / EVAL_FILE).is_file() else None
+    stored = {
+        **record,
+        "run_dir": trial.user_attrs["run_dir"],
+        "metrics": last_values(rows),  # compare's value for any metrics.jsonl key ...
+        "eval": evaluated,  # ... and for any `gankit eval` key the sweep computed
+        "config": read_config(run_dir),  # the resolved config: compare's --by and its budget checks
+    }
+    trial.set_user_attr("result", json.loads(dumps(stored)))  # non-finite numbers as null
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -491,33 +648,128 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def retry_interrupted(studies: list) -> None:
-    """Trials stopped by Ctrl-C / SIGTERM ended FAIL: enqueue each again once (like a dead worker's)."""
+def claim(study, what: str) -> bool:
+    """Whether this process, of any number racing, is the one that does ``what`` in ``study``.
+
+    The claim is a study named ``<study>/<what>``: creating a study of a new name is atomic in every
+    Optuna storage (a UNIQUE column in SQLite, PostgreSQL and MySQL; the first of the journal's
+    entries), so exactly one creator succeeds. A trial's state is no such lock: Optuna's
+    compare-and-set of a RUNNING trial reads the row with SELECT ... FOR UPDATE, which SQLite ignores,
+    and a FAIL trial (where a retry starts) accepts no further change at all.
+    """
     import optuna
+
+    try:  # study._storage: the storage object itself (Optuna's own callbacks use it so)
+        study._storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], f"{study.study_name}/{what}")
+    except optuna.exceptions.DuplicatedStudyError:
+        return False
+    return True
+
+
+class ClaimedRetry:
+    """Optuna's RetryHeartbeatStaleTrialCallback, run by one process only for each failed trial.
+
+    Two machines starting together used to see the same interrupted trial and both enqueue it again
+    (and two workers could both fail one stale trial: SQLite's state change is no compare-and-set):
+    the trial ran twice, the second copy failing on the first's run directory. A claim of
+    ``retry-of-<number>`` makes the rerun exactly one. A process killed between its claim and the
+    enqueue leaves that trial failed (a window of one storage write).
+    """
+
+    def __init__(self, max_retry: int = MAX_RETRIES):
+        import optuna
+
+        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study, trial) -> None:
+        if claim(study, f"retry-of-{trial.number}"):
+            self.retry(study, trial)
+
+
+def retry_interrupted(studies: list) -> None:
+    """Trials stopped by Ctrl-C / SIGTERM (or whose worker died, see fail_orphans) ended FAIL: enqueue
+    each again once, like a stale trial; the claim in ClaimedRetry makes "once" hold across machines."""
     from optuna.trial import TrialState
 
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    retry = ClaimedRetry()
     for study in studies:
         trials = study.get_trials(deepcopy=False)
         retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-        for t in trials:
+        for t in trials:  # `retried` only saves a claim that would fail (the claim decides)
             if t.state == TrialState.FAIL and t.user_attrs.get("interrupted") and t.number not in retried:
                 retry(study, t)
 
 
+def fail_orphans(studies: list, pid: int | None = None) -> int:
+    """Mark RUNNING trials whose worker is gone interrupted and FAIL (a trial that finished meanwhile
+    stays finished), so that retry_interrupted reruns them. Returns how many.
+
+    ``pid``: the trials of that worker process of this machine, which exited (SIGKILL, out of
+    memory); None: every RUNNING trial, which is what a journal sweep (no heartbeats) finds dead
+    when it starts under the journal's lock (see run)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    failed = 0
+    for study in studies:
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if pid is not None and t.user_attrs.get("worker") != worker_tag(t.number, pid):
+                continue
+            try:
+                study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+                failed += study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # it finished after all
+    return failed
+
+
+def lock_journal(path: Path):
+    """Hold the journal file's flock while this sweep runs: a second sweep on the same journal on this
+    machine is refused, so every trial the holder finds RUNNING at its start is dead. Across machines
+    the rule is the documented one: a journal sweep runs on one machine at a time."""
+    import fcntl
+
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise GankitError(f"the sweep journal {path} is in use by another gankit sweep here") from None
+    return handle
+
+
 def run(sweep: Sweep, workers: int, show_progress: bool, echo=None) -> Progress:
-    """Start ``workers`` worker processes on this sweep, report progress until they end."""
+    """Start ``workers`` worker processes on this sweep, report progress until they end.
+
+    A worker that exits while its trial runs (killed) has that trial rerun at once by the others."""
     echo = echo or (lambda line: print(line, file=sys.stderr))
     quiet_optuna()
+    journal = lock_journal(sweep.journal) if sweep.journal is not None else None
+    try:
+        return _run(sweep, workers, show_progress, echo, journal is not None)
+    finally:
+        if journal is not None:
+            journal.close()  # closing releases the flock
+
+
+def _run(sweep: Sweep, workers: int, show_progress: bool, echo, journal: bool) -> Progress:
     studies = load_studies(sweep)
+    if journal:  # no heartbeats in a journal: with its lock held, whatever is RUNNING is dead
+        fail_orphans(studies)
     retry_interrupted(studies)
     threads = max(1, (os.cpu_count() or 1) // workers)
     env = {**os.environ, "GANKIT_SWEEP_STORAGE": sweep.storage_url, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "gankit.runs.sweep", str(sweep.path), str(sweep.heartbeat), str(threads)]
     processes = [subprocess.Popen([*command, str(index)], env=env) for index in range(workers)]
+    ended: set[int] = set()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         while any(p.poll() is None for p in processes):
+            for p in processes:
+                if p.returncode is not None and p.pid not in ended:
+                    ended.add(p.pid)
+                    if fail_orphans(studies, p.pid):  # a killed worker: its trial, rerun now
+                        retry_interrupted(studies)
             if show_progress:
                 print(
                     "\r" + progress_line(progress(sweep, studies), workers, sweep.spec.metric),
