@@ -110,7 +110,7 @@ def hand_loop(config: TrainConfig, data, device: torch.device) -> Callable[[int]
 
 def gankit_loop(config: TrainConfig, data, device: torch.device) -> Callable[[int], None]:
     """gankit's Trainer.fit, n generator steps at a time (the same path as `gankit train`)."""
-    threads = config.threads or torch.get_num_threads()
+    threads = torch.get_num_threads() if config.threads == "auto" else config.threads
     trainer = Trainer(config, data, device)
 
     def run(n: int) -> None:

@@ -9,6 +9,7 @@ import torch
 from gankit.config import TrainConfig, resolve
 from gankit.data import load_data
 from gankit.engine.loop import PLAIN, Trainer
+from gankit.engine.speed import LOSS_KEYS, losses_match
 from gankit.errors import GankitError
 from gankit.nets.mlp import MLPDiscriminator
 from gankit.objectives import gradient_penalty
@@ -91,9 +92,9 @@ def test_amp_trains_like_fp32_within_bf16_rounding():
     )
     assert amp.plan.autocast_dtype == torch.bfloat16
     first_amp, first_fp32 = amp.train_step(), fp32.train_step()  # from the same weights
-    for key in ("d_loss", "gradient_penalty", "g_loss"):
-        assert first_amp[key].dtype == torch.float32
-        assert first_amp[key].item() == pytest.approx(first_fp32[key].item(), rel=2e-2, abs=1e-3)
+    assert all(first_amp[key].dtype == torch.float32 for key in LOSS_KEYS)
+    # the criterion amp "auto" applies before it keeps bf16 (engine/speed.py)
+    assert losses_match(*({key: stats[key].item() for key in LOSS_KEYS} for stats in (first_fp32, first_amp)))
     for _ in range(2):
         amp.train_step(), fp32.train_step()
     assert max_difference(amp, fp32) < 0.05 * weights_moved(fp32)
@@ -146,3 +147,4 @@ def test_speed_flags_reach_the_run_config(cli, tmp_path):
         False,
         False,
     )
+    assert config["speed"] == {"amp": True, "threads": 1}  # as asked; a 2-step run is not timed

@@ -209,12 +209,23 @@ def train(
         None, "--compile", help="torch.compile the networks (slow start, faster steps).", show_default=False
     ),
     amp: bool | None = typer.Option(
-        None, "--amp", help="bf16 mixed precision (autocast) on cpu or cuda.", show_default=False
+        None,
+        "--amp/--no-amp",
+        help="bf16 mixed precision (autocast) on cpu or cuda, or fp32. Unset: the faster of the two, "
+        "timed at the start of the run (config.json records the choice).",
+        show_default="auto",
     ),
     channels_last: bool | None = typer.Option(
         None, "--channels-last", help="NHWC memory layout for conv nets (image data).", show_default=False
     ),
-    threads: int | None = _opt("threads", "CPU threads for torch (0 = torch's default).", "--threads"),
+    threads: str | None = typer.Option(
+        None,
+        "--threads",
+        metavar="auto|N",
+        help="CPU threads for torch, or auto: the fewest within 5 % of the fastest, timed at the start "
+        "of the run within this process's share of the cores (config.json records the choice).",
+        show_default=_default("threads"),
+    ),
     nproc: int = typer.Option(
         1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel, via torchrun)."
     ),
@@ -232,7 +243,8 @@ def train(
     ),
 ) -> None:
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
-    given = [name for name, value in locals().items() if value not in (None, False) and name != "ctx"]
+    given = [p.name for p in ctx.command.params if ctx.get_parameter_source(p.name).name == "COMMANDLINE"]
+    threads = _threads_value(threads)
     from gankit.engine import distributed
     from gankit.report.live import watching
     from gankit.runs import assemble
@@ -272,6 +284,16 @@ def train(
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
     if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
         raise typer.Exit(1)
+
+
+def _threads_value(text: str | None) -> int | str | None:
+    """--threads N or auto, as the config takes it (a count's range is the config's to check)."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise GankitError(f"--threads must be auto or a count >= 1, got {text!r}") from None
 
 
 def _launch_processes(

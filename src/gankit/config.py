@@ -114,9 +114,14 @@ class TrainConfig:
     device: str = "auto"
     # speed (docs/benchmarks/speed.md): how a step is computed, not what (amp rounds to bf16)
     compile: bool = False  # torch.compile the networks (slow first steps; the penalty stays eager)
-    amp: bool = False  # bf16 autocast for the forward passes (cpu, bf16-capable cuda)
+    # bf16 autocast for the forward passes (cpu, bf16-capable cuda); "auto": the faster of bf16 and
+    # fp32 as timed at the start of a new run (engine/speed.py), which config.json records as true/false
+    amp: bool | str = "auto"
     channels_last: bool = False  # NHWC memory layout for conv nets (image data only)
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    # CPU threads for torch; "auto": the fewest within 5 % of the fastest, timed at the start of a new
+    # run within the process's share of the cores (engine/speed.py), which config.json records
+    threads: int | str = "auto"
+    speed: dict[str, Any] = field(default_factory=dict)  # how amp and threads were chosen: a record
     # live alarms (gankit.diagnose.monitors, docs/doctor.md); windows count logged rows
     monitors: bool = True
     monitor_window: int = 5  # rows in a row a row-based condition must hold
@@ -167,7 +172,6 @@ class TrainConfig:
             "ema_rampup",
             "clip_value",
             "gradient_penalty_weight",
-            "threads",
             "r1_gamma",
             "r2_gamma",
             "time_budget_s",
@@ -199,6 +203,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value > limit:
                 raise GankitError(f"{name} must be at most {limit}, got {value}")
+        if self.amp not in (True, False, "auto"):
+            raise GankitError(f"amp must be auto, true or false, got {self.amp!r}")
+        if self.threads != "auto" and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise GankitError(f"threads must be auto or a count >= 1, got {self.threads!r}")
         if self.ema_decay >= 1:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         for name in ("optimizer", "g_optimizer"):

@@ -77,7 +77,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     """A run's config.json, as the run was trained.
 
     A run written before ``ema_rampup`` existed averaged G with the plain EMA: it reads as
-    ``ema_rampup = 0``, so that resuming it keeps the schedule it started with.
+    ``ema_rampup = 0``, so that resuming it keeps the schedule it started with. One written before
+    ``threads`` could be "auto" recorded 0 for "torch's own thread count": it reads as "auto", which
+    a trainer that was not timed takes to mean the same (a resume never times).
     """
     path = check_run_dir(path)
     try:
@@ -86,6 +88,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise GankitError(f"cannot read {path / CONFIG}: {error}") from None
     if isinstance(values, dict) and "ema_decay" in values:
         values.setdefault("ema_rampup", 0.0)
+    if isinstance(values, dict) and values.get("threads") == 0 and values["threads"] is not False:
+        values["threads"] = "auto"
     return values
 
 

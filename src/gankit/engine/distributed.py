@@ -167,8 +167,12 @@ def process_group() -> ProcessGroup | None:
 def launch(args: list[str], nproc: int) -> int:
     """Run ``gankit <args>`` as ``nproc`` processes on this machine with torchrun; its exit code.
 
-    For several machines, run torchrun yourself on each (see docs/scaling.md).
+    For several machines, run torchrun yourself on each (see docs/scaling.md). Each process is
+    given its share of this process's cores as OMP_NUM_THREADS (torchrun would give it 1), the most
+    that ``--threads auto`` then takes; a value set by the user is kept.
     """
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     command += ["-m", "gankit", *args]
-    return subprocess.run(command, check=False).returncode
+    share = max(1, len(os.sched_getaffinity(0)) // nproc) if hasattr(os, "sched_getaffinity") else 1
+    env = {"OMP_NUM_THREADS": str(share), **os.environ}
+    return subprocess.run(command, check=False, env=env).returncode

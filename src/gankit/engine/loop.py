@@ -30,6 +30,7 @@ from gankit.engine.schedules import (
     logged_schedules,
     ramped_ema_decay,
 )
+from gankit.engine.speed import set_threads
 from gankit.engine.step import d_step, g_step
 from gankit.errors import GankitError
 from gankit.nets import build_networks, data_statistics
@@ -57,7 +58,7 @@ def _check_speed_options(config: TrainConfig, data_shape: tuple[int, ...], devic
         raise GankitError(
             f"channels_last applies to image data (conv nets) only; {config.data!r} has shape {data_shape}"
         )
-    if config.amp and not (
+    if config.amp is True and not (
         device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
     ):
         raise GankitError(f"amp (bf16 autocast) is supported on cpu and bf16-capable cuda, not {device}")
@@ -135,6 +136,8 @@ class Trainer:
     ``config`` must be resolved (see :func:`gankit.config.resolve`). All randomness of training
     (real batches, noise, penalty interpolation) comes from ``self.rng``, a ``torch.Generator`` on
     the training device seeded from ``config.seed``; network initialisation uses the same seed.
+    ``amp`` and ``threads`` "auto" are decided before a new run by ``engine/speed.py: choose`` (as
+    ``gankit.runs.assemble`` does); a Trainer given "auto" runs fp32 at the process's thread count.
     """
 
     def __init__(self, config: TrainConfig, data, device: torch.device | str = "cpu", parallel=None):
@@ -153,8 +156,8 @@ class Trainer:
     def _init_players(self, build: Callable[[], tuple[nn.Module, nn.Module]]) -> None:
         """Seed every RNG, then build (generator, discriminator), their optimisers, EMA and step state."""
         config = self.config
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        if config.threads != "auto":  # "auto" not yet decided (engine/speed.py): the process's count
+            set_threads(config.threads)
         # Network initialisation draws from torch's global RNG; numpy's and Python's are seeded too so
         # that anything else that uses them (a callback, a library) repeats from run to run.
         torch.manual_seed(config.seed)
@@ -206,7 +209,7 @@ class Trainer:
             joint_critic_forward=scores_each_sample_alone(self.discriminator),
             shard=parallel.shard(config.batch_size, config.pack) if parallel is not None else slice(None),
             penalty_critic=penalty_critic,
-            autocast_dtype=torch.bfloat16 if config.amp else None,
+            autocast_dtype=torch.bfloat16 if config.amp is True else None,  # "auto" undecided: fp32
         )
 
     @torch.no_grad()

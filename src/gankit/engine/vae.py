@@ -31,7 +31,7 @@ class VAETrainer(Trainer):
             raise GankitError(
                 f"--model vae needs image data (C, H, W); {config.data!r} has shape {data.shape}"
             )
-        unsupported = [name for name in ("compile", "amp", "channels_last") if getattr(config, name, False)]
+        unsupported = [name for name in ("compile", "amp", "channels_last") if getattr(config, name) is True]
         if parallel is not None:
             unsupported.append("torchrun")
         if unsupported:

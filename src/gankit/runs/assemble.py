@@ -22,6 +22,7 @@ from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save
 from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.data import is_toy, load_data
 from gankit.diagnose import monitors as diagnose
+from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
 from gankit.engine.restore import load_trainer_state, make_trainer, model_label, prepare
@@ -205,10 +206,15 @@ def train(
     callbacks: Iterable[Callback] = (),
     echo: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Train a new run; with ``out`` it writes a run directory, without it trains in memory."""
+    """Train a new run; with ``out`` it writes a run directory, without it trains in memory.
+
+    ``amp`` and ``threads`` "auto" are decided first, by timing a few steps (engine/speed.py);
+    config.json records the choice, which a resume keeps.
+    """
     data, resolved = prepare(config)
     group = process_group()  # None unless this process is one rank of a torchrun job
     device = group.device(resolved.device) if group else pick_device(resolved.device)
+    resolved, speed_lines = speed.choose(resolved, data, device, parallel=group)
     trainer = make_trainer(resolved, data, device, parallel=group)
     run = None
     if out is not None:
@@ -219,6 +225,9 @@ def train(
         run = group.on_rank_zero(create) if group else create()
     if group and group.rank:  # only rank 0 talks
         progress, echo = False, _silent
+    echo = echo or _to_stderr
+    for line in speed_lines:
+        echo(line)
     return _fit(trainer, run, list(callbacks), progress, echo)
 
 
@@ -309,6 +318,10 @@ def _silent(message: str) -> None:
     """The echo of ranks other than 0: one line per event is enough."""
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _callback_keys(callbacks: list[Callback]) -> list[str]:
     """A checkpoint key per callback: its class name, numbered when a class appears twice."""
     keys, seen = [], {}
@@ -327,7 +340,7 @@ def _fit(
     echo,
     callback_states: dict | None = None,
 ) -> RunResult:
-    echo = echo or (lambda message: print(message, file=sys.stderr))
+    echo = echo or _to_stderr
     config = trainer.config
     callbacks: list[Callback] = []
     if config.eval_every:

@@ -221,7 +221,7 @@ def default_by(spec, records: list[RunRecord]) -> list[str]:
         return [key for key in spec.grid if key != "seed"]
     if not records:
         return []
-    keys = [key for key in records[0].config if key not in ("seed", "extra")]
+    keys = [key for key in records[0].config if key not in ("seed", "extra", "speed")]
     return [key for key in keys if len({json.dumps(r.config.get(key)) for r in records}) > 1]
 
 
@@ -364,7 +364,9 @@ def speed_warnings(records: list[RunRecord]) -> list[str]:
     for record in records:
         stopped = record.status != COMPLETE  # pruned, crashed or not finished: stopped early
         if record.config.get("time_budget_s") and record.steps and not stopped:
-            key = json.dumps({k: v for k, v in record.config.items() if k != "seed"}, sort_keys=True)
+            # speed: the timings behind amp and threads, not a setting (the settings are compared)
+            settings = {k: v for k, v in record.config.items() if k not in ("seed", "speed")}
+            key = json.dumps(settings, sort_keys=True)
             twins.setdefault(key, []).append(record)
     lines = []
     for members in twins.values():
