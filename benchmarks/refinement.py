@@ -75,7 +75,8 @@ PUBLISHED = [
 
 def recipe(preset: str, extra: dict, steps: int | None) -> dict:
     """The train config every run shares: the preset, ``extra`` on top, no evaluation during training."""
-    base = {**PRESETS[preset], **extra, "eval_every": 0, "sample_every": 0}
+    # fp32 pinned: `amp = "auto"` would pick a precision by timing, so runs of one table could differ
+    base = {**PRESETS[preset], **extra, "eval_every": 0, "sample_every": 0, "amp": False}
     return base if steps is None else base | {"steps": steps}
 
 

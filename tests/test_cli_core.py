@@ -75,7 +75,18 @@ def test_help_shows_defaults(cli):
 def test_list_names_data_objectives_and_presets(cli):
     code, out, _ = cli("list")
     assert code == 0
-    for name in ("ring", "grid", "swissroll", "minimax", "ns", "wgan-gp", "hinge", "lsgan", "presets:"):
+    for name in (
+        "ring",
+        "grid",
+        "swissroll",
+        "minimax",
+        "ns",
+        "wgan-gp",
+        "hinge",
+        "lsgan",
+        "rpgan",
+        "presets:",
+    ):
         assert name in out
 
 
@@ -170,5 +181,5 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
     assert result.returncode == 2
     assert (
         result.stderr.strip() == "gankit: error: unknown objective 'nope'; allowed: minimax, ns, wgan, "
-        "wgan-gp, hinge, lsgan"
+        "wgan-gp, hinge, lsgan, rpgan"
     )
