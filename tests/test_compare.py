@@ -301,3 +301,76 @@ def test_bad_compare_input_exits_2_with_one_line(cli, runs, tmp_path):
     ):
         code, _, err = cli("compare", *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The budget rules: settled (seed runs' validation curves), flattened (a search's best so far)
+
+STEPS = list(range(100, 2100, 100))  # 20 evaluations; the last quarter: 1,500 to 2,000 (6 of them)
+SEED_OFFSETS = np.array([[-0.2], [-0.1], [0.0], [0.1], [0.2]])  # 5 seeds, standard deviation 0.158
+
+
+def test_a_curve_that_moves_less_than_the_seeds_differ_over_its_last_quarter_settled():
+    flat = 1.0 + SEED_OFFSETS + np.zeros(len(STEPS))
+    plateau = comparing.settled(STEPS, flat)
+    assert plateau.flat and plateau.change == pytest.approx(0, abs=1e-12)
+    assert plateau.spread == pytest.approx(0.1581, abs=1e-4) and (plateau.start, plateau.end) == (1500, 2000)
+    slow = flat - 1e-4 * np.array(STEPS)  # falls 0.05 over the last quarter: less than 0.158
+    assert comparing.settled(STEPS, slow).flat
+    assert comparing.settled(STEPS, slow).change == pytest.approx(-0.05)
+    # noise around a flat curve: the line through the last quarter decides, not its two ends (which
+    # differ by 0.2, more than the spread)
+    zigzag = flat + 0.1 * (-1.0) ** np.arange(len(STEPS))
+    assert comparing.settled(STEPS, zigzag).flat
+    assert comparing.settled(STEPS, zigzag).change == pytest.approx(-0.1 * 15 / 17.5)
+
+
+def test_a_curve_still_falling_by_more_than_the_seeds_spread_has_not_settled():
+    falling = 1.0 + SEED_OFFSETS - 1e-3 * np.array(STEPS)  # 0.5 over the last quarter
+    plateau = comparing.settled(STEPS, falling)
+    assert not plateau.flat and plateau.change == pytest.approx(-0.5)
+    rising = 1.0 + SEED_OFFSETS + 1e-3 * np.array(STEPS)  # a curve getting worse has not settled either
+    assert not comparing.settled(STEPS, rising).flat
+    agreeing = np.ones((3, len(STEPS))) - 1e-6 * np.array(STEPS)  # seeds that agree exactly: any move counts
+    assert not comparing.settled(STEPS, agreeing).flat
+    wide = 1.0 + 10 * SEED_OFFSETS - 1e-3 * np.array(STEPS)  # ... and seeds 10x apart hide it
+    assert comparing.settled(STEPS, wide).flat
+
+
+def test_a_diverged_seed_is_not_settled_and_the_rule_needs_two_seeds_and_two_late_evaluations():
+    curves = 1.0 + SEED_OFFSETS + np.zeros(len(STEPS))
+    curves[2, -1] = np.nan
+    assert not comparing.settled(STEPS, curves).flat
+    with pytest.raises(ValueError, match="2 seeds"):
+        comparing.settled(STEPS, curves[:1])
+    with pytest.raises(ValueError, match="2 evaluations in the last quarter"):
+        comparing.settled([100, 1000], np.ones((3, 2)))
+
+
+def test_a_search_flattened_when_its_last_quarter_of_trials_improved_less_than_the_seeds_spread():
+    counts, best = list(range(1, 9)), [5.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0, 2.9]  # best after 6 of 8: 3.0
+    plateau = comparing.flattened(counts, best, spread=0.2, direction="minimize")
+    assert plateau.flat and plateau.change == pytest.approx(0.1) and (plateau.start, plateau.end) == (6, 8)
+    assert not comparing.flattened(counts, best, spread=0.05, direction="minimize").flat
+    rising = [-value for value in best]  # the same search of a maximised metric
+    assert comparing.flattened(counts, rising, spread=0.05, direction="maximize").change == pytest.approx(0.1)
+    # budget_curves' counts start at the first trial with a value: none by trial 6 of 8 says nothing
+    assert comparing.flattened([7, 8], [1.0, 0.5], spread=1.0, direction="minimize") is None
+
+
+def test_validation_curves_are_read_from_a_stored_result_at_the_steps_every_run_evaluated(tmp_path):
+    def stored(steps, values):
+        result = {"evaluations": {"step": steps, "eval_w1": values}}
+        return comparing.RunRecord(tmp_path / "gone", {}, 1.0, trial=result)
+
+    records = [stored([10, 20, 30], [3.0, 2.0, None]), stored([10, 20], [4.0, 1.0])]  # one stopped at 20
+    steps, curves = comparing.common_curves(records, "eval_w1")
+    assert steps == [10, 20] and curves.tolist() == [[3.0, 2.0], [4.0, 1.0]]
+    steps, curves = comparing.common_curves(records[:1], "eval_w1")
+    assert steps == [10, 20, 30] and np.isnan(curves[0, 2])  # not finite: NaN
+
+
+def test_a_run_directory_gives_its_validation_curve_from_metrics_jsonl(tmp_path):
+    make_run(tmp_path / "run", "ns", 0, 0.5)
+    record = comparing.read_record(tmp_path / "run", "eval_w1")
+    assert comparing.evaluation_curve(record, "eval_w1") == ([10, 30], [9.0, 0.5])

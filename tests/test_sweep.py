@@ -442,6 +442,48 @@ BAD_SPECS = {
     "bad config value in a cell": (GOOD, "[grid]\nsteps = [10, -1]", "steps must be > 0"),
     "bad value at a search end": (GOOD, "[search]\nema_decay = { low = 0.5, high = 1.5 }", "ema_decay"),
     "unknown data set": (GOOD.replace('"ring"', '"nowhere"'), "", "nowhere"),
+    "unknown pruner": (GOOD, 'pruner = "asha"', "pruner must be one of none, median, successive-halving"),
+    "min_resource without a resource pruner": (
+        GOOD,
+        "min_resource = 2",
+        "min_resource applies to pruner = successive-halving or hyperband, not 'none'",
+    ),
+    "max_resource under successive halving": (
+        'pruner = "successive-halving"\n' + GOOD,
+        "max_resource = 4",
+        "max_resource applies to pruner = hyperband",
+    ),
+    "reduction_factor < 2": (
+        'pruner = "hyperband"\n' + GOOD,
+        "reduction_factor = 1",
+        "must be an integer >= 2",
+    ),
+    "max_resource < min_resource": (
+        'pruner = "hyperband"\nmin_resource = 4\n' + GOOD,
+        "max_resource = 2",
+        "max_resource (2) must be >= min_resource (4)",
+    ),
+    "n_startup_trials without search": (GOOD, "n_startup_trials = 3", "it needs a [search] table"),
+    "n_startup_trials < 1": (
+        GOOD + "[search]\ng_lr = { low = 0.001, high = 0.01 }\n",
+        "n_startup_trials = 0",
+        "n_startup_trials must be an integer >= 1",
+    ),
+    "a searched evaluation interval under successive halving": (
+        GOOD + "[search]\neval_every = { low = 1, high = 5 }\n",
+        'pruner = "successive-halving"',
+        "eval_every cannot be searched with pruner = successive-halving",
+    ),
+    "hyperband under a CPU budget without max_resource": (
+        'pruner = "hyperband"\n' + GOOD,
+        "[base]\ntime_budget_s = 5.0",
+        "with time_budget_s, hyperband needs max_resource",
+    ),
+    "an evaluation watched without evaluations": (
+        'pruner = "successive-halving"\n' + GOOD.replace("eval_w1", "w1"),
+        "[base]\neval_every = 0",
+        "watches eval_w1, which needs eval_every > 0",
+    ),
 }
 
 
@@ -547,3 +589,103 @@ def test_a_trial_stopped_by_ctrl_c_keeps_the_cpu_time_it_spent(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         sweeps.run_trial(opened, {}, trial)
     assert trial.user_attrs["interrupted"] and trial.user_attrs["cpu_time"] == 5.5
+
+
+# ---------------------------------------------------------------------------------------------------
+# Searches that search: the pruner's resources, TPE past its random start, the stored curves
+
+PRUNED_SPEC = """
+metric = "eval_w1"
+trials = 6
+n_startup_trials = 2
+pruner = "{pruner}"
+min_resource = 2
+reduction_factor = 3
+[base]
+data = "ring"
+steps = 1000
+eval_every = 50
+[search]
+g_lr = {{ low = 1e-4, high = 1e-2, log = true }}
+critic_steps = {{ choices = [1, 2, 5] }}
+"""
+
+
+def test_a_resource_pruner_counts_evaluations_and_cuts_at_their_generator_steps():
+    """min_resource = 2 evaluations of eval_every = 50: the first cut at step 100, where a trial worse
+    than the only one before it stops (successive halving keeps the best third, at least the best)."""
+    sweeps.quiet_optuna()
+    spec = parse_spec(PRUNED_SPEC.format(pruner="successive-halving"))
+    assert spec.resource_steps({}) == 50 and spec.watched == "eval_w1"
+    pruner = sweeps._pruner(sweeps.Sweep(Path("."), spec, ""), {})
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    study = optuna.create_study(pruner=pruner)
+    first = study.ask()
+    for step in (50, 100, 150):
+        first.report(1.0, step)
+        assert not first.should_prune()
+    study.tell(first, 1.0)
+    worse = study.ask()
+    worse.report(2.0, 50)
+    assert not worse.should_prune()  # before the first cut
+    worse.report(2.0, 100)
+    assert worse.should_prune()
+
+    hyperband = sweeps._pruner(
+        sweeps.Sweep(Path("."), parse_spec(PRUNED_SPEC.format(pruner="hyperband")), ""), {}
+    )
+    assert (hyperband._min_resource, hyperband._max_resource) == (100, 1000)  # max: the run's steps
+
+
+def test_a_spec_sets_the_random_start_and_keeps_a_third_of_the_trials_when_it_does_not():
+    spec = parse_spec(
+        PRUNED_SPEC.format(pruner="none").replace("min_resource = 2\nreduction_factor = 3\n", "")
+    )
+    assert spec.n_startup_trials == 2
+    without = parse_spec(
+        'metric = "eval_w1"\ntrials = 40\n[base]\ndata = "ring"\nsteps = 10\n'
+        "[search]\ng_lr = { low = 1e-4, high = 1e-2, log = true }\n"
+    )
+    assert without.n_startup_trials == 10  # min(10, trials // 3), as before the key existed
+
+
+def test_after_its_random_start_trial_k_draws_from_the_finished_trials_whichever_worker_runs_it():
+    """Trial k's sampler is seeded by (seed, k). While fewer than n_startup_trials have finished it
+    draws at random: the same configuration whatever finished before. After that TPE models the
+    finished trials: the same history gives the same draw in any process, another history another."""
+    sweeps.quiet_optuna()
+    spec = parse_spec(
+        PRUNED_SPEC.format(pruner="none").replace("min_resource = 2\nreduction_factor = 3\n", "")
+    )
+    opened = sweeps.Sweep(Path("."), spec, "")
+    distributions = {item.name: item.distribution() for item in spec.search}
+
+    def draw(history: list[tuple[float, int, float]]) -> dict:
+        study = optuna.create_study()
+        for g_lr, critic_steps, value in history:
+            params = {"g_lr": g_lr, "critic_steps": critic_steps}
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions=distributions, value=value)
+            )
+        study.sampler = sweeps._sampler(opened, len(history))  # as a worker does for trial k
+        trial = study.ask()
+        return {item.name: sweeps.suggest(trial, item) for item in spec.search}
+
+    one, other = [(1e-3, 1, 0.5)], [(5e-3, 5, 0.1)]
+    assert draw(one) == draw(other)  # trial 1: still random, whatever trial 0 found
+    history = [(1e-3, 1, 0.5), (5e-3, 5, 0.1), (2e-4, 2, 0.9), (3e-3, 5, 0.2)]
+    assert draw(history) == draw(history)  # trial 4, past the start: the same history, the same draw
+    assert draw(history) != draw([(g, c, -v) for g, c, v in history])  # the values decide
+
+
+def test_a_finished_trial_keeps_its_evaluations_as_columns():
+    rows = [
+        {"step": 10, "d_loss": 0.5, "eval_w1": 0.9, "eval_modes": 3},
+        {"step": 20, "d_loss": 0.4},  # no evaluation
+        {"step": 30, "eval_w1": float("nan"), "eval_modes": 5},
+    ]
+    assert sweeps.evaluation_columns(rows) == {
+        "step": [10, 30],
+        "eval_modes": [3, 5],
+        "eval_w1": [0.9, None],  # not finite: None
+    }

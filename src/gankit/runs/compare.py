@@ -15,6 +15,10 @@ not yet rerun) is *unfinished*, one whose training raised is *crashed*, one stop
 Runs with a CPU-time budget (``time_budget_s``) are equal only if they ran at one speed: their rows
 add the median generator steps trained, and runs that differ only in their seed but trained clearly
 different numbers of steps under the same budget are named in a warning (another host, other load).
+
+Two budget rules read the curves behind a table (:func:`settled`, :func:`flattened`): whether seed
+runs' validation curves had stopped moving at the end of training, and whether a search's best value
+so far had stopped improving by its last trials; both measure "moving" against the seeds' spread.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ BOOTSTRAP_SEED = 0
 # Runs that differ only in their seed, under the same CPU-time budget, may train this much more steps
 # (max / min - 1) than each other before compare warns that they ran at different speeds.
 MAX_SPEED_SPREAD = 0.15
+# The budget rules (settled, flattened) look at the last quarter of a curve: of its steps, of the trials
+LAST_PART = 0.25
 # Why a sweep trial has no value, besides a metric it never logged (status of a RunRecord)
 COMPLETE, UNFINISHED, CRASHED, PRUNED = "complete", "unfinished", "crashed", "pruned"
 MISSING_REASONS = (UNFINISHED, CRASHED, PRUNED)
@@ -547,6 +553,89 @@ def budget_curves(records: list[RunRecord], direction: str) -> tuple[list[float]
             cpu.append(spent)
             best.append(so_far)
     return counts, cpu, best
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """A budget rule's reading of one curve over its last quarter (:func:`settled`, :func:`flattened`).
+
+    ``change`` is how far the curve moved between ``start`` and ``end`` (steps, or trials finished),
+    ``spread`` the seeds' standard deviation it is measured against; ``flat``: |change| <= spread."""
+
+    flat: bool
+    change: float
+    spread: float
+    start: int
+    end: int
+
+
+def evaluation_curve(record: RunRecord, key: str) -> tuple[list[int], list[float | None]]:
+    """A run's validation curve of ``key``: (steps, values), from the evaluations a sweep's stored
+    result keeps, else from the run directory's metrics.jsonl."""
+    from gankit.rundir import read_metrics
+    from gankit.runs.sweep import evaluation_columns
+
+    columns = (record.trial or {}).get("evaluations")
+    if columns is None and record.path.is_dir():
+        columns = evaluation_columns(read_metrics(record.path))
+    columns = columns or {}
+    return list(columns.get("step", [])), list(columns.get(key, []))
+
+
+def common_curves(records: list[RunRecord], key: str) -> tuple[list[int], np.ndarray]:
+    """The runs' curves of ``key`` at the steps every run evaluated: (steps, values of shape (runs,
+    steps), NaN where a run's value was not finite)."""
+    curves = [dict(zip(*evaluation_curve(r, key), strict=True)) for r in records]
+    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+    values = [[np.nan if c[s] is None else c[s] for s in steps] for c in curves]
+    return steps, np.asarray(values, dtype=float).reshape(len(curves), len(steps))
+
+
+def settled(steps: list[int], curves, part: float = LAST_PART) -> Plateau:
+    """Whether seed runs of one arm settled: the last-quarter change of their mean validation curve is
+    within the seeds' spread.
+
+    With m the mean over the seeds of ``curves`` (shape (seeds, steps)) and T the last step, the
+    last quarter is every evaluation at or after (1 - part) · T; its change is the rise of the
+    least-squares line through m there, slope · (T - t_first) (a line, not two points: one
+    evaluation's noise does not decide). The spread is the standard deviation (n - 1) of the seeds'
+    values at T, what the table's interval is made of. Settled: |change| <= spread, so the budget
+    curve moved less over its last quarter than the seeds differ at its end. A seed with a value
+    that is not finite there (diverged) is not settled. Needs >= 2 seeds and >= 2 evaluations in
+    the last quarter (ValueError)."""
+    x = np.asarray(steps, dtype=float)
+    y = np.asarray(curves, dtype=float)
+    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] != len(x) or len(x) == 0:
+        raise ValueError(f"settled needs >= 2 seeds' curves at {len(x)} common steps, got shape {y.shape}")
+    last = x >= (1 - part) * x[-1]
+    if last.sum() < 2:
+        raise ValueError(f"settled needs >= 2 evaluations in the last quarter of {int(x[-1])} steps")
+    start, end = int(x[last][0]), int(x[-1])
+    if not np.isfinite(y[:, last]).all():
+        return Plateau(False, math.nan, math.nan, start, end)
+    slope = np.polyfit(x[last], y[:, last].mean(axis=0), 1)[0]
+    change, spread = float(slope * (end - start)), float(y[:, -1].std(ddof=1))
+    return Plateau(abs(change) <= spread, change, spread, start, end)
+
+
+def flattened(
+    counts: list[int], best: list[float], spread: float, direction: str, part: float = LAST_PART
+) -> Plateau | None:
+    """Whether a search's best value so far flattened: over its last quarter of finished trials it
+    improved by no more than ``spread`` (the seeds' standard deviation of its best configuration).
+
+    ``counts`` and ``best`` are :func:`budget_curves`' trials finished and the best value after them.
+    With K trials finished and q = ceil((1 - part) · K), the change is the improvement from the best
+    after q trials to the best after K (>= 0). None when no trial had a value by q."""
+    if not counts:
+        return None
+    total = counts[-1]
+    start = math.ceil((1 - part) * total)
+    before = [value for count, value in zip(counts, best, strict=True) if count <= start]
+    if not before:
+        return None
+    gain = before[-1] - best[-1] if direction == "minimize" else best[-1] - before[-1]
+    return Plateau(gain <= spread, float(gain), float(spread), start, total)
 
 
 def plot(comparison: Comparison, path: Path) -> Path:

@@ -2,8 +2,12 @@
 
     metric = "eval_w1"        # a metrics.jsonl key (its last logged value) or a `gankit eval` key
     direction = "minimize"    # or "maximize"
-    trials = 16               # search trials per grid cell (only with [search])
-    pruner = "median"         # optional: stop hopeless trials early (Optuna's MedianPruner)
+    trials = 40               # search trials per grid cell (only with [search])
+    n_startup_trials = 10     # optional: random trials before TPE models the results (only with [search])
+    pruner = "successive-halving"  # optional: median, successive-halving or hyperband (default none)
+    min_resource = 3          # optional: evaluations a trial gets before its first cut (the last two:
+    reduction_factor = 3      #   successive-halving and hyperband; a third goes on at each cut)
+    max_resource = 40         # optional, hyperband: a full trial, in evaluations (default: its steps)
     seed = 0                  # optional: seeds the TPE sampler of each cell
     [base]                    # any train config key, as in --config files
     [grid]                    # lists; every combination is a cell (a group of `gankit compare`)
@@ -11,6 +15,10 @@
 
 ``beta1`` is accepted in [grid] and [search] for Adam's first beta (betas[0]); the second beta stays
 the objective's default.
+
+A pruner's resources count evaluations of the watched metric (:attr:`SweepSpec.watched`): one is
+``eval_every`` generator steps for an ``eval_`` key, ``log_every`` for any other metrics.jsonl key
+(:meth:`SweepSpec.resource_steps`); trials report at every such evaluation.
 """
 
 from __future__ import annotations
@@ -27,9 +35,12 @@ from gankit.config import FIELD_NAMES, from_dict
 from gankit.errors import GankitError
 from gankit.objectives import OBJECTIVES
 
-TOP_LEVEL = ("metric", "direction", "trials", "pruner", "seed", "base", "grid", "search")
+PRUNING_KEYS = ("min_resource", "max_resource", "reduction_factor")
+TOP_LEVEL = ("metric", "direction", "trials", "n_startup_trials", "pruner", *PRUNING_KEYS, "seed")
+TOP_LEVEL += ("base", "grid", "search")
 DIRECTIONS = ("minimize", "maximize")
-PRUNERS = ("none", "median")
+PRUNERS = ("none", "median", "successive-halving", "hyperband")
+RESOURCE_PRUNERS = ("successive-halving", "hyperband")  # pruners that cut at rungs of min_resource
 BETA1 = "beta1"  # a pseudo key: Adam's first beta, betas[0]
 # `gankit eval` keys by kind of data (what metrics.evaluate returns; toy sets without modes give w1 only)
 TOY_EVAL_KEYS = ("w1", "modes", "high_quality", "reverse_kl")
@@ -69,11 +80,33 @@ class SweepSpec:
     search: tuple[Search, ...]
     text: str  # the spec file as written (copied to DIR/spec.toml)
     metric_source: str = "metrics"  # "metrics" (metrics.jsonl) or "eval" (`gankit eval`)
+    n_startup_trials: int = 1  # random trials of a cell before TPE models its results
+    min_resource: int = 1  # evaluations before a resource pruner's first cut
+    max_resource: int | None = None  # hyperband's full trial in evaluations (None: the run's steps)
+    reduction_factor: int = 3  # a resource pruner keeps 1 / reduction_factor at each cut
 
     @property
     def name(self) -> str:
         """The sweep's identity in a shared storage: the same spec file joins the same study."""
-        return "gankit-" + hashlib.sha256(self.text.encode()).hexdigest()[:12]
+        return sweep_name(self.text)
+
+    @property
+    def watched(self) -> str:
+        """What trials report to the pruner: the metric itself, or for an eval key its logged eval_
+        twin (eval_w1 for w1)."""
+        return self.metric if self.metric_source == "metrics" else f"eval_{self.metric}"
+
+    def resource_steps(self, cell: dict[str, Any]) -> int:
+        """Generator steps in one unit of min_resource / max_resource: the interval at which the
+        cell's runs log the watched metric (eval_every for an evaluation, log_every otherwise)."""
+        config = from_dict(self.config_values(cell, {}))
+        return config.eval_every if self.watched.startswith("eval_") else config.log_every
+
+    def max_resource_steps(self, cell: dict[str, Any]) -> int:
+        """Hyperband's full trial in generator steps: max_resource evaluations, or the run's steps."""
+        if self.max_resource is not None:
+            return self.max_resource * self.resource_steps(cell)
+        return from_dict(self.config_values(cell, {})).steps
 
     def cells(self) -> list[dict[str, Any]]:
         """Every combination of the [grid] lists, in the order they are written."""
@@ -83,6 +116,11 @@ class SweepSpec:
     def config_values(self, cell: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """The train config of one trial: base < cell < sampled params (beta1 folded into betas)."""
         return config_values({**self.base, **cell, **params})
+
+
+def sweep_name(text: str) -> str:
+    """The name of the sweep a spec's text makes (the same text: the same studies in a storage)."""
+    return "gankit-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def group_key(cell: dict[str, Any], keys: list[str] | None = None) -> str:
@@ -168,10 +206,43 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     if trials is not None and not search:
         raise fail("trials counts search trials per grid cell: it needs a [search] table")
     trials = 1 if trials is None else trials
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
+    if not _count(trials, 1):
         raise fail(f"trials must be an integer >= 1, got {trials!r}")
-    spec = SweepSpec(metric, direction, trials, pruner, seed, base, grid, search, text)
+    startup = raw.get("n_startup_trials")
+    if startup is not None and not search:
+        raise fail("n_startup_trials counts random search trials per grid cell: it needs a [search] table")
+    if startup is not None and not _count(startup, 1):
+        raise fail(f"n_startup_trials must be an integer >= 1, got {startup!r}")
+    # Without the key, a third of the trials (1 to 10) are random, as before the key existed.
+    startup = min(10, max(1, trials // 3)) if startup is None else startup
+    pruning = _parse_pruning(raw, pruner, fail)
+    spec = SweepSpec(
+        metric, direction, trials, pruner, seed, base, grid, search, text, n_startup_trials=startup, **pruning
+    )
     return _check_configs(spec, fail)
+
+
+def _count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _parse_pruning(raw: dict, pruner: str, fail) -> dict[str, Any]:
+    """min_resource, reduction_factor (successive-halving, hyperband) and max_resource (hyperband)."""
+    given = {key: raw[key] for key in PRUNING_KEYS if key in raw}
+    for key in given:
+        if pruner not in RESOURCE_PRUNERS or (key == "max_resource" and pruner != "hyperband"):
+            which = "hyperband" if key == "max_resource" else " or ".join(RESOURCE_PRUNERS)
+            raise fail(f"{key} applies to pruner = {which}, not {pruner!r}")
+    least = {"min_resource": 1, "max_resource": 1, "reduction_factor": 2}
+    for key, value in given.items():
+        if not _count(value, least[key]):
+            unit = "" if key == "reduction_factor" else " (evaluations)"
+            raise fail(f"{key} must be an integer >= {least[key]}{unit}, got {value!r}")
+    values = {"min_resource": 1, "reduction_factor": 3, "max_resource": None} | given
+    low, high = values["min_resource"], values["max_resource"]
+    if high is not None and high < low:
+        raise fail(f"max_resource ({high}) must be >= min_resource ({low})")
+    return values
 
 
 def _parse_search(name: str, value: Any, fail) -> Search:
@@ -238,7 +309,28 @@ def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
             f"metric {spec.metric!r} is produced by neither every run's metrics.jsonl nor `gankit eval`; "
             f"metrics.jsonl keys: {', '.join(sorted(metrics))}; eval keys: {', '.join(sorted(evals))}"
         )
-    return SweepSpec(**{**spec.__dict__, "metric_source": sources.pop()})
+    checked = SweepSpec(**{**spec.__dict__, "metric_source": sources.pop()})
+    if checked.pruner in RESOURCE_PRUNERS:
+        _check_resources(checked, fail)
+    return checked
+
+
+def _check_resources(spec: SweepSpec, fail) -> None:
+    """A resource pruner's rungs are counted in evaluations: every trial of a cell must evaluate at
+    the same steps, and hyperband must know a full trial's length."""
+    fixed = ("steps", "time_budget_s", "eval_every", "log_every")
+    searched = [item.name for item in spec.search if item.name in fixed]
+    if searched:
+        raise fail(f"{searched[0]} cannot be searched with pruner = {spec.pruner}: it sets where cuts fall")
+    for cell in spec.cells():
+        config = from_dict(spec.config_values(cell, {}))
+        where = group_key(cell) if spec.grid else "[base]"
+        if spec.watched.startswith("eval_") and not config.eval_every:
+            raise fail(f"{where}: pruner = {spec.pruner} watches {spec.watched}, which needs eval_every > 0")
+        if spec.pruner == "hyperband" and spec.max_resource is None and config.time_budget_s:
+            raise fail(
+                f"{where}: with time_budget_s, hyperband needs max_resource (a full trial, in evaluations)"
+            )
 
 
 def _metric_source(metric: str, data, resolved) -> str | None:

@@ -9,7 +9,8 @@ Layout of a sweep directory::
     DIR/trials/<name>/      one ordinary run directory per trial (+ trial.json, eval.json)
 
 Every grid cell is its own Optuna study (``<sweep name>/<cell>``), so a [search] is tuned per cell
-by its own seeded TPE sampler and pruned against its own trials only. All trials are enqueued when
+by its own seeded TPE sampler and pruned against its own trials only (median, successive halving or
+Hyperband, on the watched metric each trial reports at every evaluation). All trials are enqueued when
 the study is created: workers pop WAITING trials atomically, so no cell is run twice however many
 workers race. Each finished trial keeps its result in the study too (``compare --storage``).
 
@@ -272,20 +273,39 @@ def _sampler(sweep: Sweep, trial_number: int):
     wasted trial, and a smaller search for that cell than for the others). Seeded per trial, trial k
     starts from the same random state however many workers run, and the cells of one spec share
     their random start: every contender is tried first on the same configurations.
+
+    A trial draws at random while fewer than ``n_startup_trials`` of its cell's trials have finished
+    (complete or pruned); after that TPE draws from a model of the finished trials, so trial k's
+    configuration is a function of the seed, k and the trials finished when it starts. With one
+    worker that sequence repeats exactly; with several, or a pruner that cuts trials against those
+    that reached a rung first, it depends on the order in which trials finish, which the storage
+    records.
     """
     import numpy as np
     import optuna
 
     seed = int(np.random.SeedSequence([sweep.spec.seed, trial_number]).generate_state(1)[0])
-    startup = min(10, max(1, sweep.spec.trials // 3))  # random trials before TPE models the results
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=sweep.spec.n_startup_trials)
 
 
-def _pruner(sweep: Sweep):
+def _pruner(sweep: Sweep, cell: dict[str, Any]):
+    """The spec's pruner for one cell, its resources converted from evaluations to generator steps
+    (the step each trial reports at, see ReportToOptuna)."""
     import optuna
 
-    if sweep.spec.pruner == "median":
+    spec = sweep.spec
+    if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    if spec.pruner == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=spec.min_resource * spec.resource_steps(cell), reduction_factor=spec.reduction_factor
+        )
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=spec.min_resource * spec.resource_steps(cell),
+            max_resource=spec.max_resource_steps(cell),
+            reduction_factor=spec.reduction_factor,
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -304,8 +324,8 @@ def work(sweep: Sweep, index: int = 0) -> None:
 
     quiet_optuna()
     studies = load_studies(sweep)
-    for study in studies:
-        study.pruner = _pruner(sweep)
+    for study, cell in zip(studies, sweep.spec.cells(), strict=True):
+        study.pruner = _pruner(sweep, cell)
     start = index % len(studies)
     studies = studies[start:] + studies[:start]
     while True:
@@ -403,7 +423,7 @@ def _run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     trial.set_user_attr("interrupted", False)  # a rerun inherits its original's attrs
     trial.set_user_attr("group", group_key(cell))
     trial.set_user_attr("cell", cell)
-    callbacks = [ReportToOptuna(trial, _intermediate_key(sweep.spec))] if sweep.spec.pruner != "none" else []
+    callbacks = [ReportToOptuna(trial, sweep.spec.watched)] if sweep.spec.pruner != "none" else []
     cpu_start = time.process_time()
     previous_cpu = trial.user_attrs.get("cpu_time", 0.0)
     quiet = lambda message: None  # noqa: E731 - findings are in the run's findings.jsonl
@@ -481,11 +501,6 @@ def suggest(trial, item) -> Any:
     return trial.suggest_float(item.name, float(item.low), float(item.high), log=item.log)
 
 
-def _intermediate_key(spec: SweepSpec) -> str:
-    """What pruning watches: the metric itself, or for an eval key its logged eval_ twin (eval_w1)."""
-    return spec.metric if spec.metric_source == "metrics" else f"eval_{spec.metric}"
-
-
 def _callback_base():
     from gankit.engine.loop import Callback
 
@@ -493,7 +508,9 @@ def _callback_base():
 
 
 class ReportToOptuna(_callback_base()):
-    """Reports the watched metric of each logged row to Optuna and stops the run when it says prune."""
+    """Reports the watched metric of each logged row to Optuna, at the row's generator step (a
+    pruner's rungs are converted to steps: SweepSpec.resource_steps), and stops the run when it says
+    prune."""
 
     def __init__(self, trial, key: str):
         self.trial, self.key, self.prune = trial, key, False
@@ -521,6 +538,18 @@ def read_metric(run_dir: Path, metric: str, source: str) -> float | None:
         return None if value is None else float(value)
     value = run_eval(run_dir).get(metric)
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def evaluation_columns(rows: list[dict]) -> dict[str, list]:
+    """The rows that evaluated (an ``eval_`` key), as columns: ``step`` and each ``eval_`` key, None
+    where a row lacks it or it is not finite. The validation curves a stored result keeps."""
+    evaluated = [row for row in rows if any(key.startswith("eval_") for key in row)]
+    keys = sorted({key for row in evaluated for key in row if key.startswith("eval_")})
+    columns: dict[str, list] = {"step": [row.get("step") for row in evaluated]}
+    for key in keys:
+        values = [row.get(key) for row in evaluated]
+        columns[key] = [v if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]
+    return columns
 
 
 def last_values(rows: list[dict]) -> dict[str, float]:
@@ -577,6 +606,7 @@ def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, c
         "run_dir": trial.user_attrs["run_dir"],
         "metrics": last_values(rows),  # compare's value for any metrics.jsonl key ...
         "eval": evaluated,  # ... and for any `gankit eval` key the sweep computed
+        "evaluations": evaluation_columns(rows),  # the validation curves (compare.settled)
         "config": read_config(run_dir),  # the resolved config: compare's --by and its budget checks
     }
     trial.set_user_attr("result", json.loads(dumps(stored)))  # non-finite numbers as null
