@@ -330,7 +330,8 @@ def test_bad_refine_flags_exit_2_with_one_line(cli, ns_run, tmp_path, command, a
     ("objective", "model", "calibration", "shape", "expected"),
     [
         ("ns", "gan", "none", (2,), ("d", "none")),  # a classifier's logit estimates log r
-        ("minimax", "gan", "none", (1, 8, 8), ("d", "none")),
+        ("minimax", "gan", "none", (1, 8, 8), ("d", "logistic")),  # images: D calibrated on held-out reals
+        ("ns", "gan", "isotonic", (1, 8, 8), ("d", "isotonic")),  # ...as the user asks
         ("hinge", "gan", "none", (2,), ("knn", "none")),  # hinge and lsgan scores are not logits either
         ("wgan-gp", "gan", "none", (2,), ("knn", "none")),  # a critic's score is not a logit
         ("wgan-gp", "gan", "isotonic", (2,), ("d", "isotonic")),  # ...unless calibrated

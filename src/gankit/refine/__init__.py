@@ -32,11 +32,14 @@ Both need log r(x), a *calibrated* logit. Where it comes from (``RefineOptions.s
   at sampling time on fresh samples (as DRS fine-tunes D on held-out data), and it resolves the
   density ratio at the scale of the points' own spread (sigma of a toy mode), which an end-of-training
   D - close to 1/2 everywhere once G fits the data - does not. Flat (toy) data only.
-- ``"auto"`` (the default): ``"d"`` where the run's D gives a log ratio (a classifier objective, or
-  any GAN when a calibration is asked for), else ``"knn"`` on flat data, else ``"d"`` with logistic
-  calibration (a critic on images). On the refinement benchmarks (docs/refinement.md) knn helped
-  only a smeared generator (toy-best); for the well-trained presets it lowered grid quality, while
-  MH-GAN with a calibrated D raised it in every case and DRS with D's raw scores in most, for less.
+- ``"auto"`` (the default): on flat (toy) data ``"d"`` where the run's D gives a log ratio (a
+  classifier objective, or any GAN when a calibration is asked for), else ``"knn"``; on images
+  ``"d"`` calibrated (logistic unless another is asked for) on held-out reals, for every objective:
+  a batch-norm D's raw logit on digits barely separated held-out reals from fakes, and DRS on it
+  worsened FID (docs/benchmarks/refine_batchnorm.md). On the toy benchmarks (docs/refinement.md)
+  knn helped only a smeared generator (toy-best); for the well-trained presets it lowered grid
+  quality, while MH-GAN with a calibrated D raised it in every case and DRS with D's raw scores in
+  most, for less.
 
 Everything is a pure function of (proposal sampler, logit function, n, seed, options): the same
 seed gives the same refined samples, and exactly ``n`` come back. With a logit that is the same

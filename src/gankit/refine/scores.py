@@ -100,15 +100,18 @@ def resolve_scores(options: RefineOptions, config, shape: tuple[int, ...]) -> Re
     """The options with ``scores="auto"`` replaced by what suits the run (module docstring)."""
     if options.scores != "auto":
         return options
+    if len(shape) != 1:  # images: no knn; D calibrated on held-out reals, whatever its objective
+        if config.model != "gan":
+            raise GankitError(
+                f"a {config.model} run on images cannot be refined: no discriminator, and knn needs flat data"
+            )
+        # A batch-norm D's raw logit on digits barely tells held-out reals from fakes (it learnt the
+        # training images), and DRS on it worsened FID (docs/benchmarks/refine_batchnorm.md)
+        calibration = "logistic" if options.calibration == "none" else options.calibration
+        return replace(options, scores="d", calibration=calibration)
     if d_gives_log_ratio(options, config):
         return replace(options, scores="d")
-    if len(shape) == 1:
-        return replace(options, scores="knn")
-    if config.model == "gan":
-        return replace(options, scores="d", calibration="logistic")
-    raise GankitError(
-        f"a {config.model} run on images cannot be refined: no discriminator, and knn needs flat data"
-    )
+    return replace(options, scores="knn")
 
 
 def d_gives_log_ratio(options: RefineOptions, config) -> bool:
