@@ -269,6 +269,9 @@ def score_run(case: Case, seed: int, out: Path) -> dict:
         "first_w1": evaluations[0].get("eval_w1") if evaluations else None,
         "final_fid": last.get("eval_fid"),
         "floor_w1": None,
+        # the held-out probes at the last evaluation (image runs with a validation part)
+        "signs": [last.get(f"eval_sign_{part}") for part in ("train", "heldout", "fake")],
+        "nearest": [last.get("eval_nearest_generated"), last.get("eval_nearest_heldout")],
     }
     if result["final_w1"] is not None:
         result["floor_w1"] = real_w1_floor(case.config["data"], case.config.get("eval_samples", 2500))
@@ -308,14 +311,21 @@ def _ratio(numerator: int, denominator: int) -> str:
 
 
 def _outcome(result: dict) -> str:
-    """How the run ended, by the measures ``learned`` reads."""
+    """How the run ended, by the measures ``learned`` reads (toy: W1 first -> last), and on image
+    runs the held-out probes' last numbers: D's sign means, the nearest-training-image distances."""
+    w1 = f"W1 {result['first_w1']:.3g} → {result['final_w1']:.3g}" if result["final_w1"] is not None else ""
     if result["final_modes"] is not None:
-        return f"{result['final_modes']:.0f}/{result['modes_total']:.0f} modes, W1 {result['final_w1']:.3g}"
+        return f"{result['final_modes']:.0f}/{result['modes_total']:.0f} modes, {w1}"
     if result["final_w1"] is not None:
-        return f"W1 {result['final_w1']:.3g} (real-vs-real {result['floor_w1']:.3g})"
-    if result["final_fid"] is not None:
-        return f"FID {result['final_fid']:.3g}"
-    return "–"
+        return f"{w1} (real-vs-real {result['floor_w1']:.3g})"
+    if result["final_fid"] is None:
+        return "–"
+    text = f"FID {result['final_fid']:.3g}"
+    if None not in result.get("signs", [None]):
+        text += " · D's sign mean: training {:.2f}, held-out {:.2f}, fakes {:.2f}".format(*result["signs"])
+    if None not in result.get("nearest", [None]):
+        text += " · nearest training image: samples {:.2f}, held-out {:.2f}".format(*result["nearest"])
+    return text
 
 
 def table(results: list[dict], command: str, wall_minutes: float | None) -> str:
@@ -404,7 +414,13 @@ def main() -> None:
             results = [score_run(case, seed, out) for (case, seed), out in zip(jobs, outs, strict=True)]
         else:
             results = train_all(jobs, outs, args.workers)
-    wall_minutes = None if args.rescore else (time.perf_counter() - started) / 60
+    wall = root / "wall.json"  # the training's wall time, kept for a rescore of the same runs
+    if args.rescore:
+        wall_minutes = json.loads(wall.read_text())["minutes"] if wall.exists() else None
+    else:
+        wall_minutes = (time.perf_counter() - started) / 60
+        if args.keep:
+            wall.write_text(json.dumps({"minutes": round(wall_minutes, 1)}))
     command = "python benchmarks/doctor.py" + (
         " --quick"
         if args.quick
