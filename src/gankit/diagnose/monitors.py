@@ -668,7 +668,8 @@ def mean_pairwise_distance(samples: torch.Tensor) -> float:
 
 
 # D's raw score above this says "real", for the objectives that have such a boundary: logits
-# (minimax, ns) and hinge scores at 0, lsgan's targets 1 and 0 at 1/2. Wasserstein critics have none.
+# (minimax, ns) and hinge scores at 0, lsgan's targets 1 and 0 at 1/2. Wasserstein critics have none,
+# nor does rpgan's D, whose score means something only against a paired fake's.
 DECISION_BOUNDARY = {"minimax": 0.0, "ns": 0.0, "hinge": 0.0, "lsgan": 0.5}
 PROBE_IMAGES = 512  # at most this many training, held-out and generated images per held-out probe
 
