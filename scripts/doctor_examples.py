@@ -80,6 +80,14 @@ MEANINGS = {
     "monitor_oscillation_window": "oscillation: evaluations it is judged over",
     "monitor_oscillation_swing": "oscillation: a swing is a change above this x the scale (modes; max W1)",
     "monitor_oscillation_reversals": "oscillation: swings must reverse direction at least this often",
+    "monitor_overfit_sign": "discriminator-overfits: ADA's r_t on the training reals at least this ...",
+    "monitor_overfit_heldout": (
+        "discriminator-overfits: ... while held-out reals score at most this of the way from the fakes "
+        "to the training reals"
+    ),
+    "monitor_memorisation_ratio": (
+        "memorisation: samples' median distance to the nearest training image at most this x held-out reals'"
+    ),
     "stop_on": "findings that stop training (`--stop-on a,b`); divergence always does",
 }
 
