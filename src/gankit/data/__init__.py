@@ -28,17 +28,15 @@ def load_data(name: str, image_size: int | None = None):
         from gankit.data.standard import load_standard
 
         return load_standard(name, image_size)
-    try:
-        from gankit.data import images
-    except ImportError:
-        images = None
-    if images is not None and images.is_image_spec(name):
+    from gankit.data import images
+
+    if images.is_image_spec(name):
         return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)
     named = ", ".join(("digits", "stacked-digits", *STANDARD_SET_NAMES))
-    extra = f", {named}, or a path to .npy/.npz/IDX/image folder"
-    extra = extra if images is not None else ""
-    raise GankitError(f"unknown data set {name!r}; allowed: {allowed}{extra}")
+    raise GankitError(
+        f"unknown data set {name!r}; allowed: {allowed}, {named}, or a path to .npy/.npz/IDX/image folder"
+    )
 
 
 def is_toy(data) -> bool:

@@ -5,7 +5,7 @@ Each figure module defines ``FIGURE``, a :class:`~gankit.experiments.common.Figu
 ``NAME.json`` (the numbers behind the picture) into ``out_dir`` and returns those numbers.
 
 To add a figure (the image work adds ``vae-vs-gan`` this way), write a module with a ``FIGURE`` and
-append its import path to ``FIGURE_MODULES``; a listed module that is not installed is skipped.
+append its import path to ``FIGURE_MODULES``.
 """
 
 from __future__ import annotations
@@ -29,12 +29,7 @@ FIGURE_MODULES: tuple[str, ...] = (
 def _load_figures() -> dict[str, Figure]:
     figures: dict[str, Figure] = {}
     for module_name in FIGURE_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:  # a real import error inside the module: show it
-                raise
-            continue
+        module = importlib.import_module(module_name)
         figures[module.FIGURE.name] = module.FIGURE
     return figures
 

@@ -19,7 +19,7 @@ def build_networks(config, data_shape: tuple[int, ...], data=None) -> tuple[nn.M
     if len(data_shape) == 1:
         dim = data_shape[0]
         components = config.latent_components if config.latent == "mixture" else 0
-        standardize = getattr(config, "standardize", False)
+        standardize = config.standardize
         generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth, components, standardize)
         discriminator = MLPDiscriminator(dim, config.width, config.depth, config.pack, standardize)
         if standardize and data is not None:
@@ -34,7 +34,7 @@ def build_networks(config, data_shape: tuple[int, ...], data=None) -> tuple[nn.M
         from gankit.nets.dcgan import build_dcgan  # images: built only when needed
 
         generator, discriminator = build_dcgan(config, data_shape)
-    if getattr(config, "spectral_norm", False):
+    if config.spectral_norm:
         spectral_normalise(discriminator)
     return generator, discriminator
 

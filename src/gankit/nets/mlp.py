@@ -144,17 +144,3 @@ class _LeakyReLU(nn.LeakyReLU):
     def __init__(self):
         super().__init__(0.2)
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-@torch.no_grad()
-def generate(generator: nn.Module, z: Tensor) -> Tensor:
-    """Run G in eval mode without building a graph."""
-    was_training = generator.training
-    generator.eval()
-    try:
-        return generator(z)
-    finally:
-        generator.train(was_training)
