@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from gankit.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
-from gankit.rundir import RunDir, read_metrics
+from gankit.rundir import RunDir, read_config, read_metrics
 from gankit.runs import assemble
 from reliability_helpers import (
     TINY,
@@ -108,6 +108,21 @@ def test_a_run_from_before_the_ema_ramp_resumes_with_the_plain_ema_it_started_wi
     ramped = tmp_path / "ramped"
     assemble.train(tiny_config(30), ramped)  # today's default ramps: a different average
     assert not same_state(latest_state(reference), latest_state(ramped))
+
+
+def test_a_run_whose_config_has_the_removed_extra_key_loads_and_resumes(tmp_path):
+    reference, old = tmp_path / "reference", tmp_path / "old"
+    assemble.train(tiny_config(30), reference)
+    assemble.train(tiny_config(30), old)
+    config = json.loads((old / "config.json").read_text())
+    config["extra"] = {}  # as gankit wrote it while TrainConfig had the field
+    (old / "config.json").write_text(json.dumps(config))
+    assert "extra" not in read_config(old)
+    checkpoint_path(old / "checkpoints", 30).unlink()  # it resumes from step 20
+    checkpoint_path(old / "checkpoints", 30).with_suffix(".sha256").unlink(missing_ok=True)
+    assemble.resume(old)
+    assert_same_state(latest_state(reference), latest_state(old))
+    assert "extra" not in json.loads((old / "config.json").read_text())
 
 
 class RowCounter(assemble.MetricsWriter):

@@ -145,7 +145,6 @@ class TrainConfig:
     monitor_overfit_heldout: float = 0.5  # ... held-out reals score at most this of the way fakes -> training
     monitor_memorisation_ratio: float = 0.5  # samples' distance to their nearest training image / held-out's
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
-    extra: dict[str, Any] = field(default_factory=dict)  # knobs of optional features
 
     def __post_init__(self) -> None:
         _check_types(self)

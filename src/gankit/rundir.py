@@ -79,7 +79,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
     A run written before ``ema_rampup`` existed averaged G with the plain EMA: it reads as
     ``ema_rampup = 0``, so that resuming it keeps the schedule it started with. One written before
     ``threads`` could be "auto" recorded 0 for "torch's own thread count": it reads as "auto", which
-    a trainer that was not timed takes to mean the same (a resume never times).
+    a trainer that was not timed takes to mean the same (a resume never times). One written while
+    the config had ``extra`` (knobs that nothing ever read) has the key dropped.
     """
     path = check_run_dir(path)
     try:
@@ -90,6 +91,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         values.setdefault("ema_rampup", 0.0)
     if isinstance(values, dict) and values.get("threads") == 0 and values["threads"] is not False:
         values["threads"] = "auto"
+    if isinstance(values, dict):
+        values.pop("extra", None)
     return values
 
 

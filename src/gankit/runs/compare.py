@@ -227,6 +227,7 @@ def default_by(spec, records: list[RunRecord]) -> list[str]:
         return [key for key in spec.grid if key != "seed"]
     if not records:
         return []
+    # "extra": the empty dict that configs kept in a study's storage before the key was removed
     keys = [key for key in records[0].config if key not in ("seed", "extra", "speed")]
     return [key for key in keys if len({json.dumps(r.config.get(key)) for r in records}) > 1]
 
