@@ -7,6 +7,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 from gankit.config import TrainConfig
 from gankit.data.toy import sample_numpy
@@ -145,14 +146,21 @@ def test_image_data_is_dispatched_to_the_image_metrics(monkeypatch):
         seen["samples"], seen["data"], seen["features"] = samples, data, features
         return {"fid": 1.5}
 
-    monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: _FakeImages())
-    monkeypatch.setitem(
-        sys.modules, "gankit.metrics.images", types.SimpleNamespace(image_metrics=image_metrics)
+    stand_in = types.SimpleNamespace(
+        image_metrics=image_metrics,
+        resolve_features=lambda features, name: f"{features} on {name}",
+        missing_floor=lambda metrics: None,
     )
+    monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: _FakeImages())
+    monkeypatch.setitem(sys.modules, "gankit.metrics.images", stand_in)
     samples = np.zeros((6, 1, 4, 4))
-    assert evaluate_samples(samples, "fake-images") == {"fid": 1.5}
+    assert evaluate_samples(samples, "fake-images") == {
+        "features": "auto on fake-images",
+        "reference": "training images",  # no published test split, no validation part
+        "fid": 1.5,
+    }
     assert seen["samples"].shape == (6, 1, 4, 4) and seen["samples"].dtype == np.float32
-    assert isinstance(seen["data"], _FakeImages) and seen["features"] == "digits"
+    assert isinstance(seen["data"], _FakeImages) and seen["features"] == "auto on fake-images"
 
 
 def test_image_data_without_the_image_metrics_module_is_a_clear_error(monkeypatch):
@@ -241,3 +249,109 @@ def test_checkpoint_table_shows_floors_once_and_where_the_best_checkpoint_lies()
     assert text[0].split() == ["step", "fid", "kid"]  # no floor, per-class or count column
     assert text[-2] == "real-vs-real floor: fid 2.5"
     assert text[-1] == "lowest fid: 12 at step 100 (1 checkpoint(s) before the last)"
+
+
+def _named_stand_in(name="mnist", train=200, test=120):
+    """A named set with a published test split, without its files: random images and labels."""
+    from gankit.data.images import ImageDataset
+
+    def split(count, seed, description, official_test=None):
+        rng = np.random.default_rng(seed)
+        pixels = torch.from_numpy(rng.uniform(-1, 1, (count, 1, 8, 8)).astype(np.float32))
+        labels = torch.from_numpy(rng.integers(0, 10, count))
+        return ImageDataset(name, pixels, description, labels, official_test)
+
+    test_split = split(test, 1, "test split")
+    return split(train, 0, "train split", lambda: test_split)
+
+
+@pytest.mark.parametrize(
+    ("part", "expected", "count"),
+    [
+        (None, "test split (t10k)", 120),  # no validation part: the published test split
+        ((0.0, "validation"), "test split (t10k)", 120),
+        ((0.25, "validation"), "validation part", 50),  # taken from the training images
+        ((0.25, "test"), "test split (t10k)", 120),
+    ],
+)
+def test_a_named_set_is_scored_on_its_validation_part_else_its_test_split(part, expected, count):
+    data, name = evaluate.reference_images(_named_stand_in(), part)
+    assert name == expected and len(data) == count
+
+
+def test_other_sets_are_scored_on_their_validation_or_test_part_else_their_training_images():
+    from gankit.data import load_data
+
+    digits = load_data("digits")
+    assert evaluate.reference_images(digits, None) == (digits, "training images")
+    validation, name = evaluate.reference_images(digits, (0.5, "validation"))
+    assert name == "validation part" and len(validation) == 449
+    test, name = evaluate.reference_images(digits, (0.5, "test"))
+    assert name == "test part" and len(test) == 449
+    assert not set(map(bytes, validation.all().numpy())) & set(map(bytes, test.all().numpy()))
+
+
+def test_eval_of_a_file_on_a_named_set_says_it_scored_against_the_test_split(cli, tmp_path, monkeypatch):
+    stand_in = _named_stand_in()
+    monkeypatch.setattr(evaluate, "load_data", lambda name, image_size=None: stand_in)
+    path = tmp_path / "samples.npy"
+    np.save(path, stand_in.all().numpy()[:40])
+    code, out, err = cli("eval", path, "--data", "mnist", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["reference"] == "test split (t10k)" and report["features"] == "digits"
+    assert report["n_reference"] == 60 and report["n_samples"] == report["n_floor"] == 40
+    code, out, err = cli("eval", path, "--data", "mnist")
+    assert code == 0, err
+    assert "40 samples against mnist (digits features)" in out
+    assert "reference: test split (t10k), 60 images; image metrics of 40 samples; floor_*: 40 other" in out
+
+
+def test_eval_output_names_network_reference_and_sizes_and_says_when_there_is_no_floor(cli, tmp_path):
+    from gankit.data.images import load_images
+    from gankit.metrics.images import split_real
+
+    images = load_images("digits").all().numpy()
+    real = tmp_path / "real.npy"
+    np.save(real, images[split_real(len(images))[1]][:300])
+    report = json.loads(cli("eval", real, "--data", "digits", "--json")[1])
+    assert (report["features"], report["reference"]) == ("digits", "training images")
+    assert (report["n_samples"], report["n_reference"], report["n_floor"]) == (300, 898, 300)
+    assert report["fid"] == report["floor_fid"] and "no_floor" not in report  # the floor's own images
+    noise = tmp_path / "noise.npy"
+    np.save(noise, np.random.default_rng(0).uniform(-1, 1, (1000, 1, 8, 8)).astype(np.float32))
+    report = json.loads(cli("eval", noise, "--data", "digits", "--json")[1])
+    assert report["n_floor"] == 0 and not any(key.startswith("floor_") for key in report)
+    assert report["no_floor"].startswith("no real-vs-real floor: the reference's other half has 899 images")
+    code, out, err = cli("eval", noise, "--data", "digits")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1] == "reference: training images, 898 images; image metrics of 1,000 samples"
+    assert lines[2].startswith("no real-vs-real floor") and "floor_fid" not in out
+    assert "sharpness" in out
+    code, out, err = cli("eval", real, "--data", "digits", "--features", "fashion", "--json")
+    assert code == 0 and json.loads(out)["features"] == "fashion", err
+
+
+def test_an_unknown_feature_network_is_one_clear_line(cli, tmp_path):
+    path = _save(tmp_path, np.zeros((10, 1, 8, 8)))
+    code, _, err = cli("eval", path, "--data", "digits", "--features", "vgg")
+    assert code == 2 and "--features must be one of digits, inception, fashion or auto, got 'vgg'" in err
+
+
+def test_a_runs_checkpoints_say_their_reference_once(cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, err = cli("train", "--data", "digits", "--model", "vae", "--width", 4, "--latent-dim", 8,
+                       "--batch-size", 16, "--steps", 4, "--log-every", 2, "--sample-every", 0,
+                       "--checkpoint-every", 2, "--keep-checkpoints", 5, "--validation-fraction", 0.5,
+                       "--out", run)  # fmt: skip
+    assert code == 0, err
+    report = json.loads(cli("eval", run, "--json", "--n", 60)[1])
+    assert (report["reference"], report["n_reference"], report["n_samples"]) == ("validation part", 224, 60)
+    report = json.loads(cli("eval", run, "--checkpoints", "--json", "--n", 60)[1])
+    assert report["reference"] == "validation part" and report["features"] == "digits"
+    assert [sorted(row) for row in report["checkpoints"]][0][:3] == ["coverage", "density", "fid"]
+    assert not any("reference" in row or "n_samples" in row for row in report["checkpoints"])
+    code, out, err = cli("eval", run, "--checkpoints", "--n", 60)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("reference: validation part, 224 images; image metrics of 60")

@@ -35,14 +35,40 @@ def format_value(key: str, value, metrics: dict) -> str:
     return str(value)
 
 
+# What image metrics were computed on: said in the lines above the table (JSON: keys of their own)
+_PROVENANCE = ("features", "reference", "no_floor", "n_samples", "n_reference", "n_floor", "n_floor_max")
+FEATURE_LABELS = {
+    "digits": "digits features",
+    "fashion": "Fashion-MNIST features",
+    "inception": "Inception features",
+}
+
+
 def _known_first(metrics: dict) -> list[str]:
     """The metrics' keys, the known ones first, in _LABELS' order."""
     return [key for key in _LABELS if key in metrics] + [key for key in metrics if key not in _LABELS]
 
 
+def describe_reference(metrics: dict) -> list[str]:
+    """The lines that say what image metrics were computed on: the reference images and their n,
+    the samples' n, and the floor's n (or why there is none); no lines for toy metrics."""
+    if "reference" not in metrics:
+        return []
+    lines = [
+        f"reference: {metrics['reference']}, {metrics['n_reference']:,} images; image metrics of "
+        f"{metrics['n_samples']:,} samples"
+    ]
+    if metrics.get("no_floor"):
+        lines.append(metrics["no_floor"])
+    elif metrics.get("n_floor"):
+        lines[0] += f"; floor_*: {metrics['n_floor']:,} other real images against the same reference"
+    return lines
+
+
 def format_table(metrics: dict[str, float | None]) -> str:
     """Two aligned columns: metric and value."""
-    keys = [key for key in _known_first(metrics) if key != "modes_total"]  # shown with modes, as 'k / K'
+    skip = ("modes_total", *_PROVENANCE)  # modes_total is shown with modes, as 'k / K'
+    keys = [key for key in _known_first(metrics) if key not in skip]
     rows = [(_LABELS.get(key, key), format_value(key, metrics[key], metrics)) for key in keys]
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {text}" for label, text in rows)
@@ -56,7 +82,7 @@ def format_checkpoints(rows: list[dict]) -> str:
     """One line per checkpoint (its step and the metrics that are not floors or per-class), the floors
     (which do not change with the checkpoint), and the step with the lowest FID / KL / W1."""
     first = rows[0]
-    skip = ("step", "modes_total", "n_reference", "n_floor")
+    skip = ("step", "modes_total", *_PROVENANCE)
     keys = ["step"] + [
         key for key in _known_first(first) if key not in skip and not key.startswith(("floor_", "fid_class_"))
     ]
@@ -101,10 +127,11 @@ def eval_command(
         " many): was it still improving when training stopped?",
     ),
     features: str = typer.Option(
-        "digits",
+        "auto",
         "--features",
-        help="Image metrics' feature network: digits (shipped, offline) or inception "
-        "(the standard FID Inception; weights downloaded once, or $GANKIT_INCEPTION).",
+        help="Image metrics' feature network: auto (the shipped network trained on the data set:"
+        " fashion on fashion-mnist, digits on every other), digits or fashion (shipped, offline), or"
+        " inception (the standard FID Inception; weights downloaded once, or $GANKIT_INCEPTION).",
     ),
     image_size: int | None = typer.Option(
         None,
@@ -121,7 +148,9 @@ def eval_command(
     refine_chain_length: int = refine_flags.CHAIN_LENGTH,
 ) -> None:
     """Measure a run or a file of samples. Toy data: modes, high-quality %, reverse KL, W1. Image data:
-    FID, KID, precision, recall, density and coverage, each beside its real-vs-real floor.
+    FID, KID, precision, recall, density, coverage and sharpness, each beside its real-vs-real floor
+    at equal n, against a run's validation part, else the published test split (mnist,
+    fashion-mnist, cifar10), else the training images; the output says which, and how many.
 
     With --refine, the same metrics of the refined samples follow in their own section (JSON: the
     "refined" object), with the acceptance rate and the cost per sample; raw rows stay raw.
@@ -147,8 +176,8 @@ def eval_command(
     )
     if n is not None and n <= 0:
         raise GankitError(f"--n must be > 0, got {n}")
-    if features not in FEATURE_NETS:
-        raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)}, got {features!r}")
+    if features != "auto" and features not in FEATURE_NETS:
+        raise GankitError(f"--features must be one of {', '.join(FEATURE_NETS)} or auto, got {features!r}")
     if options is not None and not source.is_dir():
         raise GankitError("--refine needs a run directory (its generator and discriminator), not a file")
     if checkpoints:
@@ -180,12 +209,13 @@ def eval_command(
     else:
         raise GankitError(f"{source} is neither a run directory nor a .npy file")
     if as_json:
-        image = {"features": features} if "fid" in metrics else {}
         extra = {} if refined is None else {"refined": refined}
-        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, **metrics, **extra}))
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **metrics, **extra}))
     else:
-        on = " (Inception features)" if features == "inception" else ""
+        on = f" ({FEATURE_LABELS[metrics['features']]})" if "features" in metrics else ""
         typer.echo(f"{source}: {count} samples against {data}{on}")
+        for line in describe_reference(metrics):
+            typer.echo(line)
         typer.echo(format_table(metrics))
         if refined is not None:
             typer.echo(
@@ -195,6 +225,8 @@ def eval_command(
             )
             hidden = ("method", "options", "heldout")
             shown = {key: value for key, value in refined.items() if key not in hidden}
+            for line in describe_reference(shown):
+                typer.echo(line)
             typer.echo(format_table(shown))
 
 
@@ -205,12 +237,16 @@ def _eval_checkpoints(source: Path, data: str | None, n: int | None, seed: int, 
     data = data or read_config(source)["data"]
     count = n or default_samples(data)
     rows = evaluate_checkpoints(source, n=count, seed=seed, data_name=data, features=features)
+    # what every row was scored against (the same for all), said once
+    shared = {key: rows[0][key] for key in _PROVENANCE if key in rows[0]}
+    rows = [{key: value for key, value in row.items() if key not in shared} for row in rows]
     if as_json:
-        image = {"features": features} if "fid" in rows[0] else {}
-        typer.echo(dumps({"source": str(source), "data": data, "n": count, **image, "checkpoints": rows}))
+        typer.echo(dumps({"source": str(source), "data": data, "n": count, **shared, "checkpoints": rows}))
     else:
-        on = " (Inception features)" if features == "inception" else ""
+        on = f" ({FEATURE_LABELS[shared['features']]})" if "features" in shared else ""
         typer.echo(f"{source}: {len(rows)} checkpoints, {count} samples each against {data}{on}")
+        for line in describe_reference(shared):
+            typer.echo(line)
         typer.echo(format_checkpoints(rows))
 
 

@@ -6,6 +6,7 @@ Toy data gets the toy metrics (:mod:`gankit.metrics.toy`); image data is handed 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,33 +29,63 @@ def default_samples(data_name: str) -> int:
     return STACKED_SAMPLES if data_name == "stacked-digits" else 2500
 
 
+# The file of each named set's published test split, as outputs name it
+PUBLISHED_TEST_FILES = {"mnist": "t10k", "fashion-mnist": "t10k", "cifar10": "test_batch"}
+
+
+def reference_images(data, part: tuple[float, str] | None = None):
+    """The images that image samples are scored against, and the name the outputs give them.
+
+    ``part`` = (validation_fraction, "validation" or "test") of a run trained with a validation part:
+    that part ("validation part"; "test" is a named set's published split, else the held-out "test
+    part"). Without one (``part`` None, or a fraction of 0: a run trained on every training image, or
+    a file of samples), a named set with a published test split (mnist, fashion-mnist, cifar10) is
+    scored against that split ("test split (t10k)"), never its training images; other sets (digits,
+    stacked digits, your own images) against their "training images".
+    """
+    from gankit.data.images import holdout_part
+
+    published = getattr(data, "official_test", None) is not None
+    test_split = f"test split ({PUBLISHED_TEST_FILES.get(data.name, 'published')})"
+    if part is not None and part[0] > 0:
+        fraction, which = part
+        name = test_split if which == "test" and published else f"{which} part"
+        return holdout_part(data, fraction, which), name
+    if published:
+        return holdout_part(data, 0.0, "test"), test_split
+    return data, "training images"
+
+
 def evaluate_samples(
     samples: np.ndarray | torch.Tensor,
     data_name: str,
     image_size: int | None = None,
-    features: str = "digits",
+    features: str = "auto",
     labels: np.ndarray | None = None,
     part: tuple[float, str] | None = None,
-) -> dict[str, float]:
+) -> dict:
     """Metrics of ``samples`` (n, *data shape) against the data set ``data_name``.
 
     ``image_size`` resizes image data as training did (``--image-size``); ``features`` picks the
-    image metrics' feature network (``digits`` or ``inception``). ``labels`` (n,), the classes a
-    conditional generator was asked for, add conditioning accuracy and per-class FID
-    (gankit.metrics.labels); stacked-digits data adds its mode count and KL to uniform. Raises
-    GankitError when the samples do not fit the data (shape) or are not finite. ``part`` =
-    (validation_fraction, "validation" or "test") scores against that held-out part of the images
-    only (gankit.data.images.holdout_split).
+    image metrics' feature network (``auto``, ``digits``, ``fashion`` or ``inception``;
+    gankit.metrics.images.resolve_features). ``labels`` (n,), the classes a conditional generator
+    was asked for, add conditioning accuracy and per-class FID (gankit.metrics.labels);
+    stacked-digits data adds its mode count and KL to uniform. Raises GankitError when the samples
+    do not fit the data (shape) or are not finite. Image samples are scored against
+    :func:`reference_images` (``part`` = (validation_fraction, "validation" or "test"): that part of
+    a run's images), and the result says so first: ``features`` (the network used), ``reference``
+    (which images), and ``no_floor`` when there are too few of them for a floor at equal n.
     """
     data = load_data(data_name, image_size)
-    if part is not None:
-        from gankit.data.images import holdout_part
-
-        data = holdout_part(data, *part)
-    if features != "digits" and is_toy(data):
-        raise GankitError(
-            f"features={features!r} applies to image data only; {data_name!r} is a toy data set"
-        )
+    provenance = {}
+    if is_toy(data):
+        if features != "auto":
+            raise GankitError(
+                f"features={features!r} applies to image data only; {data_name!r} is a toy data set"
+            )
+    else:
+        data, reference = reference_images(data, part)
+        provenance = {"features": _images().resolve_features(features, data.name), "reference": reference}
     if isinstance(samples, torch.Tensor):
         samples = samples.detach().cpu().numpy()
     samples = np.asarray(samples)
@@ -71,21 +102,21 @@ def evaluate_samples(
     if not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples.reshape(len(samples), -1))).any(axis=1).sum())
         raise GankitError(f"{bad} of {len(samples)} samples contain NaN or infinity")
-    return metrics_against(samples, data, features, labels)
+    metrics = metrics_against(samples, data, provenance.get("features", "auto"), labels)
+    no_floor = _images().missing_floor(metrics) if provenance else None
+    return provenance | ({"no_floor": no_floor} if no_floor else {}) | metrics
 
 
-def metrics_against(samples: np.ndarray, data, features: str = "digits", labels: np.ndarray | None = None):
+def metrics_against(samples: np.ndarray, data, features: str = "auto", labels: np.ndarray | None = None):
     """The metrics of checked, finite ``samples`` (n, *data.shape) against a loaded data set: toy
-    metrics, or image metrics (+ stacked digits' modes, + conditional metrics with ``labels``)."""
+    metrics, or image metrics (+ stacked digits' modes, + conditional metrics with ``labels``); all
+    numbers, as a run's evaluation rows log them."""
     samples = samples.astype(np.float64)
     if is_toy(data):
         from gankit.metrics.toy import toy_metrics
 
         return toy_metrics(samples, data)
-    try:
-        from gankit.metrics.images import image_metrics
-    except ImportError as error:
-        raise GankitError(f"image metrics are not available ({error}); toy data sets work") from None
+    image_metrics = _images().image_metrics
     samples = samples.astype(np.float32)
     if data.name != "stacked-digits":
         metrics = image_metrics(samples, data, features)
@@ -98,8 +129,16 @@ def metrics_against(samples: np.ndarray, data, features: str = "digits", labels:
     if labels is not None and getattr(data, "labels", None) is not None:
         from gankit.metrics.labels import conditional_metrics
 
-        metrics |= conditional_metrics(samples, np.asarray(labels), data)
+        metrics |= conditional_metrics(samples, np.asarray(labels), data, features)
     return metrics
+
+
+def _images():
+    """The module gankit.metrics.images, or a clear error where its dependencies are missing."""
+    try:
+        return importlib.import_module("gankit.metrics.images")
+    except ImportError as error:
+        raise GankitError(f"image metrics are not available ({error}); toy data sets work") from None
 
 
 def evaluate_run(
@@ -107,15 +146,17 @@ def evaluate_run(
     n: int = 2500,
     seed: int = 0,
     data_name: str | None = None,
-    features: str = "digits",
+    features: str = "auto",
     part: str = "validation",
 ) -> dict:
     """Metrics of ``n`` samples (noise seed ``seed``) of a run's generator, against its own data.
 
     A run trained with ``validation_fraction`` > 0 is scored against its *validation* part (never
     the test part, which is kept for the final report; ``part`` = "test" asks for it), unless
-    ``data_name`` overrides the data the run was trained on (same sample shape required).
-    ``features`` is as for :func:`evaluate_samples`.
+    ``data_name`` overrides the data the run was trained on (same sample shape required). A run
+    without a validation part on mnist, fashion-mnist or cifar10 is scored against the published
+    test split, any other against its training images (:func:`reference_images`). ``features`` is
+    as for :func:`evaluate_samples`; image metrics say which network and reference they used.
     """
     from gankit.engine.restore import sample_run
 
@@ -129,7 +170,7 @@ def evaluate_checkpoints(
     n: int = 2500,
     seed: int = 0,
     data_name: str | None = None,
-    features: str = "digits",
+    features: str = "auto",
     part: str = "validation",
 ) -> list[dict]:
     """:func:`evaluate_run` for every checkpoint kept in a run, oldest first: ``[{"step": s, **metrics}]``.
@@ -165,7 +206,7 @@ def evaluate_refined(
     n: int = 2500,
     seed: int = 0,
     data_name: str | None = None,
-    features: str = "digits",
+    features: str = "auto",
     part: str = "validation",
 ) -> dict:
     """Metrics of ``n`` refined samples of a run (gankit.refine), apart from the raw ones, scored

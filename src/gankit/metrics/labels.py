@@ -1,14 +1,16 @@
-"""Metrics that read the *class* of a generated image with the shipped digit classifier.
+"""Metrics that read the *class* of a generated image with a shipped classifier.
 
     conditioning accuracy  how often the classifier agrees with the label a conditional generator
-                           was asked for (digit-like data only: 10 classes, one channel)
+                           was asked for (10 classes, one channel: the fashion classifier on
+                           fashion-mnist, the digit classifier on every other such set)
     per-class FID          FID of the samples of class k against the real images of class k
     stacked-digit modes    each channel of a stacked-digits sample is classified; the three
                            digits name one of 1,000 modes. Reported: modes hit by the samples and
                            KL(p || uniform) = sum_m p_m log(1000 p_m) of the mode histogram p
                            (natural log; Metz et al. 2017, VEEGAN, PacGAN count 26,000 samples)
 
-The classifier (gankit.metrics.images.DigitsFeatureNet) is 97.8 % accurate on held-out digits, so a
+The digit classifier (gankit.metrics.images.DigitsFeatureNet) is 97.8 % accurate on held-out digits
+and the fashion one (FashionFeatureNet) less on Fashion-MNIST's test split (docs/metrics.md), so a
 perfect generator scores below 100 % and above 0 KL: every number comes with the real data's own
 score (``floor_*``), measured the same way.
 """
@@ -19,7 +21,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gankit.metrics.images import _shipped_feature_net, frechet_distance, image_features, to_feature_input
+from gankit.metrics.images import (
+    SHIPPED_NETS,
+    frechet_distance,
+    image_features,
+    resolve_features,
+    shipped_feature_net,
+    to_feature_input,
+)
 
 STACKED_MODES = 1000
 STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol's sample count (Srivastava et al. 2017)
@@ -27,12 +36,18 @@ MIN_PER_CLASS = 10  # per-class FID needs a covariance: at least this many sampl
 
 
 @torch.no_grad()
-def classify_digits(images: np.ndarray | Tensor) -> np.ndarray:
-    """The shipped classifier's digit (n,) for images (n, C, H, W) in [-1, 1] (channels averaged)."""
-    net = _shipped_feature_net()
+def classify(images: np.ndarray | Tensor, net: str = "digits") -> np.ndarray:
+    """The shipped classifier ``net``'s class (n,) for images (n, C, H, W) in [-1, 1] (channels averaged)."""
+    network = shipped_feature_net(net)
     images = torch.as_tensor(np.asarray(images, dtype=np.float32))
-    parts = [net(to_feature_input(chunk)).argmax(dim=1) for chunk in images.split(4096)]
+    chunks = images.split(4096)
+    parts = [network(to_feature_input(chunk, network.input_side)).argmax(dim=1) for chunk in chunks]
     return torch.cat(parts).numpy() if parts else np.zeros(0, dtype=np.int64)
+
+
+def classify_digits(images: np.ndarray | Tensor) -> np.ndarray:
+    """The shipped digit classifier's digit (n,) for images (n, C, H, W) in [-1, 1]."""
+    return classify(images, "digits")
 
 
 def stacked_modes(images: np.ndarray | Tensor) -> np.ndarray:
@@ -63,23 +78,30 @@ def stacked_digits_metrics(samples: np.ndarray, data, seed: int = 0) -> dict[str
 
 
 def is_digit_like(data) -> bool:
-    """Ten classes of one-channel images: what the shipped digit classifier can judge."""
+    """Ten classes of one-channel images: what the shipped classifiers can judge."""
     return getattr(data, "num_classes", None) == 10 and data.shape[0] == 1
 
 
-def conditional_metrics(samples: np.ndarray, labels: np.ndarray, data) -> dict[str, float]:
+def conditional_metrics(
+    samples: np.ndarray, labels: np.ndarray, data, features: str = "auto"
+) -> dict[str, float]:
     """Conditioning accuracy (digit-like data) and per-class FID of labelled samples.
 
-    Keys: conditioning_accuracy and floor_conditioning_accuracy (the classifier on the real
-    labelled images), fid_class_<k> for up to 10 classes, fid_per_class_mean over the classes with
-    at least MIN_PER_CLASS samples and real images.
+    Keys: conditioning_accuracy and floor_conditioning_accuracy (the data set's own classifier,
+    resolve_features("auto"), on the samples and on the real labelled images), fid_class_<k> for up
+    to 10 classes, fid_per_class_mean over the classes with at least MIN_PER_CLASS samples and real
+    images. Per-class FID is on the shipped network ``features`` names (the data set's own for
+    inception, whose features would cost hours per class on a CPU).
     """
     metrics: dict[str, float] = {}
+    own = resolve_features("auto", data.name)
     if is_digit_like(data):
-        metrics["conditioning_accuracy"] = float(np.mean(classify_digits(samples) == labels))
+        metrics["conditioning_accuracy"] = float(np.mean(classify(samples, own) == labels))
         real_labels = data.labels.numpy()
-        metrics["floor_conditioning_accuracy"] = float(np.mean(classify_digits(data.all()) == real_labels))
-    real_features, fake_features = image_features(data.all()), image_features(samples)
+        metrics["floor_conditioning_accuracy"] = float(np.mean(classify(data.all(), own) == real_labels))
+    net = resolve_features(features, data.name)
+    net = net if net in SHIPPED_NETS else own
+    real_features, fake_features = image_features(data.all(), net), image_features(samples, net)
     real_labels = data.labels.numpy()
     per_class = {}
     for k in range(data.num_classes):
