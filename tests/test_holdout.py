@@ -10,7 +10,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.data.images import holdout_part, holdout_split, load_images
-from gankit.engine.restore import prepare
+from gankit.engine.restore import load_train_data_and_config
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import select_checkpoint
 
@@ -33,7 +33,8 @@ def test_holdout_parts_are_disjoint_cover_everything_and_do_not_depend_on_the_se
 def test_training_sees_only_the_train_part_whatever_the_seed():
     digits = load_images("digits").all()
     for seed in (0, 7):
-        data, _ = prepare(TrainConfig(data="digits", model="vae", seed=seed, validation_fraction=0.5))
+        config = TrainConfig(data="digits", model="vae", seed=seed, validation_fraction=0.5)
+        data, _ = load_train_data_and_config(config)
         assert torch.equal(data.all(), digits[holdout_split(len(digits), 0.5)["train"]])
     test = holdout_part(load_images("digits"), 0.5, "test").all()
     train_rows = {row.numpy().tobytes() for row in data.all()}

@@ -110,6 +110,13 @@ def test_vae_step_updates_encoder_and_decoder_deterministically():
     assert torch.equal(second.train_step()["loss"], stats["loss"])
 
 
+def test_vae_encoder_is_the_trainer_slot_a_checkpoint_saves_as_discriminator():
+    trainer = VAETrainer(tiny(model="vae", batch_size=16), load_images("digits"))
+    assert trainer.encoder is trainer.discriminator  # the shared machinery's name for the slot
+    state = trainer.state_dict()
+    assert state["discriminator"].keys() == trainer.encoder.state_dict().keys()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

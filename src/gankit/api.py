@@ -173,7 +173,7 @@ class Run:
 
         from gankit.data import load_data
         from gankit.engine.restore import model_label
-        from gankit.report.plots import draw_samples, image_grid, real_reference
+        from gankit.report.plots import image_grid, plot_toy_samples, real_reference
 
         config = self.config
         fake = self.sample(n, seed)
@@ -186,7 +186,7 @@ class Run:
             axes[0].imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
             axes[0].axis("off")
         else:
-            draw_samples(axes[0], fake, real_reference(load_data(config.data), n, seed))
+            plot_toy_samples(axes[0], fake, real_reference(load_data(config.data), n, seed))
         axes[0].set_title(f"{model_label(config)} on {config.data}, step {self.step}", fontsize=10)
         for key in LOSS_KEYS:
             if any(key in row for row in rows):

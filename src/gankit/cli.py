@@ -303,7 +303,7 @@ def _launch_processes(
     rerun this command line without --nproc as N torchrun processes and exit with their code."""
     from gankit.config import from_dict
     from gankit.engine import distributed
-    from gankit.engine.restore import prepare
+    from gankit.engine.restore import load_train_data_and_config
     from gankit.rundir import read_config
 
     if resume is not None:  # a missing or broken run directory: one line here, not one per process
@@ -311,7 +311,7 @@ def _launch_processes(
     else:
         overrides = {k: v for k, v in flags.items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
-    _, resolved = prepare(config)
+    _, resolved = load_train_data_and_config(config)
     if resolved.batch_size % (nproc * resolved.pack):
         raise GankitError(
             f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "

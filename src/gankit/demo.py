@@ -101,14 +101,14 @@ def format_summary(results: dict) -> str:
 def plot_side_by_side(results: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from gankit.report.plots import draw_samples
+    from gankit.report.plots import plot_toy_samples
 
     real = sample_numpy("ring", 2500, seed=1)
     modes = get_toy("ring").modes.numpy()
     fig = Figure(figsize=(5 * len(results), 5))
     axes = fig.subplots(1, len(results))
     for ax, (name, (samples, m)) in zip(np.atleast_1d(axes), results.items(), strict=True):
-        draw_samples(ax, samples, real, modes)
+        plot_toy_samples(ax, samples, real, modes)
         ax.set_title(
             f"{name}: {m['modes']}/{m['modes_total']} modes, {100 * m['high_quality']:.0f}% high quality",
             fontsize=10,

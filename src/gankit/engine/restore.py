@@ -34,7 +34,7 @@ def model_label(config: TrainConfig) -> str:
     return "vae" if config.model == "vae" else config.objective
 
 
-def prepare(config: TrainConfig):
+def load_train_data_and_config(config: TrainConfig):
     """Load the data (its train part under ``validation_fraction``) and resolve every default;
     raises GankitError on bad input."""
     data = load_data(config.data, config.image_size)
@@ -43,6 +43,11 @@ def prepare(config: TrainConfig):
 
         data = holdout_part(data, config.validation_fraction, "train")
     return data, resolve(config, tuple(data.shape), getattr(data, "num_classes", None))
+
+
+# The old name, still imported by gankit.metrics.evaluate (being changed elsewhere): drop it once that
+# imports load_train_data_and_config.
+prepare = load_train_data_and_config
 
 
 def load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
@@ -59,7 +64,7 @@ def load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
 def load_trainer(path: str | Path) -> Trainer:
     """A CPU trainer holding a run directory's latest checkpoint (both networks, for looking inside)."""
     config = from_dict(read_config(path))
-    data, resolved = prepare(config)
+    data, resolved = load_train_data_and_config(config)
     trainer = make_trainer(resolved, data, "cpu")
     state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
     if state is None:

@@ -4,7 +4,10 @@
 critic and generator updates, so everything around training (run directory, metrics.jsonl,
 checkpoints and exact resume, sample grids, ``gankit sample`` / ``gankit eval``) works unchanged.
 It fills the trainer's slots as follows: ``generator`` = the decoder (what samples come from),
-``discriminator`` = the encoder (the network that reads images), each with its own Adam. Adam is
+``discriminator`` = the encoder (the network that reads images), each with its own Adam; the VAE
+code calls the encoder by its name, :attr:`VAETrainer.encoder`, a read-only view of that slot. The
+slot keeps the Trainer's name because the shared machinery (``d_optimizer``, the checkpoint's
+"discriminator" key, the monitors) reads it there, so checkpoints are the same as before. Adam is
 per-parameter, so two optimisers stepping on one loss are the same as one optimiser over both.
 
 Same budget as a GAN run: ``steps`` updates of ``batch_size`` real images each (a WGAN-GP run
@@ -44,16 +47,21 @@ class VAETrainer(Trainer):
         # The decoder plays the generator's part (it maps z to images); the encoder takes D's slot.
         self._init_players(lambda: tuple(reversed(build_vae(config, tuple(data.shape)))))
 
+    @property
+    def encoder(self) -> torch.nn.Module:
+        """The encoder q(z | x), held in the Trainer's ``discriminator`` slot (see the module docstring)."""
+        return self.discriminator
+
     def train_step(self) -> dict[str, Tensor]:
         """One ELBO update of encoder and decoder on a fresh real batch."""
         x = self.data.sample(self.config.batch_size, self.rng)
-        stats = vae_loss(self.discriminator, self.generator, x, self.rng)
+        stats = vae_loss(self.encoder, self.generator, x, self.rng)
         self.g_optimizer.zero_grad(set_to_none=True)
         self.d_optimizer.zero_grad(set_to_none=True)
         stats["loss"].backward()
         norms = {
             "decoder_grad_norm": grad_norm(self.generator),
-            "encoder_grad_norm": grad_norm(self.discriminator),
+            "encoder_grad_norm": grad_norm(self.encoder),
         }
         self.g_optimizer.step()
         self.d_optimizer.step()

@@ -28,7 +28,7 @@ def plot_samples(
         return save_image_grid(fake, path, title)
     fig = Figure(figsize=(5, 5) if fake.shape[1] >= 2 else (6, 3.5))
     ax = fig.subplots()
-    draw_samples(ax, fake, real, modes)
+    plot_toy_samples(ax, fake, real, modes)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
@@ -44,8 +44,8 @@ def real_reference(data, n: int, seed: int) -> np.ndarray | None:
     return data.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
 
-def draw_samples(ax, fake: np.ndarray, real: np.ndarray | None = None, modes=None) -> None:
-    """Draw 1-D or 2-D samples on ``ax`` (used by sample plots and side-by-side summaries)."""
+def plot_toy_samples(ax, fake: np.ndarray, real: np.ndarray | None = None, modes=None) -> None:
+    """Plot 1-D samples as a histogram or 2-D ones as a scatter on ``ax`` (sample plots, summaries)."""
     fake = np.asarray(fake).reshape(len(fake), -1)
     if fake.shape[1] == 1:
         values = fake[:, 0] if real is None else np.concatenate([fake[:, 0], real.reshape(-1)])

@@ -25,7 +25,7 @@ from gankit.diagnose import monitors as diagnose
 from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
-from gankit.engine.restore import load_trainer_state, make_trainer, model_label, prepare
+from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer, model_label
 from gankit.errors import GankitError
 from gankit.rundir import RunDir, read_config
 
@@ -211,7 +211,7 @@ def train(
     ``amp`` and ``threads`` "auto" are decided first, by timing a few steps (engine/speed.py);
     config.json records the choice, which a resume keeps.
     """
-    data, resolved = prepare(config)
+    data, resolved = load_train_data_and_config(config)
     group = process_group()  # None unless this process is one rank of a torchrun job
     device = group.device(resolved.device) if group else pick_device(resolved.device)
     resolved, speed_lines = speed.choose(resolved, data, device, parallel=group)
@@ -247,7 +247,7 @@ def resume(
     run = RunDir.open_existing(path)
     try:
         config = from_dict(_grown(read_config(run.path), steps, time_budget_s))
-        data, resolved = prepare(config)
+        data, resolved = load_train_data_and_config(config)
         trainer = make_trainer(resolved, data, pick_device(resolved.device))
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
         if state is None:
@@ -298,7 +298,7 @@ def _resume_on_ranks(
     run = opened[0] if opened else None
     values, state = group.broadcast(opened[1:] if opened else None)
     try:
-        data, resolved = prepare(from_dict(_grown(values, steps, time_budget_s)))
+        data, resolved = load_train_data_and_config(from_dict(_grown(values, steps, time_budget_s)))
         trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
         load_trainer_state(trainer, state, Path(path))
         if run is not None:

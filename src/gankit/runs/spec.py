@@ -278,7 +278,7 @@ def _parse_search(name: str, value: Any, fail) -> Search:
 
 def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
     """Every cell's config must build (at both ends of every range) and the metric must exist."""
-    from gankit.engine.restore import prepare
+    from gankit.engine.restore import load_train_data_and_config
 
     extremes = []
     for item in spec.search:
@@ -295,7 +295,7 @@ def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
             probe = (config.data, config.image_size, config.model, config.objective)
             if probe not in probes:
                 try:
-                    data, resolved = prepare(config)
+                    data, resolved = load_train_data_and_config(config)
                 except GankitError as error:
                     raise fail(str(error)) from None
                 probes[probe] = (data, resolved)
