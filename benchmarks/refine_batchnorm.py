@@ -40,10 +40,11 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from gankit.config import PRESETS, TrainConfig
+from gankit.config import TrainConfig
 from gankit.data import load_data
 from gankit.data.images import ImageDataset, holdout_part
 from gankit.metrics.images import image_metrics
+from gankit.presets import PRESETS
 from gankit.refine import Refined, calibrate_scores, discriminator_logit, drs
 from gankit.runs.assemble import train
 from gankit.runs.compare import summarize

@@ -37,10 +37,11 @@ import tomllib
 import torch
 from mode_coverage import ci_text, driver_arguments, run_sweep, toml_text
 
-from gankit.config import PRESETS, TrainConfig
+from gankit.config import TrainConfig
 from gankit.data.toy import get_toy
 from gankit.engine.restore import load_trainer
 from gankit.metrics.toy import toy_metrics
+from gankit.presets import PRESETS
 from gankit.refine import RefineOptions, refine_trainer
 from gankit.rundir import read_config
 from gankit.runs import sweep as sweeps

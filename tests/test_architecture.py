@@ -20,6 +20,7 @@ LAYER_OF = {
     "rundir": "base",
     "checkpoint": "base",
     "config": "model",
+    "presets": "model",
     "objectives": "model",
     "data": "model",
     "nets": "model",

@@ -2,8 +2,9 @@
 
 import pytest
 
-from gankit.config import PRESETS, TrainConfig, build_config, from_dict, read_toml, resolve, to_dict
+from gankit.config import TrainConfig, build_config, from_dict, read_toml, resolve, to_dict
 from gankit.errors import GankitError
+from gankit.presets import PRESETS
 
 
 def test_precedence_defaults_preset_file_flags(tmp_path):

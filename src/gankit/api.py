@@ -233,7 +233,7 @@ def train(
             the preset's or file's, else ``"wgan-gp"``.
         steps: generator updates. ``None``: the preset's or file's, else 2000.
         out: the run directory to write; ``None`` makes ``runs/DATA-OBJECTIVE-TIME``.
-        preset: a named recipe from :data:`gankit.config.PRESETS` (e.g. ``"toy-fast"``).
+        preset: a named recipe from :data:`gankit.presets.PRESETS` (e.g. ``"toy-fast"``).
         config_file: a TOML file of config keys.
         overwrite: replace ``out`` if it is an existing run directory.
         progress: show a progress bar (a widget in Jupyter, text elsewhere).

@@ -16,8 +16,9 @@ from pathlib import Path
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit.config import FINDING_NAMES, PRESETS, TrainConfig, build_config
+from gankit.config import FINDING_NAMES, TrainConfig, build_config
 from gankit.errors import GankitError
+from gankit.presets import PRESETS
 from gankit.refine import commands as refine_flags
 
 app = typer.Typer(

@@ -1,0 +1,87 @@
+"""Named recipes (``--preset NAME``): each a set of overrides on the dataclass defaults of
+:class:`gankit.config.TrainConfig`; the comment above a recipe says what was measured to choose it.
+
+:func:`gankit.config.build_config` applies one below a config file and the command-line flags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Every mode of the ring and the grid (docs/benchmarks/refinement_modes.md): toy-best with its
+# networks in standardised units (the grid spans +-4 while an untrained MLP outputs unit scale) and
+# batches of 512. In probes on unseen grid seeds (docs/refinement.md), toy-best stalled at 19-20
+# modes for 30,000 steps (4 of 4 seeds); standardised nets alone, or batches of 512 alone, found all
+# 25 by 30,000 steps in 2 of 4; both together in 6 of 6 by 50,000. 70,000 steps let the modes found
+# late tighten; evaluations every 2,500 steps keep a run within 10 CPU-minutes.
+TOY_MODES: dict[str, Any] = {
+    "objective": "ns",
+    "steps": 70000,
+    "batch_size": 512,
+    "g_lr": 1e-3,
+    "d_lr": 1e-3,
+    "pack": 2,
+    "latent_dim": 8,
+    "ema_decay": 0.999,
+    "standardize": True,
+    "eval_every": 2500,
+    "sample_every": 10000,
+}
+
+
+# Named recipes: a preset is a set of overrides on top of the dataclass defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "toy-fast": {"steps": 1000, "width": 128, "depth": 3, "batch_size": 256},
+    # Mode coverage on ring/grid (docs/benchmarks/mode_coverage.md): PacGAN packing against mode
+    # collapse, a larger learning rate to reach the modes sooner, an 8-D latent (a 2-D one must be
+    # folded onto 25 separate modes), and long training with a generator EMA over ~1,000 steps that
+    # averages out the jitter around each mode once the map has settled.
+    "toy-best": {
+        "objective": "ns",
+        "steps": 50000,
+        "g_lr": 1e-3,
+        "d_lr": 1e-3,
+        "pack": 2,
+        "latent_dim": 8,
+        "ema_decay": 0.999,
+    },
+    "toy-modes": TOY_MODES,
+    # Mode coverage from the generator alone (docs/benchmarks/refinement_cover.md): toy-modes with IMLE's
+    # coverage term in G's loss (objectives.nearest_sample_loss) over the whole run, its weight falling
+    # linearly from 10 to 0 at the last step, so a mode G has not reached (or has dropped) pulls mass
+    # across the gap while the adversarial game sharpens the modes. Both learning rates fall linearly
+    # to 0 from step 20,000: at constant rates one grid run of five broke late (~65,000 steps). In
+    # probes on unseen grid seeds (docs/refinement.md) every mode was found by 7,500-10,000 steps
+    # (toy-modes: the last at 20,000-57,500 steps, or never); with the term ending at 20,000 steps,
+    # one seed of three then dropped modes (18 of 25 at 50,000 steps); with the term kept to the end
+    # the same seed held all 25 from 7,500 steps on. 50,000 steps: 504-547 CPU-s a run on the benchmark.
+    "toy-cover": {
+        **TOY_MODES,
+        "steps": 50000,
+        "lr_decay_start": 20000,
+        "coverage_weight": 10.0,
+        "coverage_steps": 0,  # the whole run
+    },
+    # The image recipe that measured best on the 8x8 digits at an equal CPU budget: the non-saturating
+    # GAN with batch-norm D and its tuned learning rates. Spectral norm, R1 and DiffAugment, each
+    # searched the same way, all scored a clearly worse test FID (docs/benchmarks/images_regularisers.md),
+    # and WGAN-GP trails too (docs/benchmarks/images.md: test FID 11.9 against ns's 8.9 at 600 CPU-s).
+    # These learning rates are the better of two independent 8-trial searches of plain ns (test FID
+    # 12.2 against 13.8 on 5 fresh seeds at 60 CPU-s).
+    "digits": {"data": "digits", "objective": "ns", "batch_size": 64, "g_lr": 2.1e-3, "d_lr": 3.9e-3},
+    # Stacked digits' goal, all 1,000 modes at KL <= 0.1 (docs/benchmarks/stacked_digits_long.md): the
+    # recipe with the lowest KL in the equal-budget table (docs/benchmarks/stacked_digits.md), ns with
+    # G's EMA and the learning rates its search chose, trained 8x that table's 2,500 steps. On 6 fresh
+    # seeds its KL fell below 0.1 by ~10,000 steps and levelled off by ~20,000.
+    "stacked-digits": {
+        "data": "stacked-digits",
+        "objective": "ns",
+        "width": 32,
+        "batch_size": 64,
+        "g_lr": 2e-3,
+        "d_lr": 7.7e-3,
+        "ema_decay": 0.999,
+        "steps": 20000,
+        "eval_every": 1000,  # each evaluation samples and scores images: every 1,000 of 20,000 steps
+    },
+}
