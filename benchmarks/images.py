@@ -114,6 +114,8 @@ def seed_runs(
 def floor_reading(floor: dict, means: dict[str, float]) -> str:
     """What the real-vs-real test floor bounds, from the sizes it was computed at: a row whose mean test
     FID lies below it is named. ``floor``: a chosen record (its test_floor_* and test_n_* keys)."""
+    if "test_floor_fid" not in floor:  # gankit eval computes a floor only at equal n (metrics.images)
+        return f"No real-vs-real floor: {floor.get('test_no_floor', 'the test part is too small for one')}"
     below = [label for label, mean in means.items() if mean < floor["test_floor_fid"]]
     n_floor, n_reference = floor["test_n_floor"], floor["test_n_reference"]
     named = ", ".join(below[:-1]) + (" and " if len(below) > 1 else "") + (below[-1] if below else "")
@@ -124,6 +126,12 @@ def floor_reading(floor: dict, means: dict[str, float]) -> str:
         " lower bound on a model's FID"
         + (f": {named} {'scores' if len(below) == 1 else 'score'} below it here." if below else ".")
     )
+
+
+def floor_cell(floor: dict, name: str, digits: int) -> str:
+    """A real-vs-real floor's value, or "–" where the test part was too small for one at equal n."""
+    value = floor.get(f"test_floor_{name}")
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # the budget curve table's columns (fractions of a seed run)
@@ -250,7 +258,7 @@ def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
     # Converged or budget-bound? A best-validation checkpoint in the last tenth of a run means the
     # validation FID was still improving when the CPU budget ran out.
     late = still_improving(chosen)
-    floor_cells = [f"{floor[f'test_floor_{name}']:.{d}f}" for name, d in METRICS]
+    floor_cells = [floor_cell(floor, name, d) for name, d in METRICS]
     lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
     lines += [
         "",

@@ -27,7 +27,16 @@ from pathlib import Path
 
 import tomllib
 import torch
-from images import CHOICE_SAMPLES, CHOSEN, METRICS, QUICK_HELP, floor_reading, search_spec, seed_runs
+from images import (
+    CHOICE_SAMPLES,
+    CHOSEN,
+    METRICS,
+    QUICK_HELP,
+    floor_cell,
+    floor_reading,
+    search_spec,
+    seed_runs,
+)
 from mode_coverage import FRESH_SEEDS, ci_text, clearly_better, driver_arguments, run_sweep
 
 from gankit.rundir import dumps
@@ -103,7 +112,7 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
             f"| {label} | {searched(best[label])} | {fid[label]['n']} | {steps[0]}–{steps[-1]} | "
             f"{picks[0]}–{picks[-1]} | " + " | ".join(cells) + " |"
         )
-    floor_cells = [f"{floor[f'test_floor_{name}']:.{digits}f}" for name, digits in METRICS]
+    floor_cells = [floor_cell(floor, name, digits) for name, digits in METRICS]
     lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
     still_improving = [
         label for label in ranked if any(r["chosen_step"] >= 0.9 * r["steps"] for r in chosen[label])
@@ -132,8 +141,7 @@ def render(args, base: dict, trials: int, best: dict, seed_dirs: dict, chosen: d
         "## What it shows",
         "",
         f"- {verdict}",
-        f"- {best_line}; the test floor (two halves of the real test part): {floor['test_floor_fid']:.2f}. "
-        + floor_reading(floor, {label: fid[label]["mean"] for label in ranked}),
+        f"- {best_line}. " + floor_reading(floor, {label: fid[label]["mean"] for label in ranked}),
         "- Converged? "
         + (
             "No, for " + ", ".join(still_improving) + ": a chosen checkpoint lies in the last tenth of its"

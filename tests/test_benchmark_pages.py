@@ -22,6 +22,13 @@ def test_the_test_floor_is_read_at_its_sample_sizes_and_names_the_rows_below_it(
     assert images.floor_reading(FLOOR, {"ns": 15.0}).endswith("no lower bound on a model's FID.")
 
 
+def test_a_test_part_too_small_for_an_equal_n_floor_gives_no_floor_row_and_says_so():
+    # gankit eval computes a floor only with as many real images as samples (metrics.images)
+    small = {"test_no_floor": "the test part has 449 images; --n 224 or less gives a floor"}
+    assert images.floor_reading(small, {"ns": 8.91}) == f"No real-vs-real floor: {small['test_no_floor']}"
+    assert images.floor_cell(small, "fid", 2) == "–" and images.floor_cell(FLOOR, "fid", 2) == "14.53"
+
+
 def _row(**changes):
     row = {
         "objective": "wgan-gp",
