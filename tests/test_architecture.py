@@ -10,17 +10,21 @@ PACKAGE = Path(gankit.__file__).parent
 # Each layer may import only the layers listed for it (its own modules always).
 ALLOWED = {
     "base": set(),  # errors, rundir, checkpoint: the run-directory contract every reader uses
-    "model": {"base", "model"},  # config, objectives, data, nets, augment
+    "model": {"base", "model"},  # config, presets, objectives, data, nets, augment
     "engine": {"base", "model"},
-    "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine, experiments
+    "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine
     "runs": {"base", "model", "engine", "measure"},
+    "figures": {"base", "model", "engine", "measure", "runs"},  # experiments
+    "top": {"base", "model", "engine", "measure", "runs", "figures"},  # cli, api, demo: thin layers
 }
+# Every module and package at the top of src/gankit, placed by what it imports: a new one fails
+# test_lower_layers_never_import_higher_ones until it is placed here.
 LAYER_OF = {
     "errors": "base",
     "rundir": "base",
     "checkpoint": "base",
     "config": "model",
-    "presets": "model",
+    "presets": "model",  # plain data (the named recipes); config imports it
     "objectives": "model",
     "data": "model",
     "nets": "model",
@@ -29,9 +33,26 @@ LAYER_OF = {
     "metrics": "measure",
     "diagnose": "measure",
     "report": "measure",
-    "refine": "measure",  # refine/commands.py (its flags) is CLI-side
+    "refine": "measure",  # D-based sampling refinement: data and objectives; metrics and eval use it
     "runs": "runs",
+    # the classic figures train through runs.assemble (vae_vs_gan) and take runs.compare's
+    # bootstrap intervals (common.py), so they sit above runs
+    "experiments": "figures",
+    "cli": "top",  # parses flags and calls every layer below
+    "api": "top",  # the notebook API: the same, from keyword arguments
+    "demo": "top",  # trains and plots through runs, metrics and report
+    "__main__": "top",  # `python -m gankit`: the CLI, and a torchrun rank's exit (engine.distributed)
+    "__init__": "top",  # re-exports the API
 }
+
+
+def _top_level_names(package: Path) -> set[str]:
+    """The modules and packages directly under ``package`` (assets and caches are not code)."""
+    return {
+        path.name.removesuffix(".py")
+        for path in package.iterdir()
+        if (path.suffix == ".py" and path.is_file()) or (path / "__init__.py").is_file()
+    }
 
 
 def _imports(path: Path) -> set[str]:
@@ -47,18 +68,40 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_lower_layers_never_import_higher_ones():
-    violations = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        top = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
-        layer = LAYER_OF.get(top)
+def _violations(package: Path, layer_of: dict[str, str]) -> list[str]:
+    """Modules whose top-level name has no layer, and imports that go up a layer."""
+    unplaced = sorted(_top_level_names(package) - set(layer_of))
+    violations = [
+        f"{name} has no layer: place it in LAYER_OF (tests/test_architecture.py)" for name in unplaced
+    ]
+    for path in sorted(package.rglob("*.py")):
+        top = path.relative_to(package).parts[0].removesuffix(".py")
+        layer = layer_of.get(top)
         if layer is None or path.name == "commands.py":  # the CLI and API side: may import anything
             continue
         for name in _imports(path):
-            other = LAYER_OF.get(name, "top")
-            if other != layer and other not in ALLOWED[layer]:
-                violations.append(f"{path.relative_to(PACKAGE)} ({layer}) imports gankit.{name} ({other})")
+            other = layer_of.get(name)
+            if other is None:
+                violations.append(f"{path.relative_to(package)} imports gankit.{name}, which has no layer")
+            elif other != layer and other not in ALLOWED[layer]:
+                violations.append(f"{path.relative_to(package)} ({layer}) imports gankit.{name} ({other})")
+    return violations
+
+
+def test_lower_layers_never_import_higher_ones():
+    violations = _violations(PACKAGE, LAYER_OF)
     assert not violations, "\n".join(violations)
+
+
+def test_the_check_fails_on_an_unplaced_module_and_on_an_upward_import(tmp_path):
+    (tmp_path / "errors.py").write_text("from gankit.engine.loop import Trainer\n")  # base -> engine
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "__init__.py").write_text("")
+    (tmp_path / "newcomer.py").write_text("")
+    assert _violations(tmp_path, LAYER_OF) == [
+        "newcomer has no layer: place it in LAYER_OF (tests/test_architecture.py)",
+        "errors.py (base) imports gankit.engine (engine)",
+    ]
 
 
 def test_the_engine_holds_no_run_assembly():
