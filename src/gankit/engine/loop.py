@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
+from tqdm.auto import tqdm
 
 from gankit.config import TrainConfig
 from gankit.engine.critic import PLAIN, StepPlan, scores_each_sample_alone
@@ -425,8 +426,6 @@ def _finite_or_nan(value: float) -> float:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
     return tqdm(
         total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True, leave=False
     )

@@ -14,8 +14,10 @@ import torch
 from gankit.checkpoint import load_latest_checkpoint
 from gankit.config import TrainConfig, from_dict, resolve
 from gankit.data import load_data
+from gankit.data.images import holdout_part
 from gankit.engine.loop import Trainer
 from gankit.engine.sampling import draw_samples
+from gankit.engine.vae import VAETrainer
 from gankit.errors import GankitError
 from gankit.rundir import read_config
 
@@ -23,8 +25,6 @@ from gankit.rundir import read_config
 def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
     """The trainer for ``config.model``: the GAN trainer, or the VAE baseline's (gankit.engine.vae)."""
     if config.model == "vae":
-        from gankit.engine.vae import VAETrainer
-
         return VAETrainer(config, data, device, parallel=parallel)
     return Trainer(config, data, device, parallel=parallel)
 
@@ -39,8 +39,6 @@ def load_train_data_and_config(config: TrainConfig):
     raises GankitError on bad input."""
     data = load_data(config.data, config.image_size)
     if config.validation_fraction > 0:
-        from gankit.data.images import holdout_part
-
         data = holdout_part(data, config.validation_fraction, "train")
     return data, resolve(config, tuple(data.shape), getattr(data, "num_classes", None))
 

@@ -156,7 +156,7 @@ def choose(
     torchrun every rank measures (the ranks load the machine as training will) and all take rank 0's
     choice.
     """
-    from gankit.engine.restore import make_trainer
+    from gankit.engine.restore import make_trainer  # here, not at the top: engine.loop imports this module
 
     measure = measure or time_steps
 
