@@ -52,66 +52,65 @@ SPLIT_SEED = 0  # the fixed real-data split into reference and floor halves
 FRESH_FLOOR_SEED = 1  # stacked digits' floor stacks (seed 0 drew its fixed reference stacks)
 
 
-class DigitsFeatureNet(nn.Module):
-    """A small CNN digit classifier; ``features`` is its 64-d penultimate layer (before ReLU).
-
-    (batch, 1, 8, 8) in [-1, 1] -> conv 3x3 (32) -> conv 3x3 stride 2 (64, 4x4) -> linear (64)
-    -> ReLU -> linear (10 classes).
-    """
+class FeatureClassifier(nn.Module):
+    """A small CNN classifier whose ``features`` are its 64-d penultimate layer (before the ReLU):
+    ``body`` maps images to those features, ``head`` (ReLU, linear) to the 10 class logits."""
 
     feature_dim = 64
+
+    def __init__(self, body: nn.Sequential):
+        super().__init__()
+        self.body = body
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(self.feature_dim, 10))
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.body(images)
+
+    def forward(self, images: Tensor) -> Tensor:  # class logits
+        return self.head(self.body(images))
+
+
+class DigitsFeatureNet(FeatureClassifier):
+    """The digits classifier: (batch, 1, 8, 8) in [-1, 1] -> conv 3x3 (32) -> conv 3x3 stride 2
+    (64, 4x4) -> linear (64) -> ReLU -> linear (10 classes)."""
+
     input_side = FEATURE_SIDE
 
     def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(64 * 4 * 4, self.feature_dim),
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(1, 32, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(64 * 4 * 4, self.feature_dim),
+            )
         )
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(self.feature_dim, 10))
-
-    def features(self, images: Tensor) -> Tensor:
-        return self.body(images)
-
-    def forward(self, images: Tensor) -> Tensor:  # class logits
-        return self.head(self.body(images))
 
 
-class FashionFeatureNet(nn.Module):
-    """A small CNN Fashion-MNIST classifier; ``features`` is its 64-d penultimate layer (before ReLU).
+class FashionFeatureNet(FeatureClassifier):
+    """The Fashion-MNIST classifier: (batch, 1, 28, 28) in [-1, 1] -> conv 3x3 (16), max pool ->
+    conv 3x3 (32), max pool (7x7) -> conv 3x3 stride 2 (64, 4x4) -> linear (64) -> ReLU -> linear
+    (10 classes). 89,546 parameters."""
 
-    (batch, 1, 28, 28) in [-1, 1] -> conv 3x3 (16), max pool -> conv 3x3 (32), max pool (7x7)
-    -> conv 3x3 stride 2 (64, 4x4) -> linear (64) -> ReLU -> linear (10 classes). 89,546 parameters.
-    """
-
-    feature_dim = 64
     input_side = 28
 
     def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # 14x14
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # 7x7
-            nn.Conv2d(32, 64, 3, stride=2, padding=1),  # 4x4
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(64 * 4 * 4, self.feature_dim),
+        super().__init__(
+            nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),  # 14x14
+                nn.Conv2d(16, 32, 3, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2),  # 7x7
+                nn.Conv2d(32, 64, 3, stride=2, padding=1),  # 4x4
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(64 * 4 * 4, self.feature_dim),
+            )
         )
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(self.feature_dim, 10))
-
-    def features(self, images: Tensor) -> Tensor:
-        return self.body(images)
-
-    def forward(self, images: Tensor) -> Tensor:  # class logits
-        return self.head(self.body(images))
 
 
 @dataclass(frozen=True)
