@@ -21,12 +21,16 @@ import numpy as np
 from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.data import is_toy, load_data
+from gankit.data.images import holdout_part
 from gankit.diagnose import monitors as diagnose
 from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
 from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer, model_label
 from gankit.errors import GankitError
+from gankit.metrics.evaluate import metrics_against
+from gankit.metrics.images import too_few_for_metrics
+from gankit.report.plots import plot_samples, real_reference
 from gankit.rundir import RunDir, read_config
 
 
@@ -113,8 +117,6 @@ class Evaluator(Callback):
         self.every, self.samples, self.seed, self.reference = every, samples, seed, reference
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
-        from gankit.metrics.evaluate import metrics_against
-
         if not trainer.evaluation_due(self.every):
             return
         fake = trainer.sample(self.samples, seed=self.seed).numpy()
@@ -131,8 +133,6 @@ def evaluation_reference(config: TrainConfig, data):
     for a run trained with ``validation_fraction`` (as `gankit eval` does)."""
     if is_toy(data) or config.validation_fraction <= 0:
         return data
-    from gankit.data.images import holdout_part
-
     return holdout_part(load_data(config.data, config.image_size), config.validation_fraction, "validation")
 
 
@@ -147,8 +147,6 @@ class SamplePlotter(Callback):
             self.plot(trainer)
 
     def plot(self, trainer: Trainer) -> None:
-        from gankit.report.plots import plot_samples, real_reference
-
         data = trainer.data
         n = 1000 if len(data.shape) == 1 else 64
         fake = trainer.sample(n, seed=self.seed).numpy()
@@ -347,8 +345,6 @@ def _fit(
         reference = evaluation_reference(config, trainer.data)
         too_few = None
         if not is_toy(reference):
-            from gankit.metrics.images import too_few_for_metrics
-
             too_few = too_few_for_metrics(config.eval_samples, len(reference))
         if too_few:  # a tiny image set trains all the same, without the metrics
             echo(f"note: no quality metrics during training: {too_few}")

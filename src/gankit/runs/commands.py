@@ -9,6 +9,9 @@ import typer
 
 from gankit.errors import GankitError
 
+# gankit.runs.sweep and .compare (and the run assembly, metrics and plots beneath them) are imported
+# when their command runs: every `gankit` invocation, --help included, imports this module.
+
 
 def sweep_command(
     spec_file: Path | None = typer.Argument(None, help="The sweep spec (TOML); see docs/sweeps.md."),

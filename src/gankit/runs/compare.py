@@ -34,6 +34,24 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import GankitError
+from gankit.rundir import check_run_dir, dumps, is_run_dir, read_config, read_metrics
+from gankit.runs.spec import group_key, parse_spec
+from gankit.runs.sweep import (
+    EVAL_FILE,
+    MAX_RETRIES,
+    SPEC,
+    SWEEP,
+    TRIAL_FILE,
+    TRIALS,
+    evaluation_columns,
+    journal_path,
+    last_values,
+    open_storage,
+)
+
+# Imported inside the functions that use them, for their cost: optuna (only for a study's storage),
+# scipy.stats (only where intervals are computed: bootstrap_ci serves the figures too), matplotlib
+# (only for --plot).
 
 # Metrics where larger is better; every other metric is compared as "smaller is better".
 MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage"}
@@ -79,18 +97,12 @@ class Comparison:
 
 
 def is_sweep_dir(path: Path) -> bool:
-    from gankit.runs.sweep import SPEC, SWEEP
-
     return (path / SPEC).is_file() and (path / SWEEP).is_file()
 
 
 def collect(sources: list[Path], metric: str | None, storage: str | None = None, sweep: str | None = None):
     """The run records of every source (sweep dirs, run dirs and the sweeps kept in ``storage``) and
     the first sweep's spec."""
-    from gankit.rundir import check_run_dir, is_run_dir
-    from gankit.runs.spec import parse_spec
-    from gankit.runs.sweep import SPEC, TRIALS
-
     spec, runs = None, []
     for source in sources:
         if source.is_dir() and is_sweep_dir(source):
@@ -114,9 +126,6 @@ def collect(sources: list[Path], metric: str | None, storage: str | None = None,
 
 def read_record(path: Path, metric: str, in_sweep: bool = False) -> RunRecord:
     """A run directory's record. A sweep trial (``in_sweep``) without trial.json has not finished."""
-    from gankit.rundir import read_config, read_metrics
-    from gankit.runs.sweep import EVAL_FILE, TRIAL_FILE, last_values
-
     trial = _read_json(path / TRIAL_FILE)
     rows = read_metrics(path)
     value = value_of(metric, last_values(rows), lambda: _read_json(path / EVAL_FILE))
@@ -151,9 +160,6 @@ def _finite(value: Any) -> bool:
 def stored_sweeps(url: str, name: str | None) -> list[tuple[Any, list]]:
     """Each gankit sweep kept in an Optuna storage: its spec and, per run directory its trials named,
     the latest attempt (a rerun of a dead or interrupted trial replaces it, as in the directory)."""
-    from gankit.runs.spec import parse_spec
-    from gankit.runs.sweep import journal_path, open_storage
-
     journal = journal_path(url)
     if journal is not None and not journal.is_file():  # opening it would create an empty one
         raise GankitError(f"sweep journal not found: {journal}")
@@ -214,8 +220,6 @@ def _rerun_pending(trial) -> bool:
     """A FAIL that the next start reruns: interrupted (Ctrl-C, SIGTERM, a dead worker) with retries left."""
     from optuna.trial import TrialState
 
-    from gankit.runs.sweep import MAX_RETRIES
-
     retries = len(trial.system_attrs.get("retry_history", []))
     interrupted = trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted")
     return bool(interrupted) and retries < MAX_RETRIES
@@ -233,8 +237,6 @@ def default_by(spec, records: list[RunRecord]) -> list[str]:
 
 
 def group_of(record: RunRecord, by: list[str]) -> str:
-    from gankit.runs.spec import group_key
-
     cell = (record.trial or {}).get("cell", {})
     values = {}
     for key in by:
@@ -338,8 +340,6 @@ def compare(
     for record in records:
         groups.setdefault(group_of(record, by), []).append(record)
     if spec is not None and set(by) <= set(spec.grid):  # a sweep's groups in the order of its grid
-        from gankit.runs.spec import group_key
-
         order = [group_key(cell, by) for cell in spec.cells()]
         groups = dict(
             sorted(groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 0)
@@ -519,8 +519,6 @@ def format_csv(comparison: Comparison) -> str:
 
 
 def to_json(comparison: Comparison) -> str:
-    from gankit.rundir import dumps
-
     return dumps(
         {
             "metric": comparison.metric,
@@ -573,9 +571,6 @@ class Plateau:
 def evaluation_curve(record: RunRecord, key: str) -> tuple[list[int], list[float | None]]:
     """A run's validation curve of ``key``: (steps, values), from the evaluations a sweep's stored
     result keeps, else from the run directory's metrics.jsonl."""
-    from gankit.rundir import read_metrics
-    from gankit.runs.sweep import evaluation_columns
-
     columns = (record.trial or {}).get("evaluations")
     if columns is None and record.path.is_dir():
         columns = evaluation_columns(read_metrics(record.path))

@@ -25,6 +25,7 @@ a claim in the storage itself (:func:`claim`), so racing processes never enqueue
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -39,8 +40,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from gankit.checkpoint import atomic_write_bytes, load_latest_checkpoint
+from gankit.config import from_dict
+from gankit.engine.loop import Callback, StopTraining
 from gankit.errors import GankitError
+from gankit.metrics.evaluate import default_samples, evaluate_run
+from gankit.rundir import LOCK, dumps, is_run_dir, read_config, read_metrics
+from gankit.runs import assemble
 from gankit.runs.spec import SweepSpec, group_key, load_spec, parse_spec
+
+# Imported inside the functions that use them: optuna (and SQLAlchemy beneath it), because `gankit
+# compare DIR` imports this module for its file names and never opens a study; fcntl, POSIX-only.
 
 SPEC, SWEEP, STUDY_DB, TRIALS = "spec.toml", "sweep.json", "study.db", "trials"
 TRIAL_FILE, EVAL_FILE = "trial.json", "eval.json"
@@ -129,8 +142,6 @@ def journal_path(url: str | None) -> Path | None:
 
 def with_installed_driver(url: str) -> str:
     """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 when only it is installed."""
-    import importlib.util
-
     psycopg2_only = importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2")
     if url.startswith("postgresql://") and psycopg2_only:
         return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
@@ -281,7 +292,6 @@ def _sampler(sweep: Sweep, trial_number: int):
     that reached a rung first, it depends on the order in which trials finish, which the storage
     records.
     """
-    import numpy as np
     import optuna
 
     seed = int(np.random.SeedSequence([sweep.spec.seed, trial_number]).generate_state(1)[0])
@@ -404,10 +414,6 @@ def run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
 def _run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     import optuna
 
-    from gankit.config import from_dict
-    from gankit.rundir import is_run_dir
-    from gankit.runs import assemble
-
     if not trial.user_attrs.get("enqueued"):
         # Workers on two machines raced for the last WAITING trial of a cell and `optimize` created
         # a new trial for the loser: it is never run (and never counted).
@@ -478,8 +484,6 @@ def wait_for_run_dir(run_dir: Path) -> None:
     next reports to its failed trial, or at its end, when Optuna refuses its result."""
     import fcntl
 
-    from gankit.rundir import LOCK
-
     if (run_dir / LOCK).is_file():
         with open(run_dir / LOCK, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while the other writer holds it; closing releases
@@ -487,8 +491,6 @@ def wait_for_run_dir(run_dir: Path) -> None:
 
 def _resumable(run_dir: Path) -> bool:
     """Whether a dead trial's run directory holds a sound checkpoint (a kill may land mid-write)."""
-    from gankit.checkpoint import load_latest_checkpoint
-
     return load_latest_checkpoint(run_dir / "checkpoints", warn=lambda message: None) is not None
 
 
@@ -501,13 +503,7 @@ def suggest(trial, item) -> Any:
     return trial.suggest_float(item.name, float(item.low), float(item.high), log=item.log)
 
 
-def _callback_base():
-    from gankit.engine.loop import Callback
-
-    return Callback
-
-
-class ReportToOptuna(_callback_base()):
+class ReportToOptuna(Callback):
     """Reports the watched metric of each logged row to Optuna, at the row's generator step (a
     pruner's rungs are converted to steps: SweepSpec.resource_steps), and stops the run when it says
     prune."""
@@ -522,8 +518,6 @@ class ReportToOptuna(_callback_base()):
             self.prune = self.trial.should_prune()
 
     def on_step_end(self, trainer) -> None:
-        from gankit.engine.loop import StopTraining
-
         if self.prune:
             raise StopTraining(PRUNED)
 
@@ -531,8 +525,6 @@ class ReportToOptuna(_callback_base()):
 def read_metric(run_dir: Path, metric: str, source: str) -> float | None:
     """A run's metric: the last finite value logged in metrics.jsonl, or its `gankit eval` value
     (computed once and saved as RUN_DIR/eval.json)."""
-    from gankit.rundir import read_metrics
-
     if source == "metrics":
         value = last_values(read_metrics(run_dir)).get(metric)
         return None if value is None else float(value)
@@ -564,10 +556,6 @@ def last_values(rows: list[dict]) -> dict[str, float]:
 
 def run_eval(run_dir: Path) -> dict:
     """`gankit eval RUN_DIR --json` (its default sample count, seed 0), saved as RUN_DIR/eval.json."""
-    from gankit.checkpoint import atomic_write_bytes
-    from gankit.metrics.evaluate import default_samples, evaluate_run
-    from gankit.rundir import dumps, read_config
-
     data = read_config(run_dir)["data"]
     n = default_samples(data)
     metrics = evaluate_run(run_dir, n=n, seed=EVAL_SEED, data_name=data)
@@ -581,9 +569,6 @@ def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, c
     trial's ``result`` user attr, what ``gankit compare --storage`` reads when the run directories
     are gone (a fresh clone of a repository that committed the sweep's journal). ``state`` is
     complete, pruned or failed (the training raised)."""
-    from gankit.checkpoint import atomic_write_bytes
-    from gankit.rundir import dumps, read_config, read_metrics
-
     rows = read_metrics(run_dir)
     record = {
         "sweep": sweep.spec.name,
@@ -833,8 +818,6 @@ def _raise_interrupt(signal_number, frame) -> None:
 
 def _worker_main(argv: list[str]) -> int:
     """``python -m gankit.runs.sweep DIR HEARTBEAT THREADS`` (started by :func:`run`)."""
-    import torch
-
     path, heartbeat, threads, index = Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
     torch.set_num_threads(threads)  # N workers share the cores instead of oversubscribing them
     spec = parse_spec((path / SPEC).read_text(), str(path / SPEC))
