@@ -6,6 +6,7 @@ Every data set has ``name``, ``shape`` (one sample's shape), ``sample(n, generat
 
 from __future__ import annotations
 
+from gankit.data import images
 from gankit.data.toy import TOY_DATASETS, get_toy
 from gankit.errors import GankitError
 
@@ -25,11 +26,9 @@ def load_data(name: str, image_size: int | None = None):
     if name in TOY_DATASETS:
         return get_toy(name)
     if name in STANDARD_SET_NAMES:  # mnist, fashion-mnist, cifar10: downloaded on first use
-        from gankit.data.standard import load_standard
+        from gankit.data.standard import load_standard  # the downloader: loaded only for these sets
 
         return load_standard(name, image_size)
-    from gankit.data import images
-
     if images.is_image_spec(name):
         return images.load_images(name, image_size)
     allowed = ", ".join(TOY_DATASETS)

@@ -50,6 +50,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from gankit.errors import GankitError
 
 CACHE_ENV = "GANKIT_DATA"
@@ -289,8 +291,6 @@ def _transfer(url: str, part: Path, file: RemoteFile, inherited: tuple[int, int]
 
     A part that cannot be resumed starts afresh (:func:`_discard_part` says how, ``inherited`` why).
     """
-    from tqdm.auto import tqdm
-
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "gankit"})
     if have:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.nets.dcgan import build_dcgan
 from gankit.nets.mlp import MLPDiscriminator, MLPGenerator, data_statistics
 
 
@@ -31,8 +32,6 @@ def build_networks(config, data_shape: tuple[int, ...], data=None) -> tuple[nn.M
             raise GankitError(
                 f"latent {config.latent!r} is for toy (flat) data; image nets take latent=gaussian"
             )
-        from gankit.nets.dcgan import build_dcgan  # images: built only when needed
-
         generator, discriminator = build_dcgan(config, data_shape)
     if config.spectral_norm:
         spectral_normalise(discriminator)

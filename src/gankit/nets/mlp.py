@@ -143,4 +143,3 @@ class MLPDiscriminator(nn.Module):
 class _LeakyReLU(nn.LeakyReLU):
     def __init__(self):
         super().__init__(0.2)
-
