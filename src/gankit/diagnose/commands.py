@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from gankit.errors import GankitError
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -18,8 +20,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Name what went wrong in a run (with the step it started and what to do), and plot it."""
+        # here: every gankit invocation imports this module
         from gankit.diagnose.doctor import diagnose, format_diagnosis, plot_diagnosis
-        from gankit.errors import GankitError
 
         if plot is not None and plot.suffix != ".png":
             raise GankitError(f"--plot must end in .png, got {plot.name!r}")

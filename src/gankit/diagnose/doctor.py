@@ -114,7 +114,7 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     now while it is open). W1 is drawn from 0, so its changes show at their true scale. Written to
         ``RUN_DIR/doctor.png`` unless ``out`` says otherwise.
     """
-    import matplotlib
+    import matplotlib  # the plot's alone (~230 ms): the diagnosis itself needs no matplotlib
     from matplotlib.figure import Figure
 
     path = check_run_dir(run_dir)
@@ -183,7 +183,7 @@ def _curves(axis, rows: list[dict], labels: dict[str, str]) -> None:
 
 def _quality_panel(axis, rows: list[dict]) -> None:
     """W1 (left axis) with modes covered or sample diversity (right axis), where they were logged."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator  # with plot_diagnosis's matplotlib
 
     steps, w1 = _series(rows, "eval_w1")
     mode_steps, modes = _series(rows, "eval_modes")

@@ -754,7 +754,7 @@ class MemorisationProbe(Callback):
     """
 
     def __init__(self, every: int, train, heldout, samples: int, seed: int):
-        from sklearn.neighbors import NearestNeighbors
+        from sklearn.neighbors import NearestNeighbors  # scikit-learn: only runs with a held-out part
 
         self.every, self.samples, self.seed = every, samples, seed
         self.index = NearestNeighbors(n_neighbors=1).fit(_flat(train.all()))

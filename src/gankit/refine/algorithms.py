@@ -40,7 +40,7 @@ def drs(
     (recomputed over the burn-in and the new maximum whenever M rises).
     Proposals are decided in the order drawn, so the output is deterministic for a seed.
     """
-    from scipy.special import expit
+    from scipy.special import expit  # scipy: paid only when a run is refined
 
     check_count(n)
     start = time.process_time()

@@ -28,6 +28,7 @@ def calibrate(score: Logit, real: np.ndarray, fake: np.ndarray, method: str) -> 
 
 def calibrate_scores(score: Logit, real_scores: np.ndarray, fake_scores: np.ndarray, method: str) -> Logit:
     """:func:`calibrate` from the scores of the held-out points alone (the points need not be kept)."""
+    # scikit-learn: paid only when scores are calibrated
     from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
 
@@ -50,7 +51,7 @@ def knn_logit(real: np.ndarray, fake: np.ndarray, neighbours: int) -> Logit:
     R and F count real and fake points among the k neighbours (R + F = k), corrected for unequal
     numbers of real and fake points; the 1/2 keeps the logit finite where a class is absent.
     """
-    from sklearn.neighbors import NearestNeighbors
+    from sklearn.neighbors import NearestNeighbors  # scikit-learn: paid only by the knn scores
 
     pooled = np.concatenate([_flat(real), _flat(fake)])
     is_real = np.concatenate([np.ones(len(real)), np.zeros(len(fake))])

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from gankit.errors import GankitError
+
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="A run directory written by `gankit train`."),
@@ -14,8 +16,7 @@ def report_command(
     ),
 ) -> None:
     """Write RUN_DIR/report.html: config, curves, findings, samples and evaluation in one file."""
-    from gankit.errors import GankitError
-    from gankit.report.html import write_report
+    from gankit.report.html import write_report  # here: every gankit invocation imports this module
 
     if eval_samples <= 0:
         raise GankitError(f"--eval-samples must be > 0, got {eval_samples}")
@@ -27,7 +28,7 @@ def watch_command(
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (0: a free one, printed)."),
 ) -> None:
     """Serve the live page of a run on 127.0.0.1 until Ctrl-C: curves, and D's view of the data."""
-    from gankit.report.live import watch
+    from gankit.report.live import watch  # here: every gankit invocation imports this module
 
     watch(run_dir, port=port)
 

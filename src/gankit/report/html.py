@@ -223,7 +223,7 @@ def note(text: str) -> str:
 def findings_section(findings: list[dict], findings_note: str | None) -> str:
     if findings_note:
         return note(findings_note)
-    from gankit.diagnose.doctor import headline
+    from gankit.diagnose.doctor import headline  # as in load_findings: a gankit may lack the doctor
 
     if not findings:
         return '<p id="verdict" class="healthy">The doctor found nothing wrong with this run.</p>'

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from gankit.diagnose.monitors import read_findings
 from gankit.engine.loop import Callback, Trainer
 from gankit.errors import GankitError
+from gankit.report.tensorboard import TensorBoardWriter
 from gankit.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
 
 LIVE = "live.json"
@@ -351,8 +352,6 @@ def watching(run_dir: str | Path, live: bool, tensorboard: bool, echo=None) -> I
     echo = echo or _echo
     callbacks: list[Callback] = []
     if tensorboard:
-        from gankit.report.tensorboard import TensorBoardWriter
-
         callbacks.append(TensorBoardWriter(run_dir))
     if not live:
         yield callbacks

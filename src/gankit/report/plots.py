@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
 REAL_COLOR = "#444444"
@@ -39,8 +40,6 @@ def real_reference(data, n: int, seed: int) -> np.ndarray | None:
     """``n`` real samples to draw under generated 1-D/2-D ones (seeded); None for images."""
     if len(data.shape) != 1:
         return None
-    import torch
-
     return data.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
 
