@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure as PlotFigure
 from torch import Tensor, nn
@@ -160,8 +161,7 @@ def median(values: list[float]) -> float:
 
 def median_ci(values: list[float]) -> tuple[float, float]:
     """A 95 % percentile-bootstrap confidence interval of the median over seeds (seeded: reproducible)."""
-    import numpy as np
-
+    # here: the CLI imports every figure module at start-up, and compare brings the sweeps with it
     from gankit.runs.compare import bootstrap_ci
 
     if len(values) < 2:

@@ -10,16 +10,19 @@ recall over the seeds and the test part's real-vs-real floor. ``--quick`` trains
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure as PlotFigure
 
 from gankit.config import TrainConfig
-from gankit.data.images import load_images
+from gankit.data.images import holdout_part, load_images
 from gankit.errors import GankitError
 from gankit.experiments.common import Figure, write_outputs
 from gankit.metrics.images import image_metrics, split_real
+from gankit.rundir import read_config
 
 NAME = "vae-vs-gan"
 MODELS = {"vae": {"model": "vae"}, "ns": {"objective": "ns"}, "wgan-gp": {"objective": "wgan-gp"}}
@@ -41,17 +44,13 @@ def train_and_score(
     """Train ``config`` in memory; score ``samples`` generated images (default: as many as the floor
     half of the real data) against its data, or against the held-out test part of ``test_fraction``.
     Returns (metrics with floors, the first 64 samples)."""
-    import time
-
-    from gankit.runs.assemble import train
+    from gankit.runs.assemble import train  # here: the CLI imports every figure module at start-up
 
     started = time.process_time()
     result = train(config, out=None, echo=lambda message: None)
     cpu_seconds = time.process_time() - started
     data = result.trainer.data
     if test_fraction is not None:
-        from gankit.data.images import holdout_part
-
         data = holdout_part(load_images(config.data), test_fraction, "test")
     samples = samples or len(split_real(len(data))[1])
     images = result.trainer.sample(samples, seed=SAMPLE_SEED).numpy()
@@ -92,15 +91,13 @@ BENCHMARK_DIR = Path(__file__).resolve().parents[3] / "runs" / "images"
 
 def samples_at(run_dir: str | Path, step: int, n: int, seed: int) -> np.ndarray:
     """``n`` samples (noise seed ``seed``) of a run's generator at its checkpoint of ``step``."""
-    from gankit.metrics.evaluate import checkpoint_samples
+    from gankit.metrics.evaluate import checkpoint_samples  # here, as train in train_and_score
 
     return next(checkpoint_samples(run_dir, n, seed, steps={step}))[1]
 
 
 def read_benchmark(source: str | Path) -> dict:
     """benchmarks/images.py's chosen runs: {model: [{run, chosen_step, test_fid, ...} per seed]}."""
-    import json
-
     path = Path(source) / "chosen.json"
     if not path.is_file():
         raise GankitError(
@@ -130,8 +127,6 @@ def still_improving(chosen: dict) -> list[str]:
 
 def budget_note(chosen: dict) -> str:
     """One line: the CPU budget of a run, the seeds, and whether every run had stopped improving."""
-    from gankit.rundir import read_config
-
     first = next(iter(chosen.values()))
     config = read_config(first[0]["run"])
     budget = config.get("time_budget_s")
@@ -156,15 +151,11 @@ def draw_scored(
 
 
 def test_digits(fraction: float) -> np.ndarray:
-    from gankit.data.images import holdout_part
-
     return holdout_part(load_images("digits"), fraction, "test").all().numpy()[:64]
 
 
 def figure_from_benchmark(source: str | Path, columns: int = 0) -> PlotFigure:
     """Sample grids of each model's first seed at its chosen checkpoint, titled with the mean test scores."""
-    from gankit.rundir import read_config
-
     chosen = read_benchmark(source)
     scores, floor = benchmark_scores(chosen)
     grids = {
