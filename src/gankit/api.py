@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from gankit.config import TrainConfig, build_config, from_dict
 from gankit.errors import GankitError
 from gankit.rundir import check_run_dir, read_config, read_metrics
+
+# `import gankit` loads only the modules above (and torch): each function below imports the engine,
+# run assembly, plots, doctor or figures it needs when it is called.
 
 LOSS_KEYS = ("d_loss", "g_loss", "loss", "reconstruction", "kl")  # GANs log the first two, VAEs the rest
 
@@ -147,8 +151,6 @@ class Run:
         For the classifier GANs (minimax, ns) the score is a logit: D(x) = sigmoid(score) is the
         probability that x is real. For WGANs it is the critic's value f(x). Returns shape ``(n,)``.
         """
-        import torch
-
         from gankit.engine.restore import load_trainer
 
         trainer = load_trainer(self.path)

@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit.config import FINDING_NAMES, TrainConfig, build_config
+from gankit.checkpoint import atomic_write_bytes
+from gankit.config import FINDING_NAMES, TrainConfig, build_config, from_dict
+from gankit.data.toy import TOY_DATASETS
+from gankit.engine import distributed
+from gankit.engine.loop import draw_samples
+from gankit.engine.restore import load_generator, load_train_data_and_config, load_trainer, model_label
 from gankit.errors import GankitError
+from gankit.experiments import FIGURES
+from gankit.objectives import OBJECTIVES
 from gankit.presets import PRESETS
 from gankit.refine import commands as refine_flags
+from gankit.refine import refine_trainer
+from gankit.report.plots import plot_samples, real_reference
+from gankit.rundir import read_config
 
 app = typer.Typer(
     add_completion=False,
@@ -246,7 +258,7 @@ def train(
     """Train a GAN or WGAN and write a run directory (config, metrics, checkpoints, samples)."""
     given = [p.name for p in ctx.command.params if ctx.get_parameter_source(p.name).name == "COMMANDLINE"]
     threads = _threads_value(threads)
-    from gankit.engine import distributed
+    # here, not at the top (~25 ms): the run assembly brings the monitors and the live server with it
     from gankit.report.live import watching
     from gankit.runs import assemble
 
@@ -302,11 +314,6 @@ def _launch_processes(
 ) -> None:
     """``gankit train --nproc N ...``: check the config here (bad input: one line, exit 2), then
     rerun this command line without --nproc as N torchrun processes and exit with their code."""
-    from gankit.config import from_dict
-    from gankit.engine import distributed
-    from gankit.engine.restore import load_train_data_and_config
-    from gankit.rundir import read_config
-
     if resume is not None:  # a missing or broken run directory: one line here, not one per process
         config = from_dict(read_config(resume))
     else:
@@ -363,15 +370,10 @@ def sample(
         refine_gamma_percentile,
         refine_chain_length,
     )
-    from gankit.engine.loop import draw_samples
-    from gankit.engine.restore import load_generator, load_trainer
-
     if options is None:
         generator, config, data = load_generator(run_dir)
         samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
     else:
-        from gankit.refine import refine_trainer
-
         trainer = load_trainer(run_dir)
         config, data = trainer.config, trainer.data
         refined = refine_trainer(trainer, n, seed, options, label=label)
@@ -380,19 +382,10 @@ def sample(
     with _path_errors(f"write {out}"):
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
-            import io
-
-            import numpy as np
-
-            from gankit.checkpoint import atomic_write_bytes
-
             buffer = io.BytesIO()
             np.save(buffer, samples)
             atomic_write_bytes(out, buffer.getvalue())
         else:
-            from gankit.engine.restore import model_label
-            from gankit.report.plots import plot_samples, real_reference
-
             plot_samples(
                 samples,
                 out,
@@ -417,15 +410,12 @@ def sample_title(model: str, config, n: int, label: int | None, options) -> str:
 @app.command("list")
 def list_things() -> None:
     """List the data sets, objectives, presets and figures gankit knows."""
-    from gankit.data.toy import TOY_DATASETS
-    from gankit.objectives import OBJECTIVES
-
     typer.echo("data sets:")
     for name, data in TOY_DATASETS.items():
         typer.echo(f"  {name:<12} {data.description}")
     typer.echo(f"  {'digits':<14} scikit-learn's 1,797 8x8 hand-written digits (images, labelled)")
     typer.echo(f"  {'stacked-digits':<14} three digits as colour channels, 1,000 modes (3x8x8 images)")
-    from gankit.data.standard import STANDARD_SETS
+    from gankit.data.standard import STANDARD_SETS  # the downloader: only `list` and those sets need it
 
     for name, standard in STANDARD_SETS.items():
         typer.echo(f"  {name:<14} {standard.description}")
@@ -436,8 +426,6 @@ def list_things() -> None:
     typer.echo("presets:")
     for name, values in PRESETS.items():
         typer.echo(f"  {name:<12} {', '.join(f'{k}={v}' for k, v in values.items())}")
-    from gankit.experiments import FIGURES  # trains nothing, but imports every figure module
-
     typer.echo("figures:")
     for name, figure in FIGURES.items():
         typer.echo(f"  {name:<24} {figure.description}")

@@ -15,12 +15,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from gankit.config import TrainConfig
 from gankit.data.toy import get_toy, sample_numpy
 from gankit.engine.restore import sample_run
 from gankit.errors import GankitError
 from gankit.metrics.toy import toy_metrics
+from gankit.report.plots import plot_toy_samples
 from gankit.runs import assemble
 
 # Two recipes with the same network size, one CPU thread each (these small MLPs gain nothing from
@@ -99,10 +101,6 @@ def format_summary(results: dict) -> str:
 
 
 def plot_side_by_side(results: dict, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    from gankit.report.plots import plot_toy_samples
-
     real = sample_numpy("ring", 2500, seed=1)
     modes = get_toy("ring").modes.numpy()
     fig = Figure(figsize=(5 * len(results), 5))
