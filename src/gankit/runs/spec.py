@@ -302,6 +302,13 @@ def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
                 except GankitError as error:
                     raise fail(str(error)) from None
                 probes[probe] = (data, resolved)
+    for data, resolved in probes.values():  # a search must never be scored on the test split
+        published_test = getattr(data, "official_test", None) is not None
+        if published_test and spec.metric in eval_keys(data) and not resolved.validation_fraction:
+            raise fail(
+                f"{resolved.data} without validation_fraction is scored on its published test "
+                f"split, which a search must not see; set validation_fraction (e.g. 0.1) in [base]"
+            )
     sources = {_metric_source(spec.metric, data, resolved) for data, resolved in probes.values()}
     if None in sources or len(sources) != 1:
         metrics, evals = set(), set()
@@ -313,13 +320,6 @@ def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
             f"metrics.jsonl keys: {', '.join(sorted(metrics))}; eval keys: {', '.join(sorted(evals))}"
         )
     checked = SweepSpec(**{**spec.__dict__, "metric_source": sources.pop()})
-    if checked.metric_source == "eval":  # a search must never be scored on the test split
-        for data, resolved in probes.values():
-            if getattr(data, "official_test", None) is not None and not resolved.validation_fraction:
-                raise fail(
-                    f"{resolved.data} without validation_fraction is scored on its published test "
-                    f"split, which a search must not see; set validation_fraction (e.g. 0.1) in [base]"
-                )
     if checked.pruner in RESOURCE_PRUNERS:
         _check_resources(checked, fail)
     return checked
