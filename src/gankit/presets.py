@@ -46,7 +46,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "ema_decay": 0.999,
     },
     "toy-modes": TOY_MODES,
-    # Mode coverage from the generator alone (docs/benchmarks/refinement_cover.md): toy-modes with IMLE's
+    # Mode coverage from the generator alone (chosen on the seeds of docs/benchmarks/refinement_cover.md;
+    # measured held out in docs/benchmarks/refinement_cover_report.md): toy-modes with IMLE's
     # coverage term in G's loss (objectives.nearest_sample_loss) over the whole run, its weight falling
     # linearly from 10 to 0 at the last step, so a mode G has not reached (or has dropped) pulls mass
     # across the gap while the adversarial game sharpens the modes. Both learning rates fall linearly
@@ -54,7 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # probes on unseen grid seeds (docs/refinement.md) every mode was found by 7,500-10,000 steps
     # (toy-modes: the last at 20,000-57,500 steps, or never); with the term ending at 20,000 steps,
     # one seed of three then dropped modes (18 of 25 at 50,000 steps); with the term kept to the end
-    # the same seed held all 25 from 7,500 steps on. 50,000 steps: 504-547 CPU-s a run on the benchmark.
+    # the same seed held all 25 from 7,500 steps on. 50,000 steps: 504-547 CPU-s a run at one thread.
     "toy-cover": {
         **TOY_MODES,
         "steps": 50000,

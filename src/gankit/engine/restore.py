@@ -43,11 +43,6 @@ def load_train_data_and_config(config: TrainConfig):
     return data, resolve(config, tuple(data.shape), getattr(data, "num_classes", None))
 
 
-# The old name, still imported by gankit.metrics.evaluate (being changed elsewhere): drop it once that
-# imports load_train_data_and_config.
-prepare = load_train_data_and_config
-
-
 def load_trainer_state(trainer: Trainer, state: dict, path: Path) -> None:
     """Put a checkpoint's state into ``trainer``; a mismatch is the user's problem, said in one line."""
     try:

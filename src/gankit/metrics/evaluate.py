@@ -253,7 +253,7 @@ def checkpoint_samples(
     from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
     from gankit.config import from_dict
     from gankit.engine.loop import draw_samples
-    from gankit.engine.restore import load_trainer_state, make_trainer, prepare
+    from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer
     from gankit.rundir import read_config
 
     checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
@@ -262,7 +262,7 @@ def checkpoint_samples(
     if not checkpoints:
         wanted = "" if steps is None else f" of step {', '.join(map(str, sorted(steps)))}"
         raise GankitError(f"{run_dir} has no checkpoint{wanted} (train it first)")
-    data, resolved = prepare(from_dict(read_config(run_dir)))
+    data, resolved = load_train_data_and_config(from_dict(read_config(run_dir)))
     trainer = make_trainer(resolved, data, "cpu")
     for path in checkpoints:
         load_trainer_state(trainer, load_checkpoint_file(path), Path(run_dir))
