@@ -335,7 +335,7 @@ def table(results: list[dict], command: str, wall_minutes: float | None) -> str:
     healthy = [r for r in results if r["label"] == "healthy"]
     cpu_minutes = sum(r["cpu_s"] for r in results) / 60
     seeds = sorted({r["seed"] for r in results})
-    cost = f"{len(results)} runs, {cpu_minutes:.0f} CPU-minutes"
+    cost = f"{len(results)} runs, {cpu_minutes:.0f} CPU-minutes at one thread a run"
     if wall_minutes is not None:
         cost += f", {wall_minutes:.0f} minutes of wall time"
     lines = [

@@ -130,7 +130,9 @@ def budget_note(chosen: dict) -> str:
     first = next(iter(chosen.values()))
     config = read_config(first[0]["run"])
     budget = config.get("time_budget_s")
-    length = f"{budget:g} training CPU-s a run" if budget else f"{config['steps']} steps a run"
+    threads = config.get("threads")
+    at = f" at {threads} thread{'s' if threads != 1 else ''}" if isinstance(threads, int) else ""
+    length = f"{budget:g} training CPU-s a run{at}" if budget else f"{config['steps']} steps a run"
     late = still_improving(chosen)
     return f"{length}, mean of {len(first)} seeds; " + (
         "validation FID still improving at the end for " + ", ".join(late)
