@@ -50,6 +50,7 @@ from gankit.data.toy import sample_numpy
 from gankit.diagnose.doctor import diagnose
 from gankit.engine.loop import Callback
 from gankit.metrics.toy import REFERENCE_SEED, wasserstein1
+from gankit.rundir import read_metrics
 from gankit.runs.assemble import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,7 +252,7 @@ def score_run(case: Case, seed: int, out: Path) -> dict:
     """The doctor's verdict on a trained case's run directory, with what the case is and how it ended."""
     diagnosis = diagnose(out)
     evaluations = [
-        row for row in _rows(out) if "eval_w1" in row or "eval_fid" in row or "eval_diversity" in row
+        row for row in read_metrics(out) if "eval_w1" in row or "eval_fid" in row or "eval_diversity" in row
     ]
     last = evaluations[-1] if evaluations else {}
     result = {
@@ -284,10 +285,6 @@ def by_outcome(result: dict) -> dict:
     if result["label"] != "healthy" or learned(result):
         return result
     return {**result, "label": "no-progress", "also": list(DID_NOT_LEARN_ALSO), "did_not_learn": True}
-
-
-def _rows(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
 def score(results: list[dict], rule: str = "open") -> dict[str, dict[str, int]]:

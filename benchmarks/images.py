@@ -42,10 +42,17 @@ from mode_coverage import (
     toml_text,
 )
 
-from gankit.checkpoint import checkpoint_step, checksum_path, list_checkpoints
 from gankit.experiments.vae_vs_gan import figure_from_benchmark, still_improving
 from gankit.metrics.evaluate import select_checkpoint
-from gankit.rundir import dumps
+from gankit.rundir import (
+    CHECKPOINTS,
+    EVAL,
+    atomic_write_bytes,
+    checkpoint_step,
+    checksum_path,
+    dumps,
+    list_checkpoints,
+)
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
 
@@ -78,14 +85,14 @@ def choose_and_test(run_dir: Path, samples: int) -> dict:
     """The run's validation-chosen checkpoint and its test metrics, kept in its eval.json (test_*).
 
     Then only the chosen and the last checkpoint are kept (disk: a few MB each, dozens per run)."""
-    path = run_dir / sweeps.EVAL_FILE
+    path = run_dir / EVAL
     record = json.loads(path.read_text())
     if "chosen_step" not in record:
         chosen = select_checkpoint(run_dir, n=samples, seed=sweeps.EVAL_SEED)
         record |= {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
         record |= {f"test_{key}": value for key, value in chosen["test"].items()}
-        path.write_text(dumps(record) + "\n")
-        checkpoints = list_checkpoints(run_dir / "checkpoints")
+        atomic_write_bytes(path, (dumps(record) + "\n").encode())
+        checkpoints = list_checkpoints(run_dir / CHECKPOINTS)
         for checkpoint in checkpoints[:-1]:
             if checkpoint_step(checkpoint) != chosen["step"]:
                 checkpoint.unlink()

@@ -43,7 +43,7 @@ from gankit.engine.restore import load_trainer
 from gankit.metrics.toy import toy_metrics
 from gankit.presets import PRESETS
 from gankit.refine import RefineOptions, refine_trainer
-from gankit.rundir import read_config
+from gankit.rundir import TRIAL, read_config
 from gankit.runs import sweep as sweeps
 from gankit.runs.compare import summarize
 
@@ -110,7 +110,7 @@ def score_run(run_dir: Path) -> dict:
     torch.set_num_threads(1)
     trainer = load_trainer(run_dir)
     config = read_config(run_dir)
-    trial = json.loads((run_dir / sweeps.TRIAL_FILE).read_text())
+    trial = json.loads((run_dir / TRIAL).read_text())
     row = {"data": config["data"], "seed": config["seed"], "config": config, "train_cpu_s": trial["cpu_time"]}
     row["raw"] = toy_metrics(trainer.sample(EVAL_SAMPLES, EVAL_SEED), trainer.data)
     for label, options in RECIPES.items():
@@ -328,7 +328,7 @@ def score_finished(sweep_dir: Path, base: dict, rows: list[dict], rows_file: Pat
     """Score every finished run of a sweep that has no row yet; write TABLE.jsonl after each."""
     done = {(row["data"], row["seed"]) for row in rows}
     for run in sorted((sweep_dir / sweeps.TRIALS).iterdir()):
-        if not (run / sweeps.TRIAL_FILE).is_file():
+        if not (run / TRIAL).is_file():
             continue  # still training, or killed: not finished
         config = read_config(run)
         if (config["data"], config["seed"]) in done or not same_recipe(config, base):

@@ -11,7 +11,6 @@ row), which leaves out process start-up and the first, slower steps.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -21,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+from gankit.rundir import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = [  # (label, flags); every run uses the same global batch of 256
@@ -41,7 +42,7 @@ COMMON = ["--data", "ring", "--batch-size", "256", "--eval-every", "0", "--sampl
 
 
 def steps_per_second(run_dir: Path) -> float:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(run_dir)
     first, last = rows[0], rows[-1]
     return (last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"])
 

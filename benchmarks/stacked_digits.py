@@ -53,11 +53,10 @@ from mode_coverage import (
     toml_text,
 )
 
-from gankit.checkpoint import checksum_path, list_checkpoints
 from gankit.engine.loop import ramped_ema_decay
 from gankit.metrics.evaluate import checkpoint_samples
 from gankit.metrics.labels import STACKED_SAMPLES, mode_histogram_metrics, stacked_modes
-from gankit.rundir import dumps
+from gankit.rundir import CHECKPOINTS, EVAL, atomic_write_bytes, checksum_path, dumps, list_checkpoints
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
 
@@ -209,7 +208,7 @@ def ema_note(best: dict, seed_dirs: dict) -> list[str]:
 
 def first_eval(seed_dir: Path) -> dict:
     """The eval.json of a seed sweep's first run (it holds the real stacks' floor)."""
-    return json.loads(next((seed_dir / sweeps.TRIALS).iterdir()).joinpath(sweeps.EVAL_FILE).read_text())
+    return json.loads(next((seed_dir / sweeps.TRIALS).iterdir()).joinpath(EVAL).read_text())
 
 
 def score_curve(run_dir: Path, n: int) -> dict[int, dict]:
@@ -221,10 +220,8 @@ def score_curve(run_dir: Path, n: int) -> dict[int, dict]:
             step: mode_histogram_metrics(stacked_modes(samples))
             for step, samples in checkpoint_samples(run_dir, n, sweeps.EVAL_SEED)
         }
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(dumps(curve) + "\n")
-        temporary.replace(path)
-        for checkpoint in list_checkpoints(run_dir / "checkpoints")[:-1]:
+        atomic_write_bytes(path, (dumps(curve) + "\n").encode())
+        for checkpoint in list_checkpoints(run_dir / CHECKPOINTS)[:-1]:
             checkpoint.unlink()
             checksum_path(checkpoint).unlink(missing_ok=True)
     return {int(step): metrics for step, metrics in json.loads(path.read_text()).items()}

@@ -20,6 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from gankit.config import TrainConfig
+from gankit.rundir import FINDINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "doctor.md"
@@ -115,7 +116,7 @@ def main(names: list[str]) -> None:
         print(f"example {name} ...", flush=True)
         text = replace_block(text, f"example {name}", example(name))
         DOC.write_text(text)
-    findings = ROOT / RUNS / "vanishing" / "findings.jsonl"
+    findings = ROOT / RUNS / "vanishing" / FINDINGS
     if findings.exists():
         text = replace_block(text, "findings-format", f"```json\n{findings.read_text().strip()}\n```")
     DOC.write_text(text)

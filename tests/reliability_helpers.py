@@ -5,9 +5,8 @@ import os
 
 import torch
 
-from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
 from gankit.config import TrainConfig
-from gankit.rundir import read_metrics
+from gankit.rundir import checkpoint_step, list_checkpoints, load_checkpoint_file, read_metrics
 
 # Tiny and fast, but with every kind of state: EMA, Adam moments, the penalty's random weights.
 TINY = (

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import gankit
-from gankit.api import Run, default_run_dir
+from gankit.api import Run
 from gankit.errors import GankitError
+from gankit.rundir import default_run_dir
 
 # Tiny networks and few steps: these tests check plumbing, not learning.
 TINY = {"width": 16, "depth": 1, "batch_size": 32, "critic_steps": 1, "log_every": 5, "progress": False}
@@ -139,9 +140,9 @@ def test_default_run_dir_is_under_runs_and_never_reuses_a_name(tmp_path, monkeyp
     run = gankit.train("gaussian-1d", "ns", 2, progress=False, log_every=1, eval_every=0, width=8)
     assert run.path.parent == tmp_path / "runs" or run.path.parent.resolve() == (tmp_path / "runs").resolve()
     assert run.path.name.startswith("gaussian-1d-ns-")
-    taken = default_run_dir(run.config)
+    taken = default_run_dir(run.config.data, run.config.objective)
     taken.mkdir(parents=True)
-    fresh = default_run_dir(run.config)
+    fresh = default_run_dir(run.config.data, run.config.objective)
     assert fresh != taken and not fresh.exists() and fresh.parent == taken.parent
 
 

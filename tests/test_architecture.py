@@ -9,7 +9,7 @@ PACKAGE = Path(gankit.__file__).parent
 
 # Each layer may import only the layers listed for it (its own modules always).
 ALLOWED = {
-    "base": set(),  # errors, rundir, checkpoint: the run-directory contract every reader uses
+    "base": set(),  # errors, rundir: the run-directory contract every reader uses
     "model": {"base", "model"},  # config, presets, objectives, data, nets, augment
     "engine": {"base", "model"},
     "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine
@@ -21,8 +21,7 @@ ALLOWED = {
 # test_lower_layers_never_import_higher_ones until it is placed here.
 LAYER_OF = {
     "errors": "base",
-    "rundir": "base",
-    "checkpoint": "base",
+    "rundir": "base",  # a package: its own modules are placed in RUNDIR below
     "config": "model",
     "presets": "model",  # plain data (the named recipes); config imports it
     "objectives": "model",
@@ -44,6 +43,14 @@ LAYER_OF = {
     "__main__": "top",  # `python -m gankit`: the CLI, and a torchrun rank's exit (engine.distributed)
     "__init__": "top",  # re-exports the API
 }
+
+
+# The modules of gankit.rundir, in the order they may import one another: each imports only
+# gankit.errors and the modules before it (files.py, the names, imports nothing of gankit).
+RUNDIR = ["files", "io", "readers", "checkpoint", "findings", "writer", "__init__"]
+# The names of a run directory's files: spelled only in rundir/files.py, imported from there.
+RUN_DIR_FILES = {"config.json", "metrics.jsonl", "findings.jsonl", "live.json", "eval.json", "trial.json"}
+RUN_DIR_FILES |= {"report.html", "doctor.png", ".lock"}
 
 
 def _top_level_names(package: Path) -> set[str]:
@@ -108,3 +115,48 @@ def test_the_engine_holds_no_run_assembly():
     # The callbacks that wire evaluation, plots and monitors into a run live in gankit.runs.
     assert not (PACKAGE / "engine" / "run.py").exists()
     assert (PACKAGE / "runs" / "assemble.py").is_file()
+
+
+def _rundir_violations(folder: Path) -> list[str]:
+    """Modules of gankit.rundir that are not in RUNDIR, and imports against its order."""
+    modules = sorted(path.stem for path in folder.glob("*.py"))
+    violations = [f"rundir/{name}.py is not placed in RUNDIR" for name in modules if name not in RUNDIR]
+    for name in modules:
+        allowed = set(RUNDIR[: RUNDIR.index(name)]) if name in RUNDIR else set()
+        for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gankit.")):
+                continue
+            parts = node.module.split(".")
+            earlier = parts[1] == "rundir" and len(parts) > 2 and parts[2] in allowed
+            if not (earlier or parts[1] == "errors"):
+                violations.append(f"rundir/{name}.py imports {node.module}")
+    return violations
+
+
+def test_the_run_directory_package_imports_in_one_direction():
+    violations = _rundir_violations(PACKAGE / "rundir")
+    assert not violations, "\n".join(violations)
+
+
+def test_the_rundir_check_fails_on_an_unplaced_module_and_on_an_import_against_the_order(tmp_path):
+    (tmp_path / "files.py").write_text("from gankit.rundir.io import dumps\n")
+    (tmp_path / "io.py").write_text("from gankit.config import TrainConfig\n")
+    (tmp_path / "newcomer.py").write_text("")
+    assert _rundir_violations(tmp_path) == [
+        "rundir/newcomer.py is not placed in RUNDIR",
+        "rundir/files.py imports gankit.rundir.io",
+        "rundir/io.py imports gankit.config",
+    ]
+
+
+def test_run_directory_file_names_are_spelled_only_in_rundir_files():
+    spelled = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path == PACKAGE / "rundir" / "files.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in RUN_DIR_FILES:
+                spelled.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value!r}")
+    assert not spelled, "import these names from gankit.rundir:\n" + "\n".join(spelled)
+    files = (PACKAGE / "rundir" / "files.py").read_text()
+    assert all(f'"{name}"' in files for name in RUN_DIR_FILES)

@@ -16,7 +16,8 @@ from PIL import Image
 from gankit.config import TrainConfig
 from gankit.objectives import OBJECTIVES
 from gankit.report.html import write_report
-from gankit.report.live import LIVE, LiveField, LiveServer, field_2d
+from gankit.report.live import LiveField, LiveServer, field_2d
+from gankit.rundir import LIVE
 from gankit.runs.assemble import resume, train
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import gankit
-from gankit import checkpoint as ckpt
 from gankit.errors import GankitError
+from gankit.rundir import checkpoint as ckpt
+from gankit.rundir import io as rundir_io
 from reliability_helpers import record
 
 
@@ -61,14 +62,14 @@ def test_checkpoints_sort_by_step_beyond_eight_digits(tmp_path):
 
 def test_atomic_write_failing_midway_keeps_the_old_content(tmp_path, monkeypatch):
     target = tmp_path / "file.bin"
-    ckpt.atomic_write_bytes(target, b"old")
+    rundir_io.atomic_write_bytes(target, b"old")
 
     def disk_full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space"):
-        ckpt.atomic_write_bytes(target, b"new")
+        rundir_io.atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert names(tmp_path) == ["file.bin"]  # the temporary file is gone
 
@@ -174,10 +175,10 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
 def test_stale_temporaries_of_a_killed_writer_are_removed(tmp_path):
     ckpt.save_checkpoint(tmp_path, 10, state(10), keep=3)
     (tmp_path / ".step_00000020.pt.tmp-12345").write_bytes(b"half")
-    removed = ckpt.remove_stale_temporaries(tmp_path)
+    removed = rundir_io.remove_stale_temporaries(tmp_path)
     assert [p.name for p in removed] == [".step_00000020.pt.tmp-12345"]
     assert names(tmp_path) == ["step_00000010.pt", "step_00000010.sha256"]
-    assert ckpt.remove_stale_temporaries(tmp_path / "missing") == []
+    assert rundir_io.remove_stale_temporaries(tmp_path / "missing") == []
 
 
 def test_no_loader_in_gankit_can_unpickle_arbitrary_objects():

@@ -13,7 +13,6 @@ import math
 import pytest
 import torch
 
-from gankit.checkpoint import checkpoint_step, list_checkpoints, load_latest_checkpoint
 from gankit.config import TrainConfig
 from gankit.diagnose.monitors import (
     DiscriminatorOverpowers,
@@ -24,12 +23,12 @@ from gankit.diagnose.monitors import (
     Oscillation,
     VanishingGradients,
     mean_pairwise_distance,
-    read_findings,
     replay,
     swing_reversals,
 )
 from gankit.engine.loop import Callback, StopTraining
 from gankit.errors import GankitError
+from gankit.rundir import checkpoint_step, list_checkpoints, load_latest_checkpoint, read_findings
 from gankit.runs.assemble import train
 
 FINDING_KEYS = {"name", "step", "detected_at", "ended", "closed_at", "message", "evidence", "remedies"}

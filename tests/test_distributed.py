@@ -11,11 +11,11 @@ import json
 import pytest
 import torch
 
-from gankit.checkpoint import load_latest_checkpoint
 from gankit.cli import main
 from gankit.config import TrainConfig
 from gankit.engine.distributed import ProcessGroup
 from gankit.errors import GankitError
+from gankit.rundir import load_latest_checkpoint
 from gankit.runs import assemble
 
 TOLERANCE = 1e-4

@@ -17,7 +17,6 @@ from gankit.config import TrainConfig, to_dict
 from gankit.errors import GankitError
 from gankit.objectives import OBJECTIVES
 from gankit.report.live import (
-    LIVE,
     LiveField,
     LiveServer,
     field_1d,
@@ -28,7 +27,7 @@ from gankit.report.live import (
     state,
     view_box,
 )
-from gankit.rundir import RunDir, read_metrics
+from gankit.rundir import LIVE, RunDir, read_metrics
 from gankit.runs.assemble import train
 
 TINY = dict(

@@ -15,8 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.checkpoint import checkpoint_path, list_checkpoints, save_checkpoint
-from gankit.rundir import RunDir, read_config, read_metrics
+from gankit.rundir import (
+    RunDir,
+    checkpoint_path,
+    list_checkpoints,
+    read_config,
+    read_metrics,
+    save_checkpoint,
+)
 from gankit.runs import assemble
 from reliability_helpers import (
     TINY,

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from gankit.checkpoint import list_checkpoints, load_checkpoint_file
-from gankit.rundir import read_metrics
+from gankit.rundir import list_checkpoints, load_checkpoint_file, read_metrics
 from gankit.runs import assemble
 from reliability_helpers import (
     TINY,

@@ -63,6 +63,7 @@ def test_eval_counts_modes_of_a_samples_file(cli, tmp_path):
 def test_a_sweep_scores_stacked_digits_on_the_protocols_26000_samples(cli, tmp_path):
     from gankit.engine.restore import sample_run
     from gankit.metrics.labels import STACKED_SAMPLES
+    from gankit.rundir import EVAL
     from gankit.runs import sweep as sweeps
 
     run = tmp_path / "run"
@@ -70,7 +71,7 @@ def test_a_sweep_scores_stacked_digits_on_the_protocols_26000_samples(cli, tmp_p
     assert code == 0, err
     record = sweeps.run_eval(run)  # what a sweep with metric = "modes" reads
     assert record["n"] == STACKED_SAMPLES == 26_000  # not the 2,500 of other data
-    assert json.loads((run / sweeps.EVAL_FILE).read_text()) == record
+    assert json.loads((run / EVAL).read_text()) == record
     # the modes and KL of the run's own 26,000 samples (eval's seed), each channel classified
     counted = mode_histogram_metrics(stacked_modes(sample_run(run, 26_000, sweeps.EVAL_SEED)))
     assert (record["modes"], record["kl_to_uniform"]) == (counted["modes"], counted["kl_to_uniform"])

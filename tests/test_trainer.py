@@ -318,9 +318,8 @@ def test_a_resumed_run_spends_what_is_left_of_its_budget_not_a_fresh_one(monkeyp
     """A sweep resumes an interrupted trial: a fresh budget would give it up to twice the compute."""
     import gankit
     import gankit.engine.loop as loop
-    from gankit.checkpoint import load_latest_checkpoint
     from gankit.data import load_data
-    from gankit.rundir import read_metrics
+    from gankit.rundir import load_latest_checkpoint, read_metrics
 
     clock = iter(range(1000))  # one fake CPU second per step
     monkeypatch.setattr(loop.time, "process_time", lambda: float(next(clock)))

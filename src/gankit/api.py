@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import torch
 
 from gankit.config import TrainConfig, build_config, from_dict
 from gankit.errors import GankitError
-from gankit.rundir import check_run_dir, read_config, read_metrics
+from gankit.rundir import check_run_dir, default_run_dir, read_config, read_metrics
 
 # `import gankit` loads only the modules above (and torch): each function below imports the engine,
 # run assembly, plots, doctor or figures it needs when it is called.
@@ -203,17 +202,6 @@ class Run:
         return figure
 
 
-def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
-    """``runs/DATA-OBJECTIVE-YYYYmmdd-HHMMSS`` (with ``-2``, ``-3``... if that name is taken)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{Path(config.data).name}-{config.objective}-{stamp}"
-    path, suffix = Path(root) / name, 1
-    while path.exists():
-        suffix += 1
-        path = Path(root) / f"{name}-{suffix}"
-    return path
-
-
 def train(
     data: str | None = None,
     objective: str | None = None,
@@ -249,7 +237,7 @@ def train(
 
     overrides = {"data": data, "objective": objective, "steps": steps, **config}
     resolved = build_config(preset=preset, file=config_file, overrides=overrides)
-    out = default_run_dir(resolved) if out is None else out
+    out = default_run_dir(resolved.data, resolved.objective) if out is None else out
     result = assemble.train(resolved, out, overwrite=overwrite, progress=progress)
     return Run(result.path, result.stopped)
 

@@ -11,14 +11,12 @@ import importlib
 import io
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit.checkpoint import atomic_write_bytes
 from gankit.config import FINDING_NAMES, TrainConfig, build_config, from_dict
 from gankit.data.toy import TOY_DATASETS
 from gankit.engine import distributed
@@ -31,7 +29,7 @@ from gankit.presets import PRESETS
 from gankit.refine import commands as refine_flags
 from gankit.refine import refine_trainer
 from gankit.report.plots import plot_samples, real_reference
-from gankit.rundir import read_config
+from gankit.rundir import atomic_write_bytes, default_run_dir, read_config
 
 app = typer.Typer(
     add_completion=False,
@@ -289,8 +287,7 @@ def train(
         overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
         config = build_config(preset=preset, file=config_file, overrides=overrides)
         if out is None:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            out = Path("runs") / f"{config.data}-{config.objective}-{stamp}"
+            out = default_run_dir(config.data, config.objective)
         with watching(out, live=live, tensorboard=tensorboard) as callbacks, _exit_code_on_signal():
             result = assemble.train(config, out, overwrite=overwrite, progress=progress, callbacks=callbacks)
     if distributed.is_rank_zero():

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from gankit.errors import GankitError
+from gankit.rundir import DOCTOR_PLOT
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +17,10 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Argument(..., help="A run directory written by `gankit train`."),
         as_json: bool = typer.Option(False, "--json", help="Print the verdict as one JSON object."),
         plot: Path | None = typer.Option(
-            None, "--plot", help="Where to write the PNG of the curves.", show_default="RUN_DIR/doctor.png"
+            None,
+            "--plot",
+            help="Where to write the PNG of the curves.",
+            show_default=f"RUN_DIR/{DOCTOR_PLOT}",
         ),
     ) -> None:
         """Name what went wrong in a run (with the step it started and what to do), and plot it."""

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
-from gankit.diagnose.monitors import read_findings, replay
+from gankit.diagnose.monitors import replay
 from gankit.errors import GankitError
-from gankit.rundir import CHECKPOINTS, check_run_dir, read_config, read_metrics
-
-PLOT_FILE = "doctor.png"
+from gankit.rundir import CHECKPOINTS, DOCTOR_PLOT, check_run_dir, read_config, read_findings, read_metrics
 
 
 def diagnose(run_dir: str | Path) -> dict[str, Any]:
@@ -118,7 +116,7 @@ def plot_diagnosis(run_dir: str | Path, diagnosis: dict[str, Any], out: str | Pa
     from matplotlib.figure import Figure
 
     path = check_run_dir(run_dir)
-    out = Path(out) if out is not None else path / PLOT_FILE
+    out = Path(out) if out is not None else path / DOCTOR_PLOT
     rows = read_metrics(path)
     classifier = any("p_real" in row for row in rows)
 

@@ -26,7 +26,6 @@ config's thresholds only, so ``gankit doctor`` can replay it over a finished run
 from __future__ import annotations
 
 import copy
-import json
 import math
 import statistics
 from collections.abc import Callable
@@ -37,15 +36,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gankit.checkpoint import atomic_write_bytes, checkpoint_step, list_checkpoints
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
 from gankit.diagnose.remedies import remedies_for
 from gankit.engine.critic import PLAIN, discriminate
 from gankit.engine.loop import Callback, StopTraining, Trainer
-from gankit.rundir import dumps
+from gankit.rundir import (
+    append_finding,
+    checkpoint_step,
+    keep_findings_until,
+    list_checkpoints,
+    merge_records,
+)
 
-FINDINGS_FILE = "findings.jsonl"
 CONFIRMATIONS = 2  # evaluations in a row that must agree before an evaluation-based alarm fires
 
 
@@ -110,8 +113,9 @@ class FindingsLog:
     """Where findings go: printed, appended to findings.jsonl (if any), kept in ``findings``.
 
     findings.jsonl is append-only: one record when a finding opens (``ended`` null) and the same
-    finding again with ``ended`` and ``closed_at`` set when it closes; :func:`read_findings` merges
-    them. A finding named in ``stop_on`` ends training when it opens, by raising StopTraining.
+    finding again with ``ended`` and ``closed_at`` set when it closes (stored by gankit.rundir,
+    whose ``read_findings`` merges them). A finding named in ``stop_on`` ends training when it
+    opens, by raising StopTraining.
     """
 
     def __init__(self, path: Path | None, echo: Callable[[str], None], stop_on: tuple[str, ...] = ()):
@@ -124,16 +128,13 @@ class FindingsLog:
         """On resume: keep the records written up to ``step``; later ones belong to lost work."""
         if self.path is None or not self.path.exists():
             return
-        kept = [record for record in _read_records(self.path) if _written_at(record) <= step]
-        atomic_write_bytes(self.path, "".join(dumps(record) + "\n" for record in kept).encode())
-        self.findings = merge_records(kept)
+        self.findings = merge_records(keep_findings_until(self.path, step))
 
     def report(self, finding: Finding, stop: bool = False) -> None:
         record = finding.to_dict()
         self.findings = merge_records(self.findings + [record])
         if self.path is not None:
-            with open(self.path, "a") as handle:
-                handle.write(dumps(record) + "\n")
+            append_finding(self.path, record)
         if finding.ended is not None:
             self.echo(f"gankit: finding {finding.name} ended (from step {finding.step} to {finding.ended})")
             return
@@ -142,38 +143,6 @@ class FindingsLog:
             self.echo(f"  - {remedy}")
         if stop or finding.name in self.stop_on:
             raise StopTraining(f"{finding.name}: {finding.message}")
-
-
-def _written_at(record: dict[str, Any]) -> int:
-    closed_at = record.get("closed_at")
-    return closed_at if closed_at is not None else record["detected_at"]
-
-
-def _read_records(file: Path) -> list[dict[str, Any]]:
-    records = []
-    for line in file.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line from a crash
-            continue
-    return records
-
-
-def merge_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One finding per episode (name, step): a close record replaces its open one.
-
-    Records written before findings could close (no ``ended`` key) read as open.
-    """
-    episodes: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in records:
-        episodes[(record["name"], record["step"])] = {"ended": None, "closed_at": None, **record}
-    return sorted(episodes.values(), key=lambda f: (f["step"], f["name"]))
-
-
-def read_findings(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The findings of a run directory, one per episode, ordered by the step where each started."""
-    file = Path(run_dir) / FINDINGS_FILE
-    return merge_records(_read_records(file)) if file.exists() else []
 
 
 class Monitor(Callback):

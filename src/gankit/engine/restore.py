@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 
-from gankit.checkpoint import load_latest_checkpoint
 from gankit.config import TrainConfig, from_dict, resolve
 from gankit.data import load_data
 from gankit.data.images import holdout_part
@@ -19,7 +18,7 @@ from gankit.engine.loop import Trainer
 from gankit.engine.sampling import draw_samples
 from gankit.engine.vae import VAETrainer
 from gankit.errors import GankitError
-from gankit.rundir import read_config
+from gankit.rundir import CHECKPOINTS, load_latest_checkpoint, read_config
 
 
 def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
@@ -59,7 +58,7 @@ def load_trainer(path: str | Path) -> Trainer:
     config = from_dict(read_config(path))
     data, resolved = load_train_data_and_config(config)
     trainer = make_trainer(resolved, data, "cpu")
-    state = load_latest_checkpoint(Path(path) / "checkpoints", map_location="cpu")
+    state = load_latest_checkpoint(Path(path) / CHECKPOINTS, map_location="cpu")
     if state is None:
         raise GankitError(f"{path} has no usable checkpoint (train it first)")
     load_trainer_state(trainer, state, Path(path))

@@ -250,13 +250,18 @@ def checkpoint_samples(
     """Each checkpoint kept in a run (only those of ``steps`` if given), oldest first: its step and
     ``n`` samples of its generator (noise seed ``seed``, EMA weights when the run used EMA). The run's
     history as data, for choosing a checkpoint or drawing a budget curve."""
-    from gankit.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint_file
     from gankit.config import from_dict
     from gankit.engine.loop import draw_samples
     from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer
-    from gankit.rundir import read_config
+    from gankit.rundir import (
+        CHECKPOINTS,
+        checkpoint_step,
+        list_checkpoints,
+        load_checkpoint_file,
+        read_config,
+    )
 
-    checkpoints = list_checkpoints(Path(run_dir) / "checkpoints")
+    checkpoints = list_checkpoints(Path(run_dir) / CHECKPOINTS)
     if steps is not None:
         checkpoints = [path for path in checkpoints if checkpoint_step(path) in steps]
     if not checkpoints:

@@ -23,11 +23,18 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from gankit.checkpoint import atomic_write_bytes
+from gankit.diagnose.doctor import diagnose
 from gankit.errors import GankitError
-from gankit.rundir import SAMPLES, check_run_dir, read_config, read_metrics
+from gankit.metrics.evaluate import evaluate_run
+from gankit.rundir import (
+    REPORT,
+    atomic_write_bytes,
+    check_run_dir,
+    list_samples,
+    read_config,
+    read_metrics,
+)
 
-REPORT = "report.html"
 MAX_SAMPLE_PICTURES = 8
 FINDING_COLOR = "#c62828"
 
@@ -39,12 +46,8 @@ def load_findings(run_dir: Path) -> tuple[list[dict], str | None]:
     """The doctor's findings (live ones from findings.jsonl plus those it finds replaying the rows).
 
     Returns ``(findings, note)``; the note says why there are none to show when the doctor could
-    not look (no rows yet, or a gankit without the doctor).
+    not look (no rows yet).
     """
-    try:
-        from gankit.diagnose.doctor import diagnose
-    except ImportError as error:
-        return [], f"the doctor is not available ({error}), so no findings are marked"
     try:
         return diagnose(run_dir)["findings"], None
     except GankitError as error:
@@ -53,10 +56,6 @@ def load_findings(run_dir: Path) -> tuple[list[dict], str | None]:
 
 def load_evaluation(run_dir: Path, samples: int) -> tuple[dict[str, Any], str | None]:
     """The final generator's metrics (``gankit eval RUN_DIR``), or a note saying why there are none."""
-    try:
-        from gankit.metrics.evaluate import evaluate_run
-    except ImportError as error:
-        return {}, f"the evaluation is not available ({error})"
     try:
         return evaluate_run(run_dir, n=samples), None
     except GankitError as error:
@@ -185,7 +184,7 @@ def quality_figure(rows: list[dict], findings: list[dict]) -> str | None:
 
 def sample_pictures(run_dir: Path, limit: int = MAX_SAMPLE_PICTURES) -> list[tuple[str, str]]:
     """Up to ``limit`` sample pictures spread evenly over training, always the last one: (name, URI)."""
-    pictures = sorted((run_dir / SAMPLES).glob("*.png"))
+    pictures = list_samples(run_dir)
     if not pictures:
         return []
     chosen = sorted({round(i) for i in np.linspace(0, len(pictures) - 1, min(limit, len(pictures)))})

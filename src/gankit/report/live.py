@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import threading
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -34,14 +33,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gankit.diagnose.monitors import read_findings
 from gankit.engine.loop import Callback, Trainer
 from gankit.errors import GankitError
 from gankit.report.tensorboard import TensorBoardWriter
-from gankit.rundir import CONFIG, SAMPLES, check_run_dir, dumps, read_metrics
-
-LIVE = "live.json"
-
+from gankit.rundir import (
+    CONFIG,
+    LIVE,
+    atomic_write_bytes,
+    check_run_dir,
+    dumps,
+    list_samples,
+    read_findings,
+    read_metrics,
+)
 
 # --- what the page draws: pure functions of the networks -------------------------------------
 
@@ -176,13 +180,6 @@ def field_1d(
     }
 
 
-def write_json_atomically(path: Path, value: dict) -> None:
-    """Write-then-rename, so a reader never sees half a file (no fsync: a snapshot is not precious)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(dumps(value))
-    os.replace(temporary, path)
-
-
 class LiveField(Callback):
     """Writes RUN_DIR/live.json at every log step: the picture the live page draws (see module doc)."""
 
@@ -213,7 +210,9 @@ class LiveField(Callback):
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
         snapshot = self.snapshot(trainer) | {"step": trainer.step, "objective": trainer.config.objective}
-        write_json_atomically(self.path, snapshot)
+        # atomic for the page that polls it; not fsynced: a snapshot is rewritten every log step and
+        # losing one costs nothing
+        atomic_write_bytes(self.path, dumps(snapshot).encode(), durable=False)
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -221,7 +220,7 @@ class LiveField(Callback):
 
 def latest_sample(run_dir: Path) -> Path | None:
     """The newest sample picture in RUN_DIR/samples (names are step-numbered, so the last by name)."""
-    pictures = sorted((run_dir / SAMPLES).glob("*.png"))
+    pictures = list_samples(run_dir)
     return pictures[-1] if pictures else None
 
 

@@ -14,9 +14,7 @@ import numpy as np
 
 from gankit.engine.loop import Callback, Trainer
 from gankit.errors import GankitError
-from gankit.rundir import SAMPLES
-
-TENSORBOARD = "tb"
+from gankit.rundir import TENSORBOARD, list_samples, sample_step
 
 # TensorBoard groups scalars by the part of the tag before "/": one panel per kind of number.
 _GROUPS = {
@@ -49,12 +47,6 @@ def require_tensorboard() -> None:
         ) from None
 
 
-def _sample_step(picture: Path) -> int | None:
-    """The step in a sample picture's name (``step_00000500.png -> 500``), None for other names."""
-    digits = picture.stem.removeprefix("step_")
-    return int(digits) if digits.isdigit() else None
-
-
 class TensorBoardWriter(Callback):
     """Writes every logged row's numbers as scalars and every new sample picture as an image."""
 
@@ -81,7 +73,7 @@ class TensorBoardWriter(Callback):
             resumed = log_dir.exists()
             self.writer = SummaryWriter(str(log_dir), purge_step=self.first_step if resumed else None)
             if resumed:
-                self.written = {p.name for p in self._pictures() if _sample_step(p) < self.first_step}
+                self.written = {p.name for p in self._pictures() if sample_step(p) < self.first_step}
         return self.writer
 
     def on_log(self, trainer: Trainer, row: dict) -> None:
@@ -94,7 +86,7 @@ class TensorBoardWriter(Callback):
         writer.flush()
 
     def _pictures(self) -> list[Path]:
-        return [p for p in sorted((self.run_dir / SAMPLES).glob("*.png")) if _sample_step(p) is not None]
+        return [p for p in list_samples(self.run_dir) if sample_step(p) is not None]
 
     def _add_new_samples(self, writer) -> None:
         from PIL import Image  # ~110 ms, only once a sample picture is written
@@ -104,7 +96,7 @@ class TensorBoardWriter(Callback):
                 continue
             with Image.open(picture) as image:
                 pixels = np.asarray(image.convert("RGB"))
-            writer.add_image("samples", pixels, _sample_step(picture), dataformats="HWC")
+            writer.add_image("samples", pixels, sample_step(picture), dataformats="HWC")
             self.written.add(picture.name)
 
     def on_end(self, trainer: Trainer) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from gankit.checkpoint import CheckpointWriteError, load_latest_checkpoint, save_checkpoint
 from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.data import is_toy, load_data
 from gankit.data.images import holdout_part
@@ -31,7 +30,15 @@ from gankit.errors import GankitError
 from gankit.metrics.evaluate import metrics_against
 from gankit.metrics.images import too_few_for_metrics
 from gankit.report.plots import plot_samples, real_reference
-from gankit.rundir import RunDir, read_config
+from gankit.rundir import (
+    FINDINGS,
+    CheckpointWriteError,
+    RunDir,
+    load_latest_checkpoint,
+    read_config,
+    sample_path,
+    save_checkpoint,
+)
 
 
 @dataclass
@@ -151,7 +158,7 @@ class SamplePlotter(Callback):
         n = 1000 if len(data.shape) == 1 else 64
         fake = trainer.sample(n, seed=self.seed).numpy()
         title = f"{model_label(trainer.config)} on {data.name}, step {trainer.step}"
-        path = self.run.samples / f"step_{trainer.step:08d}.png"
+        path = sample_path(self.run.samples, trainer.step)
         plot_samples(fake, path, real_reference(data, n, self.seed), title)
 
 
@@ -361,7 +368,7 @@ def _fit(
         if config.sample_every:
             callbacks.append(SamplePlotter(run, config.sample_every, seed=config.seed + 1))
     callbacks += extra
-    findings = diagnose.FindingsLog(run.path / diagnose.FINDINGS_FILE if run else None, echo, config.stop_on)
+    findings = diagnose.FindingsLog(run.path / FINDINGS if run else None, echo, config.stop_on)
     findings.keep_until(trainer.step)  # on resume: drop findings of the work lost since the checkpoint
     monitors = []
     if config.monitors:  # after MetricsWriter: a problem's row is on disk before it stops training

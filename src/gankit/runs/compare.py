@@ -34,14 +34,12 @@ from typing import Any
 import numpy as np
 
 from gankit.errors import GankitError
-from gankit.rundir import check_run_dir, dumps, is_run_dir, read_config, read_metrics
+from gankit.rundir import EVAL, TRIAL, check_run_dir, dumps, is_run_dir, read_config, read_metrics
 from gankit.runs.spec import group_key, parse_spec
 from gankit.runs.sweep import (
-    EVAL_FILE,
     MAX_RETRIES,
     SPEC,
     SWEEP,
-    TRIAL_FILE,
     TRIALS,
     evaluation_columns,
     journal_path,
@@ -126,9 +124,9 @@ def collect(sources: list[Path], metric: str | None, storage: str | None = None,
 
 def read_record(path: Path, metric: str, in_sweep: bool = False) -> RunRecord:
     """A run directory's record. A sweep trial (``in_sweep``) without trial.json has not finished."""
-    trial = _read_json(path / TRIAL_FILE)
+    trial = _read_json(path / TRIAL)
     rows = read_metrics(path)
-    value = value_of(metric, last_values(rows), lambda: _read_json(path / EVAL_FILE))
+    value = value_of(metric, last_values(rows), lambda: _read_json(path / EVAL))
     if trial is not None:
         status = TRIAL_STATES.get(trial.get("state"), UNFINISHED)
     else:

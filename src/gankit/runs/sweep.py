@@ -43,20 +43,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.checkpoint import atomic_write_bytes, load_latest_checkpoint
 from gankit.config import from_dict
 from gankit.engine.loop import Callback, StopTraining
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import default_samples, evaluate_run
-from gankit.rundir import LOCK, dumps, is_run_dir, read_config, read_metrics
+from gankit.rundir import (
+    CHECKPOINTS,
+    EVAL,
+    LOCK,
+    TRIAL,
+    atomic_write_bytes,
+    dumps,
+    is_run_dir,
+    load_latest_checkpoint,
+    read_config,
+    read_metrics,
+)
 from gankit.runs import assemble
 from gankit.runs.spec import SweepSpec, group_key, load_spec, parse_spec
 
 # Imported inside the functions that use them: optuna (and SQLAlchemy beneath it), because `gankit
 # compare DIR` imports this module for its file names and never opens a study; fcntl, POSIX-only.
 
-SPEC, SWEEP, STUDY_DB, TRIALS = "spec.toml", "sweep.json", "study.db", "trials"
-TRIAL_FILE, EVAL_FILE = "trial.json", "eval.json"
+SPEC, SWEEP, STUDY_DB, TRIALS = "spec.toml", "sweep.json", "study.db", "trials"  # in a sweep's DIR
 EVAL_SEED = 0  # what `gankit eval RUN_DIR` uses by default (and its sample count: default_samples)
 MAX_RETRIES = 3  # reruns of a trial whose worker died, before it counts as failed
 POLL_SECONDS = 2.0
@@ -491,7 +500,7 @@ def wait_for_run_dir(run_dir: Path) -> None:
 
 def _resumable(run_dir: Path) -> bool:
     """Whether a dead trial's run directory holds a sound checkpoint (a kill may land mid-write)."""
-    return load_latest_checkpoint(run_dir / "checkpoints", warn=lambda message: None) is not None
+    return load_latest_checkpoint(run_dir / CHECKPOINTS, warn=lambda message: None) is not None
 
 
 def suggest(trial, item) -> Any:
@@ -560,7 +569,7 @@ def run_eval(run_dir: Path) -> dict:
     n = default_samples(data)
     metrics = evaluate_run(run_dir, n=n, seed=EVAL_SEED, data_name=data)
     record = {"source": str(run_dir), "data": data, "n": n, "seed": EVAL_SEED, **metrics}
-    atomic_write_bytes(run_dir / EVAL_FILE, (dumps(record) + "\n").encode())
+    atomic_write_bytes(run_dir / EVAL, (dumps(record) + "\n").encode())
     return record
 
 
@@ -584,8 +593,8 @@ def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, c
         "steps": rows[-1].get("step") if rows else None,  # generator steps trained
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
-    atomic_write_bytes(run_dir / TRIAL_FILE, (dumps(record) + "\n").encode())
-    evaluated = json.loads((run_dir / EVAL_FILE).read_text()) if (run_dir / EVAL_FILE).is_file() else None
+    atomic_write_bytes(run_dir / TRIAL, (dumps(record) + "\n").encode())
+    evaluated = json.loads((run_dir / EVAL).read_text()) if (run_dir / EVAL).is_file() else None
     stored = {
         **record,
         "run_dir": trial.user_attrs["run_dir"],

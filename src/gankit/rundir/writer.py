@@ -1,113 +1,18 @@
-"""The run directory: config.json, metrics.jsonl, checkpoints/, samples/ (see DESIGN.md).
-
-Writers live here; readers (eval, doctor, report) use :func:`read_metrics` and
-:func:`read_config` and never reach into a trainer.
-"""
+"""Writing a run directory: one trainer at a time, under an exclusive lock (:class:`RunDir`)."""
 
 from __future__ import annotations
 
 import fcntl
-import json
-import math
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
-from gankit.checkpoint import (
-    atomic_write_bytes,
-    checkpoint_step,
-    checksum_path,
-    list_checkpoints,
-    remove_stale_temporaries,
-)
 from gankit.errors import GankitError
-
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
-CHECKPOINTS = "checkpoints"
-SAMPLES = "samples"
-LOCK = ".lock"
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: non-finite numbers are written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def dumps(value: Any, **kwargs: Any) -> str:
-    return json.dumps(_clean(value), allow_nan=False, **kwargs)
-
-
-def is_run_dir(path: Path) -> bool:
-    return (Path(path) / CONFIG).is_file()
-
-
-def _usable(path: str | Path) -> Path:
-    """``path`` if the file system can look it up at all (not too long, no NUL byte), else a clear error."""
-    path = Path(path)
-    try:
-        path.exists()
-    except (OSError, ValueError) as error:
-        raise GankitError(
-            f"unusable path {str(path)[:80]!r}: {getattr(error, 'strerror', None) or error}"
-        ) from None
-    return path
-
-
-def check_run_dir(path: str | Path) -> Path:
-    """A path that must be an existing gankit run directory, or a clear error."""
-    path = _usable(path)
-    if not path.exists():
-        raise GankitError(f"run directory not found: {path}")
-    if not path.is_dir():
-        raise GankitError(f"not a directory: {path} (expected a gankit run directory)")
-    if not is_run_dir(path):
-        raise GankitError(f"{path} is not a gankit run directory (no {CONFIG})")
-    return path
-
-
-def read_config(path: str | Path) -> dict[str, Any]:
-    """A run's config.json, as the run was trained.
-
-    A run written before ``ema_rampup`` existed averaged G with the plain EMA: it reads as
-    ``ema_rampup = 0``, so that resuming it keeps the schedule it started with. One written before
-    ``threads`` could be "auto" recorded 0 for "torch's own thread count": it reads as "auto", which
-    a trainer that was not timed takes to mean the same (a resume never times). One written while
-    the config had ``extra`` (knobs that nothing ever read) has the key dropped.
-    """
-    path = check_run_dir(path)
-    try:
-        values = json.loads((path / CONFIG).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise GankitError(f"cannot read {path / CONFIG}: {error}") from None
-    if isinstance(values, dict) and "ema_decay" in values:
-        values.setdefault("ema_rampup", 0.0)
-    if isinstance(values, dict) and values.get("threads") == 0 and values["threads"] is not False:
-        values["threads"] = "auto"
-    if isinstance(values, dict):
-        values.pop("extra", None)
-    return values
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of metrics.jsonl (a torn last line from a crash is ignored)."""
-    file = Path(path) / METRICS
-    if not file.exists():
-        return []
-    rows = []
-    for line in file.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+from gankit.rundir.checkpoint import list_checkpoints
+from gankit.rundir.files import CHECKPOINTS, CONFIG, LOCK, METRICS, SAMPLES, checkpoint_step, checksum_path
+from gankit.rundir.io import atomic_write_bytes, dumps, remove_stale_temporaries
+from gankit.rundir.readers import check_run_dir, is_run_dir, read_metrics, usable_path
 
 
 class RunDir:
@@ -119,7 +24,7 @@ class RunDir:
 
     @classmethod
     def create(cls, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> RunDir:
-        path = _usable(path)
+        path = usable_path(path)
         if path.exists() and not path.is_dir():
             raise GankitError(f"--out {path} exists and is not a directory")
         if path.is_dir() and any(path.iterdir()):

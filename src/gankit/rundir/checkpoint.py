@@ -7,16 +7,18 @@ refused. Each file has a SHA-256 sidecar (``step_XXXXXXXX.sha256``); a file whos
 missing or does not match, or that does not parse, is reported in one line and skipped in favour of
 an older one.
 
-Writing: temp file in the same folder -> flush -> fsync -> rename -> fsync the folder. A crash at any
-moment leaves either the old set of checkpoints or the new one, never a half-written file under a
-checkpoint's name. Only then are checkpoints older than the newest ``keep`` deleted.
+Writing: data, then its checksum, each through the run directory's one atomic write
+(:func:`gankit.rundir.io.atomic_write_bytes`: temp file in the same folder -> flush -> fsync ->
+rename -> fsync the folder). A crash at any moment leaves either the old set of checkpoints or the
+new one, never a half-written file under a checkpoint's name. Only then are checkpoints older than
+the newest ``keep`` deleted. The names (``step_NNNNNNNN.pt``, ``.sha256``) are defined in
+:mod:`gankit.rundir.files`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import re
 import sys
@@ -28,51 +30,12 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
-
-_NAME = re.compile(r"^step_(\d{8,})\.pt$")
-_TEMP_PREFIX = "."  # temporary files are hidden: ".step_00000100.pt.tmp-PID"
+from gankit.rundir.files import checkpoint_path, checkpoint_step, checksum_path, is_checkpoint
+from gankit.rundir.io import atomic_write_bytes
 
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, ...); the previous ones are untouched."""
-
-
-def checkpoint_path(folder: Path, step: int) -> Path:
-    return Path(folder) / f"step_{step:08d}.pt"
-
-
-def checksum_path(path: Path) -> Path:
-    return Path(path).with_suffix(".sha256")
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see the old content or the new, never half."""
-    path = Path(path)
-    tmp = path.with_name(f"{_TEMP_PREFIX}{path.name[:200]}.tmp-{os.getpid()}")  # within NAME_MAX (255)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (best effort: some file systems cannot fsync a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -> Path:
@@ -103,28 +66,13 @@ def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep: int) -
     return path
 
 
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete temp files left by a writer that was killed mid-write (call under the run's lock)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.iterdir() if p.name.startswith(_TEMP_PREFIX) and ".tmp-" in p.name]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
-
-
 def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoint files in ``folder``, oldest first."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if _NAME.match(p.name)]
+    found = [p for p in folder.iterdir() if is_checkpoint(p)]
     return sorted(found, key=checkpoint_step)
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(_NAME.match(Path(path).name).group(1))
 
 
 def load_checkpoint_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
