@@ -4,6 +4,10 @@ import json
 
 import numpy as np
 import pytest
+import typer
+
+from gankit.cli import app
+from gankit.config import FIELD_NAMES, FLAGS, NO_FLAG
 
 TINY = [
     "--steps",
@@ -70,6 +74,21 @@ def test_help_shows_defaults(cli):
     code, out, _ = cli("train", "--help")
     assert code == 0
     assert "--critic-steps" in out and "objective's default" in out and "2000" in out
+
+
+def test_every_config_field_is_a_train_flag_or_is_said_to_have_none(cli):
+    """`gankit train`'s flags are built from config.FLAGS: a new TrainConfig field needs its line
+    there (its help) or a place in NO_FLAG, so the config and the command line cannot drift apart."""
+    fields = set(FIELD_NAMES)
+    assert set(FLAGS) <= fields and set(NO_FLAG) <= fields and not set(FLAGS) & set(NO_FLAG)
+    thresholds = {name for name in fields if name.startswith("monitor_")}  # set in a file (doctor.md)
+    assert sorted(fields - set(FLAGS) - set(NO_FLAG) - thresholds) == []
+    options = {param.name: param for param in typer.main.get_command(app).commands["train"].params}
+    code, out, _ = cli("train", "--help")
+    assert code == 0
+    for name, flag in FLAGS.items():
+        assert options[name].help == flag.help, name
+        assert options[name].opts[0] in out, name
 
 
 def test_list_names_data_objectives_and_presets(cli):

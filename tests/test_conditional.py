@@ -193,8 +193,8 @@ def test_a_regularised_conditional_run_resumes_bit_identical(cli, tmp_path):
 
 
 def test_a_sample_plots_title_says_which_class_was_drawn():
-    from gankit.cli import sample_title
     from gankit.refine import RefineOptions
+    from gankit.report.plots import sample_title
 
     conditional = TrainConfig(data="digits", conditional=True)
     assert sample_title("ns", conditional, 64, 7, None) == "ns on digits: 64 samples of class 7"

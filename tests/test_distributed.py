@@ -13,6 +13,7 @@ import torch
 
 from gankit.cli import main
 from gankit.config import TrainConfig
+from gankit.engine import distributed
 from gankit.engine.distributed import ProcessGroup
 from gankit.errors import GankitError
 from gankit.rundir import load_latest_checkpoint
@@ -114,6 +115,18 @@ def test_nproc_with_a_batch_that_does_not_split_is_one_line_and_writes_nothing(c
         "gankit: error: batch_size (33) must split evenly over 2 processes into batches that are a "
         "multiple of pack (1)"
     ]
+    assert not (tmp_path / "x").exists()
+
+
+def test_nproc_reruns_the_command_line_without_it(cli, monkeypatch, tmp_path):
+    """The options given, each as it was given (--no-amp too; in --help's order), without --nproc; a
+    comma list (--stop-on) is checked once here, as the config takes it, before any process starts."""
+    launched = []
+    monkeypatch.setattr(distributed, "launch", lambda args, nproc: launched.append((args, nproc)) or 0)
+    given = ["--out", str(tmp_path / "x"), "--r1", "0.5", "--no-amp", "--threads", "1"]
+    code, _, err = cli("train", "--stop-on", "divergence,mode-collapse", "--nproc", 2, *given)
+    assert code == 0, err
+    assert launched == [(["train", *given, "--stop-on", "divergence,mode-collapse"], 2)]
     assert not (tmp_path / "x").exists()
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,166 @@ class TrainConfig:
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How one config field appears as an option of `gankit train` (cli.py builds them from FLAGS)."""
+
+    help: str
+    names: tuple[str, ...] = ()  # its spellings; () is --field-name
+    # what "[default: ...]" shows; None: the field's default, or "objective's default" for None
+    # (an on/off flag, default False, shows none)
+    shown_default: str | None = None
+    metavar: str | None = None  # None: the type's, e.g. <int>
+    parse: Callable[[str], Any] | None = None  # the flag's text -> the field's value; None: typer's
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """A tuple field given as one flag: "translation,cutout" -> ("translation", "cutout")."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def count_or_auto(text: str) -> int | str:
+    """--threads N or auto, as the config takes it (a count's range is the config's to check)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise GankitError(f"--threads must be auto or a count >= 1, got {text!r}") from None
+
+
+# `gankit train`'s options, one per field, in the order `gankit train --help` lists them. A new
+# field gets its line here, or goes into NO_FLAG: tests/test_cli_core.py fails until it is in one.
+FLAGS: dict[str, Flag] = {
+    "data": Flag("Toy data set name (see `gankit list`) or image data."),
+    "objective": Flag("minimax, ns, wgan, wgan-gp, hinge or lsgan."),
+    "model": Flag("gan, or vae (the VAE baseline for image data)."),
+    "image_size": Flag(
+        "Resize images to this square side (needed for mixed-size folders).",
+        shown_default="the images' own size",
+    ),
+    "steps": Flag("Generator updates."),
+    "time_budget_s": Flag(
+        "Stop once the training steps have used this much process CPU time, in seconds; evaluation "
+        "and checkpoints do not count (0 = no limit). Compare budgets at the same --threads. With "
+        "--resume: the run's new total (what it already used counts)."
+    ),
+    "validation_fraction": Flag(
+        "Image data: hold out this fraction of the images from training (half validation, half test)."
+    ),
+    "batch_size": Flag("Samples per batch.", shown_default="256 toy, 64 images"),
+    "seed": Flag("Random seed (same seed + config = same numbers on CPU)."),
+    "latent_dim": Flag("Size of the noise z.", shown_default="2 toy, 64 images"),
+    "latent": Flag("gaussian, or mixture (K learnable Gaussians, DeLiGAN; toy data)."),
+    "latent_components": Flag("Gaussians in a mixture latent."),
+    "standardize": Flag("Toy data: the networks work in standardised units (data mean 0, RMS spread 1)."),
+    "width": Flag("Hidden units (MLP) or base channels (conv).", shown_default="128 toy, 32-64 images"),
+    "depth": Flag("Hidden layers.", shown_default="3 toy, 1 images"),
+    "pack": Flag("PacGAN packing: D scores this many samples at once."),
+    "optimizer": Flag("adam, rmsprop or sgd."),
+    "g_lr": Flag("Generator learning rate."),
+    "d_lr": Flag("Discriminator/critic learning rate."),
+    "critic_steps": Flag("D updates per G update."),
+    "lr_decay_start": Flag(
+        "From this step on both learning rates fall linearly towards 0 at the last step (default: constant)."
+    ),
+    "clip_value": Flag("WGAN weight clipping bound."),
+    "gradient_penalty_weight": Flag(
+        "WGAN-GP penalty weight lambda: 10 on images (the paper), 0.1 on toy data (its reference code).",
+        names=("--gradient-penalty-weight", "--gp-weight"),
+    ),
+    "ema_decay": Flag("Generator EMA decay (0 = off)."),
+    "ema_rampup": Flag(
+        "EMA warm-up: its half-life is at most this fraction of the steps so far (0 = plain EMA)."
+    ),
+    "spectral_norm": Flag("Spectral normalisation of D's layers (SN-GAN)."),
+    "r1_gamma": Flag("R1 penalty gamma on real images (0 = off).", names=("--r1",)),
+    "r2_gamma": Flag("R2 penalty gamma on generated images (0 = off).", names=("--r2",)),
+    "r1_every": Flag("Lazy R1/R2: every K-th D update, scaled by K."),
+    "instance_noise": Flag(
+        "Instance noise on D's inputs: its std at step 0, in units of the data's RMS spread (0 = off)."
+    ),
+    "instance_noise_steps": Flag(
+        "Steps over which the instance noise falls linearly to 0 (0 = the whole run)."
+    ),
+    "coverage_weight": Flag(
+        "Coverage term in G's loss (IMLE): its weight at step 0; each real sample pulls its nearest "
+        "generated one (0 = off)."
+    ),
+    "coverage_steps": Flag("Steps over which the coverage weight falls linearly to 0 (0 = the whole run)."),
+    "augment": Flag(
+        "DiffAugment policies for D's inputs, comma-separated: color, translation, cutout.",
+        shown_default="none",
+        parse=comma_list,
+    ),
+    "conditional": Flag("Class-conditional G(z, y) and projection D(x, y); needs labelled data."),
+    "log_every": Flag("Steps between metrics.jsonl rows."),
+    "eval_every": Flag(
+        "Steps between quality metrics: W1 and modes (toy), FID and the others (images); 0 = off."
+    ),
+    "sample_every": Flag("Steps between sample plots (0 = off)."),
+    "checkpoint_every": Flag("Steps between checkpoints."),
+    "keep_checkpoints": Flag("How many of the newest checkpoints to keep."),
+    "device": Flag("auto, cpu, cuda or mps."),
+    "compile": Flag("torch.compile the networks (slow start, faster steps)."),
+    "amp": Flag(
+        "bf16 mixed precision (autocast) on cpu or cuda, or fp32. Unset: the faster of the two, "
+        "timed at the start of the run (config.json records the choice).",
+        names=("--amp/--no-amp",),
+    ),
+    "channels_last": Flag("NHWC memory layout for conv nets (image data)."),
+    "threads": Flag(
+        "CPU threads for torch, or auto: the fewest within 5 % of the fastest, timed at the start "
+        "of the run within this process's share of the cores (config.json records the choice).",
+        metavar="auto|N",
+        parse=count_or_auto,
+    ),
+    "stop_on": Flag(
+        f"Comma-separated findings that stop training: {', '.join(FINDING_NAMES)}.",
+        shown_default="none; divergence always stops",
+        parse=comma_list,
+    ),
+}
+# Fields with no flag: set them in a config file (--config) or a preset. So are the monitors'
+# thresholds, every monitor_* field (docs/doctor.md).
+NO_FLAG = ("g_optimizer", "betas", "momentum", "eval_samples", "num_classes", "speed", "monitors")
+
+
+_FIELDS = {f.name: f for f in fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def flag_type(name: str) -> type:
+    """What --NAME parses: a string where its Flag parses it, an on/off flag for a field that may be
+    a bool (amp: true, false or "auto"), else the field's own type (int, float or str)."""
+    if FLAGS[name].parse is not None:
+        return str
+    hint = _HINTS[name]
+    types_ = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    return bool if bool in types_ else types_[0]
+
+
+def flag_default(name: str) -> str | bool:
+    """What `gankit train --help` shows as the flag's default ([default: ...]); False: nothing."""
+    default = _FIELDS[name].default
+    if FLAGS[name].shown_default is not None:
+        return FLAGS[name].shown_default
+    if default is None:
+        return "objective's default"
+    return False if default is False else str(default)
+
+
+def from_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """Config values from the flags given (None: not given), each through its Flag's parse."""
+    parsed = {}
+    for name, value in values.items():
+        if value is not None:
+            parse = FLAGS[name].parse
+            parsed[name] = parse(value) if parse is not None else value
+    return parsed
+
 
 # Sizes past these exhaust memory (or never finish a step) on any machine: refused up front, before
 # a run directory exists, instead of failing inside the first allocation.

@@ -39,6 +39,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from gankit.config import TrainConfig
+from gankit.engine.restore import load_train_data_and_config
 from gankit.errors import GankitError
 
 T = TypeVar("T")
@@ -176,3 +178,16 @@ def launch(args: list[str], nproc: int) -> int:
     share = max(1, len(os.sched_getaffinity(0)) // nproc) if hasattr(os, "sched_getaffinity") else 1
     env = {"OMP_NUM_THREADS": str(share), **os.environ}
     return subprocess.run(command, check=False, env=env).returncode
+
+
+def relaunch(args: list[str], nproc: int, config: TrainConfig) -> int:
+    """``gankit train --nproc N ...``: check here that ``config``'s batch splits over N processes
+    (bad input: one line, exit 2, before any process starts), then run ``gankit <args>``, the same
+    command line without --nproc, as N torchrun processes; their exit code."""
+    _, resolved = load_train_data_and_config(config)
+    if resolved.batch_size % (nproc * resolved.pack):
+        raise GankitError(
+            f"batch_size ({resolved.batch_size}) must split evenly over {nproc} processes into "
+            f"batches that are a multiple of pack ({resolved.pack})"
+        )
+    return launch(args, nproc)

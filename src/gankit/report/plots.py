@@ -36,6 +36,18 @@ def plot_samples(
     return _save(fig, path)
 
 
+def sample_title(model: str, config, n: int, label: int | None, options) -> str:
+    """The title of `gankit sample --out FILE.png`: what was drawn, from what, and how."""
+    title = f"{model} on {config.data}: {n} samples"
+    if label is not None:
+        title += f" of class {label}"
+    elif config.conditional:
+        title += ", every class in turn"
+    if options is not None:
+        title += f", refined ({options.method})"
+    return title
+
+
 def real_reference(data, n: int, seed: int) -> np.ndarray | None:
     """``n`` real samples to draw under generated 1-D/2-D ones (seeded); None for images."""
     if len(data.shape) != 1:
