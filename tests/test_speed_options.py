@@ -60,14 +60,22 @@ def test_batch_norm_critics_keep_real_and_fake_in_separate_calls(objective, join
     assert trainer.plan.joint_critic_forward is joint
 
 
-def test_compile_matches_eager_and_keeps_the_penalty_eager(monkeypatch):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"objective": "wgan-gp"},
+        # R1/R2 share D's loss forward, which is then eager; on the other (lazy) updates it is compiled
+        {"objective": "ns", "r1_gamma": 1.0, "r2_gamma": 0.5, "r1_every": 2},
+    ],
+)
+def test_compile_matches_eager_and_keeps_the_penalty_eager(monkeypatch, options):
     # The aot_eager backend traces the networks exactly as inductor would (dynamo + AOTAutograd)
     # but skips C++ code generation, which takes minutes on 2 cores; the benchmark runs inductor.
     monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
-    compiled = trained(objective="wgan-gp", compile=True)
+    compiled = trained(compile=True, **options)
     assert isinstance(compiled.d_train, torch._dynamo.eval_frame.OptimizedModule)
     assert compiled.plan.penalty_critic is compiled.discriminator  # the double backward runs eagerly
-    assert max_difference(compiled, trained(objective="wgan-gp")) < 1e-6
+    assert max_difference(compiled, trained(**options)) < 1e-6
 
 
 def test_gradient_penalty_under_bf16_autocast_matches_fp32():

@@ -4,8 +4,10 @@ Augmentation for Data-Efficient GAN Training").
 D overfits a small data set (1,797 digits) within a few hundred steps: it memorises the real
 images and its gradients stop telling G anything useful. DiffAugment shows D only *augmented*
 images, real and fake alike, and because every operation is differentiable, G's gradient flows
-back through the augmentation. The same policy is applied in D's step (real and fake) and in G's
-step (fake), otherwise G would learn to produce augmented-looking images.
+back through the augmentation; so do R1/R2's gradient w.r.t. the images before it and that
+gradient's own derivative (their double backward): each operation is linear in x for its draw.
+The same policy is applied in D's step (real and fake) and in G's step (fake), otherwise G would
+learn to produce augmented-looking images.
 
 Images are (batch, C, H, W) in [-1, 1]; every random number comes from the ``torch.Generator``
 passed in (the trainer's), so a run repeats exactly. The three policies, as in the paper's code:

@@ -14,7 +14,7 @@ Both players *minimise* their loss. Shapes: ``real_scores`` and ``fake_scores`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,23 +101,29 @@ def gradient_penalty(
     return ((norms - 1) ** 2).mean()
 
 
-def squared_gradient_norm(critic: Callable[[Tensor], Tensor], images: Tensor) -> Tensor:
-    """E_x[||grad_x D(x)||_2^2], the norm taken *per sample* (Mescheder et al. 2018, eq. 9 and 10).
+def squared_gradient_norms(images: Sequence[Tensor], scores: Sequence[Tensor]) -> list[Tensor]:
+    """E_x[||grad_x D(T(x))||_2^2] for each batch of ``images`` x and D's ``scores`` of it, the norm
+    taken *per sample* (Mescheder et al. 2018, eq. 9 and 10).
 
-    R1 = gamma/2 * E_{x ~ p_data}[||grad_x D(x)||^2]   (on real images)
-    R2 = gamma/2 * E_{x ~ p_G}[||grad_x D(x)||^2]      (on generated images)
+    R1 = gamma/2 * E_{x ~ p_data}[||grad_x D(T(x))||^2]   (on real images)
+    R2 = gamma/2 * E_{x ~ p_G}[||grad_x D(T(x))||^2]      (on generated images, detached from G)
 
     Both push D towards zero gradient on the data (or on the samples), which makes simultaneous
-    gradient descent converge locally for the unregularised GAN objectives. Multiply by gamma/2
-    (``r1_gamma`` / 2, ``r2_gamma`` / 2: gankit.engine.terms.r1_r2_terms). ``create_graph=True``
-    lets the result be backpropagated into the critic's parameters; the images themselves receive
-    no gradient.
+    gradient descent converge locally for the unregularised GAN objectives. T is what an image goes
+    through before D scores it: the sampled DiffAugment transform, then instance noise (the identity
+    without them). The gradient is taken w.r.t. the images *before* T, through it, from the scores
+    that D's loss uses, with no forward pass of its own (as StyleGAN2-ADA's and R3GAN's R1 are):
+    every ``images`` batch must require grad and its ``scores`` be computed from it. One backward
+    pass serves every batch, so a batch's scores must not depend on another batch's images (separate
+    critic calls, or one call over samples that D scores each alone: StepPlan.joint_critic_forward).
+    ``create_graph=True`` lets the result be backpropagated into the critic's parameters. Multiply by
+    gamma/2 (``r1_gamma`` / 2, ``r2_gamma`` / 2: gankit.engine.terms.r1_r2_terms).
     """
-    images = images.detach().requires_grad_(True)
-    scores = critic(images)
-    (grads,) = torch.autograd.grad(scores.float().sum(), images, create_graph=True)
+    grads = torch.autograd.grad([s.float().sum() for s in scores], list(images), create_graph=True)
     # One norm per score: per sample, or per packed group of samples for a PacGAN critic.
-    return grads.float().reshape(scores.shape[0], -1).pow(2).sum(dim=1).mean()
+    return [
+        g.float().reshape(s.shape[0], -1).pow(2).sum(dim=1).mean() for g, s in zip(grads, scores, strict=True)
+    ]
 
 
 def nearest_sample_loss(real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:

@@ -5,6 +5,8 @@ that says how the step runs on this hardware.
 forward pass's precision are applied to a batch before D scores it. ``d_step`` shows D a real and a
 generated batch, ``g_step`` a generated one, and a loss term that needs D's opinion of a batch asks
 the same function, so D never sees one kind of input in one phase and another kind in the other.
+Every operation on the way is differentiable w.r.t. the images: G's gradient flows back through it,
+and R1/R2 take D's gradient w.r.t. the batches *before* it (d_step hands them over requiring grad).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ class StepPlan:
     shard: this process's rows of every global batch under DistributedDataParallel. Each process
         draws the *global* batch (data, noise, penalty weights) from the shared seed and keeps its
         own rows: processes see different samples and together follow one process's numbers.
-    penalty_critic: the eager D for the gradient penalty's double backward (a torch.compile'd
-        module cannot be differentiated twice); None means the D passed to ``d_step``.
+    penalty_critic: the eager D for the penalties' double backward (a torch.compile'd module
+        cannot be differentiated twice): WGAN-GP's own forward pass, and D's loss forward on the
+        updates that take R1/R2; None means the D passed to ``d_step``.
     autocast_dtype: run the forward passes under ``torch.autocast`` in this dtype (bf16 for
         ``--amp``); losses, the penalty's gradient norms and every optimiser step stay fp32.
     """
@@ -66,7 +69,8 @@ def discriminate(
     noise_std: float = 0.0,
 ) -> tuple[list[Tensor], list[Tensor]]:
     """Show D each batch of ``images`` (this process's rows) as it sees them; returns the batches as D
-    saw them and D's raw scores (fp32), in the order given.
+    saw them and D's raw scores (fp32), in the order given. A batch that requires grad keeps its graph
+    to what D saw and to the scores (R1/R2: the gradient w.r.t. the images before augmentation).
 
     Every batch gets the run's DiffAugment policy (real and fake alike: G is not pushed to produce
     augmented-looking images) and then instance noise of std ``noise_std``; D is conditioned on

@@ -7,9 +7,11 @@
 
 What D sees is built by :func:`gankit.engine.critic.discriminate` in both; the terms beside the
 adversarial loss (gradient penalty, R1/R2, the coverage term) are the active ones of
-:data:`gankit.engine.terms.TERMS`. Both steps read the same whatever the ``StepPlan`` (fused critic
-call, autocast, DDP shard, compiled networks) says. Statistics are returned as tensors, so a step
-forces no device sync; the trainer sums them and syncs only when it writes a row.
+:data:`gankit.engine.terms.TERMS`. R1/R2 differentiate D's loss forward itself, w.r.t. the batches
+before augmentation, on the D updates that take them (StyleGAN2-ADA's and R3GAN's R1). Both steps
+read the same whatever the ``StepPlan`` (fused critic call, autocast, DDP shard, compiled networks)
+says. Statistics are returned as tensors, so a step forces no device sync; the trainer sums them
+and syncs only when it writes a row.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from gankit.config import TrainConfig
 from gankit.engine.critic import PLAIN, StepPlan, discriminate
 from gankit.engine.sampling import draw_real, label_args, random_labels, sample_noise
-from gankit.engine.terms import CriticUpdate, GeneratorUpdate, active_terms
+from gankit.engine.terms import CriticUpdate, GeneratorUpdate, active_terms, input_grads_needed
 from gankit.objectives import Objective, clip_weights_
 
 
@@ -51,14 +53,22 @@ def d_step(
         noise = sample_noise(config.batch_size, config.latent_dim, rng)[plan.shard]
         with torch.no_grad(), plan.autocast(real.device):
             fake = generator(noise, **label_args(labels)).float()
-        (real, fake), (real_scores, fake_scores) = discriminate(
-            discriminator, (real, fake), labels, config, rng, plan, noise_std
+        d_update = step * config.critic_steps + critic_step
+        # R1/R2, on the updates that take them, differentiate these scores w.r.t. the batches before
+        # augmentation: those batches require grad before D sees them, and D is the eager one under
+        # --compile (the penalty's double backward); other updates build nothing extra.
+        real_grad, fake_grad = input_grads_needed(terms, config, d_update)
+        real, fake = real.detach().requires_grad_(real_grad), fake.requires_grad_(fake_grad)
+        scorer = (plan.penalty_critic or discriminator) if real_grad or fake_grad else discriminator
+        (seen_real, seen_fake), (real_scores, fake_scores) = discriminate(
+            scorer, (real, fake), labels, config, rng, plan, noise_std
         )
         loss = objective.discriminator_loss(real_scores, fake_scores)
-        # for the penalties, which differentiate D twice: the eager D under --compile
+        # for a penalty with a forward pass of its own (WGAN-GP's): the eager D under --compile
         critic = functools.partial(plan.penalty_critic or discriminator, **label_args(labels))
-        d_update = step * config.critic_steps + critic_step
-        update = CriticUpdate(config, rng, plan, real, fake, real_scores, fake_scores, critic, d_update)
+        update = CriticUpdate(
+            config, rng, plan, seen_real, seen_fake, real, fake, real_scores, fake_scores, critic, d_update
+        )
         for term in terms:
             if (added := term.d_loss(update)) is not None:
                 loss = loss + added
