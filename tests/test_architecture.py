@@ -9,7 +9,7 @@ PACKAGE = Path(gankit.__file__).parent
 
 # Each layer may import only the layers listed for it (its own modules always).
 ALLOWED = {
-    "base": set(),  # errors, rundir, checkpoint: the run-directory contract every reader uses
+    "base": set(),  # errors, rundir, checkpoint: the run-directory contract every reader uses; stats
     "model": {"base", "model"},  # config, presets, objectives, data, nets, augment
     "engine": {"base", "model"},
     "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine
@@ -23,6 +23,7 @@ LAYER_OF = {
     "errors": "base",
     "rundir": "base",
     "checkpoint": "base",
+    "stats": "base",  # intervals, summaries, the budget rules: plain numbers (numpy, scipy), no gankit import
     "config": "model",
     "presets": "model",  # plain data (the named recipes); config imports it
     "objectives": "model",
@@ -35,8 +36,7 @@ LAYER_OF = {
     "report": "measure",
     "refine": "measure",  # D-based sampling refinement: data and objectives; metrics and eval use it
     "runs": "runs",
-    # the classic figures train through runs.assemble (vae_vs_gan) and take runs.compare's
-    # bootstrap intervals (common.py), so they sit above runs
+    # the classic figures train through runs.assemble (vae_vs_gan), so they sit above runs
     "experiments": "figures",
     "cli": "top",  # parses flags and calls every layer below
     "api": "top",  # the notebook API: the same, from keyword arguments
@@ -108,3 +108,18 @@ def test_the_engine_holds_no_run_assembly():
     # The callbacks that wire evaluation, plots and monitors into a run live in gankit.runs.
     assert not (PACKAGE / "engine" / "run.py").exists()
     assert (PACKAGE / "runs" / "assemble.py").is_file()
+
+
+def test_a_monitor_threshold_has_one_home():
+    # A new threshold is one field of gankit.diagnose.thresholds.Thresholds (its default, range and
+    # meaning); the config keeps the values by name, and docs/doctor.md's table is written from there.
+    from dataclasses import fields
+
+    from gankit.config import FIELD_NAMES
+    from gankit.diagnose.thresholds import RANGES, Thresholds
+
+    assert not [name for name in FIELD_NAMES if name.startswith("monitor_")]
+    for threshold in fields(Thresholds):
+        assert threshold.metadata["meaning"] and threshold.metadata["must_be"] in RANGES, threshold.name
+    monitors = (PACKAGE / "diagnose" / "monitors.py").read_text()
+    assert "config.monitor" not in monitors  # the monitors read self.thresholds
