@@ -20,9 +20,9 @@ doctor's first line says "problems now: F" (``diagnose(run)["open"]``). An episo
 closed is history ("healthy now; F from 500 to 1,750") on broken and healthy runs alike; the table
 also counts that way (any episode) beside it.
 
-Seeds: the thresholds (monitor_* in gankit.config) were tuned on seeds 0-2 of this benchmark and are
-frozen; the table is measured on report seeds from ``--first-seed`` (FIRST_SEED) on, used for nothing
-else.
+Seeds: the thresholds (the monitor_* keys, gankit.diagnose.thresholds) were tuned on seeds 0-2 of
+this benchmark and are frozen; the table is measured on report seeds from ``--first-seed``
+(FIRST_SEED) on, used for nothing else.
 
     python benchmarks/doctor.py            # full: every case, 3 report seeds
     python benchmarks/doctor.py --keep DIR ...            # keep the runs; later, after changing a

@@ -55,6 +55,7 @@ from gankit.rundir import (
 )
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
+from gankit.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "benchmarks" / "specs" / f"images_{family}.toml" for family in ("vae", "gan")]
@@ -159,7 +160,7 @@ def budget_curve(chosen: dict, fractions) -> dict[str, list[dict]]:
         points = []
         for fraction in fractions:
             values = [value for r in records if (value := best_so_far(r, fraction)) is not None]
-            points.append({"fraction": fraction} | comparing.summarize(values, "minimize"))
+            points.append({"fraction": fraction} | summarize(values, "minimize"))
         curves[model] = points
     return curves
 

@@ -15,7 +15,7 @@ spec), committed with the repository, and the page is written from those journal
 3. Page (docs/benchmarks/mode_coverage.md): per cell the search's cost against full trials, its
    best-so-far curve and whether it flattened; per data set the settled arms ranked by W1 with modes,
    HQ and reverse KL (mean and 95 % t interval over the report seeds), the arms that did not settle
-   as curves only; the rules are gankit.runs.compare.settled and .flattened.
+   as curves only; the rules are gankit.stats.settled and .flattened.
 
 Expected cost: about 15 CPU-hours, one thread per run. Measured on the loaded 2-core machine: a
 generator step of the 3x128 MLPs at batch 256 takes 7-10 ms of CPU with 1 critic step, 9-11 with
@@ -52,6 +52,7 @@ from gankit.data.toy import get_toy
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
 from gankit.runs.spec import parse_spec, sweep_name
+from gankit.stats import Plateau, flattened, mean_interval, settled, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [
@@ -311,18 +312,18 @@ def seed_rows(arm: Arm, direction: str) -> dict[str, dict]:
             result = record.trial or {}
             values.append(comparing.value_of(key, result.get("metrics", {}), lambda r=result: r.get("eval")))
         present = [v for v in values if v is not None]
-        rows[key] = comparing.summarize(present, direction) | {"missing": len(values) - len(present)}
-    rows["cpu_time"] = comparing.summarize([r.trial["cpu_time"] for r in arm.complete_seeds], direction)
+        rows[key] = summarize(present, direction) | {"missing": len(values) - len(present)}
+    rows["cpu_time"] = summarize([r.trial["cpu_time"] for r in arm.complete_seeds], direction)
     return rows
 
 
-def settling(arm: Arm, metric: str) -> comparing.Plateau | str:
+def settling(arm: Arm, metric: str) -> Plateau | str:
     """The settled rule on the report seeds' validation curves of ``metric``, or why it cannot say."""
     if len(arm.complete_seeds) < 2:
         return "fewer than 2 report seeds finished"
     steps, curves = comparing.common_curves(arm.complete_seeds, metric)
     try:
-        return comparing.settled(steps, curves)
+        return settled(steps, curves)
     except ValueError as error:
         return str(error)
 
@@ -402,13 +403,13 @@ def plot_budget(arms: list[Arm], metric: str, path: Path) -> None:
     for column, data in enumerate(datas):
         for arm in (a for a in arms if a.data == data and len(a.complete_seeds) >= 2):
             flat = settling(arm, metric)
-            style = "-" if isinstance(flat, comparing.Plateau) and flat.flat else "--"
+            style = "-" if isinstance(flat, Plateau) and flat.flat else "--"
             label = arm.objective + ("" if style == "-" else " (not settled)")
             for row, key in enumerate(keys):
                 steps, curves = comparing.common_curves(arm.complete_seeds, key)
                 if not steps:
                     continue
-                low, high = comparing.mean_interval(curves.T)
+                low, high = mean_interval(curves.T)
                 line = axes[row][column].plot(steps, curves.mean(axis=0), style, label=label)[0]
                 axes[row][column].fill_between(steps, low, high, color=line.get_color(), alpha=0.15)
         for row, key in enumerate(keys):
@@ -505,7 +506,7 @@ def render(arms: list[Arm], specs: list[tuple[Path, str]], seeds: int, journals:
         ),
         "",
         _wrap(
-            "**Settled** (`gankit.runs.compare.settled`): over the last quarter of the steps (the"
+            "**Settled** (`gankit.stats.settled`): over the last quarter of the steps (the"
             " evaluations at or after 3/4 of them), the least-squares line through the report seeds' mean"
             f" {metric} curve changes by no more than the seeds' standard deviation at the last step. An"
             " arm that has not settled is shown as a curve only, not ranked: more steps would still move"
@@ -513,7 +514,7 @@ def render(arms: list[Arm], specs: list[tuple[Path, str]], seeds: int, journals:
         ),
         "",
         _wrap(
-            "**Flattened** (`gankit.runs.compare.flattened`): over the last quarter of a cell's trials,"
+            "**Flattened** (`gankit.stats.flattened`): over the last quarter of a cell's trials,"
             " its best value so far improved by no more than the report seeds' standard deviation of its"
             " best configuration: more trials of the same search would likely not find a clearly better"
             " one."
@@ -584,7 +585,7 @@ def search_section(arms: list[Arm], direction: str, metric: str, steps: int) -> 
         after = [best_after(counts, best, math.ceil(q * total)) for q in CURVE_STEPS] if total else []
         curve = " / ".join("–" if v is None else f"{v:.3g}" for v in after) or "–"
         spread = seed_rows(arm, direction)[metric]["std"] if arm.seeds else None
-        plateau = comparing.flattened(counts, best, spread, direction) if spread is not None else None
+        plateau = flattened(counts, best, spread, direction) if spread is not None else None
         flat = "– (no seeds yet)" if plateau is None else f"{'yes' if plateau.flat else 'no'}"
         if plateau is not None:
             flat += f" ({plateau.change:.3g} / {plateau.spread:.3g})"
@@ -624,9 +625,9 @@ def data_section(arms: list[Arm], data: str, direction: str, metric: str, steps:
     ranked, unsettled, waiting = [], [], []
     for arm in arms:
         flat = settling(arm, metric) if arm.seeds else None
-        if isinstance(flat, comparing.Plateau) and flat.flat:
+        if isinstance(flat, Plateau) and flat.flat:
             ranked.append((arm, seed_rows(arm, direction), flat))
-        elif isinstance(flat, comparing.Plateau):
+        elif isinstance(flat, Plateau):
             unsettled.append((arm, flat))
         elif arm.seeds_text is None:
             waiting.append((arm, f"search: {len(arm.finished)} of {arm.trials} trials finished"))

@@ -47,7 +47,7 @@ from gankit.metrics.images import image_metrics
 from gankit.presets import PRESETS
 from gankit.refine import Refined, calibrate_scores, discriminator_logit, drs
 from gankit.runs.assemble import train
-from gankit.runs.compare import summarize
+from gankit.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "benchmarks"

@@ -37,7 +37,7 @@ import tomllib
 import torch
 from mode_coverage import ci_text, driver_arguments, run_sweep, toml_text
 
-from gankit.config import TrainConfig
+from gankit.config import is_config_key
 from gankit.data.toy import get_toy
 from gankit.engine.restore import load_trainer
 from gankit.metrics.toy import toy_metrics
@@ -45,7 +45,7 @@ from gankit.presets import PRESETS
 from gankit.refine import RefineOptions, refine_trainer
 from gankit.rundir import TRIAL, read_config
 from gankit.runs import sweep as sweeps
-from gankit.runs.compare import summarize
+from gankit.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ("ring", "grid")
@@ -355,7 +355,7 @@ def _pairs(values: dict) -> str:
 def _key_value(item: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE read as TOML (numbers, booleans), else as a string."""
     key, sep, text = item.partition("=")
-    if not sep or key not in TrainConfig.__dataclass_fields__:
+    if not sep or not is_config_key(key):
         raise SystemExit(f"--set needs KEY=VALUE with KEY a train config key, got {item!r}")
     try:
         return key, tomllib.loads(f"v = {text}")["v"]

@@ -59,6 +59,7 @@ from gankit.metrics.labels import STACKED_SAMPLES, mode_histogram_metrics, stack
 from gankit.rundir import CHECKPOINTS, EVAL, atomic_write_bytes, checksum_path, dumps, list_checkpoints
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
+from gankit.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits.toml"
@@ -253,7 +254,7 @@ def curve_points(curves: list[dict[int, dict]], budget: float, step_budget: floa
         for curve in curves:
             target = max(curve) * cpu_s / budget
             values.append(curve[min(curve, key=lambda step: abs(step - target))]["kl_to_uniform"])
-        points.append({"cpu_s": cpu_s} | comparing.summarize(values, "minimize"))
+        points.append({"cpu_s": cpu_s} | summarize(values, "minimize"))
     return points
 
 

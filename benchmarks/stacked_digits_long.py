@@ -47,6 +47,7 @@ from stacked_digits import (
 from gankit.metrics.labels import STACKED_MODES, STACKED_SAMPLES
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
+from gankit.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_long.toml"
@@ -105,7 +106,7 @@ def step_points(runs: list[dict[int, dict]], targets: list[int], metric: str) ->
     points = []
     for target in targets:
         values = [run[min(run, key=lambda step: abs(step - target))][metric] for run in runs]
-        points.append({"step": target} | comparing.summarize(values, direction))
+        points.append({"step": target} | summarize(values, direction))
     return points
 
 

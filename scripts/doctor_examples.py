@@ -7,7 +7,8 @@ Each example is a deliberately broken (or healthy) `gankit train` recipe followe
 `gankit doctor`. The script runs both commands exactly as docs/doctor.md shows them, from the
 repository root, and replaces the text between ``<!-- BEGIN example NAME -->`` and
 ``<!-- END example NAME -->`` with the commands and what they printed. The doctor's plot goes to
-docs/images/doctor-NAME.png. The thresholds table is rebuilt from TrainConfig's defaults.
+docs/images/doctor-NAME.png. The thresholds table is rebuilt from TrainConfig's defaults and the
+fields of gankit.diagnose.thresholds.Thresholds.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from gankit.config import TrainConfig
+from gankit.config import MONITOR_KEY, TrainConfig
+from gankit.diagnose.thresholds import Thresholds
 from gankit.rundir import FINDINGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,35 +62,10 @@ def example(name: str) -> str:
     return f"```console\n$ {train}\n{trained}\n\n$ {doctor}\n{diagnosed}\n```"
 
 
+# The config keys around the thresholds; each threshold's meaning is its field's, in
+# gankit.diagnose.thresholds (where a new threshold is added: its row appears here by itself)
 MEANINGS = {
     "monitors": "run the live monitors (the doctor replays them either way)",
-    "monitor_window": "logged rows in a row a row-based condition must hold",
-    "monitor_vanishing_ratio": "vanishing-gradients: g_grad_norm below this fraction of its peak",
-    "monitor_d_confidence": (
-        "discriminator-overpowers: D(real) at least this, D(fake) at most 1 - this; "
-        "vanishing-gradients (classifiers): D(fake) at most 1 - this"
-    ),
-    "monitor_critic_gap_growth": "discriminator-overpowers (critics): gap above this x its early level",
-    "monitor_gradient_penalty": "discriminator-overpowers (wgan-gp): ... and the gradient penalty above this",
-    "monitor_lipschitz_norm": "discriminator-overpowers (wgan-gp): or critic gradient norms past this",
-    "monitor_modes_fraction": "mode-collapse (toy): at most this fraction of the modes covered ...",
-    "monitor_mode_quality": "mode-collapse (toy): ... while at least this fraction of samples are good",
-    "monitor_diversity_ratio": "mode-collapse (any data): eval_diversity at or below this",
-    "monitor_warmup": "mode-collapse (any data): steps before eval_diversity is judged",
-    "monitor_patience": "no-progress: steps without a new best",
-    "monitor_min_improvement": "no-progress: relative improvement that counts as a new best",
-    "monitor_progress_level": "no-progress: only while the latest value is above this x the worst",
-    "monitor_oscillation_window": "oscillation: evaluations it is judged over",
-    "monitor_oscillation_swing": "oscillation: a swing is a change above this x the scale (modes; max W1)",
-    "monitor_oscillation_reversals": "oscillation: swings must reverse direction at least this often",
-    "monitor_overfit_sign": "discriminator-overfits: ADA's r_t on the training reals at least this ...",
-    "monitor_overfit_heldout": (
-        "discriminator-overfits: ... while held-out reals score at most this of the way from the fakes "
-        "to the training reals"
-    ),
-    "monitor_memorisation_ratio": (
-        "memorisation: samples' median distance to the nearest training image at most this x held-out reals'"
-    ),
     "stop_on": "findings that stop training (`--stop-on a,b`); divergence always does",
 }
 
@@ -97,7 +74,11 @@ def thresholds_table() -> str:
     lines = ["| config key | default | meaning |", "|---|---|---|"]
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        if f.name in MEANINGS:
+        if f.name == "monitor":
+            for threshold in fields(Thresholds):
+                key, meaning = MONITOR_KEY + threshold.name, threshold.metadata["meaning"]
+                lines.append(f"| `{key}` | `{threshold.default!r}` | {meaning} |")
+        elif f.name in MEANINGS:
             lines.append(f"| `{f.name}` | `{getattr(defaults, f.name)!r}` | {MEANINGS[f.name]} |")
     return "\n".join(lines)
 

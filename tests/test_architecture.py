@@ -9,7 +9,7 @@ PACKAGE = Path(gankit.__file__).parent
 
 # Each layer may import only the layers listed for it (its own modules always).
 ALLOWED = {
-    "base": set(),  # errors, rundir: the run-directory contract every reader uses
+    "base": set(),  # errors, rundir: the run-directory contract every reader uses; stats
     "model": {"base", "model"},  # config, presets, objectives, data, nets, augment
     "engine": {"base", "model"},
     "measure": {"base", "model", "engine", "measure"},  # metrics, diagnose, report, refine
@@ -22,6 +22,7 @@ ALLOWED = {
 LAYER_OF = {
     "errors": "base",
     "rundir": "base",  # a package: its own modules are placed in RUNDIR below
+    "stats": "base",  # intervals, summaries, the budget rules: plain numbers (numpy, scipy), no gankit import
     "config": "model",
     "presets": "model",  # plain data (the named recipes); config imports it
     "objectives": "model",
@@ -34,8 +35,7 @@ LAYER_OF = {
     "report": "measure",
     "refine": "measure",  # D-based sampling refinement: data and objectives; metrics and eval use it
     "runs": "runs",
-    # the classic figures train through runs.assemble (vae_vs_gan) and take runs.compare's
-    # bootstrap intervals (common.py), so they sit above runs
+    # the classic figures train through runs.assemble (vae_vs_gan), so they sit above runs
     "experiments": "figures",
     "cli": "top",  # parses flags and calls every layer below
     "api": "top",  # the notebook API: the same, from keyword arguments
@@ -160,3 +160,16 @@ def test_run_directory_file_names_are_spelled_only_in_rundir_files():
     assert not spelled, "import these names from gankit.rundir:\n" + "\n".join(spelled)
     files = (PACKAGE / "rundir" / "files.py").read_text()
     assert all(f'"{name}"' in files for name in RUN_DIR_FILES)
+def test_a_monitor_threshold_has_one_home():
+    # A new threshold is one field of gankit.diagnose.thresholds.Thresholds (its default, range and
+    # meaning); the config keeps the values by name, and docs/doctor.md's table is written from there.
+    from dataclasses import fields
+
+    from gankit.config import FIELD_NAMES
+    from gankit.diagnose.thresholds import RANGES, Thresholds
+
+    assert not [name for name in FIELD_NAMES if name.startswith("monitor_")]
+    for threshold in fields(Thresholds):
+        assert threshold.metadata["meaning"] and threshold.metadata["must_be"] in RANGES, threshold.name
+    monitors = (PACKAGE / "diagnose" / "monitors.py").read_text()
+    assert "config.monitor" not in monitors  # the monitors read self.thresholds

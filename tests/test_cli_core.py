@@ -81,8 +81,7 @@ def test_every_config_field_is_a_train_flag_or_is_said_to_have_none(cli):
     there (its help) or a place in NO_FLAG, so the config and the command line cannot drift apart."""
     fields = set(FIELD_NAMES)
     assert set(FLAGS) <= fields and set(NO_FLAG) <= fields and not set(FLAGS) & set(NO_FLAG)
-    thresholds = {name for name in fields if name.startswith("monitor_")}  # set in a file (doctor.md)
-    assert sorted(fields - set(FLAGS) - set(NO_FLAG) - thresholds) == []
+    assert sorted(fields - set(FLAGS) - set(NO_FLAG)) == []
     options = {param.name: param for param in typer.main.get_command(app).commands["train"].params}
     code, out, _ = cli("train", "--help")
     assert code == 0

@@ -85,3 +85,97 @@ def test_resolve_spells_out_every_default_and_round_trips():
     ):
         assert values[key] is not None, key
     assert from_dict(values) == config
+
+
+# The monitor thresholds: gankit.diagnose.thresholds owns them; a config keeps their values by name
+# and spells each as a flat monitor_NAME key, as config.json has since the monitors existed.
+OLD_THRESHOLD_KEYS = {  # every monitor_* key a run's config.json holds, in its order, as written so far
+    "monitor_window": 5,
+    "monitor_vanishing_ratio": 0.01,
+    "monitor_d_confidence": 0.95,
+    "monitor_critic_gap_growth": 10.0,
+    "monitor_gradient_penalty": 1.0,
+    "monitor_lipschitz_norm": 100.0,
+    "monitor_modes_fraction": 0.5,
+    "monitor_mode_quality": 0.5,
+    "monitor_diversity_ratio": 0.5,
+    "monitor_warmup": 1000,
+    "monitor_patience": 1000,
+    "monitor_min_improvement": 0.05,
+    "monitor_progress_level": 0.5,
+    "monitor_oscillation_window": 8,
+    "monitor_oscillation_swing": 0.3,
+    "monitor_oscillation_reversals": 2,
+    "monitor_overfit_sign": 0.6,
+    "monitor_overfit_heldout": 0.5,
+    "monitor_memorisation_ratio": 0.5,
+}
+
+
+def test_a_config_json_with_flat_threshold_keys_reads_and_writes_back_the_same():
+    from gankit.diagnose.thresholds import Thresholds, spelled_out
+
+    written = to_dict(spelled_out(TrainConfig()))
+    keys = list(written)
+    at = keys.index("monitors") + 1
+    assert keys[at : at + len(OLD_THRESHOLD_KEYS)] == list(OLD_THRESHOLD_KEYS)  # in place, in order
+    assert {key: written[key] for key in OLD_THRESHOLD_KEYS} == OLD_THRESHOLD_KEYS  # the same defaults
+    assert keys[at + len(OLD_THRESHOLD_KEYS)] == "stop_on"
+    old = written | {"monitor_patience": 300}
+    config = from_dict(old)
+    assert config.monitor["patience"] == 300 and Thresholds.of(config).patience == 300
+    assert to_dict(config) == old and list(to_dict(config)) == list(old)
+
+
+def test_thresholds_are_set_by_flat_keys_in_files_arguments_and_replace(tmp_path):
+    from gankit.diagnose.thresholds import Thresholds
+
+    file = tmp_path / "c.toml"
+    file.write_text("monitor_window = 10\nmonitor-patience = 300\n")
+    config = build_config(file=file, overrides={"monitor_d_confidence": 0.9})
+    assert config.monitor == {"window": 10, "patience": 300, "d_confidence": 0.9}
+    thresholds = Thresholds.of(config)
+    assert (thresholds.window, thresholds.patience, thresholds.d_confidence, thresholds.warmup) == (
+        10,
+        300,
+        0.9,
+        1000,
+    )
+    assert config.replace(monitor_window=3).monitor["window"] == 3
+    assert config.replace(monitor={"warmup": 7}).monitor == {"warmup": 7}  # a new dict replaces the old
+    assert from_dict({"monitor": {"window": 4}, "monitor_window": 6}).monitor == {"window": 6}
+    assert Thresholds.of(from_dict({"monitor_gradient_penalty": 2})).gradient_penalty == 2.0  # int for float
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"monitor_windw": 3}, "unknown config key 'monitor_windw'; allowed thresholds: monitor_window, "),
+        ({"monitor_window": 2.5}, "monitor_window has the wrong type: 2.5; expected int"),
+        ({"monitor_warmup": True}, "monitor_warmup has the wrong type: True; expected int"),
+        (
+            {"monitor_lipschitz_norm": "big"},
+            "monitor_lipschitz_norm has the wrong type: 'big'; expected float",
+        ),
+        ({"monitor_lipschitz_norm": float("inf")}, "monitor_lipschitz_norm must be a finite number"),
+        (
+            {"monitor_oscillation_window": 2},
+            "monitor_oscillation_window must be >= 3 \\(evaluations\\), got 2",
+        ),
+    ],
+)
+def test_bad_thresholds_are_one_clear_error_from_diagnose(values, message):
+    from gankit.diagnose.thresholds import Thresholds
+
+    config = from_dict(values)  # the config keeps the values; diagnose knows what they may be
+    with pytest.raises(GankitError, match=message):
+        Thresholds.of(config)
+
+
+def test_a_bad_threshold_in_a_config_file_exits_2_before_anything_is_written(cli, tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text("monitor_window = 0\n")
+    out = tmp_path / "run"
+    code, _, err = cli("train", "--config", file, "--steps", "2", "--out", out)
+    assert code == 2 and err.strip() == "gankit: error: monitor_window must be > 0, got 0"
+    assert not out.exists()

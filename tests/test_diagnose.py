@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from gankit.config import TrainConfig
+from gankit.config import TrainConfig, from_dict
 from gankit.diagnose.monitors import (
     DiscriminatorOverpowers,
     Divergence,
@@ -22,12 +22,13 @@ from gankit.diagnose.monitors import (
     NoProgress,
     Oscillation,
     VanishingGradients,
-    mean_pairwise_distance,
     replay,
     swing_reversals,
 )
+from gankit.diagnose.thresholds import Thresholds
 from gankit.engine.loop import Callback, StopTraining
 from gankit.errors import GankitError
+from gankit.metrics.diversity import mean_pairwise_distance
 from gankit.rundir import checkpoint_step, list_checkpoints, load_latest_checkpoint, read_findings
 from gankit.runs.assemble import train
 
@@ -57,7 +58,7 @@ def rows_of(key, values, every=10, **extra):
 
 
 def test_vanishing_gradients_fires_after_a_sustained_drop_and_names_its_start():
-    config = TrainConfig(objective="minimax", monitor_window=3)
+    config = TrainConfig(objective="minimax", monitor={"window": 3})
     finding = feed(VanishingGradients(config), rows_of("g_grad_norm", [1.0, 2.0, 0.5, 0.01, 0.005, 0.004]))
     assert finding.name == "vanishing-gradients"
     assert (finding.step, finding.detected_at) == (40, 60)  # 0.01 < 0.01 x 2.0 (peak) from step 40
@@ -66,7 +67,7 @@ def test_vanishing_gradients_fires_after_a_sustained_drop_and_names_its_start():
 
 
 def test_vanishing_gradients_ignores_a_short_dip_and_small_declines():
-    config = TrainConfig(objective="minimax", monitor_window=3)
+    config = TrainConfig(objective="minimax", monitor={"window": 3})
     dip = [1.0, 0.001, 0.001, 1.0, 0.001, 0.001, 1.0]  # never 3 rows in a row
     assert feed(VanishingGradients(config), rows_of("g_grad_norm", dip)) is None
     decline = [1.0, 0.5, 0.2, 0.1, 0.05, 0.03, 0.02]  # 50x, not 100x
@@ -92,7 +93,7 @@ SPIKE_THEN_SMALL = [0.5, 40.0, 0.2, 0.2, 0.2, 0.2, 0.2]  # 0.2 = 0.005 x the pea
     ],
 )
 def test_vanishing_gradients_needs_a_discriminator_that_rejects_the_fakes(objective, d_scores, rejects):
-    config = TrainConfig(objective=objective, monitor_window=3)
+    config = TrainConfig(objective=objective, monitor={"window": 3})
     finding = feed(VanishingGradients(config), rows_of("g_grad_norm", SPIKE_THEN_SMALL, **d_scores))
     assert (finding is not None) == rejects
     if rejects:
@@ -118,7 +119,7 @@ def test_vanishing_gradients_stays_quiet_on_a_real_healthy_run_at_equilibrium():
 
 @pytest.mark.parametrize("objective", ["wgan", "wgan-gp"])
 def test_vanishing_gradients_judges_critics_on_the_norm_alone(objective):
-    config = TrainConfig(objective=objective, monitor_window=3)
+    config = TrainConfig(objective=objective, monitor={"window": 3})
     rows = rows_of("g_grad_norm", SPIKE_THEN_SMALL, d_real=0.3, d_fake=0.3)  # critic scores: no 0..1 scale
     finding = feed(VanishingGradients(config), rows)
     assert finding is not None and "d_fake" not in finding.evidence
@@ -128,7 +129,7 @@ def test_vanishing_gradients_judges_critics_on_the_norm_alone(objective):
 
 
 def test_discriminator_overpowers_for_classifiers_needs_both_sides_for_the_whole_window():
-    config = TrainConfig(objective="ns", monitor_window=3)
+    config = TrainConfig(objective="ns", monitor={"window": 3})
     confident = {"p_real": 0.99, "p_fake": 0.01}
     only_real = {"p_real": 0.99, "p_fake": 0.2}
     rows = [{"step": 10 * (i + 1), **r} for i, r in enumerate([only_real, confident, confident, confident])]
@@ -140,7 +141,7 @@ def test_discriminator_overpowers_for_classifiers_needs_both_sides_for_the_whole
 
 @pytest.mark.parametrize(("objective", "real", "fake"), [("lsgan", 1.0, 0.02), ("hinge", 1.5, -1.2)])
 def test_discriminator_overpowers_reads_raw_scores_against_the_objective_targets(objective, real, fake):
-    config = TrainConfig(objective=objective, monitor_window=2)
+    config = TrainConfig(objective=objective, monitor={"window": 2})
     rows = [{"step": s, "d_real": real, "d_fake": fake} for s in (10, 20)]
     assert feed(DiscriminatorOverpowers(config), rows).name == "discriminator-overpowers"
     balanced = [{"step": s, "d_real": 0.3, "d_fake": 0.1} for s in (10, 20, 30)]
@@ -148,14 +149,14 @@ def test_discriminator_overpowers_reads_raw_scores_against_the_objective_targets
 
 
 def test_critic_gap_explosion_counts_as_overpowering_for_wasserstein_objectives():
-    config = TrainConfig(objective="wgan", monitor_window=2)
+    config = TrainConfig(objective="wgan", monitor={"window": 2})
     gaps = [0.5, 0.5, 0.6, 3.0, 8.0, 12.0]  # early median 0.5; 8 and 12 are > 10x, in a row
     rows = [{"step": 10 * (i + 1), "d_real": g, "d_fake": 0.0} for i, g in enumerate(gaps)]
     finding = feed(DiscriminatorOverpowers(config), rows)
     assert (finding.step, finding.detected_at) == (50, 60)
     assert finding.evidence["early_critic_gap"] == 0.5
     # wgan-gp: a growing gap alone is a critic still learning; with steep gradients it is not.
-    gp = TrainConfig(objective="wgan-gp", monitor_window=2)
+    gp = TrainConfig(objective="wgan-gp", monitor={"window": 2})
     assert feed(DiscriminatorOverpowers(gp), [{**r, "gradient_penalty": 0.05} for r in rows]) is None
     steep = [
         {**r, "gradient_penalty": 0.5 if r["step"] < 60 else 4.0} for r in rows + [{**rows[-1], "step": 70}]
@@ -167,7 +168,7 @@ def test_critic_gap_explosion_counts_as_overpowering_for_wasserstein_objectives(
 def test_a_wgan_gp_critic_steep_from_the_first_row_overpowers_whatever_its_gap():
     # Penalty off: the gap is huge from the first logged row (so its early level is no yardstick)
     # and even changes sign; gradient norms past monitor_lipschitz_norm open the finding anyway.
-    config = TrainConfig(objective="wgan-gp", monitor_window=2)
+    config = TrainConfig(objective="wgan-gp", monitor={"window": 2})
     gaps = [800.0, 8000.0, -5000.0, 2000.0]
     steep = [
         {"step": 10 * (i + 1), "d_real": gap, "d_fake": 0.0, "gradient_penalty": 1e6}
@@ -180,7 +181,7 @@ def test_a_wgan_gp_critic_steep_from_the_first_row_overpowers_whatever_its_gap()
     # Norms of ~10 (a penalty of 81), as a default run shows for a while early on: no alarm.
     transient = [{**row, "gradient_penalty": 81.0} for row in steep]
     assert feed(DiscriminatorOverpowers(config), transient) is None
-    loose = TrainConfig(objective="wgan-gp", monitor_window=2, monitor_lipschitz_norm=5.0)
+    loose = TrainConfig(objective="wgan-gp", monitor={"window": 2, "lipschitz_norm": 5.0})
     assert feed(DiscriminatorOverpowers(loose), transient).evidence["critic_gradient_norm"] == 10.0
 
 
@@ -200,7 +201,7 @@ def test_mode_collapse_on_toy_data_needs_good_samples_on_few_modes_twice():
 
 
 def test_mode_collapse_by_diversity_waits_for_the_warmup():
-    config = TrainConfig(data="swissroll", monitor_warmup=300)
+    config = TrainConfig(data="swissroll", monitor={"warmup": 300})
     rows = rows_of("eval_diversity", [0.1, 0.1, 0.1, 0.1, 0.1], every=100)
     finding = feed(ModeCollapse(config), rows)
     assert (finding.step, finding.detected_at) == (300, 400)
@@ -216,7 +217,7 @@ def test_mean_pairwise_distance_is_the_average_over_distinct_pairs():
 
 
 def test_no_progress_fires_when_w1_stalls_far_from_converged():
-    config = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    config = TrainConfig(data="ring", eval_every=100, monitor={"patience": 300})
     w1 = [1.0, 0.8, 0.79, 0.82, 0.78, 0.8]  # best 0.8 at step 200, nothing 5 % better after it
     finding = feed(NoProgress(config), rows_of("eval_w1", w1, every=100))
     assert (finding.name, finding.step, finding.detected_at) == ("no-progress", 200, 500)
@@ -224,7 +225,7 @@ def test_no_progress_fires_when_w1_stalls_far_from_converged():
 
 
 def test_no_progress_stays_quiet_while_improving_or_once_converged():
-    config = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    config = TrainConfig(data="ring", eval_every=100, monitor={"patience": 300})
     improving = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
     converged = [1.0, 0.5, 0.1, 0.1, 0.11, 0.1, 0.1, 0.1]  # flat, but at a tenth of its worst
     assert feed(NoProgress(config), rows_of("eval_w1", improving, every=100)) is None
@@ -233,7 +234,7 @@ def test_no_progress_stays_quiet_while_improving_or_once_converged():
 
 def test_no_progress_counts_new_modes_as_progress_on_data_with_modes():
     # A real ns run on the grid: W1 sat near 0.8 while G found mode after mode (0 -> 20 of 25).
-    config = TrainConfig(data="grid", eval_every=100, monitor_patience=300)
+    config = TrainConfig(data="grid", eval_every=100, monitor={"patience": 300})
     w1 = [1.0, 0.8, 0.79, 0.82, 0.78, 0.8, 0.81, 0.79]
     modes = [0, 1, 5, 9, 13, 17, 20, 22]
     rows = [{**row, "eval_modes": m} for row, m in zip(rows_of("eval_w1", w1, every=100), modes, strict=True)]
@@ -244,7 +245,7 @@ def test_no_progress_counts_new_modes_as_progress_on_data_with_modes():
     assert "nor the modes covered" in finding.message
     # A ring run that found all 8 modes with 94 % good samples: W1 stuck on its jitter floor, above
     # half its (already small) worst value, is done, not stalled; the same W1 on 3 modes is not.
-    ring = TrainConfig(data="ring", eval_every=100, monitor_patience=300)
+    ring = TrainConfig(data="ring", eval_every=100, monitor={"patience": 300})
     floor = [{**row, "eval_modes": 8, "eval_modes_total": 8, "eval_high_quality": 0.94} for row in rows]
     assert feed(NoProgress(ring), floor) is None
     few = [{**row, "eval_modes": 3, "eval_modes_total": 8, "eval_high_quality": 0.94} for row in rows]
@@ -252,10 +253,10 @@ def test_no_progress_counts_new_modes_as_progress_on_data_with_modes():
 
 
 def test_no_progress_uses_the_critic_estimate_without_toy_metrics():
-    config = TrainConfig(data="swissroll", objective="wgan-gp", eval_every=0, monitor_patience=20)
+    config = TrainConfig(data="swissroll", objective="wgan-gp", eval_every=0, monitor={"patience": 20})
     rows = [{"step": s, "d_real": 1.0, "d_fake": 0.0} for s in range(10, 60, 10)]
     assert feed(NoProgress(config), rows).evidence["best"] == 1.0
-    classifier = TrainConfig(data="swissroll", objective="ns", eval_every=0, monitor_patience=20)
+    classifier = TrainConfig(data="swissroll", objective="ns", eval_every=0, monitor={"patience": 20})
     assert feed(NoProgress(classifier), rows) is None  # no progress signal for a classifier here
 
 
@@ -273,7 +274,7 @@ def test_divergence_fires_on_the_first_null_and_remembers_the_last_finite_row():
 
 
 def test_a_finding_closes_after_its_window_without_the_condition_and_can_reopen():
-    config = TrainConfig(objective="minimax", monitor_window=2)
+    config = TrainConfig(objective="minimax", monitor={"window": 2})
     norms = [1.0, 1e-4, 1e-4, 1e-4, 0.5, 1e-4, 0.5, 0.5, 0.5, 1e-4, 1e-4]  # one short blip, not a close
     events = episodes(VanishingGradients(config), rows_of("g_grad_norm", norms))
     # opens at 20 (held at 20, 30), closes: clear from 70 on (the 50 blip is one row), reopens at 100
@@ -281,7 +282,7 @@ def test_a_finding_closes_after_its_window_without_the_condition_and_can_reopen(
 
 
 def test_close_record_carries_both_steps_and_the_step_it_was_sure():
-    config = TrainConfig(objective="minimax", monitor_window=2)
+    config = TrainConfig(objective="minimax", monitor={"window": 2})
     monitor = VanishingGradients(config)
     rows = rows_of("g_grad_norm", [1.0, 1e-4, 1e-4, 1.0, 1.0])
     opened, closed = [f for f in map(monitor.observe, rows) if f is not None]
@@ -291,7 +292,7 @@ def test_close_record_carries_both_steps_and_the_step_it_was_sure():
 
 
 def test_no_progress_closes_once_w1_improves_again_or_converges():
-    config = TrainConfig(data="grid", eval_every=100, monitor_patience=300)
+    config = TrainConfig(data="grid", eval_every=100, monitor={"patience": 300})
     # the run: W1 stalls at ~0.7 from step 200, then learns to 0.25 (from a worst of 0.82)
     w1 = [0.82, 0.69, 0.77, 0.7, 0.72, 0.73, 0.62, 0.55, 0.4, 0.3, 0.25, 0.26, 0.25, 0.24]
     events = episodes(NoProgress(config), rows_of("eval_w1", w1, every=100))
@@ -314,7 +315,7 @@ def test_divergence_never_closes():
 
 
 def test_replay_lists_every_episode_with_its_end():
-    config = TrainConfig(objective="minimax", monitor_window=2)
+    config = TrainConfig(objective="minimax", monitor={"window": 2})
     rows = rows_of("g_grad_norm", [1.0, 1e-4, 1e-4, 1.0, 1.0, 1e-4, 1e-4])
     found = [(f["name"], f["step"], f["ended"]) for f in replay(config, rows)]
     assert found == [("vanishing-gradients", 20, 40), ("vanishing-gradients", 60, None)]
@@ -389,7 +390,7 @@ def test_w1_jitter_near_the_data_is_not_oscillation_but_being_thrown_across_the_
 def test_findings_log_prints_once_appends_jsonl_and_stops_on_request(tmp_path):
     printed = []
     log = FindingsLog(tmp_path / "findings.jsonl", printed.append, stop_on=("mode-collapse",))
-    monitor = VanishingGradients(TrainConfig(monitor_window=1), log)
+    monitor = VanishingGradients(TrainConfig(monitor={"window": 1}), log)
     for norm in (1.0, 0.001, 0.001, 0.001):
         monitor.on_log(None, {"step": 1, "g_grad_norm": norm})
     [finding] = read_findings(tmp_path)
@@ -407,7 +408,7 @@ def test_findings_log_prints_once_appends_jsonl_and_stops_on_request(tmp_path):
 def test_findings_file_is_append_only_and_a_resume_reopens_what_closed_later(tmp_path):
     printed = []
     log = FindingsLog(tmp_path / "findings.jsonl", printed.append, stop_on=("vanishing-gradients",))
-    monitor = VanishingGradients(TrainConfig(objective="minimax", monitor_window=2), log)
+    monitor = VanishingGradients(TrainConfig(objective="minimax", monitor={"window": 2}), log)
     with pytest.raises(StopTraining):  # --stop-on acts when the finding opens ...
         for row in rows_of("g_grad_norm", [1.0, 1e-4, 1e-4]):
             monitor.on_log(None, row)
@@ -436,7 +437,7 @@ def test_findings_written_before_findings_could_close_still_read(tmp_path):
 
 
 def test_monitor_state_round_trip_continues_exactly():
-    config = TrainConfig(objective="minimax", monitor_window=3)
+    config = TrainConfig(objective="minimax", monitor={"window": 3})
     rows = rows_of("g_grad_norm", [1.0, 2.0, 0.01, 0.005, 0.004, 0.003])
     whole = feed(VanishingGradients(config), rows)
     first = VanishingGradients(config)
@@ -447,7 +448,7 @@ def test_monitor_state_round_trip_continues_exactly():
 
 
 def test_replay_over_rows_finds_what_the_live_monitors_find():
-    config = TrainConfig(objective="minimax", monitor_window=2)
+    config = TrainConfig(objective="minimax", monitor={"window": 2})
     rows = [{"step": 10 * (i + 1), "g_grad_norm": g, "d_loss": 1.0} for i, g in enumerate([1, 1e-3, 1e-3])]
     rows.append({"step": 40, "g_grad_norm": None, "d_loss": None})
     assert [f["name"] for f in replay(config, rows)] == ["vanishing-gradients", "divergence"]
@@ -464,7 +465,23 @@ def test_replay_over_rows_finds_what_the_live_monitors_find():
 )
 def test_bad_monitor_settings_are_one_clear_error(values, message):
     with pytest.raises(GankitError, match=message):
-        TrainConfig(**values)
+        Thresholds.of(from_dict(values))  # a threshold: checked by diagnose, the rest by the config
+
+
+def test_the_docs_table_of_thresholds_is_the_one_written_from_their_fields():
+    import re
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    try:
+        import doctor_examples
+    finally:
+        sys.path.remove(str(root / "scripts"))
+    doc = (root / "docs" / "doctor.md").read_text()
+    table = re.search(r"<!-- BEGIN thresholds -->\n(.*?)\n<!-- END thresholds -->", doc, re.DOTALL).group(1)
+    assert table == doctor_examples.thresholds_table()
 
 
 # --- induced failures in real (small) training runs --------------------------------------------
@@ -549,7 +566,7 @@ def test_generator_forced_to_one_mode_is_mode_collapse_and_can_stop_the_run(data
         objective="ns",
         steps=80,
         eval_samples=300,
-        monitor_warmup=0,
+        monitor={"warmup": 0},
         stop_on=("mode-collapse",),
         **{**SMALL, "eval_every": 10},
     )
@@ -569,7 +586,7 @@ def test_frozen_generator_makes_no_progress():
         steps=60,
         g_lr=1e-9,
         eval_samples=300,
-        monitor_patience=30,
+        monitor={"patience": 30},
         **{**SMALL, "eval_every": 10},
     )
     result = train(config, echo=lambda _: None)
@@ -587,14 +604,14 @@ def test_wgan_gp_without_its_penalty_lets_the_critic_overpower(seed):
         d_lr=1e-3,
         steps=80,
         seed=seed,
-        monitor_window=3,
+        monitor={"window": 3},
         **SMALL,
     )
     result = train(config, echo=lambda _: None)
     [finding] = [f for f in result.findings if f["name"] == "discriminator-overpowers"]
     evidence = finding["evidence"]
     assert evidence["gradient_penalty"] > 1
-    assert evidence["growth"] > 10 or evidence["critic_gradient_norm"] > config.monitor_lipschitz_norm
+    assert evidence["growth"] > 10 or evidence["critic_gradient_norm"] > Thresholds.of(config).lipschitz_norm
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -14,11 +14,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(path, rows, findings=None, **config):
-    """A hand-made run directory: the doctor reads only these files."""
-    from gankit.config import TrainConfig, to_dict
+    """A hand-made run directory: the doctor reads only these files. Its config.json spells out every
+    setting, the thresholds as flat monitor_* keys, as a trained run's does."""
+    from gankit.config import from_dict, to_dict
+    from gankit.diagnose.thresholds import spelled_out
 
     path.mkdir()
-    (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(**config))))
+    (path / "config.json").write_text(json.dumps(to_dict(spelled_out(from_dict(config)))))
     (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     if findings is not None:
         (path / "findings.jsonl").write_text("".join(json.dumps(f) + "\n" for f in findings))

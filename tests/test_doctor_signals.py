@@ -1,6 +1,6 @@
 """The findings only held-out reals can show: D overfitting its training images, and memorisation.
 
-The probes (gankit.diagnose.monitors.OverfitProbe, MemorisationProbe) add numbers to evaluation rows;
+The probes (gankit.diagnose.probes.OverfitProbe, MemorisationProbe) add numbers to evaluation rows;
 the monitors judge those rows, so `gankit doctor` replays them. Each is tested on a synthetic case
 that must raise its finding and one that must not: a discriminator that knows its training images
 by heart against one that tells digits from noise, a generator that returns training images plus a
@@ -16,18 +16,14 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.config import TrainConfig
+from gankit.config import TrainConfig, from_dict
 from gankit.data import load_data
 from gankit.data.images import ImageDataset, holdout_part
 from gankit.diagnose.doctor import diagnose
-from gankit.diagnose.monitors import (
-    DiscriminatorOverfits,
-    Memorisation,
-    MemorisationProbe,
-    OverfitProbe,
-    heldout_probes,
-)
+from gankit.diagnose.monitors import DiscriminatorOverfits, Memorisation
+from gankit.diagnose.probes import MemorisationProbe, OverfitProbe, heldout_probes
 from gankit.diagnose.remedies import remedies_for
+from gankit.diagnose.thresholds import Thresholds
 from gankit.errors import GankitError
 from gankit.runs.assemble import train
 
@@ -90,7 +86,7 @@ def test_overfitting_needs_a_sure_d_and_heldout_reals_near_the_fakes(triple):
 def test_overfitting_thresholds_are_config_keys():
     rows = sign_rows((0.7, 0.0, -1.0), (0.7, 0.0, -1.0))  # position 1 / 1.7 = 0.59
     assert feed(DiscriminatorOverfits(TrainConfig(objective="ns")), rows) == []
-    strict = TrainConfig(objective="ns", monitor_overfit_heldout=0.6)
+    strict = TrainConfig(objective="ns", monitor={"overfit_heldout": 0.6})
     assert feed(DiscriminatorOverfits(strict), rows) == [("discriminator-overfits", 250, None)]
     assert feed(DiscriminatorOverfits(strict.replace(monitor_overfit_sign=0.8)), rows) == []
 
@@ -334,7 +330,7 @@ def test_remedies_never_suggest_what_the_run_already_does():
 )
 def test_bad_thresholds_of_the_new_signals_are_one_clear_error(key, value):
     with pytest.raises(GankitError, match=rf"{key} must be in \(0, 1\), got {value}"):
-        TrainConfig(**{key: value})
+        Thresholds.of(from_dict({key: value}))
 
 
 def test_stop_on_accepts_the_new_findings():

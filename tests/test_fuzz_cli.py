@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gankit.config import FIELD_NAMES, SIZE_LIMITS
+from gankit.diagnose.thresholds import CONFIG_KEYS as THRESHOLD_KEYS
 from reliability_helpers import record, tiny_config
 
 # `make test`: the same 25 examples per test on every run (derandomized, so CI never flakes);
@@ -156,7 +157,8 @@ toml_values = st.one_of(
 )
 # compile and threads are left out: valid values of theirs are slow (compiling) or change the
 # process for the tests after (torch's thread count); their types are checked like any field's.
-fuzzed_fields = [name for name in FIELD_NAMES if name not in ("compile", "threads")]
+# the monitor thresholds' keys too: the config keeps them, diagnose checks them before a run starts
+fuzzed_fields = [name for name in (*FIELD_NAMES, *THRESHOLD_KEYS) if name not in ("compile", "threads")]
 config_keys = st.one_of(
     st.sampled_from(fuzzed_fields), st.sampled_from(["widht", "learning_rate", "", "train", "a.b"])
 )

@@ -420,6 +420,16 @@ BAD_SPECS = {
     "unknown top-level key": (GOOD, "colour = 1", "unknown key 'colour'"),
     "unknown key in [base]": (GOOD, "[base]\nwidht = 3", "unknown train config key 'widht' in [base]"),
     "unknown key in [grid]": (GOOD, "[grid]\nlr = [1]", "unknown train config key 'lr' in [grid]"),
+    "unknown monitor threshold": (
+        GOOD,
+        "[base]\nmonitor_windw = 3",
+        "unknown train config key 'monitor_windw' in [base]",
+    ),
+    "a monitor threshold out of its range": (
+        GOOD,
+        "[base]\nmonitor_window = 0",
+        "monitor_window must be > 0",
+    ),
     "unknown key in [search]": (
         GOOD,
         "[search]\nlr = { low = 1, high = 2 }",
@@ -552,6 +562,17 @@ def test_a_spec_names_its_cells_and_folds_beta1_into_betas():
     values = spec.config_values({"objective": "wgan-gp", "beta1": 0.5}, {"g_lr": 1e-3})
     assert values["betas"] == (0.5, 0.9)  # WGAN-GP's second beta kept
     assert spec.metric_source == "metrics" and spec.trials == 2
+
+
+def test_a_spec_sets_monitor_thresholds_by_their_config_keys():
+    from gankit.config import from_dict
+    from gankit.diagnose.thresholds import Thresholds
+
+    spec = parse_spec(
+        GOOD.replace("steps = 10\n", "steps = 10\nmonitor_patience = 300\n") + "monitor_window = [3, 4]\n"
+    )
+    configs = [from_dict(spec.config_values(cell, {})) for cell in spec.cells()]
+    assert [(Thresholds.of(c).patience, Thresholds.of(c).window) for c in configs] == [(300, 3), (300, 4)]
 
 
 def test_a_trial_stopped_by_ctrl_c_is_enqueued_again_once_with_its_run_dir():

@@ -228,7 +228,8 @@ def train(
         overwrite: replace ``out`` if it is an existing run directory.
         progress: show a progress bar (a widget in Jupyter, text elsewhere).
         **config: any other :class:`~gankit.config.TrainConfig` field, e.g. ``width=64``,
-            ``critic_steps=5``, ``pack=2``, ``ema_decay=0.999``, ``seed=1``.
+            ``critic_steps=5``, ``pack=2``, ``ema_decay=0.999``, ``seed=1``, or a monitor
+            threshold by its config key, e.g. ``monitor_window=10`` (gankit.diagnose.thresholds).
 
     Precedence, lowest first: TrainConfig defaults < preset < config_file < arguments. Bad values
     raise :class:`~gankit.errors.GankitError` before anything is written.

@@ -29,6 +29,8 @@ from gankit.presets import PRESETS
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 LATENTS = ("gaussian", "mixture")
+# A monitor threshold's flat config key is this prefix and its name: monitor_window (TrainConfig.monitor)
+MONITOR_KEY = "monitor_"
 # The pitfalls gankit.diagnose.monitors watch for (the names in findings.jsonl and --stop-on).
 FINDING_NAMES = (
     "vanishing-gradients",
@@ -124,28 +126,13 @@ class TrainConfig:
     # run within the process's share of the cores (engine/speed.py), which config.json records
     threads: int | str = "auto"
     speed: dict[str, Any] = field(default_factory=dict)  # how amp and threads were chosen: a record
-    # live alarms (gankit.diagnose.monitors, docs/doctor.md); windows count logged rows
+    # live alarms (gankit.diagnose.monitors, docs/doctor.md)
     monitors: bool = True
-    monitor_window: int = 5  # rows in a row a row-based condition must hold
-    monitor_vanishing_ratio: float = 0.01  # g_grad_norm below this fraction of its peak
-    monitor_d_confidence: float = 0.95  # D(real) >= this and D(fake) <= 1 - this (vanishing: the latter)
-    monitor_critic_gap_growth: float = 10.0  # critic gap above this multiple of its early level
-    monitor_gradient_penalty: float = 1.0  # wgan-gp: ... and the penalty above this (norms past 2)
-    monitor_lipschitz_norm: float = 100.0  # wgan-gp: critic gradient norms past this overpower on their own
-    monitor_modes_fraction: float = 0.5  # toy: at most this fraction of modes covered ...
-    monitor_mode_quality: float = 0.5  # ... while at least this fraction of samples are good
-    monitor_diversity_ratio: float = 0.5  # generated / real mean pairwise distance at or below this
-    monitor_warmup: int = 1000  # steps before the diversity ratio is judged
-    monitor_patience: int = 1000  # steps without a new best W1 before no-progress
-    monitor_min_improvement: float = 0.05  # relative drop that counts as a new best
-    monitor_progress_level: float = 0.5  # no-progress only while W1 is above this x its worst
-    monitor_oscillation_window: int = 8  # evaluations an oscillation is judged over
-    monitor_oscillation_swing: float = 0.3  # a swing: a change > this x the scale (modes, largest W1)
-    monitor_oscillation_reversals: int = 2  # swings that reverse direction this often oscillate
-    # image runs with a validation part (validation_fraction > 0): what only held-out reals can show
-    monitor_overfit_sign: float = 0.6  # ADA's r_t = E[sign D(training reals)] at least this, while ...
-    monitor_overfit_heldout: float = 0.5  # ... held-out reals score at most this of the way fakes -> training
-    monitor_memorisation_ratio: float = 0.5  # samples' distance to their nearest training image / held-out's
+    # the monitors' thresholds by name ({"window": 10}): gankit.diagnose.thresholds defines, documents
+    # and checks them (config sits below diagnose, so it keeps the values unread). Config files,
+    # config.json and keyword arguments spell each as a flat key, monitor_window = 10 (from_dict,
+    # to_dict); a name left out takes its default
+    monitor: dict[str, int | float] = field(default_factory=dict)
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
 
     def __post_init__(self) -> None:
@@ -230,34 +217,16 @@ class TrainConfig:
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
         if self.model == "vae" and self.latent != "gaussian":
             raise GankitError(f"the vae baseline has a gaussian latent, got latent {self.latent!r}")
-        _positive(self, "monitor_window", "monitor_critic_gap_growth", "monitor_gradient_penalty")
-        _positive(self, "monitor_lipschitz_norm")
-        _positive(self, "monitor_oscillation_swing", "monitor_oscillation_reversals")
-        if self.monitor_oscillation_window < 3:
-            window = self.monitor_oscillation_window
-            raise GankitError(f"monitor_oscillation_window must be >= 3 (evaluations), got {window}")
-        _non_negative(self, "monitor_warmup", "monitor_patience")
-        for name in (
-            "monitor_vanishing_ratio",
-            "monitor_d_confidence",
-            "monitor_modes_fraction",
-            "monitor_mode_quality",
-            "monitor_diversity_ratio",
-            "monitor_min_improvement",
-            "monitor_progress_level",
-            "monitor_overfit_sign",
-            "monitor_overfit_heldout",
-            "monitor_memorisation_ratio",
-        ):
-            if not 0 < getattr(self, name) < 1:
-                raise GankitError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         object.__setattr__(self, "stop_on", tuple(self.stop_on))  # a list from JSON/TOML/Python
         for name in self.stop_on:
             if name not in FINDING_NAMES:
                 raise GankitError(f"unknown finding {name!r} in stop_on; allowed: {', '.join(FINDING_NAMES)}")
 
     def replace(self, **changes: Any) -> TrainConfig:
-        return from_dict({**to_dict(self), **changes})
+        values = to_dict(self)
+        if "monitor" in changes:  # a new dict of thresholds replaces the old one, flat keys and all
+            values = {key: value for key, value in values.items() if not key.startswith(MONITOR_KEY)}
+        return from_dict({**values, **changes})
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
@@ -384,8 +353,8 @@ FLAGS: dict[str, Flag] = {
     ),
 }
 # Fields with no flag: set them in a config file (--config) or a preset. So are the monitors'
-# thresholds, every monitor_* field (docs/doctor.md).
-NO_FLAG = ("g_optimizer", "betas", "momentum", "eval_samples", "num_classes", "speed", "monitors")
+# thresholds, the `monitor` dict (flat monitor_* keys in a file; docs/doctor.md).
+NO_FLAG = ("g_optimizer", "betas", "momentum", "eval_samples", "num_classes", "speed", "monitors", "monitor")
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
@@ -420,6 +389,9 @@ def from_flags(values: dict[str, Any]) -> dict[str, Any]:
             parse = FLAGS[name].parse
             parsed[name] = parse(value) if parse is not None else value
     return parsed
+def is_config_key(name: str) -> bool:
+    """A field of TrainConfig, or a monitor threshold's flat key (which diagnose checks by name)."""
+    return name in FIELD_NAMES or (isinstance(name, str) and name.startswith(MONITOR_KEY))
 
 
 # Sizes past these exhaust memory (or never finish a step) on any machine: refused up front, before
@@ -501,11 +473,17 @@ def _type_name(hint: Any) -> str:
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:
-    """Build a validated config; unknown keys are an error that lists the allowed ones."""
-    unknown = sorted(set(values) - set(FIELD_NAMES))
+    """Build a validated config; unknown keys are an error that lists the allowed ones.
+
+    The flat keys of monitor thresholds (``monitor_window``) go into the ``monitor`` dict by name,
+    over what a ``monitor`` dict given beside them says; which names exist, and their values, are
+    gankit.diagnose.thresholds' to check.
+    """
+    unknown = sorted(key for key in values if not is_config_key(key))
     if unknown:
-        raise GankitError(f"unknown config key {unknown[0]!r}; allowed: {', '.join(FIELD_NAMES)}")
-    values = dict(values)
+        allowed = ", ".join(f"{MONITOR_KEY}<threshold>" if key == "monitor" else key for key in FIELD_NAMES)
+        raise GankitError(f"unknown config key {unknown[0]!r}; allowed: {allowed}")
+    values = _nested_thresholds(values)
     if isinstance(values.get("betas"), list):
         values["betas"] = tuple(values["betas"])
     for key in ("stop_on", "augment"):
@@ -514,8 +492,26 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def _nested_thresholds(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each flat ``monitor_NAME`` key moved into the ``monitor`` dict as NAME."""
+    flat = {key: value for key, value in values.items() if key not in FIELD_NAMES and is_config_key(key)}
+    values = {key: value for key, value in values.items() if key not in flat}
+    if flat:
+        given = values.get("monitor", {})
+        nested = {key.removeprefix(MONITOR_KEY): value for key, value in flat.items()}
+        values["monitor"] = {**given, **nested} if isinstance(given, dict) else given  # not a dict: refused
+    return values
+
+
 def to_dict(config: TrainConfig) -> dict[str, Any]:
-    values = dataclasses.asdict(config)
+    """The config as config.json records it: the monitor thresholds as flat ``monitor_NAME`` keys, in
+    the place of the ``monitor`` dict."""
+    values = {}
+    for key, value in dataclasses.asdict(config).items():
+        if key == "monitor":
+            values |= {MONITOR_KEY + name: threshold for name, threshold in value.items()}
+        else:
+            values[key] = value
     if values["betas"] is not None:
         values["betas"] = list(values["betas"])
     return values

@@ -10,7 +10,10 @@ stopped holding); it can open again later. Findings are printed, appended to
 stops training when it opens, and divergence always does (a run with NaN weights cannot continue).
 
 The detection itself, :meth:`Monitor.observe`, is a function of the stream of rows and the
-config's thresholds only, so ``gankit doctor`` can replay it over a finished run's metrics.jsonl.
+config's thresholds only (the ``monitor_*`` keys: gankit.diagnose.thresholds), so ``gankit doctor``
+can replay it over a finished run's metrics.jsonl. Some monitors read evaluation numbers that
+probes add to the rows: eval_diversity (gankit.metrics.diversity) and the held-out signals
+(gankit.diagnose.probes).
 
 - vanishing-gradients: g_grad_norm below monitor_vanishing_ratio x its peak, D rejecting the fakes, sustained.
 - discriminator-overpowers: D(real) -> 1 and D(fake) -> 0 (critics: their gap explodes), sustained.
@@ -25,7 +28,6 @@ config's thresholds only, so ``gankit doctor`` can replay it over a finished run
 
 from __future__ import annotations
 
-import copy
 import math
 import statistics
 from collections.abc import Callable
@@ -33,13 +35,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor
-
 from gankit.config import TrainConfig
 from gankit.data.toy import TOY_DATASETS
 from gankit.diagnose.remedies import remedies_for
-from gankit.engine.critic import PLAIN, discriminate
+from gankit.diagnose.thresholds import Thresholds
 from gankit.engine.loop import Callback, StopTraining, Trainer
 from gankit.rundir import (
     append_finding,
@@ -158,6 +157,7 @@ class Monitor(Callback):
 
     def __init__(self, config: TrainConfig, log: FindingsLog | None = None):
         self.config = config
+        self.thresholds = Thresholds.of(config)  # the config's monitor_* keys (diagnose/thresholds.py)
         self.log = log
         self.held = {"start": None, "length": 0}  # rows in a row on which the condition held
         self.cleared = {"start": None, "length": 0}  # ... on which it did not, while a finding is open
@@ -170,7 +170,7 @@ class Monitor(Callback):
 
     def sustain(self) -> int:
         """Rows in a row a condition must hold to open a finding, and not hold to close it."""
-        return self.config.monitor_window
+        return self.thresholds.window
 
     def condition(self, row: dict) -> Condition | None:
         """Whether the pitfall holds at this row; None when the row says nothing about it."""
@@ -204,13 +204,16 @@ class Monitor(Callback):
         evidence = {key: _rounded(value) for key, value in evidence.items()}
         return Finding(self.name, step, detected_at, message, evidence, remedies_for(self.name, self.config))
 
-    # Monitors keep only plain numbers, lists and dicts, so their state rides along in checkpoints.
+    # Monitors keep only plain numbers, lists and dicts, so their state rides along in checkpoints;
+    # what they were built from is not state.
+    BUILT_FROM = ("config", "thresholds", "log")
+
     def state_dict(self) -> dict:
-        return {key: value for key, value in vars(self).items() if key not in ("config", "log")}
+        return {key: value for key, value in vars(self).items() if key not in self.BUILT_FROM}
 
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
-            if key in vars(self) and key not in ("config", "log"):
+            if key in vars(self) and key not in self.BUILT_FROM:
                 setattr(self, key, value)
 
 
@@ -262,13 +265,13 @@ class VanishingGradients(Monitor):
         if norm > self.peak:
             self.peak, self.peak_step = norm, row["step"]
         ratio = norm / self.peak if self.peak > 0 else 1.0
-        holds = ratio < self.config.monitor_vanishing_ratio
+        holds = ratio < self.thresholds.vanishing_ratio
         evidence = {"g_grad_norm": norm, "peak_g_grad_norm": self.peak, "ratio_to_peak": ratio}
         what = f"G's gradient norm fell to {norm:.3g}, {ratio:.2g} of its peak {self.peak:.3g}"
         what += f" (step {self.peak_step})"
         _, fake = _d_probabilities(row, self.config.objective)
         if fake is not None:
-            holds = holds and fake <= 1 - self.config.monitor_d_confidence
+            holds = holds and fake <= 1 - self.thresholds.d_confidence
             evidence["d_fake"] = fake
             what += f" while D rejects the fakes (mean D(fake) = {fake:.2g})"
         message = f"{what}, for {self.sustain()} logged rows: G has almost nothing to learn from"
@@ -312,7 +315,7 @@ class DiscriminatorOverpowers(Monitor):
         real, fake = _d_probabilities(row, self.config.objective)
         if real is None or fake is None:
             return None, {}, ""
-        confidence = self.config.monitor_d_confidence
+        confidence = self.thresholds.d_confidence
         holds = real >= confidence and fake <= 1 - confidence
         what = f"mean D(real) = {real:.4f} and D(fake) = {fake:.2g}"
         return holds, {"d_real": real, "d_fake": fake, "confidence": confidence}, what
@@ -322,12 +325,12 @@ class DiscriminatorOverpowers(Monitor):
         if real is None or fake is None:
             return None, {}, ""
         gap = real - fake
-        early_rows = len(self.early_gaps) < self.config.monitor_window
+        early_rows = len(self.early_gaps) < self.thresholds.window
         if early_rows:  # the yardstick: the median |gap| over the first monitor_window rows
             self.early_gaps.append(abs(gap))
         early = statistics.median(self.early_gaps)
         growth = gap / early if early > 0 else math.inf
-        holds = not early_rows and growth > self.config.monitor_critic_gap_growth
+        holds = not early_rows and growth > self.thresholds.critic_gap_growth
         evidence = {"critic_gap": gap, "early_critic_gap": early, "growth": growth}
         what = f"the critic gap d_real - d_fake grew to {gap:.3g}, {growth:.3g}x its early level {early:.3g}"
         if self.config.objective == "wgan-gp":
@@ -335,8 +338,8 @@ class DiscriminatorOverpowers(Monitor):
             if penalty is None:
                 return None, {}, ""
             norm = 1 + math.sqrt(max(penalty, 0.0))  # the typical ||grad D|| the penalty implies
-            steep = norm > self.config.monitor_lipschitz_norm
-            holds = (holds and penalty > self.config.monitor_gradient_penalty) or steep
+            steep = norm > self.thresholds.lipschitz_norm
+            holds = (holds and penalty > self.thresholds.gradient_penalty) or steep
             evidence |= {"gradient_penalty": penalty, "critic_gradient_norm": norm}
             what += f" with a gradient penalty of {penalty:.3g}"
             if steep:
@@ -351,10 +354,10 @@ class ModeCollapse(Monitor):
     at most monitor_modes_fraction of the modes are covered although at least monitor_mode_quality
     of the samples are good ones (within 3 sigma of a mode): G produces good samples, but of few
     modes. Samples far from every mode mean G has not learned yet, which is not collapse.
-    Other data: eval_diversity (mean pairwise distance of generated samples / of real samples, added
-    by :class:`DiversityProbe`) at or below monitor_diversity_ratio, judged from step
-    monitor_warmup on (a fresh generator is legitimately narrow). It opens when either holds at
-    ``CONFIRMATIONS`` evaluations in a row and closes when neither does at as many.
+    Other data: eval_diversity (mean pairwise distance of generated samples / of real samples,
+    added by :class:`~gankit.metrics.diversity.DiversityProbe`) at or below monitor_diversity_ratio,
+    judged from step monitor_warmup on (a fresh generator is legitimately narrow). It opens when
+    either holds at ``CONFIRMATIONS`` evaluations in a row and closes when neither does at as many.
     """
 
     name = "mode-collapse"
@@ -363,15 +366,15 @@ class ModeCollapse(Monitor):
         return CONFIRMATIONS
 
     def condition(self, row: dict) -> Condition | None:
-        config = self.config
+        limits = self.thresholds
         modes, total = _number(row, "eval_modes"), _number(row, "eval_modes_total")
         quality, diversity = _number(row, "eval_high_quality"), _number(row, "eval_diversity")
         if modes is not None and total is not None and quality is not None:
-            holds = modes <= config.monitor_modes_fraction * total and quality >= config.monitor_mode_quality
+            holds = modes <= limits.modes_fraction * total and quality >= limits.mode_quality
             evidence = {"modes_covered": modes, "modes_total": total, "high_quality": quality}
             what = f"only {modes:.0f} of {total:.0f} modes covered while {quality:.0%} of samples are good"
-        elif diversity is not None and row["step"] >= config.monitor_warmup:
-            holds = diversity <= config.monitor_diversity_ratio
+        elif diversity is not None and row["step"] >= limits.warmup:
+            holds = diversity <= limits.diversity_ratio
             evidence = {"diversity_ratio": diversity}
             what = f"generated samples are {diversity:.2g}x as spread out as real ones (pairwise distance)"
         else:
@@ -414,10 +417,10 @@ class NoProgress(Monitor):
     def sustain(self) -> int:
         if self.current is None:
             return 1  # the patience already is the sustain window
-        return CONFIRMATIONS if self.signal == "eval_w1" else self.config.monitor_window
+        return CONFIRMATIONS if self.signal == "eval_w1" else self.thresholds.window
 
     def condition(self, row: dict) -> Condition | None:
-        config = self.config
+        limits = self.thresholds
         if self.signal == "eval_w1":
             value = _number(row, "eval_w1")
         elif self.signal == "critic_gap":
@@ -429,17 +432,17 @@ class NoProgress(Monitor):
         if value is None:
             return None
         step = row["step"]
-        if value < self.best * (1 - config.monitor_min_improvement) or self.best == math.inf:
+        if value < self.best * (1 - limits.min_improvement) or self.best == math.inf:
             self.best, self.best_step = value, step
         modes = _number(row, "eval_modes") if self.signal == "eval_w1" else None
         if modes is not None and modes > self.most_modes:
             self.most_modes, self.best_step = modes, step
         self.worst = max(self.worst, value)
         stalled_for = step - self.best_step
-        holds = stalled_for >= config.monitor_patience and value > config.monitor_progress_level * self.worst
+        holds = stalled_for >= limits.patience and value > limits.progress_level * self.worst
         total, quality = _number(row, "eval_modes_total"), _number(row, "eval_high_quality")
         if modes is not None and modes == total and quality is not None:
-            holds = holds and quality < config.monitor_mode_quality  # every mode, mostly good: done
+            holds = holds and quality < limits.mode_quality  # every mode, mostly good: done
         label = "W1" if self.signal == "eval_w1" else "the critic's W1 estimate"
         if self.most_modes > -math.inf:
             label += " (nor the modes covered)"
@@ -492,7 +495,7 @@ class Oscillation(Monitor):
                 self.worst_w1 = max(self.worst_w1, value)
             window = self.history[key]
             window.append([row["step"], value])
-            del window[: -self.config.monitor_oscillation_window]
+            del window[: -self.thresholds.oscillation_window]
         if not seen:
             return None
         for key, label in self.METRICS.items():
@@ -503,9 +506,9 @@ class Oscillation(Monitor):
                 scale = _number(row, "eval_modes_total") or max(value for _, value in window)
             else:
                 scale = self.worst_w1
-            threshold = self.config.monitor_oscillation_swing * scale
+            threshold = self.thresholds.oscillation_swing * scale
             reversals, first = swing_reversals([value for _, value in window], threshold)
-            if reversals >= self.config.monitor_oscillation_reversals:
+            if reversals >= self.thresholds.oscillation_reversals:
                 steps = [int(step) for step, _ in window]
                 values = [value for _, value in window]
                 message = (
@@ -586,7 +589,7 @@ class Divergence(Monitor):
     def on_log(self, trainer: Trainer, row: dict) -> None:
         if self.fired:
             return
-        finding = self.observe(row, weights_finite=weights_are_finite(trainer))
+        finding = self.observe(row, weights_finite=trainer.weights_are_finite())
         if finding is not None:
             if self.log is not None:
                 self.log.report(finding, stop=True)
@@ -596,178 +599,16 @@ class Divergence(Monitor):
         return {"current": self.current, "last_finite_step": self.last_finite_step}
 
 
-def weights_are_finite(trainer: Trainer) -> bool:
-    """True when every weight, buffer and optimiser moment of G, D (and the EMA) is finite."""
-    modules = [trainer.generator, trainer.discriminator] + ([trainer.ema] if trainer.ema is not None else [])
-    tensors = [t for m in modules for t in m.state_dict().values() if isinstance(t, torch.Tensor)]
-    for optimizer in (trainer.g_optimizer, trainer.d_optimizer):
-        tensors += [t for s in optimizer.state.values() for t in s.values() if isinstance(t, torch.Tensor)]
-    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
-    return bool(torch.stack(checks).all()) if checks else True  # one device sync, not one per tensor
-
-
-class DiversityProbe(Callback):
-    """Adds eval_diversity to a row every ``every`` steps: how spread out G's samples are.
-
-    eval_diversity = mean pairwise distance of ``samples`` generated points / the same for as many
-    real points (both from fixed seeds, flattened). About 1 for a generator that matches the data's
-    spread; near 0 when every sample is the same point. It sees every mode-collapse that shrinks the
-    spread, on any data, without knowing the modes.
-    """
-
-    def __init__(self, every: int, samples: int, seed: int):
-        self.every, self.samples, self.seed = every, samples, seed
-        self.real_spread: float | None = None
-
-    def on_log(self, trainer: Trainer, row: dict) -> None:
-        if not trainer.evaluation_due(self.every):  # the same cadence as the quality metrics
-            return
-        if self.real_spread is None:
-            real = trainer.data.sample(self.samples, torch.Generator().manual_seed(self.seed))
-            self.real_spread = mean_pairwise_distance(real)
-        fake = trainer.sample(self.samples, seed=self.seed)
-        row["eval_diversity"] = mean_pairwise_distance(fake) / self.real_spread
-
-
-def mean_pairwise_distance(samples: torch.Tensor) -> float:
-    """(1 / (n (n - 1))) sum_{i != j} ||x_i - x_j||_2 over the flattened samples (n, ...)."""
-    flat = samples.detach().float().reshape(len(samples), -1).cpu()
-    n = len(flat)
-    return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
-
-
-# D's raw score above this says "real", for the objectives that have such a boundary: logits
-# (minimax, ns) and hinge scores at 0, lsgan's targets 1 and 0 at 1/2. Wasserstein critics have none,
-# nor does rpgan's D, whose score means something only against a paired fake's.
-DECISION_BOUNDARY = {"minimax": 0.0, "ns": 0.0, "hinge": 0.0, "lsgan": 0.5}
-PROBE_IMAGES = 512  # at most this many training, held-out and generated images per held-out probe
-
-
-class OverfitProbe(Callback):
-    """Adds ADA's overfitting heuristic, on held-out reals too, to a row every ``eval_every`` steps.
-
-    eval_sign_train, eval_sign_heldout, eval_sign_fake: r = E[sign(D(x) - b)] over n training
-    reals, n held-out reals (the validation part) and n generated samples, with b the objective's
-    decision boundary (DECISION_BOUNDARY). StyleGAN2-ADA (Karras et al. 2020) reads r_t on the
-    training reals: 1 when D calls every one real, and overfitting when it nears 1. The held-out
-    reals say which it is: a D that generalises scores them like the training reals, one that has
-    memorised its training images scores them like fakes. D sees them as it does in training (the
-    engine's ``discriminate``: the run's augmentation, from a generator of the probe's own, so the
-    training RNG is not drawn; its class labels), in train mode (batch norm normalises over batches
-    of reals, half training and half held-out, and over batches of fakes), on a copy, so that its
-    batch-norm statistics and spectral-norm vectors stay untouched.
-    """
-
-    def __init__(self, config: TrainConfig, train, heldout, boundary: float, seed: int):
-        self.config, self.boundary, self.seed = config, boundary, seed
-        pack = config.pack
-        n = min(len(train), len(heldout), PROBE_IMAGES)
-        self.half = max(pack, min(config.batch_size // 2, n) // pack * pack)  # each kind's share of a batch
-        n = n // self.half * self.half
-        self.train = _fixed_subset(train, n, seed, config.conditional)  # (images, labels or None)
-        self.heldout = _fixed_subset(heldout, n, seed, config.conditional)
-
-    def on_log(self, trainer: Trainer, row: dict) -> None:
-        if not trainer.evaluation_due(self.config.eval_every):
-            return
-        critic = copy.deepcopy(trainer.discriminator)
-        rng = torch.Generator(trainer.device).manual_seed(self.seed)  # the same augmentations every time
-        n = len(self.train[0])
-        fake = trainer.sample(n, seed=self.seed)
-        classes = getattr(trainer.sampler, "num_classes", None)
-        fake_labels = torch.arange(n) % classes if classes else None  # the classes trainer.sample drew
-        signs: dict[str, list[Tensor]] = {"train": [], "heldout": [], "fake": []}
-        with torch.no_grad():
-            for start in range(0, n, self.half):
-                part = slice(start, start + self.half)
-                reals = torch.cat([self.train[0][part], self.heldout[0][part]])
-                labels = _joined([self.train[1], self.heldout[1]], part)
-                both = self.signs(critic, reals, labels, rng)
-                signs["train"].append(both[: len(both) // 2])
-                signs["heldout"].append(both[len(both) // 2 :])
-            for start in range(0, n, 2 * self.half):  # fakes in batches of their own, as in training
-                part = slice(start, start + 2 * self.half)
-                signs["fake"].append(self.signs(critic, fake[part], _joined([fake_labels], part), rng))
-        for key, values in signs.items():
-            row[f"eval_sign_{key}"] = float(torch.cat(values).mean())
-
-    def signs(self, critic: torch.nn.Module, images: Tensor, labels: Tensor | None, rng) -> Tensor:
-        """sign(D(x) - b) of each image (each pack of ``pack`` images under PacGAN), on the CPU."""
-        labels = None if labels is None else labels.to(rng.device)
-        _, [scores] = discriminate(critic, (images.to(rng.device),), labels, self.config, rng, PLAIN)
-        return torch.sign(scores.cpu() - self.boundary)
-
-
-def _fixed_subset(data, n: int, seed: int, labelled: bool = False) -> tuple[Tensor, Tensor | None]:
-    """``n`` images of an image data set, the same ones for a seed, and with ``labelled`` their
-    labels (what a conditional D takes), else None."""
-    index = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
-    return data.all()[index], data.labels[index] if labelled else None
-
-
-def _joined(labels: list[Tensor | None], part: slice) -> Tensor | None:
-    """The labels of ``part`` of each labelled set, one after the other; None for unlabelled ones."""
-    if labels[0] is None:
-        return None
-    return torch.cat([each[part] for each in labels])
-
-
-class MemorisationProbe(Callback):
-    """Adds how near generated samples lie to the training images to a row every ``every`` steps.
-
-    eval_nearest_generated: the median, over n generated samples, of the L2 distance (over pixels)
-    to the nearest training image; eval_nearest_heldout: the same for n held-out reals (the
-    validation part), which no network has seen: how near a new image of the data lies to the
-    training set by chance. A generator that reproduces training images (exactly or with a little
-    noise) sits far nearer them than that. Nearest neighbours by scikit-learn, the index built once.
-    """
-
-    def __init__(self, every: int, train, heldout, samples: int, seed: int):
-        from sklearn.neighbors import NearestNeighbors  # scikit-learn: only runs with a held-out part
-
-        self.every, self.samples, self.seed = every, samples, seed
-        self.index = NearestNeighbors(n_neighbors=1).fit(_flat(train.all()))
-        heldout_images = _fixed_subset(heldout, min(len(heldout), samples), seed)[0]
-        self.heldout_distance = self.nearest_distance(heldout_images)
-
-    def nearest_distance(self, images: Tensor) -> float:
-        """The median distance from ``images`` to their nearest training image."""
-        distances, _ = self.index.kneighbors(_flat(images))
-        return float(statistics.median(distances[:, 0]))
-
-    def on_log(self, trainer: Trainer, row: dict) -> None:
-        if not trainer.evaluation_due(self.every):
-            return
-        fake = trainer.sample(self.samples, seed=self.seed)
-        if not torch.isfinite(fake).all():  # the divergence monitor reports it
-            return
-        row["eval_nearest_generated"] = self.nearest_distance(fake)
-        row["eval_nearest_heldout"] = self.heldout_distance
-
-
-def _flat(images: Tensor):
-    return images.detach().float().reshape(len(images), -1).cpu().numpy()
-
-
-def heldout_probes(config: TrainConfig, train, heldout, seed: int) -> list[Callback]:
-    """The probes that need held-out reals (an image run with a validation part): D's sign means
-    (objectives with a decision boundary only) and the nearest-training-image distances."""
-    samples = min(config.eval_samples, PROBE_IMAGES)
-    probes: list[Callback] = [MemorisationProbe(config.eval_every, train, heldout, samples, seed)]
-    if config.objective in DECISION_BOUNDARY and min(len(train), len(heldout)) >= 2 * config.pack:
-        probes.insert(0, OverfitProbe(config, train, heldout, DECISION_BOUNDARY[config.objective], seed))
-    return probes
-
-
 class DiscriminatorOverfits(Monitor):
     """D calls its training reals real and held-out reals of the same data fake: it has memorised them.
 
-    Reads eval_sign_train, eval_sign_heldout and eval_sign_fake (:class:`OverfitProbe`): ADA's
-    r_t = E[sign D(x)] on training reals, held-out reals and fakes. Holds when r_t on the training
-    reals is at least monitor_overfit_sign (ADA's sign of overfitting; its target is 0.6) while the
-    held-out reals sit at most monitor_overfit_heldout of the way from the fakes' sign mean to the
-    training reals' (0: scored like fakes, 1: like training reals). A D that is merely winning calls
-    held-out reals real too. Opens and closes at ``CONFIRMATIONS`` evaluations in a row.
+    Reads eval_sign_train, eval_sign_heldout and eval_sign_fake
+    (:class:`~gankit.diagnose.probes.OverfitProbe`): ADA's r_t = E[sign D(x)] on training reals,
+    held-out reals and fakes. Holds when r_t on the training reals is at least monitor_overfit_sign
+    (ADA's sign of overfitting; its target is 0.6) while the held-out reals sit at most
+    monitor_overfit_heldout of the way from the fakes' sign mean to the training reals' (0: scored
+    like fakes, 1: like training reals). A D that is merely winning calls held-out reals real too.
+    Opens and closes at ``CONFIRMATIONS`` evaluations in a row.
     """
 
     name = "discriminator-overfits"
@@ -776,13 +617,13 @@ class DiscriminatorOverfits(Monitor):
         return CONFIRMATIONS
 
     def condition(self, row: dict) -> Condition | None:
-        config = self.config
+        limits = self.thresholds
         train, heldout, fake = (_number(row, f"eval_sign_{part}") for part in ("train", "heldout", "fake"))
         if train is None or heldout is None or fake is None:
             return None
         margin = train - fake
         position = (heldout - fake) / margin if margin > 0 else 1.0
-        holds = train >= config.monitor_overfit_sign and position <= config.monitor_overfit_heldout
+        holds = train >= limits.overfit_sign and position <= limits.overfit_heldout
         message = (
             f"D calls {_called_real(train):.0%} of its training reals real but {_called_real(heldout):.0%} "
             f"of held-out reals (fakes: {_called_real(fake):.0%}), at {CONFIRMATIONS} evaluations in a row: "
@@ -801,11 +642,11 @@ def _called_real(sign_mean: float) -> float:
 class Memorisation(Monitor):
     """Generated samples lie much nearer the training images than new images of the data do.
 
-    Reads eval_nearest_generated and eval_nearest_heldout (:class:`MemorisationProbe`): the median
-    distance to the nearest training image of generated samples and of held-out reals. Holds when
-    the first is at most monitor_memorisation_ratio x the second: G reproduces training images
-    (with a little noise at most) instead of drawing new ones. Opens and closes at
-    ``CONFIRMATIONS`` evaluations in a row.
+    Reads eval_nearest_generated and eval_nearest_heldout
+    (:class:`~gankit.diagnose.probes.MemorisationProbe`): the median distance to the nearest
+    training image of generated samples and of held-out reals. Holds when the first is at most
+    monitor_memorisation_ratio x the second: G reproduces training images (with a little noise at
+    most) instead of drawing new ones. Opens and closes at ``CONFIRMATIONS`` evaluations in a row.
     """
 
     name = "memorisation"
@@ -818,7 +659,7 @@ class Memorisation(Monitor):
         if generated is None or heldout is None:
             return None
         ratio = generated / heldout if heldout > 0 else math.inf
-        holds = ratio <= self.config.monitor_memorisation_ratio
+        holds = ratio <= self.thresholds.memorisation_ratio
         message = (
             f"generated samples lie {generated:.3g} from their nearest training image (median), held-out "
             f"reals {heldout:.3g} ({ratio:.2g}x), at {CONFIRMATIONS} evaluations in a row: "

@@ -399,6 +399,17 @@ class Trainer:
         """``n`` samples from the (EMA) generator with noise drawn from ``seed``; on the CPU."""
         return draw_samples(self.sampler, n, self.config.latent_dim, seed, self.device, label=label)
 
+    def weights_are_finite(self) -> bool:
+        """True when every weight, buffer and optimiser moment of G, D (and the EMA) is finite: what
+        the divergence monitor checks and what a checkpoint must be before it is saved."""
+        modules = [self.generator, self.discriminator] + ([self.ema] if self.ema is not None else [])
+        tensors = [t for m in modules for t in m.state_dict().values() if isinstance(t, torch.Tensor)]
+        for optimizer in (self.g_optimizer, self.d_optimizer):
+            moments = [t for state in optimizer.state.values() for t in state.values()]
+            tensors += [t for t in moments if isinstance(t, torch.Tensor)]
+        checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+        return bool(torch.stack(checks).all()) if checks else True  # one device sync, not one per tensor
+
 
 def _numpy_rng_state() -> dict:
     """numpy's global MT19937 state as tensors and numbers (loadable with weights_only=True)."""

@@ -19,6 +19,7 @@ from gankit.config import TrainConfig, resolve
 from gankit.data.toy import GaussianMixture
 from gankit.engine.loop import d_step
 from gankit.objectives import Objective
+from gankit.stats import bootstrap_ci
 
 # Colours of Goodfellow et al. 2014, Fig. 1, used by every figure for the same roles.
 DATA_COLOR = "black"
@@ -161,9 +162,6 @@ def median(values: list[float]) -> float:
 
 def median_ci(values: list[float]) -> tuple[float, float]:
     """A 95 % percentile-bootstrap confidence interval of the median over seeds (seeded: reproducible)."""
-    # here: the CLI imports every figure module at start-up, and compare brings the sweeps with it
-    from gankit.runs.compare import bootstrap_ci
-
     if len(values) < 2:
         return float(min(values)), float(max(values))
     return bootstrap_ci(values, np.median, resamples=2000)

@@ -22,11 +22,14 @@ from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.data import is_toy, load_data
 from gankit.data.images import holdout_part
 from gankit.diagnose import monitors as diagnose
+from gankit.diagnose.probes import heldout_probes
+from gankit.diagnose.thresholds import spelled_out
 from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
 from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer, model_label
 from gankit.errors import GankitError
+from gankit.metrics.diversity import DiversityProbe
 from gankit.metrics.evaluate import metrics_against
 from gankit.metrics.images import too_few_for_metrics
 from gankit.report.plots import plot_samples, real_reference
@@ -75,7 +78,7 @@ class Checkpointer(Callback):
         self,
         run: RunDir,
         extra_state: Callable[[], dict] | None = None,
-        healthy: Callable[[Trainer], bool] = diagnose.weights_are_finite,
+        healthy: Callable[[Trainer], bool] = Trainer.weights_are_finite,
     ):
         self.run = run
         self.extra_state = extra_state or dict
@@ -216,6 +219,7 @@ def train(
     ``amp`` and ``threads`` "auto" are decided first, by timing a few steps (engine/speed.py);
     config.json records the choice, which a resume keeps.
     """
+    config = spelled_out(config)  # bad monitor thresholds are refused before anything is loaded
     data, resolved = load_train_data_and_config(config)
     group = process_group()  # None unless this process is one rank of a torchrun job
     device = group.device(resolved.device) if group else pick_device(resolved.device)
@@ -251,7 +255,7 @@ def resume(
         return _resume_on_ranks(group, path, steps, time_budget_s, progress, callbacks, echo)
     run = RunDir.open_existing(path)
     try:
-        config = from_dict(_grown(read_config(run.path), steps, time_budget_s))
+        config = spelled_out(from_dict(_grown(read_config(run.path), steps, time_budget_s)))
         data, resolved = load_train_data_and_config(config)
         trainer = make_trainer(resolved, data, pick_device(resolved.device))
         state = load_latest_checkpoint(run.checkpoints, map_location=trainer.device)
@@ -303,7 +307,8 @@ def _resume_on_ranks(
     run = opened[0] if opened else None
     values, state = group.broadcast(opened[1:] if opened else None)
     try:
-        data, resolved = load_train_data_and_config(from_dict(_grown(values, steps, time_budget_s)))
+        config = spelled_out(from_dict(_grown(values, steps, time_budget_s)))
+        data, resolved = load_train_data_and_config(config)
         trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
         load_trainer_state(trainer, state, Path(path))
         if run is not None:
@@ -360,9 +365,9 @@ def _fit(
     checkpointer = None
     if config.monitors and config.eval_every:  # before MetricsWriter: it adds eval_diversity to rows
         samples = min(config.eval_samples, 512)
-        callbacks.append(diagnose.DiversityProbe(config.eval_every, samples, seed=config.seed + 1))
+        callbacks.append(DiversityProbe(config.eval_every, samples, seed=config.seed + 1))
         if config.validation_fraction > 0 and not is_toy(trainer.data):  # held-out reals: the validation part
-            callbacks += diagnose.heldout_probes(config, trainer.data, reference, seed=config.seed + 1)
+            callbacks += heldout_probes(config, trainer.data, reference, seed=config.seed + 1)
     if run is not None:
         callbacks.append(MetricsWriter(run))
         if config.sample_every:
@@ -385,7 +390,7 @@ def _fit(
         checkpointer = Checkpointer(
             run,
             lambda: {key: c.state_dict() for key, c in stateful.items()},
-            healthy=lambda t: diagnose.weights_are_finite(t) and not any(m.fired for m in diverged),
+            healthy=lambda t: t.weights_are_finite() and not any(m.fired for m in diverged),
         )
         callbacks.append(checkpointer)
     stop_on_signal = StopOnSignal()

@@ -16,9 +16,10 @@ Runs with a CPU-time budget (``time_budget_s``) are equal only if they ran at on
 add the median generator steps trained, and runs that differ only in their seed but trained clearly
 different numbers of steps under the same budget are named in a warning (another host, other load).
 
-Two budget rules read the curves behind a table (:func:`settled`, :func:`flattened`): whether seed
-runs' validation curves had stopped moving at the end of training, and whether a search's best value
-so far had stopped improving by its last trials; both measure "moving" against the seeds' spread.
+A row's numbers and the two budget rules (whether seed runs' validation curves had settled, whether
+a search's best value so far had flattened) are gankit.stats; this module collects the runs and
+their curves (:func:`budget_curves`, :func:`common_curves`), groups them and formats the table;
+``--plot`` draws with gankit.report.compare_plots.
 """
 
 from __future__ import annotations
@@ -46,21 +47,16 @@ from gankit.runs.sweep import (
     last_values,
     open_storage,
 )
+from gankit.stats import best_so_far, summarize
 
 # Imported inside the functions that use them, for their cost: optuna (only for a study's storage),
-# scipy.stats (only where intervals are computed: bootstrap_ci serves the figures too), matplotlib
-# (only for --plot).
+# the plot (matplotlib, only for --plot).
 
 # Metrics where larger is better; every other metric is compared as "smaller is better".
 MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage"}
-CONFIDENCE = 0.95  # of the interval of the mean in every row
-BOOTSTRAP_RESAMPLES = 9999  # bootstrap_ci: intervals of other statistics (the figures' medians)
-BOOTSTRAP_SEED = 0
 # Runs that differ only in their seed, under the same CPU-time budget, may train this much more steps
 # (max / min - 1) than each other before compare warns that they ran at different speeds.
 MAX_SPEED_SPREAD = 0.15
-# The budget rules (settled, flattened) look at the last quarter of a curve: of its steps, of the trials
-LAST_PART = 0.25
 # Why a sweep trial has no value, besides a metric it never logged (status of a RunRecord)
 COMPLETE, UNFINISHED, CRASHED, PRUNED = "complete", "unfinished", "crashed", "pruned"
 MISSING_REASONS = (UNFINISHED, CRASHED, PRUNED)
@@ -247,73 +243,6 @@ def group_of(record: RunRecord, by: list[str]) -> str:
         else:
             raise GankitError(f"--by {key!r} is not a config key of {record.path}")
     return group_key(values, by)
-
-
-def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[Any, Any]:
-    """Student's t interval of the mean over the last axis (n >= 2 values):
-    mean ± t_{n-1, (1+confidence)/2} · s / √n, with s the standard deviation (n - 1).
-
-    It covers the true mean with the stated probability for normal values at every n, and nearly so
-    for mildly skewed ones (tests/test_compare.py measures both). compare's percentile bootstrap did
-    not: of 1,000 simulated normal groups of 3 and of 5 it covered the mean in 75 % and 84 %, since
-    the resamples of a few values are never more spread than those values (its half-width is about
-    z · s · √((n-1)/n) / √n where t · s / √n is needed). A 2-D array gives one interval per row.
-    """
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=float)
-    n = x.shape[-1]
-    if n < 2:
-        raise ValueError(f"an interval of the mean needs >= 2 values, got {n}")
-    half = t.ppf((1 + confidence) / 2, n - 1) * x.std(axis=-1, ddof=1) / math.sqrt(n)
-    return x.mean(axis=-1) - half, x.mean(axis=-1) + half
-
-
-def bootstrap_ci(values, statistic=np.mean, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
-    """A 95 % percentile-bootstrap confidence interval of ``statistic`` over >= 2 values, seeded: the same
-    values give the same interval. A constant sample's interval is that constant.
-
-    For statistics without a closed-form interval (the figures' medians); for a mean, use
-    :func:`mean_interval`: at a handful of seeds this interval is too narrow (see there)."""
-    from scipy.stats import bootstrap
-
-    x = np.asarray(values, dtype=float)
-    if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])  # every resample has the same statistic
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    result = bootstrap((x,), statistic, n_resamples=resamples, method="percentile", rng=rng)  # 95 %: default
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def summarize(values: list[float], direction: str) -> dict[str, Any]:
-    """n, mean, std (n-1), median, the 95 % t interval of the mean, best."""
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    if n == 0:
-        return {
-            "n": 0,
-            "mean": None,
-            "std": None,
-            "median": None,
-            "ci_low": None,
-            "ci_high": None,
-            "best": None,
-        }
-    if n == 1:
-        low = high = None  # one run says nothing about the spread
-    elif np.ptp(x) == 0:
-        low = high = float(x[0])  # exactly, where rounding in the mean would widen it by an ulp
-    else:
-        low, high = (float(end) for end in mean_interval(x))
-    return {
-        "n": n,
-        "mean": float(x.mean()),
-        "std": float(x.std(ddof=1)) if n > 1 else None,
-        "median": float(np.median(x)),
-        "ci_low": low,
-        "ci_high": high,
-        "best": float(x.min() if direction == "minimize" else x.max()),
-    }
 
 
 def compare(
@@ -532,38 +461,14 @@ def to_json(comparison: Comparison) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The plot: distribution per group; for a sweep, best-so-far vs trials and vs CPU time (Lucic et al. 2018)
+# The curves behind a table (read by gankit.stats' budget rules), and the plot
 
 
-def budget_curves(records: list[RunRecord], direction: str) -> tuple[list[float], list[float], list[float]]:
+def budget_curves(records: list[RunRecord], direction: str) -> tuple[list[int], list[float], list[float]]:
     """Best value so far after each finished trial (in finishing order), and the CPU seconds spent."""
     trials = sorted((r for r in records if r.trial), key=lambda r: r.trial.get("finished_at", ""))
-    better = min if direction == "minimize" else max
-    counts, cpu, best = [], [], []
-    spent, so_far = 0.0, None
-    for index, record in enumerate(trials, start=1):
-        spent += record.trial.get("cpu_time") or 0.0
-        if record.value is not None:
-            so_far = record.value if so_far is None else better(so_far, record.value)
-        if so_far is not None:
-            counts.append(index)
-            cpu.append(spent)
-            best.append(so_far)
-    return counts, cpu, best
-
-
-@dataclass(frozen=True)
-class Plateau:
-    """A budget rule's reading of one curve over its last quarter (:func:`settled`, :func:`flattened`).
-
-    ``change`` is how far the curve moved between ``start`` and ``end`` (steps, or trials finished),
-    ``spread`` the seeds' standard deviation it is measured against; ``flat``: |change| <= spread."""
-
-    flat: bool
-    change: float
-    spread: float
-    start: int
-    end: int
+    costs = [record.trial.get("cpu_time") or 0.0 for record in trials]
+    return best_so_far([record.value for record in trials], costs, direction)
 
 
 def evaluation_curve(record: RunRecord, key: str) -> tuple[list[int], list[float | None]]:
@@ -585,82 +490,13 @@ def common_curves(records: list[RunRecord], key: str) -> tuple[list[int], np.nda
     return steps, np.asarray(values, dtype=float).reshape(len(curves), len(steps))
 
 
-def settled(steps: list[int], curves, part: float = LAST_PART) -> Plateau:
-    """Whether seed runs of one arm settled: the last-quarter change of their mean validation curve is
-    within the seeds' spread.
-
-    With m the mean over the seeds of ``curves`` (shape (seeds, steps)) and T the last step, the
-    last quarter is every evaluation at or after (1 - part) · T; its change is the rise of the
-    least-squares line through m there, slope · (T - t_first) (a line, not two points: one
-    evaluation's noise does not decide). The spread is the standard deviation (n - 1) of the seeds'
-    values at T, what the table's interval is made of. Settled: |change| <= spread, so the budget
-    curve moved less over its last quarter than the seeds differ at its end. A seed with a value
-    that is not finite there (diverged) is not settled. Needs >= 2 seeds and >= 2 evaluations in
-    the last quarter (ValueError)."""
-    x = np.asarray(steps, dtype=float)
-    y = np.asarray(curves, dtype=float)
-    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] != len(x) or len(x) == 0:
-        raise ValueError(f"settled needs >= 2 seeds' curves at {len(x)} common steps, got shape {y.shape}")
-    last = x >= (1 - part) * x[-1]
-    if last.sum() < 2:
-        raise ValueError(f"settled needs >= 2 evaluations in the last quarter of {int(x[-1])} steps")
-    start, end = int(x[last][0]), int(x[-1])
-    if not np.isfinite(y[:, last]).all():
-        return Plateau(False, math.nan, math.nan, start, end)
-    slope = np.polyfit(x[last], y[:, last].mean(axis=0), 1)[0]
-    change, spread = float(slope * (end - start)), float(y[:, -1].std(ddof=1))
-    return Plateau(abs(change) <= spread, change, spread, start, end)
-
-
-def flattened(
-    counts: list[int], best: list[float], spread: float, direction: str, part: float = LAST_PART
-) -> Plateau | None:
-    """Whether a search's best value so far flattened: over its last quarter of finished trials it
-    improved by no more than ``spread`` (the seeds' standard deviation of its best configuration).
-
-    ``counts`` and ``best`` are :func:`budget_curves`' trials finished and the best value after them.
-    With K trials finished and q = ceil((1 - part) · K), the change is the improvement from the best
-    after q trials to the best after K (>= 0). None when no trial had a value by q."""
-    if not counts:
-        return None
-    total = counts[-1]
-    start = math.ceil((1 - part) * total)
-    before = [value for count, value in zip(counts, best, strict=True) if count <= start]
-    if not before:
-        return None
-    gain = before[-1] - best[-1] if direction == "minimize" else best[-1] - before[-1]
-    return Plateau(gain <= spread, float(gain), float(spread), start, total)
-
-
 def plot(comparison: Comparison, path: Path) -> Path:
-    from matplotlib.figure import Figure
+    """``--plot``: each group's values and, for a sweep, its budget curves (report/compare_plots.py)."""
+    from gankit.report.compare_plots import plot_comparison
 
-    has_trials = any(r.trial for members in comparison.records.values() for r in members)
-    fig = Figure(figsize=(13 if has_trials else 6, 4.2), layout="constrained")
-    axes = fig.subplots(1, 3 if has_trials else 1, squeeze=False)[0]
-    names = list(comparison.records)
-    ax = axes[0]
-    rng = np.random.default_rng(0)
-    for i, name in enumerate(names):
-        values = [r.value for r in comparison.records[name] if r.value is not None]
-        if values:
-            ax.boxplot([values], positions=[i], widths=0.5, showfliers=False)
-            ax.plot(i + rng.uniform(-0.15, 0.15, len(values)), values, "o", alpha=0.6, ms=4)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(comparison.metric)
-    ax.set_title(f"{comparison.metric} per group ({comparison.direction})")
-    if has_trials:
-        for name in names:
-            counts, cpu, best = budget_curves(comparison.records[name], comparison.direction)
-            axes[1].step(counts, best, where="post", label=name)
-            axes[2].step(cpu, best, where="post", label=name)
-        axes[1].set_xlabel("trials finished")
-        axes[2].set_xlabel("cumulative CPU seconds")
-        for ax in axes[1:]:
-            ax.set_ylabel(f"best {comparison.metric} so far")
-        axes[1].set_title("search budget: trials")
-        axes[2].set_title("search budget: CPU time")
-        axes[2].legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    records = comparison.records
+    values = {name: [r.value for r in members if r.value is not None] for name, members in records.items()}
+    budgets = None
+    if any(r.trial for members in records.values() for r in members):
+        budgets = {name: budget_curves(members, comparison.direction) for name, members in records.items()}
+    return plot_comparison(path, comparison.metric, comparison.direction, values, budgets)

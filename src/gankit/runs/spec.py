@@ -34,6 +34,7 @@ import torch
 
 from gankit.config import FIELD_NAMES, from_dict
 from gankit.data import is_toy
+from gankit.diagnose import thresholds
 from gankit.engine.loop import Callback
 from gankit.engine.restore import load_train_data_and_config
 from gankit.errors import GankitError
@@ -195,7 +196,7 @@ def parse_spec(text: str, source: str = "spec") -> SweepSpec:
     base = {key.replace("-", "_"): value for key, value in raw.get("base", {}).items()}
     grid = {key.replace("-", "_"): value for key, value in raw.get("grid", {}).items()}
     search_raw = {key.replace("-", "_"): value for key, value in raw.get("search", {}).items()}
-    allowed = (*FIELD_NAMES, BETA1)
+    allowed = (*FIELD_NAMES, *thresholds.CONFIG_KEYS, BETA1)
     for table, keys in (("base", base), ("grid", grid), ("search", search_raw)):
         for key in keys:
             if key not in allowed:
@@ -292,6 +293,7 @@ def _check_configs(spec: SweepSpec, fail) -> SweepSpec:
         for combination in itertools.product(*extremes) if extremes else [()]:
             try:
                 config = from_dict(spec.config_values(cell, dict(combination)))
+                thresholds.Thresholds.of(config)  # the monitor_* keys: diagnose checks them
             except GankitError as error:
                 where = group_key(cell) if spec.grid else "[base]"
                 raise fail(f"{where}: {error}") from None
