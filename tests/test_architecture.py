@@ -160,6 +160,8 @@ def test_run_directory_file_names_are_spelled_only_in_rundir_files():
     assert not spelled, "import these names from gankit.rundir:\n" + "\n".join(spelled)
     files = (PACKAGE / "rundir" / "files.py").read_text()
     assert all(f'"{name}"' in files for name in RUN_DIR_FILES)
+
+
 def test_a_monitor_threshold_has_one_home():
     # A new threshold is one field of gankit.diagnose.thresholds.Thresholds (its default, range and
     # meaning); the config keeps the values by name, and docs/doctor.md's table is written from there.

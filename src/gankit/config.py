@@ -389,6 +389,8 @@ def from_flags(values: dict[str, Any]) -> dict[str, Any]:
             parse = FLAGS[name].parse
             parsed[name] = parse(value) if parse is not None else value
     return parsed
+
+
 def is_config_key(name: str) -> bool:
     """A field of TrainConfig, or a monitor threshold's flat key (which diagnose checks by name)."""
     return name in FIELD_NAMES or (isinstance(name, str) and name.startswith(MONITOR_KEY))
