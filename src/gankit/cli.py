@@ -125,6 +125,14 @@ def train(
         None, "--resume", help="Continue this run directory from its last checkpoint."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        metavar="RUN_DIR[:STEP]",
+        help="Start a new run from another run's G, D and EMA weights: its checkpoint at or before STEP "
+        "(default: the one nearest where the doctor detected its first open finding). Fresh optimisers "
+        "and step count; any other flags may change (the networks' shapes may not).",
+    ),
     latent_dim: int | None = _opt("latent_dim", "Size of the noise z.", "--latent-dim"),
     latent: str | None = _opt(
         "latent", "gaussian, or mixture (K learnable Gaussians, DeLiGAN; toy data).", "--latent"
@@ -287,6 +295,7 @@ def train(
         if augment is not None:  # "--augment translation,cutout" -> a tuple of policy names
             augment = tuple(name.strip() for name in augment.split(",") if name.strip())
         overrides = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__}
+        overrides |= _init_from_value(init_from)
         config = build_config(preset=preset, file=config_file, overrides=overrides)
         if out is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -297,6 +306,16 @@ def train(
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
     if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
         raise typer.Exit(1)
+
+
+def _init_from_value(text: str | None) -> dict:
+    """--init-from RUN_DIR[:STEP] as the config keys init_from and init_from_step."""
+    if text is None:
+        return {}
+    path, colon, step = text.rpartition(":")
+    if colon and step.isdigit() and path:
+        return {"init_from": path, "init_from_step": int(step)}
+    return {"init_from": text}
 
 
 def _threads_value(text: str | None) -> int | str | None:

@@ -146,6 +146,12 @@ class TrainConfig:
     monitor_overfit_heldout: float = 0.5  # ... held-out reals score at most this of the way fakes -> training
     monitor_memorisation_ratio: float = 0.5  # samples' distance to their nearest training image / held-out's
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
+    # start from another run's weights (gankit train --init-from RUN_DIR[:STEP]): G, D and G's EMA from
+    # its checkpoint at or before init_from_step (None: the kept checkpoint nearest the step where the
+    # doctor detected its first open finding), then train this config from step 0 with fresh optimisers
+    # (runs/assemble.py: initial_weights); config.json records the run directory and the step used
+    init_from: str | None = None
+    init_from_step: int | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -250,6 +256,11 @@ class TrainConfig:
         ):
             if not 0 < getattr(self, name) < 1:
                 raise GankitError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if self.init_from_step is not None and self.init_from is None:
+            raise GankitError("init_from_step needs init_from (the run directory to start from)")
+        _non_negative(self, "init_from_step")
+        if self.init_from is not None and self.model != "gan":
+            raise GankitError("init_from applies to GANs only (model = 'gan'): it loads G's and D's weights")
         object.__setattr__(self, "stop_on", tuple(self.stop_on))  # a list from JSON/TOML/Python
         for name in self.stop_on:
             if name not in FINDING_NAMES:
