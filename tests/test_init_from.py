@@ -30,7 +30,9 @@ def checkpoint(run, step):
 
 
 def test_weights_equal_the_source_checkpoint_at_step_0_and_optimisers_are_fresh(source):
-    config = TrainConfig(**SMALL, steps=5, g_lr=1e-3, ema_decay=0.99, init_from=str(source), init_from_step=25)
+    config = TrainConfig(
+        **SMALL, steps=5, g_lr=1e-3, ema_decay=0.99, init_from=str(source), init_from_step=25
+    )
     data, resolved = load_train_data_and_config(config)
     resolved, lines = assemble.initial_checkpoint(resolved, None)
     assert resolved.init_from_step == 20  # the newest kept checkpoint at or before step 25

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
+from gankit.diagnose.measured import load_rates, ranked_remedies
 from gankit.diagnose.monitors import read_findings, replay
 from gankit.errors import GankitError
 from gankit.rundir import CHECKPOINTS, check_run_dir, read_config, read_metrics
@@ -20,7 +21,7 @@ from gankit.rundir import CHECKPOINTS, check_run_dir, read_config, read_metrics
 PLOT_FILE = "doctor.png"
 
 
-def diagnose(run_dir: str | Path) -> dict[str, Any]:
+def diagnose(run_dir: str | Path, rates: list[dict] | None = None) -> dict[str, Any]:
     """The verdict on a run directory, as the run stands at its last logged step.
 
     Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "headline", "open", "findings"}``:
@@ -34,6 +35,10 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     adds only what the rows cannot show: a divergence seen in the weights (its record also names the
     checkpoint kept). Any other finding comes from the rows, so a stale one written live by an older
     gankit is dropped rather than kept beside today's verdict.
+
+    Each open finding also gets ``ranked_remedies`` (gankit.diagnose.measured): its remedies ordered
+    by how often they fixed that finding in benchmarks/remedies.py, whose measured ``rates`` are read
+    from the shipped remedy_rates.json unless given.
     """
     path = check_run_dir(run_dir)
     config = from_dict(read_config(path))
@@ -47,6 +52,10 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     kept += live_divergence
     findings = sorted(kept, key=lambda f: (f["step"], FINDING_NAMES.index(f["name"])))
     open_names = [f["name"] for f in findings if f.get("ended") is None]
+    rates = load_rates() if rates is None else rates
+    for finding in findings:
+        if finding.get("ended") is None:
+            finding["ranked_remedies"] = ranked_remedies(finding, config, path, finding["remedies"], rates)
     diagnosis = {
         "run_dir": str(path),
         "data": config.data,
@@ -97,7 +106,8 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
         lines.append(f"  evidence: {evidence}")
         if finding.get("ended") is None:
             lines.append("  what to change in this run:")
-            lines += [f"    - {remedy}" for remedy in finding["remedies"]]
+            remedies = [r["text"] for r in finding["ranked_remedies"]] if "ranked_remedies" in finding else []
+            lines += [f"    - {remedy}" for remedy in remedies or finding["remedies"]]
     return "\n".join(lines)
 
 
