@@ -262,9 +262,9 @@ def sampling_study(journal_file: Path, case: Case, create: bool):
 
     storage = sweeps.open_storage(sweeps.JOURNAL + str(journal_file))
     name = f"remedies/{case.name}/{SAMPLING}"
-    if not create and not any(s.study_name == name for s in storage.get_all_studies()):
-        return None
-    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True)
+    if any(s.study_name == name for s in storage.get_all_studies()):
+        return optuna.load_study(study_name=name, storage=storage)
+    return optuna.create_study(study_name=name, storage=storage) if create else None
 
 
 def run_sampling(journal_file: Path, case: Case, remedy: Remedy, found: list[Broken], out: Path) -> None:
@@ -317,8 +317,10 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
     """Whether the broken recipe already has every value of the remedy (nothing to measure)."""
+    if remedy.preset is not None or remedy.refine is not None:
+        return False
     recipe = broken_recipe(bench, case)
-    return remedy.preset is None and all(recipe.get(key) == value for key, value in remedy.values.items())
+    return all(recipe.get(key) == value for key, value in remedy.values.items())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -400,7 +402,7 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
     sampled = study.user_attrs if study is not None else {}
     rows = []
     for remedy in case.remedies:
-        if remedy.preset is None and already_broken(bench, case, remedy):
+        if already_broken(bench, case, remedy):
             continue
         for way in ("restart", "init-from", SAMPLING):
             if not remedy.applies(way) or (way == "init-from" and step is None):
@@ -489,8 +491,8 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
         "# Remedies with measured success",
         "",
         _wrap(
-            f"Written by `{command}` from the journals in benchmarks/journals/remedies_*.journal alone"
-            " (`python benchmarks/remedies.py --render` rewrites it). `gankit doctor` prints these rates"
+            f"Written by `{command}` from the journals benchmarks/journals/remedies_*.journal alone"
+            " (`--render` rewrites it without training). `gankit doctor` prints these rates"
             " beside its remedies (src/gankit/diagnose/remedy_rates.json, written with this page)."
             f" Training CPU spent so far: {cpu / 3600:.1f} hours; the whole benchmark is about"
             f" {EXPECTED_CPU_HOURS} CPU-hours at one thread (the driver's docstring gives the arithmetic)."
@@ -556,9 +558,11 @@ def case_section(results: CaseResults) -> list[str]:
     recipe = " ".join(flag(k, v) for k, v in case.broken.items())
     lines = [f"## {case.name}: {case.finding}", "", f"Broken recipe: `gankit train {recipe}`.", ""]
     if not results.found:
-        missed = ", ".join(map(str, results.missed)) or "none finished yet"
+        if not results.missed:
+            return lines + ["Not measured yet: no broken run has finished.", ""]
+        missed = ", ".join(map(str, results.missed))
         return lines + [
-            f"Not measured yet: no broken run shows {case.finding} at its end (seeds without it: {missed}).",
+            _wrap(f"No broken run shows {case.finding} at its end (finished seeds: {missed})."),
             "",
         ]
     detected = ", ".join(f"{b.seed} (step {b.detected_at:,})" for b in results.found)
@@ -612,6 +616,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     args = driver_arguments(argv, "remedies", __doc__, "one tiny case broken from its start, 2 seeds", more)
+    sweeps.quiet_optuna()
     bench = load_benchmark(SPEC, args.quick)
     journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)
     page = args.page or (args.out / "remedies.md" if args.quick else PAGE)

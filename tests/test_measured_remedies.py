@@ -148,3 +148,21 @@ def test_flags_are_matched_as_sets_of_flag_value_pairs():
         "--ema-decay 0.999",
     }
     assert measured.flag_set("(--spectral-norm)") == {"--spectral-norm"}
+
+
+def test_of_two_open_findings_the_one_with_a_measured_fix_is_printed_first(tmp_path):
+    """The issue's collapsed grid run: no-progress opens before mode-collapse, but only mode-collapse has
+    a remedy that the benchmark saw work, so the doctor's advice opens with it."""
+    rows = [
+        {"step": step, "eval_w1": 0.8 if step == 100 else 1.5, "eval_modes": 20 if step < 700 else 2}
+        | {"eval_modes_total": 25, "eval_high_quality": 0.9}
+        for step in range(100, 2001, 100)
+    ]
+    run = collapsed_run(tmp_path / "run", steps=2000, monitor_patience=300)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    report = diagnose(run, rates=RATES)
+    assert report["open"] == ["no-progress", "mode-collapse"]  # in the order they started
+    text = format_diagnosis(report)
+    body = text.split("\n\n", 1)[1]
+    assert body.startswith("mode-collapse: open since")
+    assert text.index("mode-collapse: open") < text.index("no-progress: open")

@@ -60,6 +60,11 @@ def test_a_preset_keeps_the_broken_recipes_own_keys_and_flags_say_what_a_user_ty
     assert not bench.remedies["pack"].applies("init-from")  # other networks: no checkpoint fits them
     assert bench.remedies["refine"].applies("sampling") and not bench.remedies["refine"].applies("restart")
     assert bench.remedies["ema"].applies("init-from")
+    assert not remedies.already_broken(bench, grid, bench.remedies["refine"])  # no values, still measured
+    assert not remedies.already_broken(bench, grid, cover)
+    strong = next(case for case in bench.cases if case.name == "ring-strong-d")
+    assert not remedies.already_broken(bench, strong, bench.remedies["d-default"])
+    assert remedies.already_broken(bench, grid, remedies.Remedy("same", values={"objective": "ns"}))
 
 
 def test_only_runs_with_the_finding_open_at_the_end_count_and_init_from_starts_where_all_detected(bench):

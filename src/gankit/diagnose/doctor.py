@@ -92,8 +92,8 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
         f"run: {diagnosis['run_dir']} ({diagnosis['objective']} on {diagnosis['data']}, "
         f"logged up to step {diagnosis['last_step']})",
     ]
-    # open findings first: they are what to act on now
-    findings = sorted(diagnosis["findings"], key=lambda f: f.get("ended") is not None)
+    # open findings first: they are what to act on now; of those, the one with the best measured fix
+    findings = sorted(diagnosis["findings"], key=lambda f: (f.get("ended") is not None, -_best_rate(f)))
     for finding in findings:
         lines.append("")
         if finding.get("ended") is None:
@@ -109,6 +109,12 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
             remedies = [r["text"] for r in finding["ranked_remedies"]] if "ranked_remedies" in finding else []
             lines += [f"    - {remedy}" for remedy in remedies or finding["remedies"]]
     return "\n".join(lines)
+
+
+def _best_rate(finding: dict[str, Any]) -> float:
+    """The highest fix rate the benchmark measured among a finding's remedies (0 without any)."""
+    rates = [r["rate"] for r in finding.get("ranked_remedies", []) if r["status"] == "helped"]
+    return max(rates, default=0.0)
 
 
 def _short(value: Any) -> str:
