@@ -35,16 +35,20 @@ single run (wgan-gp on the grid) takes about 13 CPU-minutes.
     python benchmarks/remedies.py --render                   # page and rates from the journals alone
     python benchmarks/remedies.py --quick                    # smoke test: a tiny case, temp journals
 
-Continuing: the same command resumes (finished trials are kept in the journals, never rerun; a trial
-stopped by a session's end resumes from its checkpoint). In a fresh clone whose runs/ is gone, an
-init-from or sampling remedy that still needs a broken run's checkpoints retrains that broken run from
-its stored config (one thread, fp32: the same numbers) and checks its last evaluation against the
-journal's. Commit benchmarks/journals/remedies_*.journal, the page and the rates file after each session.
+The driver runs from the repository root whatever the current directory (the init-from sweeps name
+the broken runs relative to it, so a clone finds the same sweeps in the journals); --render reads the
+journals with the same --out as the run. Continuing: the same command resumes (finished trials are
+kept in the journals, never rerun; a trial stopped by a session's end resumes from its checkpoint).
+In a fresh clone whose runs/ is gone, an init-from or sampling remedy that still needs a broken run's
+checkpoints retrains that broken run into its old place from its stored config (one thread, fp32:
+the same numbers) and checks its last evaluation against the journal's. Commit
+benchmarks/journals/remedies_*.journal, the page and the rates file after each session.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -616,6 +620,10 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     args = driver_arguments(argv, "remedies", __doc__, "one tiny case broken from its start, 2 seeds", more)
+    for name in ("out", "journals", "page", "rates"):  # as given, before the run moves to the repository
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+    os.chdir(ROOT)  # the init-from specs name the broken runs relative to it: the same text in every clone
     sweeps.quiet_optuna()
     bench = load_benchmark(SPEC, args.quick)
     journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)

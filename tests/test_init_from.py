@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -107,3 +108,19 @@ def test_cli_flag_with_a_step_and_the_source_never_replaced(cli, source, tmp_pat
     assert sorted(p.name for p in (source / "checkpoints").iterdir()) == before
     code, _, err = cli("train", *flags, "--width", "8", "--init-from", source, "--out", tmp_path / "w8")
     assert code == 2 and err.count("\n") == 1 and "networks differ" in err
+
+
+def test_without_a_step_it_starts_nearest_where_the_doctor_detected_the_open_finding(source, tmp_path):
+    """The checkpoint a user watching the run would have stopped at: G's gradient vanishes from step 13
+    (the doctor is sure at 17), so of the kept 10, 20 and 30 it is 20, not the latest nor the one before."""
+    copy = tmp_path / "vanished"
+    shutil.copytree(source, copy)
+    (copy / "findings.jsonl").unlink(missing_ok=True)
+    healthy = {"d_loss": 1.3, "g_loss": 0.7, "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0}
+    vanished = {"d_loss": 0.0, "g_loss": 0.0, "p_real": 1.0, "p_fake": 0.0, "g_grad_norm": 1e-5}
+    rows = [{"step": step} | (healthy if step < 13 else vanished) for step in range(1, 31)]
+    (copy / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    config = TrainConfig(**SMALL, steps=1, init_from=str(copy))
+    resolved, lines = assemble.initial_checkpoint(config, None)
+    assert resolved.init_from_step == 20
+    assert "nearest step 17, where the doctor detected vanishing-gradients" in lines[0]
