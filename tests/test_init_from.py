@@ -92,6 +92,8 @@ def test_what_cannot_be_started_from_is_refused(source, changes, message):
 def test_init_from_step_alone_is_refused():
     with pytest.raises(GankitError, match="init_from_step needs init_from"):
         TrainConfig(init_from_step=3)
+    with pytest.raises(GankitError, match="init_from must name a run directory"):
+        TrainConfig(init_from=" ")
 
 
 def test_cli_flag_with_a_step_and_the_source_never_replaced(cli, source, tmp_path):

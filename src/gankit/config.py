@@ -259,6 +259,8 @@ class TrainConfig:
         if self.init_from_step is not None and self.init_from is None:
             raise GankitError("init_from_step needs init_from (the run directory to start from)")
         _non_negative(self, "init_from_step")
+        if self.init_from is not None and not self.init_from.strip():
+            raise GankitError("init_from must name a run directory, got an empty string")
         if self.init_from is not None and self.model != "gan":
             raise GankitError("init_from applies to GANs only (model = 'gan'): it loads G's and D's weights")
         object.__setattr__(self, "stop_on", tuple(self.stop_on))  # a list from JSON/TOML/Python
