@@ -21,15 +21,16 @@ setting was chosen (never on this benchmark's seeds: the rates are held out).
 4. `--render` writes docs/benchmarks/remedies.md and src/gankit/diagnose/remedy_rates.json (what
    `gankit doctor` prints) from the journals alone.
 
-Cost, from measured step times at one thread (fp32, 3x128 MLPs at batch 256 on this 2-core machine:
-7-10 ms a step for ns, 9 ms wgan-gp at one critic step, 35 ms at five, 12 ms rpgan; 0.4 s an evaluation,
-one every 250 steps): a 20,000-step grid run is about 230 CPU-s (wgan-gp 750, toy-cover at batch 512
-with pack 2 and the coverage term about 400); a 5,000-step ring run about 60 CPU-s; a 3,000-step run
-with 20 critic steps about 250 CPU-s; a 2,000-step digits run about 150 CPU-s. Per case, 5 broken runs,
-7 restarts and 5 init-from remedies (about half the steps each) on 5 seeds: grid 5 x (1 + 7 + 2.5) runs
-~ 3.9 CPU-hours with wgan-gp and toy-cover; ring 0.9; strong D 2.5; digits 1.3. About 9 CPU-hours in
-all (EXPECTED_CPU_HOURS), 4.5 hours of wall time with --workers 2 on two free cores. The longest
-single run (wgan-gp on the grid) takes about 13 CPU-minutes.
+Cost. Measured step times at one thread (fp32, 3x128 MLPs at batch 256, benchmarks/mode_coverage.py
+on this 2-core machine): 7-10 ms a step for ns, 35 ms for wgan-gp with 5 critic steps, 12 ms rpgan;
+0.4 s an evaluation, one every 250 steps. So a 20,000-step grid run is about 200 CPU-s (wgan-gp 730,
+rpgan 270); a 5,000-step ring run about 50 (wgan-gp 180). The strong-D case's 20 critic steps at
+width 64 and batch 128 measured 20 ms a step at width 32 and batch 64 (--quick); about 25 ms here,
+50 CPU-s a 2,000-step run. A 2,000-step digits run is estimated at 60 CPU-s (not timed here). Per
+case, 5 broken runs, each restart on 5 seeds, each init-from remedy for the steps left: grid about
+3.8 CPU-hours (1,000 s broken, 10,600 restarts, 2,100 init-from, 150 refinement), ring 1.1, strong
+D 0.8, digits 0.7. About 7 CPU-hours in all (EXPECTED_CPU_HOURS): 3.5 hours of wall time with
+--workers 2 on two free cores. The longest run (wgan-gp on the grid) takes about 13 CPU-minutes.
 
     nice -n 10 python benchmarks/remedies.py --workers 2    # run or continue, then write page and rates
     python benchmarks/remedies.py --render                   # page and rates from the journals alone
@@ -71,7 +72,7 @@ SPEC = ROOT / "benchmarks" / "specs" / "remedies.toml"
 JOURNALS = ROOT / "benchmarks" / "journals"
 PAGE = ROOT / "docs" / "benchmarks" / "remedies.md"
 RATES = ROOT / "src" / "gankit" / "diagnose" / "remedy_rates.json"
-EXPECTED_CPU_HOURS = 9  # see the module docstring
+EXPECTED_CPU_HOURS = 7  # see the module docstring
 EVAL_SEED, EVAL_SAMPLES = 0, 2500  # the sampling remedy's `gankit eval` (its defaults on toy data)
 ARCHITECTURE = ("width", "depth", "latent_dim", "latent", "pack", "standardize", "spectral_norm")
 
