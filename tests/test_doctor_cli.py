@@ -85,7 +85,11 @@ def test_live_findings_win_over_replayed_ones_and_keep_their_keys(tmp_path):
     }
     rows = healthy_rows(2) + [{"step": 30, "d_loss": None, "g_loss": None, "g_grad_norm": None}]
     report = diagnose(write_run(tmp_path / "nan", rows, findings=[live], objective="ns"))
+    ranked = report["findings"][0].pop("ranked_remedies")  # an open finding's remedies, ordered (measured.py)
     assert report["findings"] == [{**live, "ended": None, "closed_at": None}]  # an old record reads as open
+    assert [entry["text"] for entry in ranked if entry["status"] == "not measured"] == [
+        f"{remedy} (not measured)" for remedy in live["remedies"]
+    ]
 
 
 def test_a_stale_live_finding_the_rows_no_longer_show_is_dropped(tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from gankit.config import TrainConfig, to_dict
 from gankit.errors import GankitError
 from gankit.rundir import LOCK, read_metrics
 from gankit.runs import compare as comparing
@@ -736,3 +737,23 @@ def test_a_search_scored_by_gankit_eval_on_a_set_with_a_test_split_needs_a_valid
     code, _, err = cli("sweep", spec, "--out", tmp_path / "sweep")
     assert code == 2 and "scored on its published test split, which a search must not see" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "sweep").exists()
+
+
+def test_a_finished_trial_keeps_the_doctors_findings_which_the_rows_alone_show(tmp_path):
+    """benchmarks/remedies.py reads from the study whether a finding is open at a trial's end and
+    where it was detected; the study keeps only the rows' last values, so the verdict is kept too."""
+    rows = [{"step": 10, "d_loss": 1.3, "g_loss": 0.7, "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0}]
+    rows += [
+        {"step": 20 + 10 * i, "d_loss": 0.0, "g_loss": 0.0, "p_real": 1.0, "p_fake": 0.0, "g_grad_norm": 1e-5}
+        for i in range(6)
+    ]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(to_dict(TrainConfig(objective="minimax"))))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    verdict = sweeps.doctor_verdict(run)
+    assert verdict["verdict"] == "problems" and "vanishing-gradients" in verdict["open"]
+    first = verdict["findings"][0]
+    assert first == {"name": "vanishing-gradients", "step": 20, "detected_at": 60, "ended": None}
+    (run / "metrics.jsonl").write_text("")
+    assert sweeps.doctor_verdict(run) is None  # nothing logged: nothing to keep

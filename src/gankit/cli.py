@@ -100,7 +100,12 @@ _RESUME_FLAGS = ("resume", "steps", "time_budget_s", "live", "tensorboard", "npr
 
 
 @app.command()
-@config_flags(after={"seed": ("preset", "config_file", "out", "resume", "overwrite"), "threads": ("nproc",)})
+@config_flags(
+    after={
+        "seed": ("preset", "config_file", "out", "resume", "overwrite", "init_from"),
+        "threads": ("nproc",),
+    }
+)
 def train(
     ctx: typer.Context,
     preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),
@@ -114,6 +119,14 @@ def train(
         None, "--resume", help="Continue this run directory from its last checkpoint."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run directory."),
+    init_from: str | None = typer.Option(
+        None,
+        "--init-from",
+        metavar="RUN_DIR[:STEP]",
+        help="Start a new run from another run's G, D and EMA weights: its checkpoint at or before STEP "
+        "(default: the one nearest where the doctor detected its first open finding). Fresh optimisers "
+        "and step count; any other flags may change (the networks' shapes may not).",
+    ),
     nproc: int = typer.Option(
         1, "--nproc", min=1, help="Processes on this machine (DistributedDataParallel, via torchrun)."
     ),
@@ -139,7 +152,8 @@ def train(
                 "--steps and --time-budget-s can"
             )
     else:
-        config = build_config(preset=preset, file=config_file, overrides=from_flags(flags))
+        overrides = from_flags(flags) | _init_from_value(init_from)
+        config = build_config(preset=preset, file=config_file, overrides=overrides)
     if nproc > 1 and not distributed.launched_by_torchrun():  # run this command line as N processes
         if resume is not None:  # a missing or broken run directory: one line here, not one per process
             config = from_dict(read_config(resume))
@@ -163,6 +177,16 @@ def train(
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
     if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
         raise typer.Exit(1)
+
+
+def _init_from_value(text: str | None) -> dict:
+    """--init-from RUN_DIR[:STEP] as the config keys init_from and init_from_step."""
+    if text is None:
+        return {}
+    path, colon, step = text.rpartition(":")
+    if colon and step.isdigit() and path:
+        return {"init_from": path, "init_from_step": int(step)}
+    return {"init_from": text}
 
 
 def _as_arguments(ctx: typer.Context, params: list) -> list[str]:

@@ -134,6 +134,12 @@ class TrainConfig:
     # to_dict); a name left out takes its default
     monitor: dict[str, int | float] = field(default_factory=dict)
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
+    # start from another run's weights (gankit train --init-from RUN_DIR[:STEP]): G, D and G's EMA from
+    # its checkpoint at or before init_from_step (None: the kept checkpoint nearest the step where the
+    # doctor detected its first open finding), then train this config from step 0 with fresh optimisers
+    # (runs/assemble.py: initial_weights); config.json records the run directory and the step used
+    init_from: str | None = None
+    init_from_step: int | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -217,6 +223,13 @@ class TrainConfig:
             raise GankitError(f"unknown model {self.model!r}; allowed: gan, vae")
         if self.model == "vae" and self.latent != "gaussian":
             raise GankitError(f"the vae baseline has a gaussian latent, got latent {self.latent!r}")
+        if self.init_from_step is not None and self.init_from is None:
+            raise GankitError("init_from_step needs init_from (the run directory to start from)")
+        _non_negative(self, "init_from_step")
+        if self.init_from is not None and not self.init_from.strip():
+            raise GankitError("init_from must name a run directory, got an empty string")
+        if self.init_from is not None and self.model != "gan":
+            raise GankitError("init_from applies to GANs only (model = 'gan'): it loads G's and D's weights")
         object.__setattr__(self, "stop_on", tuple(self.stop_on))  # a list from JSON/TOML/Python
         for name in self.stop_on:
             if name not in FINDING_NAMES:
@@ -354,7 +367,18 @@ FLAGS: dict[str, Flag] = {
 }
 # Fields with no flag: set them in a config file (--config) or a preset. So are the monitors'
 # thresholds, the `monitor` dict (flat monitor_* keys in a file; docs/doctor.md).
-NO_FLAG = ("g_optimizer", "betas", "momentum", "eval_samples", "num_classes", "speed", "monitors", "monitor")
+NO_FLAG = (
+    "g_optimizer",
+    "betas",
+    "momentum",
+    "eval_samples",
+    "num_classes",
+    "speed",
+    "monitors",
+    "monitor",
+    "init_from",  # these two: train's own --init-from RUN_DIR[:STEP] (cli.py)
+    "init_from_step",
+)
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
+from gankit.diagnose.measured import load_rates, ranked_remedies
 from gankit.diagnose.monitors import replay
 from gankit.errors import GankitError
 from gankit.rundir import CHECKPOINTS, DOCTOR_PLOT, check_run_dir, read_config, read_findings, read_metrics
 
 
-def diagnose(run_dir: str | Path) -> dict[str, Any]:
+def diagnose(run_dir: str | Path, rates: list[dict] | None = None) -> dict[str, Any]:
     """The verdict on a run directory, as the run stands at its last logged step.
 
     Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "headline", "open", "findings"}``:
@@ -32,6 +33,10 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     adds only what the rows cannot show: a divergence seen in the weights (its record also names the
     checkpoint kept). Any other finding comes from the rows, so a stale one written live by an older
     gankit is dropped rather than kept beside today's verdict.
+
+    Each open finding also gets ``ranked_remedies`` (gankit.diagnose.measured): its remedies ordered
+    by how often they fixed that finding in benchmarks/remedies.py, whose measured ``rates`` are read
+    from the shipped remedy_rates.json unless given.
     """
     path = check_run_dir(run_dir)
     config = from_dict(read_config(path))
@@ -45,6 +50,10 @@ def diagnose(run_dir: str | Path) -> dict[str, Any]:
     kept += live_divergence
     findings = sorted(kept, key=lambda f: (f["step"], FINDING_NAMES.index(f["name"])))
     open_names = [f["name"] for f in findings if f.get("ended") is None]
+    rates = load_rates() if rates is None else rates
+    for finding in findings:
+        if finding.get("ended") is None:
+            finding["ranked_remedies"] = ranked_remedies(finding, config, path, finding["remedies"], rates)
     diagnosis = {
         "run_dir": str(path),
         "data": config.data,
@@ -81,8 +90,8 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
         f"run: {diagnosis['run_dir']} ({diagnosis['objective']} on {diagnosis['data']}, "
         f"logged up to step {diagnosis['last_step']})",
     ]
-    # open findings first: they are what to act on now
-    findings = sorted(diagnosis["findings"], key=lambda f: f.get("ended") is not None)
+    # open findings first: they are what to act on now; of those, the one with the best measured fix
+    findings = sorted(diagnosis["findings"], key=lambda f: (f.get("ended") is not None, -_best_rate(f)))
     for finding in findings:
         lines.append("")
         if finding.get("ended") is None:
@@ -95,8 +104,15 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
         lines.append(f"  evidence: {evidence}")
         if finding.get("ended") is None:
             lines.append("  what to change in this run:")
-            lines += [f"    - {remedy}" for remedy in finding["remedies"]]
+            remedies = [r["text"] for r in finding["ranked_remedies"]] if "ranked_remedies" in finding else []
+            lines += [f"    - {remedy}" for remedy in remedies or finding["remedies"]]
     return "\n".join(lines)
+
+
+def _best_rate(finding: dict[str, Any]) -> float:
+    """The highest fix rate the benchmark measured among a finding's remedies (0 without any)."""
+    rates = [r["rate"] for r in finding.get("ranked_remedies", []) if r["status"] == "helped"]
+    return max(rates, default=0.0)
 
 
 def _short(value: Any) -> str:

@@ -18,7 +18,15 @@ from gankit.engine.loop import Trainer
 from gankit.engine.sampling import draw_samples
 from gankit.engine.vae import VAETrainer
 from gankit.errors import GankitError
-from gankit.rundir import CHECKPOINTS, load_latest_checkpoint, read_config
+from gankit.rundir import (
+    CHECKPOINTS,
+    checkpoint_path,
+    checkpoint_step,
+    list_checkpoints,
+    load_checkpoint_file,
+    load_latest_checkpoint,
+    read_config,
+)
 
 
 def make_trainer(config: TrainConfig, data, device, parallel=None) -> Trainer:
@@ -75,3 +83,49 @@ def sample_run(path: str | Path, n: int, seed: int) -> torch.Tensor:
     """``n`` samples of a run's generator, deterministic for ``seed``."""
     generator, config, _ = load_generator(path)
     return draw_samples(generator, n, config.latent_dim, seed)
+
+
+def kept_checkpoint_steps(run_dir: str | Path) -> list[int]:
+    """The steps of a run directory's kept checkpoints, oldest first."""
+    return [checkpoint_step(path) for path in list_checkpoints(Path(run_dir) / CHECKPOINTS)]
+
+
+def checkpoint_at_or_before(run_dir: str | Path, step: int) -> int:
+    """The newest kept checkpoint of ``run_dir`` at or before ``step``; GankitError when there is none."""
+    steps = kept_checkpoint_steps(run_dir)
+    earlier = [kept for kept in steps if kept <= step]
+    if not earlier:
+        kept = ", ".join(str(kept) for kept in steps) or "none"
+        raise GankitError(
+            f"{run_dir} keeps no checkpoint at or before step {step} (kept: {kept}); "
+            "train it with a larger --keep-checkpoints to start from an earlier one"
+        )
+    return earlier[-1]
+
+
+def load_initial_weights(trainer: Trainer, run_dir: str | Path, step: int) -> None:
+    """Put G's, D's and G's EMA weights of ``run_dir``'s checkpoint at ``step`` into a new trainer.
+
+    Only the weights: the optimisers, the RNG and the step count stay the new run's own, so the new
+    config (another learning rate, objective or term) trains from step 0 as a run of its own would,
+    only from these weights. Without an EMA in the checkpoint the new run's EMA starts as G. The
+    networks must have the same shapes (width, depth, latent_dim, pack, ...): a mismatch is one line.
+    """
+    path = checkpoint_path(Path(run_dir) / CHECKPOINTS, step)
+    state = load_checkpoint_file(path, map_location=trainer.device)
+    try:
+        trainer.generator.load_state_dict(state["generator"])
+        trainer.discriminator.load_state_dict(state["discriminator"])
+        if trainer.ema is not None and "ema" in state:
+            trainer.ema.load_state_dict(state["ema"])
+        elif trainer.ema is not None:  # the average starts as G (its first update copies G anyway)
+            trainer.ema.module.load_state_dict(trainer.generator.state_dict())
+    except KeyError as error:
+        raise GankitError(f"checkpoint {path} has no {error} (from another gankit version?)") from None
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GankitError(
+            f"cannot start from {path}: its networks differ from this run's ({first.rstrip(':.')}); "
+            "--init-from keeps the architecture: the same width, depth, latent_dim, latent, pack, "
+            "standardize, spectral_norm and conditional"
+        ) from None

@@ -27,7 +27,15 @@ from gankit.diagnose.thresholds import spelled_out
 from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
-from gankit.engine.restore import load_train_data_and_config, load_trainer_state, make_trainer, model_label
+from gankit.engine.restore import (
+    checkpoint_at_or_before,
+    kept_checkpoint_steps,
+    load_initial_weights,
+    load_train_data_and_config,
+    load_trainer_state,
+    make_trainer,
+    model_label,
+)
 from gankit.errors import GankitError
 from gankit.metrics.diversity import DiversityProbe
 from gankit.metrics.evaluate import metrics_against
@@ -37,6 +45,7 @@ from gankit.rundir import (
     FINDINGS,
     CheckpointWriteError,
     RunDir,
+    check_run_dir,
     load_latest_checkpoint,
     read_config,
     sample_path,
@@ -221,10 +230,15 @@ def train(
     """
     config = spelled_out(config)  # bad monitor thresholds are refused before anything is loaded
     data, resolved = load_train_data_and_config(config)
+    init_lines = []
+    if resolved.init_from is not None:
+        resolved, init_lines = initial_checkpoint(resolved, out)
     group = process_group()  # None unless this process is one rank of a torchrun job
     device = group.device(resolved.device) if group else pick_device(resolved.device)
     resolved, speed_lines = speed.choose(resolved, data, device, parallel=group)
     trainer = make_trainer(resolved, data, device, parallel=group)
+    if resolved.init_from is not None:
+        load_initial_weights(trainer, resolved.init_from, resolved.init_from_step)
     run = None
     if out is not None:
 
@@ -235,9 +249,49 @@ def train(
     if group and group.rank:  # only rank 0 talks
         progress, echo = False, _silent
     echo = echo or _to_stderr
-    for line in speed_lines:
+    for line in init_lines + speed_lines:
         echo(line)
     return _fit(trainer, run, list(callbacks), progress, echo)
+
+
+def initial_checkpoint(config: TrainConfig, out: str | Path | None) -> tuple[TrainConfig, list[str]]:
+    """``init_from``: which checkpoint of the source run a new run starts from (weights only).
+
+    ``init_from_step`` picks the newest kept checkpoint at or before it; without it, the kept checkpoint
+    nearest the step where the doctor detected the source's first open finding (the latest checkpoint
+    when nothing is open): where a user watching the run would have stopped it. Returns the config with
+    the source's absolute path and the step used (what config.json records) and a line saying which.
+    """
+    from gankit.diagnose.doctor import diagnose  # the doctor replays the monitors: only --init-from needs it
+
+    source = check_run_dir(config.init_from).resolve()
+    if out is not None and Path(out).resolve() == source:
+        raise GankitError(
+            f"--out must differ from --init-from ({source}): the source run is read, never replaced"
+        )
+    trained_on = read_config(source).get("data")
+    if trained_on != config.data:
+        raise GankitError(
+            f"--init-from {source} was trained on {trained_on!r}, this run trains on {config.data!r}: "
+            "a run can only start from weights trained on the same data"
+        )
+    steps = kept_checkpoint_steps(source)
+    if not steps:
+        raise GankitError(f"--init-from {source} has no checkpoint to start from")
+    if config.init_from_step is not None:
+        step = checkpoint_at_or_before(source, config.init_from_step)
+        why = f"the newest kept at or before step {config.init_from_step:,}"
+    else:
+        detected = [f for f in diagnose(source)["findings"] if f.get("ended") is None]
+        if detected:
+            first = min(detected, key=lambda finding: finding["detected_at"])
+            step = min(steps, key=lambda kept: (abs(kept - first["detected_at"]), kept))
+            detected_at, name = first["detected_at"], first["name"]
+            why = f"the kept one nearest step {detected_at:,}, where the doctor detected {name}"
+        else:
+            step, why = steps[-1], "its latest: the doctor finds nothing open in it"
+    line = f"starting from the weights of {source} at step {step:,} ({why}); fresh optimisers, step 0"
+    return config.replace(init_from=str(source), init_from_step=step), [line]
 
 
 def resume(

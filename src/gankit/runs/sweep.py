@@ -602,8 +602,23 @@ def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, c
         "eval": evaluated,  # ... and for any `gankit eval` key the sweep computed
         "evaluations": evaluation_columns(rows),  # the validation curves (compare.settled)
         "config": read_config(run_dir),  # the resolved config: compare's --by and its budget checks
+        "doctor": doctor_verdict(run_dir),  # what `gankit doctor` finds in it (benchmarks/remedies.py)
     }
     trial.set_user_attr("result", json.loads(dumps(stored)))  # non-finite numbers as null
+
+
+def doctor_verdict(run_dir: Path) -> dict | None:
+    """`gankit doctor`'s findings in a finished trial, kept with its result: the replay needs every
+    row of metrics.jsonl, which the study does not keep (None: nothing logged to diagnose)."""
+    from gankit.diagnose.doctor import diagnose  # the monitors' replay: only a finished trial needs it
+
+    try:
+        diagnosis = diagnose(run_dir)
+    except GankitError:
+        return None
+    keys = ("name", "step", "detected_at", "ended")
+    findings = [{key: finding.get(key) for key in keys} for finding in diagnosis["findings"]]
+    return {"verdict": diagnosis["verdict"], "open": diagnosis["open"], "findings": findings}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,132 @@
+"""Remedies ranked by how often they fixed the same finding in gankit's own benchmark.
+
+benchmarks/remedies.py breaks runs on purpose (a collapsed grid, a too-strong D, ...), applies each
+candidate remedy at the broken run's budget, restarting from scratch or starting from the broken
+run's checkpoint where the finding was detected (``--init-from``), and counts a run as fixed when the
+finding is closed at its end *and* the outcome metric recovered. It writes the counts to
+``remedy_rates.json`` beside this module (its only writer; docs/benchmarks/remedies.md is the page).
+
+:func:`ranked_remedies` turns them into what the doctor prints for one open finding: the measured
+remedies of the benchmark case nearest the run (same data and objective, else same data, else any)
+ordered by their fix rate, each with its basis ("fixed 4 of 5 collapsed grid runs (restart with
+--coverage-weight 10)"); then the remedies of :mod:`gankit.diagnose.remedies` that were never
+measured, said so; last the measured ones that fixed none. A remedy the run already applies (every
+value of it equal to the run's) is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from gankit.config import TrainConfig, to_dict
+from gankit.engine.restore import kept_checkpoint_steps
+
+RATES_FILE = Path(__file__).with_name("remedy_rates.json")
+WAYS = ("restart", "init-from", "sampling")  # a fresh run; from the broken run's checkpoint; no training
+_FLAG = re.compile(r"--[a-z0-9][a-z0-9-]*(?: (?!--)[^\s()]+)?")
+
+
+def load_rates(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The benchmark's measured rates (an empty list where it has measured nothing yet)."""
+    path = RATES_FILE if path is None else Path(path)
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text())["rates"]
+
+
+def flag_set(text: str) -> frozenset[str]:
+    """The ``--flag value`` pairs in a remedy's text: how a suggestion is matched with a measurement."""
+    return frozenset(_FLAG.findall(text))
+
+
+def cases_for(name: str, config: TrainConfig, rates: list[dict]) -> list[dict]:
+    """The rates of finding ``name`` from the benchmark cases nearest this run: the same data and
+    objective, else the same data, else every case of that finding."""
+    rows = [row for row in rates if row["finding"] == name]
+    for near in (
+        lambda row: (row["data"], row["objective"]) == (config.data, config.objective),
+        lambda row: row["data"] == config.data,
+    ):
+        if any(near(row) for row in rows):
+            return [row for row in rows if near(row)]
+    return rows
+
+
+def already_applied(row: dict, config: TrainConfig) -> bool:
+    """Whether the run already has every value the remedy sets (then suggesting it says nothing)."""
+    values = to_dict(config)
+    return row["way"] != "sampling" and all(values.get(key) == value for key, value in row["values"].items())
+
+
+def command(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> str:
+    """What a user types to apply a measured remedy to this run, the way the benchmark applied it."""
+    if row["way"] == "sampling":
+        return f"gankit eval {run_dir} {row['flags']}"
+    if row["way"] == "restart":
+        return f"restart with {row['flags']}"
+    kept = kept_checkpoint_steps(run_dir)
+    if not kept:
+        return f"--init-from {run_dir} {row['flags']} (this run kept no checkpoint)"
+    step = min(kept, key=lambda s: (abs(s - finding["detected_at"]), s))  # what --init-from picks
+    return f"--init-from {run_dir}:{step} {row['flags']} --steps {max(1, config.steps - step)}"
+
+
+def basis(row: dict) -> str:
+    """ "fixed 4 of 5 collapsed grid runs", with the Wilson 95 % interval of the rate."""
+    low, high = row["interval"]
+    return f"fixed {row['fixed']} of {row['n']} {row['runs']} (95 % interval {low:.0%}-{high:.0%})"
+
+
+def ranked_remedies(
+    finding: dict, config: TrainConfig, run_dir: str | Path, folklore: list[str], rates: list[dict]
+) -> list[dict[str, Any]]:
+    """The remedies for one open finding of a run, best measured first (see the module docstring).
+
+    Each is ``{"text", "status", "remedy", "way", "flags", "command", "fixed", "n", "rate",
+    "interval", "case"}``; status is "helped", "not measured" or "did not help" (fixed 0 of n). The
+    measured numbers are None for a remedy that was not measured.
+    """
+    measured = [row for row in cases_for(finding["name"], config, rates) if not already_applied(row, config)]
+    ranked = []
+    for row in sorted(measured, key=lambda r: (-r["fixed"] / r["n"], -r["n"], WAYS.index(r["way"]))):
+        how = command(row, run_dir, config, finding)
+        helped = row["fixed"] > 0
+        text = f"{basis(row)} ({how})" if helped else f"{how}: did not help in the benchmark ({basis(row)})"
+        ranked.append(
+            {
+                "text": text,
+                "status": "helped" if helped else "did not help",
+                "remedy": row["remedy"],
+                "way": row["way"],
+                "flags": row["flags"],
+                "command": how,
+                "fixed": row["fixed"],
+                "n": row["n"],
+                "rate": row["fixed"] / row["n"],
+                "interval": row["interval"],
+                "case": row["case"],
+            }
+        )
+    measured_flags = {flag_set(row["flags"]) for row in measured}
+    unmeasured = [line for line in folklore if flag_set(line) not in measured_flags or not flag_set(line)]
+    extra = [
+        {
+            "text": f"{line} (not measured)",
+            "status": "not measured",
+            "remedy": None,
+            "way": None,
+            "flags": " ".join(sorted(flag_set(line))) or None,
+            "command": None,
+            "fixed": None,
+            "n": None,
+            "rate": None,
+            "interval": None,
+            "case": None,
+        }
+        for line in unmeasured
+    ]
+    helped = [entry for entry in ranked if entry["status"] == "helped"]
+    return helped + extra + [entry for entry in ranked if entry["status"] == "did not help"]

@@ -1,0 +1,168 @@
+"""The doctor's remedies ordered by the benchmark's measured fix rates (a fixture rates file, not the
+shipped one): order, wording, the basis of each rate, and what --json carries."""
+
+from __future__ import annotations
+
+import json
+
+from gankit.config import TrainConfig, to_dict
+from gankit.diagnose import measured
+from gankit.diagnose.doctor import diagnose, format_diagnosis
+
+
+def rate(remedy, flags, values, way, fixed, n=5, data="grid", objective="ns", interval=(0.1, 0.9)):
+    return {
+        "finding": "mode-collapse",
+        "case": f"{data}-{objective}",
+        "runs": f"collapsed {data} runs",
+        "data": data,
+        "objective": objective,
+        "remedy": remedy,
+        "way": way,
+        "flags": flags,
+        "values": values,
+        "fixed": fixed,
+        "n": n,
+        "interval": list(interval),
+    }
+
+
+RATES = [
+    rate("pack", "--pack 2", {"pack": 2}, "restart", 0),
+    rate("ema", "--ema-decay 0.999", {"ema_decay": 0.999}, "restart", 2),
+    rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 5, interval=(0.57, 1.0)),
+    rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "init-from", 3),
+    rate("refine", "--refine drs", {}, "sampling", 1),
+    rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 0, data="ring"),
+]
+
+
+def collapsed_run(path, checkpoints=(), **config):
+    """A grid run whose last evaluations cover 2 of 25 modes with good samples: mode collapse."""
+    values = dict(data="grid", objective="ns", steps=1000, eval_every=100) | config
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(**values))))
+    rows = [
+        {"step": step, "eval_w1": 1.0, "eval_modes": 2, "eval_modes_total": 25, "eval_high_quality": 0.9}
+        for step in range(100, 1001, 100)
+    ]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (path / "checkpoints").mkdir()
+    for step in checkpoints:
+        (path / "checkpoints" / f"step_{step:08d}.pt").write_bytes(b"")
+    return path
+
+
+def collapse(report):
+    return next(f for f in report["findings"] if f["name"] == "mode-collapse")
+
+
+def test_measured_remedies_come_first_by_rate_then_unmeasured_then_those_that_did_not_help(tmp_path):
+    run = collapsed_run(tmp_path / "run", checkpoints=(200, 400, 600))
+    finding = collapse(diagnose(run, rates=RATES))
+    ranked = finding["ranked_remedies"]
+    statuses = [entry["status"] for entry in ranked]
+    assert statuses == sorted(statuses, key=["helped", "not measured", "did not help"].index)
+    helped = [(e["remedy"], e["way"], e["fixed"]) for e in ranked if e["status"] == "helped"]
+    assert helped == [
+        ("coverage", "restart", 5),
+        ("coverage", "init-from", 3),
+        ("ema", "restart", 2),
+        ("refine", "sampling", 1),
+    ]
+    assert ranked[-1]["remedy"] == "pack" and ranked[-1]["status"] == "did not help"
+    # the folklore's --pack 2 and --ema-decay lines were measured: said once, with their numbers
+    texts = [entry["text"] for entry in ranked]
+    assert sum("--pack 2" in text for text in texts) == 1
+    assert sum("--ema-decay 0.999" in text for text in texts) == 1
+    assert any("--objective wgan-gp" in t and t.endswith("(not measured)") for t in texts)
+    first = ranked[0]
+    assert first["text"] == (
+        "fixed 5 of 5 collapsed grid runs (95 % interval 57%-100%) (restart with --coverage-weight 10)"
+    )
+    assert ranked[-1]["text"].startswith("restart with --pack 2: did not help in the benchmark (fixed 0 of 5")
+
+
+def test_init_from_command_names_the_checkpoint_nearest_the_detection_and_the_remaining_steps(tmp_path):
+    run = collapsed_run(tmp_path / "run", checkpoints=(200, 400, 600))
+    finding = collapse(diagnose(run, rates=RATES))
+    entry = next(e for e in finding["ranked_remedies"] if e["way"] == "init-from")
+    nearest = min((200, 400, 600), key=lambda s: (abs(s - finding["detected_at"]), s))
+    assert entry["command"] == f"--init-from {run}:{nearest} --coverage-weight 10 --steps {1000 - nearest}"
+    sampling = next(e for e in finding["ranked_remedies"] if e["way"] == "sampling")
+    assert sampling["command"] == f"gankit eval {run} --refine drs"
+
+
+def test_the_nearest_case_is_used_and_what_the_run_already_does_is_left_out(tmp_path):
+    ring = rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 0, data="ring")
+    grid = rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 4)
+    report = diagnose(collapsed_run(tmp_path / "grid"), rates=[ring, grid])
+    coverage = [e for e in collapse(report)["ranked_remedies"] if e["remedy"] == "coverage"]
+    assert [e["fixed"] for e in coverage] == [4]  # the grid case, not the ring's
+    applied = diagnose(collapsed_run(tmp_path / "has", coverage_weight=10.0), rates=[grid])
+    assert all(e["remedy"] != "coverage" for e in collapse(applied)["ranked_remedies"])
+    other = measured.cases_for("mode-collapse", TrainConfig(data="spiral"), [ring, grid])
+    assert other == [ring, grid]  # no case on this data: every case of the finding, each naming its data
+
+
+def test_without_measurements_every_remedy_says_not_measured(tmp_path):
+    finding = collapse(diagnose(collapsed_run(tmp_path / "run"), rates=[]))
+    assert finding["ranked_remedies"] and all(
+        e["status"] == "not measured" for e in finding["ranked_remedies"]
+    )
+    assert [e["text"] for e in finding["ranked_remedies"]] == [
+        f"{r} (not measured)" for r in finding["remedies"]
+    ]
+
+
+def test_the_printed_verdict_opens_with_the_finding_and_lists_the_best_remedy_first(tmp_path):
+    text = format_diagnosis(diagnose(collapsed_run(tmp_path / "run"), rates=RATES))
+    assert text.splitlines()[0].startswith("verdict: problems now: mode-collapse")
+    remedies = text.split("what to change in this run:\n")[1].splitlines()
+    assert remedies[0] == "    - " + RATES[2]["runs"].join(["fixed 5 of 5 ", " (95 % interval 57%-100%)"]) + (
+        " (restart with --coverage-weight 10)"
+    )
+
+
+def test_json_carries_rate_n_flags_and_way(cli, tmp_path, monkeypatch):
+    rates_file = tmp_path / "rates.json"
+    rates_file.write_text(json.dumps({"rates": RATES}))
+    monkeypatch.setattr(measured, "RATES_FILE", rates_file)
+    code, out, err = cli("doctor", collapsed_run(tmp_path / "run"), "--json")
+    assert code == 0, err
+    entry = collapse(json.loads(out))["ranked_remedies"][0]
+    assert (entry["rate"], entry["n"], entry["flags"], entry["way"]) == (
+        1.0,
+        5,
+        "--coverage-weight 10",
+        "restart",
+    )
+    assert entry["interval"] == [0.57, 1.0] and entry["case"] == "grid-ns"
+
+
+def test_flags_are_matched_as_sets_of_flag_value_pairs():
+    line = "D sees 1 sample(s) at once: let it see 2 (PacGAN: --pack 2)"
+    assert measured.flag_set(line) == {"--pack 2"}
+    assert measured.flag_set("--objective rpgan --ema-decay 0.999") == {
+        "--objective rpgan",
+        "--ema-decay 0.999",
+    }
+    assert measured.flag_set("(--spectral-norm)") == {"--spectral-norm"}
+
+
+def test_of_two_open_findings_the_one_with_a_measured_fix_is_printed_first(tmp_path):
+    """The issue's collapsed grid run: no-progress opens before mode-collapse, but only mode-collapse has
+    a remedy that the benchmark saw work, so the doctor's advice opens with it."""
+    rows = [
+        {"step": step, "eval_w1": 0.8 if step == 100 else 1.5, "eval_modes": 20 if step < 700 else 2}
+        | {"eval_modes_total": 25, "eval_high_quality": 0.9}
+        for step in range(100, 2001, 100)
+    ]
+    run = collapsed_run(tmp_path / "run", steps=2000, monitor_patience=300)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    report = diagnose(run, rates=RATES)
+    assert report["open"] == ["no-progress", "mode-collapse"]  # in the order they started
+    text = format_diagnosis(report)
+    body = text.split("\n\n", 1)[1]
+    assert body.startswith("mode-collapse: open since")
+    assert text.index("mode-collapse: open") < text.index("no-progress: open")
