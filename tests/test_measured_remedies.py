@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gankit.config import TrainConfig, to_dict
+from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.diagnose import measured
 from gankit.diagnose.doctor import diagnose, format_diagnosis
 
@@ -41,7 +41,7 @@ def collapsed_run(path, checkpoints=(), **config):
     """A grid run whose last evaluations cover 2 of 25 modes with good samples: mode collapse."""
     values = dict(data="grid", objective="ns", steps=1000, eval_every=100) | config
     path.mkdir()
-    (path / "config.json").write_text(json.dumps(to_dict(TrainConfig(**values))))
+    (path / "config.json").write_text(json.dumps(to_dict(from_dict(values))))
     rows = [
         {"step": step, "eval_w1": 1.0, "eval_modes": 2, "eval_modes_total": 25, "eval_high_quality": 0.9}
         for step in range(100, 1001, 100)
