@@ -9,7 +9,8 @@ repository, and the page is written from those journals alone (``--render``).
    configurations of their two learning rates, 10 random then TPE, each trained for 300 CPU-seconds
    (``time_budget_s``, one thread, fp32) with the tuning seed 0, its FID on the *validation* part
    (``validation_fraction`` 0.5: a validation quarter and a test quarter of the digits) evaluated
-   every 250 steps and cut by successive halving at 750, 2,250 and 6,750 steps.
+   every 250 steps and cut by successive halving at 500, 1,500, 4,500 and 13,500 steps (a third
+   of the trials goes on at each cut).
 2. Report seeds: each cell's best configuration (lowest validation FID) is trained again on 5 report
    seeds (100..104), every checkpoint kept. In each run the checkpoint with the lowest validation FID
    is chosen (``gankit.metrics.evaluate.select_checkpoint``); only that checkpoint is scored on the
@@ -21,10 +22,11 @@ repository, and the page is written from those journals alone (``--render``).
 
 Cost, measured with one thread on the loaded 2-core machine: a generator step of the width-32 DCGANs
 at batch 64 takes about 20 ms of CPU for ns, 45 for the VAE and 110 for WGAN-GP (5 critic steps), an
-evaluation (2,500 samples) 0.2-0.5 s, so a full trial is 300 CPU-s of training plus ~5 % evaluations
-(ns buys ~15,000 steps, WGAN-GP ~2,700). Successive halving makes 40 configurations cost about 9
-full trials, and the 5 seeds add 5: 3 cells x 14 full trials x ~320 s = about 4 CPU-hours; with
---workers 2 on two free cores about 2 hours. The longest trial takes about 6 CPU-minutes.
+evaluation (2,500 samples) 0.2-0.5 s; a full trial is 300 CPU-s of training plus ~5 % evaluations,
+~320 s (ns buys ~15,000 steps, the VAE ~6,500, WGAN-GP ~2,700; the longest trial about 6 CPU-minutes).
+Successive halving makes 40 configurations cost about 6 full trials for ns, 9 for the VAE and 14 for
+WGAN-GP (whose short runs reach the cuts late), and the 5 seeds add 5 each: 44 full trials x 320 s =
+about 4 CPU-hours; with --workers 2 on two free cores about 2 hours.
 
     nice -n 10 python benchmarks/images.py --workers 2   # run or continue, then write the page
     python benchmarks/images.py --render                  # the page from benchmarks/journals/ alone

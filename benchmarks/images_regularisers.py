@@ -18,10 +18,11 @@ images_seeds_<recipe>.journal for the report seeds and their test scores):
    settled, ranked by test FID; the others as curves; each search's cost and whether it flattened.
 
 Cost, measured with one thread on the loaded 2-core machine: a generator step costs about 20 ms of
-CPU for plain ns and 35 ms with SN, DiffAugment and R1 together; a full trial is 300 CPU-s of training
-plus ~5 % evaluations. Successive halving makes 40 configurations cost about 9 full trials, and the 5
-seeds add 5: 8 recipes x 14 full trials x ~320 s = about 10 CPU-hours; with --workers 2 on two free
-cores about 5 hours. The longest trial takes about 6 CPU-minutes.
+CPU for plain ns and 35 ms with SN, DiffAugment and R1 together (8,500-15,000 steps in the budget); a
+full trial is 300 CPU-s of training plus ~5 % evaluations, ~320 s (the longest about 6 CPU-minutes).
+Successive halving (cuts at 500, 1,500, 4,500 and 13,500 steps) makes 40 configurations cost about 6-8
+full trials, and the 5 seeds add 5: 8 recipes x ~13 full trials x 320 s = about 9 CPU-hours; with
+--workers 2 on two free cores about 5 hours.
 
     nice -n 10 python benchmarks/images_regularisers.py --workers 2   # run or continue, write the page
     python benchmarks/images_regularisers.py --render                  # the page from the journals alone
@@ -43,7 +44,7 @@ from journaled import guarded, plot_search, search_lines, seeds_text
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "benchmarks" / "specs" / f"images_recipes{suffix}.toml" for suffix in ("", "_r1")]
 PLAIN = "ns"  # the recipe every other one is measured against: today's image GAN
-EXPECTED_CPU_HOURS = 10  # see the module docstring
+EXPECTED_CPU_HOURS = 9  # see the module docstring
 PREFIX = "images_recipes"  # journals: images_recipes{,_r1}.journal, images_recipes_seeds_<recipe>.journal
 
 
