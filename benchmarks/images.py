@@ -82,12 +82,13 @@ CHOSEN = "chosen.json"  # OUT/chosen.json: each cell's seed runs, chosen steps a
 TEST = "test"  # a seed run's test score: the study <seeds sweep>/test/<run dir> in the seeds' journal
 
 
-def search_spec(path: Path, quick: bool) -> str:
-    """The search spec as shipped, or shrunk for --quick."""
+def search_spec(path: Path, quick: bool, quick_grid: dict | None = None) -> str:
+    """The search spec as shipped, or shrunk for --quick (``quick_grid``: [grid] lists it replaces)."""
     if not quick:
         return path.read_text()
     values = tomllib.loads(path.read_text()) | QUICK
     values["base"] |= QUICK_BASE
+    values["grid"] |= quick_grid or {}
     return toml_text(values)
 
 
@@ -137,26 +138,31 @@ def keep_test(journal: Path, seeds_spec_text: str, run_dir: str, record: dict) -
 
 
 def choose_and_test(run_dir: Path, samples: int) -> dict:
-    """The run's validation-chosen checkpoint and its test metrics (``test_*``); then only the chosen
-    and the last checkpoint are kept (a few MB each, dozens per run)."""
+    """The run's validation-chosen checkpoint and its test metrics (``test_*``)."""
     chosen = select_checkpoint(run_dir, n=samples, seed=sweeps.EVAL_SEED)
     record = {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
-    record |= {f"test_{key}": value for key, value in chosen["test"].items()}
+    return record | {f"test_{key}": value for key, value in chosen["test"].items()}
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Keep only the chosen checkpoint (step ``keep``) and the last (a few MB each, dozens per run)."""
     for checkpoint in list_checkpoints(run_dir / "checkpoints")[:-1]:
-        if checkpoint_step(checkpoint) != chosen["step"]:
+        if checkpoint_step(checkpoint) != keep:
             checkpoint.unlink()
             checksum_path(checkpoint).unlink(missing_ok=True)
-    return record
 
 
 def test_report_seeds(cell: Cell, sweep_dir: Path, journal: Path, samples: int) -> None:
     """Score every finished report seed of a cell on the test part, once (its run directory must be
-    here: a clone that lost it before its score was kept reruns nothing and shows the seed untested)."""
+    here: a clone that lost it before its score was kept reruns nothing and shows the seed untested).
+    The score is kept in the journal before any checkpoint goes, so a stop in between loses nothing."""
     done = read_tests(journal, cell.seeds_text)
     for record in cell.complete_seeds:
         run_dir = sweep_dir / record.path
         if str(record.path) not in done and (run_dir / "checkpoints").is_dir():
-            keep_test(journal, cell.seeds_text, str(record.path), choose_and_test(run_dir, samples))
+            tested = choose_and_test(run_dir, samples)
+            keep_test(journal, cell.seeds_text, str(record.path), tested)
+            prune_checkpoints(run_dir, tested["chosen_step"])
 
 
 def tests_of(cell: Cell, journals: Path, prefix: str) -> list[dict]:
@@ -361,13 +367,13 @@ def chosen_runs(cells: list[Cell], journals: Path, out: Path, prefix: str) -> di
     return chosen
 
 
-def arguments(argv, name: str, doc: str):
+def arguments(argv, name: str, doc: str, quick_help: str = QUICK_HELP):
     def more(parser) -> None:
         parser.add_argument("--render", action="store_true", help="only write the page, from the journals")
         parser.add_argument("--journals", type=Path, help="(benchmarks/journals; --quick: OUT/journals)")
         parser.add_argument("--page", type=Path, help="(docs/benchmarks/<name>.md; --quick: OUT/)")
 
-    args = driver_arguments(argv, name, doc, QUICK_HELP, more)
+    args = driver_arguments(argv, name, doc, quick_help, more)
     args.journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)
     page_name = name.replace("-", "_") + ".md"
     args.page = args.page or (
@@ -376,10 +382,12 @@ def arguments(argv, name: str, doc: str):
     return args
 
 
-def measure(args, spec_paths: list[Path], label, prefix: str) -> tuple[list[tuple[Path, str]], list[Cell]]:
+def measure(
+    args, spec_paths: list[Path], label, prefix: str, quick_grid: dict | None = None
+) -> tuple[list[tuple[Path, str]], list[Cell]]:
     """Run or continue the searches and report seeds (journals named ``prefix``_...), test the finished
     seeds once; the cells as the journals keep them."""
-    specs = [(path, search_spec(path, args.quick)) for path in spec_paths]
+    specs = [(path, search_spec(path, args.quick, quick_grid)) for path in spec_paths]
     samples = 300 if args.quick else CHOICE_SAMPLES
     journals, seeds = args.journals, args.seeds
     if not args.render:

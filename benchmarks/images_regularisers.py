@@ -38,13 +38,14 @@ import sys
 from pathlib import Path
 
 import tomllib
-from images import arguments, arms_table, measure, test_row
+from images import QUICK_HELP, arguments, arms_table, measure, test_row
 from journaled import guarded, plot_search, search_lines, seeds_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "benchmarks" / "specs" / f"images_recipes{suffix}.toml" for suffix in ("", "_r1")]
 PLAIN = "ns"  # the recipe every other one is measured against: today's image GAN
 EXPECTED_CPU_HOURS = 9  # see the module docstring
+QUICK_GRID = {"spectral_norm": [False, True], "augment": [[]]}  # --quick: ns, ns + SN, ns + R1, ns + SN + R1
 PREFIX = "images_recipes"  # journals: images_recipes{,_r1}.journal, images_recipes_seeds_<recipe>.journal
 
 
@@ -134,10 +135,10 @@ def _below(row: dict, other: dict) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv, "images-regularisers", __doc__)
+    args = arguments(argv, "images-regularisers", __doc__, "4 recipes without DiffAugment, " + QUICK_HELP)
 
     def body() -> None:
-        specs, cells = measure(args, SPECS, recipe_label, PREFIX)
+        specs, cells = measure(args, SPECS, recipe_label, PREFIX, QUICK_GRID)
         cells.sort(key=lambda cell: (len(cell.label), cell.label))
         args.page.parent.mkdir(parents=True, exist_ok=True)
         plot_search(cells, "minimize", "FID", args.page.parent / "images_regularisers_search.png")

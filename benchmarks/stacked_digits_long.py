@@ -179,12 +179,12 @@ def render(args, spec: dict, records: list, unit: int, curves: dict[str, list[di
         f" torch {torch.__version__}; one thread a run, fp32.",
         "",
         "[stacked_digits.md](stacked_digits.md) ranks ns, hinge and WGAN-GP with and without PacGAN2 and"
-        f" EMA at one CPU budget a run. Here the leader of its {TABLE_BUDGET_S} CPU-s table is trained"
-        " longer:",
+        f" EMA at one CPU budget a run. Here the leader of its earlier {TABLE_BUDGET_S} CPU-s table (8"
+        " trials a cell, before the 40-configuration searches) is trained longer:",
         "",
         f"- **Recipe.** {cell_label(base)} (ema_decay {base['ema_decay']}, ramp-up"
         f" {base['ema_rampup']}), g_lr={base['g_lr']:g}, d_lr={base['d_lr']:g}: the configuration"
-        f" stacked_digits.md's search chose at {TABLE_BUDGET_S} CPU-s (tuning seed 0), as that table"
+        f" that search chose at {TABLE_BUDGET_S} CPU-s (tuning seed 0), as that table"
         f" prints it (two significant digits). DCGAN networks of width {base['width']}, batch"
         f" {base['batch_size']}. No search at the longer budget: a configuration tuned for it might do"
         " better.",
