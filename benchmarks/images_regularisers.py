@@ -33,6 +33,7 @@ Stopped (Ctrl-C, SIGTERM), the same command continues; finished trials are never
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ from pathlib import Path
 import tomllib
 from images import QUICK_HELP, arguments, arms_table, measure, test_row
 from journaled import guarded, plot_search, search_lines, seeds_text
+from mode_coverage import params_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "benchmarks" / "specs" / f"images_recipes{suffix}.toml" for suffix in ("", "_r1")]
@@ -118,6 +120,7 @@ def render(cells, specs, args, journals: Path) -> str:
         "## What it shows",
         "",
         f"- {verdict}",
+        f"- {validation_choice(cells)}",
         "",
         *search_lines(cells, "minimize", "fid", "images_regularisers_search.png"),
         "What it cannot show: one data set of 8x8 digits, one network size and one CPU budget; R1 is"
@@ -128,6 +131,22 @@ def render(cells, specs, args, journals: Path) -> str:
         " not with published FIDs.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def validation_choice(cells) -> str:
+    """The recipe the `digits` preset would take, chosen on validation FID alone (the searches' best
+    trials at the tuning seed; the report seeds and the test part choose nothing)."""
+    if any(cell.best is None or len(cell.finished) < cell.trials for cell in cells):
+        return "The recipe for the `digits` preset is chosen on validation once every search has finished."
+    best = min(cells, key=lambda cell: cell.best["value"])
+    keys = {key: value for key, value in best.best["cell"].items() if value}
+    extra = ", ".join(f"{key} = {json.dumps(value)}" for key, value in keys.items()) or "nothing more"
+    return (
+        f"**Chosen on validation:** {best.label} ({params_text(best.best['params'])}) has the lowest"
+        f" validation FID of every search, {best.best['value']:.3g}. If it is also below the `digits`"
+        " preset's choice in [images.md](images.md) (plain ns or WGAN-GP, chosen the same way), the"
+        f" preset in `src/gankit/presets.py` takes its searched values above and {extra}."
+    )
 
 
 def _below(row: dict, other: dict) -> bool:
