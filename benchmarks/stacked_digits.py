@@ -138,6 +138,8 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
             f" Its CI overlaps {', '.join(tied)}: at this budget the table does not tell them apart."
             if tied
             else " Its CI lies below every other row's."
+            if len(ranked) > 1
+            else " The only arm ranked."
         )
     ]
     reached = [label for label in ranked if rows[label]["mean"] <= GOAL_KL]
