@@ -124,3 +124,26 @@ def test_a_stopped_driver_says_so_in_one_line_and_exits_non_zero(tmp_path, monke
         assert signal.getsignal(signal.SIGTERM) == previous  # restored once the driver ends
     line = "stopped; the journal keeps 0 finished trials; the same command continues\n"
     assert capsys.readouterr().err == line * 2
+
+
+def test_the_regulariser_recipes_are_named_and_chosen_on_validation_alone():
+    regularisers = pytest.importorskip("images_regularisers")
+    from journaled import Cell
+
+    assert regularisers.recipe_label({"objective": "ns"}) == "ns"
+    # an R1 recipe's gamma is searched: read_cells passes it as True
+    full = {"objective": "ns", "spectral_norm": True, "r1_gamma": True, "augment": ["cutout"]}
+    assert regularisers.recipe_label(full) == "ns + SN + R1 + DiffAugment"
+
+    def cell(label, value, grid, finished=True):
+        made = Cell(label, Path("spec.toml"), "trials = 0\n" if finished else "trials = 5\n", grid)
+        made.best = {"value": value, "params": {"g_lr": 0.002}, "cell": grid}
+        return made
+
+    plain, sn = cell("ns", 40.0, {"spectral_norm": False}), cell("ns + SN", 30.0, {"spectral_norm": True})
+    text = regularisers.validation_choice([plain, sn])
+    assert (
+        text.startswith("**Chosen on validation:** ns + SN (g_lr=0.002)") and "spectral_norm = true" in text
+    )
+    waiting = regularisers.validation_choice([plain, cell("ns + SN", 30.0, {}, finished=False)])
+    assert "once every search has finished" in waiting
