@@ -1,344 +1,422 @@
-"""GAN vs VAE on digits, fair by construction: equal CPU time, tuned learning rates, held-out test.
+"""GAN vs VAE on digits, fair by construction: equal CPU time, an equal search, settled runs, held-out test.
 
-A thin driver over `gankit sweep` and `gankit compare` (as benchmarks/mode_coverage.py):
+A driver over `gankit sweep` whose record is its journals (as benchmarks/mode_coverage.py): every
+sweep keeps its Optuna studies in a journal file under benchmarks/journals/, committed with the
+repository, and the page is written from those journals alone (``--render``).
 
 1. Search: benchmarks/specs/images_{vae,gan}.toml give the VAE, the non-saturating GAN (ns) and
-   WGAN-GP, with the same DCGAN networks (the VAE's decoder is the generator), the same number of
-   Optuna trials over their two learning rates, each trial the same CPU-time budget
-   (``time_budget_s``). Half of the digits are held out from training (``validation_fraction``):
-   a fixed validation quarter and a fixed test quarter. A trial's score is the FID of its last
-   checkpoint on the validation part.
-2. Seeds: each model's best configuration is trained again on fresh seeds (100, 101, ...).
-3. Checkpoint choice and report: in every seed run, the checkpoint with the lowest validation FID
-   is chosen (``gankit.metrics.evaluate.select_checkpoint``); only that checkpoint is then scored on
-   the test part, whose numbers go into the run's eval.json as ``test_fid``, ``test_kid``, ... The
-   table is `gankit compare` of them (95 % t intervals of the mean) beside the test part's real-vs-real floor.
+   WGAN-GP, with the same DCGAN networks (the VAE's decoder is the generator), the same search: 40
+   configurations of their two learning rates, 10 random then TPE, each trained for 300 CPU-seconds
+   (``time_budget_s``, one thread, fp32) with the tuning seed 0, its FID on the *validation* part
+   (``validation_fraction`` 0.5: a validation quarter and a test quarter of the digits) evaluated
+   every 250 steps and cut by successive halving at 500, 1,500, 4,500 and 13,500 steps (a third
+   of the trials goes on at each cut).
+2. Report seeds: each cell's best configuration (lowest validation FID) is trained again on 5 report
+   seeds (100..104), every checkpoint kept. In each run the checkpoint with the lowest validation FID
+   is chosen (``gankit.metrics.evaluate.select_checkpoint``); only that checkpoint is scored on the
+   test part, once, and kept in the seeds' journal (a study of its own beside the sweep's).
+3. Page (docs/benchmarks/images.md): per cell the search's cost and best-so-far curve, and whether it
+   flattened; the arms whose report seeds' validation FID settled (gankit.stats.settled),
+   ranked by test FID with both budgets (generator steps, CPU-s); the others as curves only; the
+   tuning and report seeds; and the `digits` preset re-chosen on validation FID.
 
-    nice -n 10 python benchmarks/images.py --workers 2     # full: docs/benchmarks/images.md (+ .png)
-    python benchmarks/images.py --quick                     # smoke test: tiny budget, runs/images-quick
+Cost, measured with one thread on the loaded 2-core machine: a generator step of the width-32 DCGANs
+at batch 64 takes about 20 ms of CPU for ns, 45 for the VAE and 110 for WGAN-GP (5 critic steps), an
+evaluation (2,500 samples) 0.2-0.5 s; a full trial is 300 CPU-s of training plus ~5 % evaluations,
+~320 s (ns buys ~15,000 steps, the VAE ~6,500, WGAN-GP ~2,700; the longest trial about 6 CPU-minutes).
+Successive halving makes 40 configurations cost about 6 full trials for ns, 9 for the VAE and 14 for
+WGAN-GP (whose short runs reach the cuts late), and the 5 seeds add 5 each: 44 full trials x 320 s =
+about 4 CPU-hours; with --workers 2 on two free cores about 2 hours.
 
-Rerunning the same command resumes every sweep (finished trials are kept); the checkpoint choice
-of a seed run is computed once (kept in its eval.json). `gankit figure vae-vs-gan` draws the chosen
-runs (it reads OUT/chosen.json).
+    nice -n 10 python benchmarks/images.py --workers 2   # run or continue, then write the page
+    python benchmarks/images.py --render                  # the page from benchmarks/journals/ alone
+    python benchmarks/images.py --quick                   # smoke test (tiny budget, temp journals)
+
+Stopped (Ctrl-C, SIGTERM), each running trial saves a checkpoint and the same command continues; in a
+fresh clone the committed journals keep every finished trial (never rerun). Commit
+benchmarks/journals/images_*.journal after each session (never *.lock).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+import sys
 from pathlib import Path
 
 import tomllib
-import torch
-from mode_coverage import (
-    FRESH_SEEDS,
-    ci_text,
-    curve_table,
-    driver_arguments,
-    plot_curves,
-    run_sweep,
-    seeds_spec,
-    toml_text,
+from journaled import (
+    Cell,
+    curve_points,
+    guarded,
+    plot_search,
+    read_cells,
+    run_cells,
+    search_lines,
+    seeds_dir,
+    seeds_journal,
+    seeds_text,
+    settled_text,
 )
+from mode_coverage import ci_text, driver_arguments, params_text, toml_text
 
-from gankit.experiments.vae_vs_gan import figure_from_benchmark, still_improving
+from gankit import stats
 from gankit.metrics.evaluate import select_checkpoint
-from gankit.rundir import (
-    CHECKPOINTS,
-    EVAL,
-    atomic_write_bytes,
-    checkpoint_step,
-    checksum_path,
-    dumps,
-    list_checkpoints,
-)
+from gankit.rundir import checkpoint_step, checksum_path, dumps, list_checkpoints
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
-from gankit.stats import summarize
+from gankit.runs.spec import sweep_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = [ROOT / "benchmarks" / "specs" / f"images_{family}.toml" for family in ("vae", "gan")]
-MODELS = ("vae", "ns", "wgan-gp")
+JOURNALS = ROOT / "benchmarks" / "journals"
+PREFIX = "images"  # journals: images_{vae,gan}.journal (searches), images_seeds_<cell>.journal
 METRICS = (("fid", 2), ("kid", 2), ("precision", 2), ("recall", 2), ("density", 2), ("coverage", 2))
 CHOICE_SAMPLES = 2500  # samples per checkpoint scored on the validation part, and on the test part
-QUICK_HELP = "1 trial of 1 CPU-s, 2 seeds, tiny nets, 1 worker"  # what --quick shrinks a spec to
-QUICK = {"trials": 1, "time_budget_s": 1, "checkpoint_every": 5, "width": 8}
-CHOSEN = "chosen.json"  # OUT/chosen.json: each model's seed runs, chosen steps and test metrics
+EXPECTED_CPU_HOURS = 4  # see the module docstring
+QUICK_HELP = "3 configurations of 3 CPU-s, 2 seeds, tiny nets, temporary journals"
+QUICK = {"trials": 3, "n_startup_trials": 2, "min_resource": 1, "reduction_factor": 2}
+QUICK_BASE = {"time_budget_s": 3, "width": 8, "log_every": 20, "eval_every": 20, "checkpoint_every": 20}
+QUICK_BASE |= {"eval_samples": 300}  # evaluations run on logged rows: log_every divides eval_every
+CHOSEN = "chosen.json"  # OUT/chosen.json: each cell's seed runs, chosen steps and test metrics
+TEST = "test"  # a seed run's test score: the study <seeds sweep>/test/<run dir> in the seeds' journal
 
 
-def search_spec(path: Path, quick: bool) -> str:
-    """The search spec as shipped, or shrunk for --quick."""
+def search_spec(path: Path, quick: bool, quick_grid: dict | None = None) -> str:
+    """The search spec as shipped, or shrunk for --quick (``quick_grid``: [grid] lists it replaces)."""
     if not quick:
         return path.read_text()
-    values = tomllib.loads(path.read_text())
-    values["trials"] = QUICK["trials"]
-    values["base"] |= {key: QUICK[key] for key in ("time_budget_s", "checkpoint_every", "width")}
+    values = tomllib.loads(path.read_text()) | QUICK
+    values["base"] |= QUICK_BASE
+    values["grid"] |= quick_grid or {}
     return toml_text(values)
 
 
-def model_of(group: str) -> str:
-    """'model=vae' -> vae, 'objective=ns' -> ns: a search cell's label."""
-    return group.split("=", 1)[1]
+def label_of(values: dict) -> str:
+    """A cell's name: 'vae', or the GAN's objective."""
+    return "vae" if values.get("model") == "vae" else values["objective"]
+
+
+def keep_every_checkpoint(base: dict) -> dict:
+    """The report seeds keep every checkpoint: the validation part chooses among them."""
+    return {"keep_checkpoints": 100_000}
+
+
+# ---------------------------------------------------------------------------------------------------
+# The test part, used once per report seed, kept in the journal
+
+
+def test_study(sweep: str, run_dir: str) -> str:
+    return f"{sweep}/{TEST}/{run_dir}"
+
+
+def read_tests(journal: Path, seeds_spec_text: str) -> dict[str, dict]:
+    """{run dir: its test record} of a report-seeds sweep, from its journal alone."""
+    if not journal.is_file():
+        return {}
+    prefix = f"{sweep_name(seeds_spec_text)}/{TEST}/"
+    storage = sweeps.open_storage(sweeps.JOURNAL + str(journal))
+    return {
+        study.study_name.removeprefix(prefix): study.user_attrs[TEST]
+        for study in storage.get_all_studies()
+        if study.study_name.startswith(prefix) and TEST in study.user_attrs
+    }
+
+
+def keep_test(journal: Path, seeds_spec_text: str, run_dir: str, record: dict) -> None:
+    """Keep a run's test record in the journal: a study named after the run, its record a user attr
+    (a finished trial takes no more attrs; a study takes them at any time)."""
+    import optuna
+
+    storage = sweeps.open_storage(sweeps.JOURNAL + str(journal))
+    name = test_study(sweep_name(seeds_spec_text), run_dir)
+    try:
+        study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], name)
+    except optuna.exceptions.DuplicatedStudyError:  # made by a process stopped before its attr
+        study_id = storage.get_study_id_from_name(name)
+    storage.set_study_user_attr(study_id, TEST, json.loads(dumps(record)))
 
 
 def choose_and_test(run_dir: Path, samples: int) -> dict:
-    """The run's validation-chosen checkpoint and its test metrics, kept in its eval.json (test_*).
-
-    Then only the chosen and the last checkpoint are kept (disk: a few MB each, dozens per run)."""
-    path = run_dir / EVAL
-    record = json.loads(path.read_text())
-    if "chosen_step" not in record:
-        chosen = select_checkpoint(run_dir, n=samples, seed=sweeps.EVAL_SEED)
-        record |= {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
-        record |= {f"test_{key}": value for key, value in chosen["test"].items()}
-        atomic_write_bytes(path, (dumps(record) + "\n").encode())
-        checkpoints = list_checkpoints(run_dir / CHECKPOINTS)
-        for checkpoint in checkpoints[:-1]:
-            if checkpoint_step(checkpoint) != chosen["step"]:
-                checkpoint.unlink()
-                checksum_path(checkpoint).unlink(missing_ok=True)
-    return record
+    """The run's validation-chosen checkpoint and its test metrics (``test_*``)."""
+    chosen = select_checkpoint(run_dir, n=samples, seed=sweeps.EVAL_SEED)
+    record = {"chosen_step": chosen["step"], "validation_fid_by_step": chosen["validation"]}
+    return record | {f"test_{key}": value for key, value in chosen["test"].items()}
 
 
-def seed_runs(
-    out: Path, search_text: str, best: dict, args, samples: int, budget: float | None = None
-) -> tuple[Path, list[dict]]:
-    """Train a search's best configuration on fresh seeds, keeping every checkpoint, then choose each
-    run's checkpoint on the validation part and score it on the test part (``choose_and_test``)."""
-    values = tomllib.loads(seeds_spec(search_text, best, args.seeds))
-    values["base"]["keep_checkpoints"] = 100_000  # every checkpoint, to choose among them
-    if budget:  # train the seed runs for this many CPU-seconds instead of the search's budget
-        values["base"]["time_budget_s"] = budget
-    directory = run_sweep(out, toml_text(values), args.workers)
-    chosen = []
-    for run_dir in sorted((directory / sweeps.TRIALS).iterdir()):
-        record = choose_and_test(run_dir, samples)
-        steps = max(int(key) for key in record["validation_fid_by_step"])
-        chosen.append({"run": str(run_dir), "steps": steps} | record)
-    return directory, chosen
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Keep only the chosen checkpoint (step ``keep``) and the last (a few MB each, dozens per run)."""
+    for checkpoint in list_checkpoints(run_dir / "checkpoints")[:-1]:
+        if checkpoint_step(checkpoint) != keep:
+            checkpoint.unlink()
+            checksum_path(checkpoint).unlink(missing_ok=True)
 
 
-def floor_reading(floor: dict, means: dict[str, float]) -> str:
-    """What the real-vs-real test floor bounds, from the sizes it was computed at: a row whose mean test
-    FID lies below it is named. ``floor``: a chosen record (its test_floor_* and test_n_* keys)."""
-    if "test_floor_fid" not in floor:  # gankit eval computes a floor only at equal n (metrics.images)
-        return f"No real-vs-real floor: {floor.get('test_no_floor', 'the test part is too small for one')}"
-    below = [label for label, mean in means.items() if mean < floor["test_floor_fid"]]
-    n_floor, n_reference = floor["test_n_floor"], floor["test_n_reference"]
-    named = ", ".join(below[:-1]) + (" and " if len(below) > 1 else "") + (below[-1] if below else "")
+def test_report_seeds(cell: Cell, sweep_dir: Path, journal: Path, samples: int) -> None:
+    """Score every finished report seed of a cell on the test part, once (its run directory must be
+    here: a clone that lost it before its score was kept reruns nothing and shows the seed untested).
+    The score is kept in the journal before any checkpoint goes, so a stop in between loses nothing."""
+    done = read_tests(journal, cell.seeds_text)
+    for record in cell.complete_seeds:
+        run_dir = sweep_dir / record.path
+        if str(record.path) not in done and (run_dir / "checkpoints").is_dir():
+            tested = choose_and_test(run_dir, samples)
+            keep_test(journal, cell.seeds_text, str(record.path), tested)
+            prune_checkpoints(run_dir, tested["chosen_step"])
+
+
+def tests_of(cell: Cell, journals: Path, prefix: str) -> list[dict]:
+    """The test records of a cell's finished report seeds, each with its run's steps and CPU-s."""
+    if cell.seeds_text is None:
+        return []
+    kept = read_tests(seeds_journal(journals, prefix, cell.label), cell.seeds_text)
+    return [
+        kept[str(r.path)] | {"steps": r.steps, "cpu_time": r.trial["cpu_time"], "seed": r.config["seed"]}
+        for r in cell.complete_seeds
+        if str(r.path) in kept
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The page
+
+
+def test_row(tests: list[dict], key: str) -> dict:
+    values = [t[f"test_{key}"] for t in tests if isinstance(t.get(f"test_{key}"), (int, float))]
+    direction = "maximize" if key in comparing.MAXIMIZED else "minimize"
+    return stats.summarize(values, direction) | {"missing": len(tests) - len(values)}
+
+
+def floor_reading(tests: list[dict]) -> str:
+    """What the page says of a real-vs-real floor: gankit eval gives one only at equal sample sizes,
+    and then the runs' FIDs (2,500 samples) are not at that size: no floor is drawn beside them."""
+    first = tests[0] if tests else {}
+    if "test_floor_fid" not in first:
+        why = first.get("test_no_floor", "no run was scored on the test part yet")
+        return f"No floor row: {why.removeprefix('no real-vs-real floor: ')}."
     return (
-        f"The floor is real against real at small sizes: {n_floor} test digits scored against the other"
-        f" {n_reference}, while each run's {CHOICE_SAMPLES:,} samples are scored against the same"
-        f" {n_reference}. FID's bias shrinks as a sample grows (Chong & Forsyth 2020), so the floor is no"
-        " lower bound on a model's FID"
-        + (f": {named} {'scores' if len(below) == 1 else 'score'} below it here." if below else ".")
+        f"Real against real at equal size ({first['test_n_floor']} test digits against"
+        f" {first['test_n_reference']}): FID {first['test_floor_fid']:.2f}. The rows score"
+        f" {CHOICE_SAMPLES:,} samples, another size, so it is no floor for them (FID's bias depends on n)."
     )
 
 
-def floor_cell(floor: dict, name: str, digits: int) -> str:
-    """A real-vs-real floor's value, or "–" where the test part was too small for one at equal n."""
-    value = floor.get(f"test_floor_{name}")
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-CURVE_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # the budget curve table's columns (fractions of a seed run)
-
-
-def best_so_far(record: dict, fraction: float) -> float | None:
-    """The lowest validation FID among a seed run's checkpoints in its first ``fraction`` of steps: the
-    checkpoint choice had the run stopped there (None before its first checkpoint)."""
-    by_step = {int(step): value for step, value in record["validation_fid_by_step"].items()}
-    reached = [value for step, value in by_step.items() if step <= fraction * record["steps"]]
-    return min(reached) if reached else None
-
-
-def budget_curve(chosen: dict, fractions) -> dict[str, list[dict]]:
-    """Per model, the seeds' best-so-far validation FID at each fraction of the runs (mean, 95 % CI)."""
-    curves = {}
-    for model, records in chosen.items():
-        points = []
-        for fraction in fractions:
-            values = [value for r in records if (value := best_so_far(r, fraction)) is not None]
-            points.append({"fraction": fraction} | summarize(values, "minimize"))
-        curves[model] = points
-    return curves
-
-
-def curve_lines(chosen: dict, budget: float) -> list[str]:
-    """The budget curve as a table and a sentence per model, written from the numbers."""
-    curves = budget_curve(chosen, CURVE_FRACTIONS)
+def arms_table(cells: list[Cell], journals: Path, prefix: str, first_column: str) -> tuple[list[str], list]:
+    """Settled arms ranked by mean test FID, with both budgets; the others as validation curves."""
+    ranked, unsettled, waiting = [], [], []
+    for cell in cells:
+        tests = tests_of(cell, journals, prefix)
+        reading, words = settled_text(cell, "eval_fid")
+        if reading is not None and reading.flat and tests:
+            ranked.append((cell, tests, words))
+        elif reading is not None:
+            unsettled.append((cell, words))
+        elif cell.seeds_text is None:
+            waiting.append(f"{cell.label} (search: {len(cell.finished)} of {cell.trials} trials finished)")
+        else:
+            waiting.append(f"{cell.label} ({len(cell.complete_seeds)} report seeds finished: {words})")
+    ranked.sort(key=lambda item: test_row(item[1], "fid")["mean"])
     lines = [
-        "## Budget curve",
+        "Settled arms, ranked by mean test FID (lower is better); `=`: its interval overlaps the arm above.",
         "",
-        "Best validation FID so far (the checkpoint the protocol would choose had the runs stopped",
-        "there), mean [95 % CI] over the seeds, at fractions of the seed runs' budget (a checkpoint at",
-        "fraction f of a run's steps stands for f of its CPU time):",
-        "",
-        *curve_table("model", [f"{f * budget:g} CPU-s" for f in CURVE_FRACTIONS], curves, 2),
+        f"| rank | {first_column} | best configuration (search) | seeds | generator steps | CPU-s per run |"
+        " chosen step | " + " | ".join(f"test {name}" for name, _ in METRICS) + " | validation FID, last ¼ |",
+        "|---|---|---|---|---|---|---|" + "---|" * (len(METRICS) + 1),
     ]
-    lines.append("")
-    for model, points in curves.items():
-        before, last = points[-2], points[-1]
-        gain = (before["mean"] - last["mean"]) / before["mean"]
+    previous = None
+    for place, (cell, tests, words) in enumerate(ranked, start=1):
+        fid = test_row(tests, "fid")
+        tie = previous is not None and not comparing_apart(previous, fid)
+        steps = sorted(t["steps"] for t in tests)
+        picks = sorted(t["chosen_step"] for t in tests)
+        cpu = stats.summarize([t["cpu_time"] for t in tests], "minimize")
+        cells_text = [ci_text(test_row(tests, name), 1, digits) for name, digits in METRICS]
         lines.append(
-            f"- **{model}**: over the last quarter of the budget its best validation FID fell by"
-            f" {100 * gain:.1f} % ({before['mean']:.2f} to {last['mean']:.2f})."
+            f"| {'=' if tie else ''}{place} | {cell.label} | {params_text(cell.best['params'])} |"
+            f" {len(tests)} | {steps[0]:,}–{steps[-1]:,} | {ci_text(cpu, 1, 0)} |"
+            f" {picks[0]:,}–{picks[-1]:,} | " + " | ".join(cells_text) + f" | {words} |"
         )
-    return lines + ["", "![best validation FID so far against CPU time](images_budget.png)", ""]
+        previous = fid
+    lines += ["", floor_reading(next((t for _, t, _ in ranked), [])), ""]
+    if unsettled:
+        lines += [
+            "Not settled: curves only, not ranked (the report seeds' mean validation FID at ¼, ½, ¾ and"
+            " the end of their common evaluated steps).",
+            "",
+            f"| {first_column} | best configuration (search) | validation FID: step = value | settled rule |",
+            "|---|---|---|---|",
+        ]
+        for cell, words in unsettled:
+            marks, means = curve_points(cell, "eval_fid")
+            points = ", ".join(f"{m:,} = {v:.3g}" for m, v in zip(marks, means, strict=True))
+            lines.append(f"| {cell.label} | {params_text(cell.best['params'])} | {points} | {words} |")
+        lines.append("")
+    if waiting:
+        lines += [f"Not yet measured: {'; '.join(waiting)}.", ""]
+    return lines, ranked
 
 
-def curve_figure(chosen: dict, budget: float):
-    """Best-so-far validation FID against CPU time, one line with its CI band per model."""
-    fractions = [k / 20 for k in range(1, 21)]
-    curves = {
-        model: ([f * budget for f in fractions], points)
-        for model, points in budget_curve(chosen, fractions).items()
-    }
-    title = "GAN vs VAE on digits: validation FID by budget (mean, 95 % CI over seeds)"
-    figure = plot_curves(curves, "best validation FID so far", title)
-    figure.axes[0].set_yscale("log")
-    return figure
+def comparing_apart(above: dict, below: dict) -> bool:
+    """Whether two rows' 95 % intervals are disjoint, the one above lower (better)."""
+    return None not in (above["ci_high"], below["ci_low"]) and above["ci_high"] < below["ci_low"]
 
 
-def render(args, spec_texts, best, seed_dirs, chosen, command: str) -> str:
-    base = tomllib.loads(spec_texts["vae"])["base"]
-    trials = tomllib.loads(spec_texts["vae"])["trials"]
-    floor = next(iter(chosen.values()))[0]
-    header = "| model | best learning rates (search) | seeds | steps trained | chosen step | "
+def preset_lines(cells: list[Cell]) -> list[str]:
+    """The `digits` preset re-chosen on validation FID: the GAN cell whose search found the lowest
+    validation FID (tuning seed; the report seeds and the test part choose nothing)."""
+    gans = [cell for cell in cells if cell.label != "vae"]
+    if not gans or any(len(cell.finished) < cell.trials or cell.best is None for cell in gans):
+        return ["The `digits` preset is re-chosen once every GAN search has finished.", ""]
+    best = min(gans, key=lambda cell: cell.best["value"])
+    base = tomllib.loads(best.spec_text)["base"]
+    preset = {"data": "digits", "objective": best.label, "batch_size": base["batch_size"]}
+    preset |= {key: float(f"{value:.2g}") for key, value in best.best["params"].items()}
+    text = ", ".join(f'"{k}": {json.dumps(v)}' for k, v in preset.items())
+    return [
+        "## The `digits` preset, chosen on validation",
+        "",
+        f"Lowest validation FID of every GAN search: **{best.label}**, {params_text(best.best['params'])}"
+        f" (validation FID {best.best['value']:.3g} at the tuning seed, width {base['width']},"
+        f" {base['time_budget_s']} CPU-s). To apply it, set in `src/gankit/presets.py`:",
+        "",
+        f'    "digits": {{{text}}},',
+        "",
+        "(with the measured numbers in its comment: this page's row of that arm).",
+        "",
+    ]
+
+
+def render(cells: list[Cell], specs: list[tuple[Path, str]], args, journals: Path) -> str:
+    first = tomllib.loads(specs[0][1])
+    base = first["base"]
+    direction = first["direction"]
+    journal_dir = os.path.relpath(journals, ROOT) if journals.is_relative_to(ROOT) else str(journals)
+    searched = sum(len(cell.finished) == cell.trials for cell in cells)
+    seeded = sum(len(cell.complete_seeds) == args.seeds for cell in cells)
+    table, _ = arms_table(cells, journals, PREFIX, "model")
     lines = [
         "# GAN vs VAE on digits",
         "",
-        "Generated by `benchmarks/images.py` (written by `" + command + "`); do not edit by hand.",
+        f"Generated by `benchmarks/images.py` from its journals in `{journal_dir}/` alone (`python"
+        " benchmarks/images.py --render` rewrites it; without `--render` the same command runs or"
+        " continues the benchmark first); do not edit by hand. The full benchmark costs about"
+        f" {EXPECTED_CPU_HOURS} CPU-hours (the driver's docstring gives the arithmetic).",
         "",
-        f"Machine: {platform.machine()} {platform.system()}, {os.cpu_count()} cores shared with other jobs, "
-        f"torch {torch.__version__}.",
-        "",
-        "Protocol (Lucic et al. 2018: equal budget, a search per model, many seeds):",
-        "",
-        f"- **Data.** scikit-learn's 1,797 8x8 digits; `validation_fraction = {base['validation_fraction']}`",
-        "  holds a fixed part out of training (the same for every seed and model): half of it is the",
-        "  *validation* part (learning rates and checkpoints are chosen on it), half the *test* part (this",
-        "  table, and nothing else, is computed on it).",
-        f"- **Models.** VAE, non-saturating GAN (ns) and WGAN-GP with the same DCGAN networks (width"
-        f" {base['width']}, the VAE's decoder is the generator), batch {base['batch_size']}.",
-        f"- **Equal budget.** Every search trial stops after {base['time_budget_s']} s of training CPU time"
-        + (f", every seed run after {args.seed_budget:g} s" if args.seed_budget else "")
-        + ",",
-        "  the same for every model (`time_budget_s`; the step limit is never reached), so a costlier",
-        "  update (WGAN-GP's critic steps, the VAE's encoder) means fewer updates, not more compute.",
-        f"- **Search.** {trials} Optuna trials (TPE, seeded) per model over g_lr and d_lr in [1e-5, 1e-2]",
-        "  (log; for the VAE: the decoder's and the encoder's), scored by the last checkpoint's",
-        "  validation FID.",
-        f"- **Seeds.** The best configuration of each model is trained again on {args.seeds} fresh seeds"
-        f" ({FRESH_SEEDS}..{FRESH_SEEDS + args.seeds - 1}).",
-        f"- **Checkpoint.** In each seed run, the checkpoint (one every {base['checkpoint_every']} steps)",
-        f"  with the lowest validation FID ({CHOICE_SAMPLES} samples) is chosen; only it is scored on",
-        "  the test part.",
-        "- **Metrics** on the shipped digits feature network: FID, KID (in the feature net's units, about 0",
-        "  for matching sets, so the floor can be slightly negative; lower is better), precision/density",
-        "  (samples where real digits are) and recall/coverage (the",
-        "  digits' variety covered). Mean [95 % Student's t interval of the mean] over the seeds",
-        "  (`gankit compare`). The floor scores one half of the test part against the other (below: what",
-        "  it does and does not bound).",
-        "",
-        header + " | ".join(name for name, _ in METRICS) + " |",
-        "|---|---|---|---|---|" + "---|" * len(METRICS),
     ]
-    fid_means = {}
-    for model in MODELS:
-        if model not in seed_dirs:
-            continue
-        fid_means[model] = comparing.compare([seed_dirs[model]], by=[], metric="test_fid").rows[0]["mean"]
-        cells = []
-        for name, digits in METRICS:
-            row = comparing.compare([seed_dirs[model]], by=[], metric=f"test_{name}").rows[0]
-            cells.append(ci_text(row, 1, digits))
-            n = row["n"]
-        params = ", ".join(f"{k}={v:.2g}" for k, v in best[model]["params"].items())
-        steps = sorted(record["steps"] for record in chosen[model])
-        picks = sorted(record["chosen_step"] for record in chosen[model])
-        lines.append(
-            f"| {model} | {params} | {n} | {steps[0]}–{steps[-1]} | {picks[0]}–{picks[-1]} | "
-            + " | ".join(cells)
-            + " |"
-        )
-    # Converged or budget-bound? A best-validation checkpoint in the last tenth of a run means the
-    # validation FID was still improving when the CPU budget ran out.
-    late = still_improving(chosen)
-    floor_cells = [floor_cell(floor, name, d) for name, d in METRICS]
-    lines.append("| real vs real (test floor) | | | | | " + " | ".join(floor_cells) + " |")
+    if searched < len(cells) or seeded < len(cells):
+        lines += [
+            f"**In progress:** {searched} of {len(cells)} searches finished, {seeded} of"
+            f" {len(cells)} report-seed sets.",
+            "",
+        ]
     lines += [
+        "Protocol (Lucic et al. 2018: equal budget, the same search for every model, settled runs):",
         "",
-        "![real digits and samples of each model's chosen checkpoint](images.png)",
+        f"- **Data.** scikit-learn's 1,797 8x8 digits; `validation_fraction = {base['validation_fraction']}`"
+        " holds a fixed part out of training (the same for every seed and model): half of it is the"
+        " *validation* part (every search score, every cut, every checkpoint choice), half the *test*"
+        " part (the table's test columns, and nothing else).",
+        f"- **Models.** VAE, non-saturating GAN (ns) and WGAN-GP with the same DCGAN networks (width"
+        f" {base['width']}; the VAE's decoder is the generator), batch {base['batch_size']}, one thread,"
+        " fp32.",
+        f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
+        " (`time_budget_s`), so a costlier update (WGAN-GP's critic steps, the VAE's encoder) buys fewer"
+        " generator steps, not more compute; the table gives both.",
+        f"- **Search.** {first['trials']} configurations per model over g_lr and d_lr in [1e-5, 1e-2]"
+        f" (log; for the VAE the decoder's and the encoder's), the first {first['n_startup_trials']} at"
+        f" random, then TPE; validation FID every {base['eval_every']} steps, successive halving (1/"
+        f"{first['reduction_factor']} goes on at each cut, the first after {first['min_resource']}"
+        " evaluations); a trial's score is its last validation FID.",
+        f"- **Seeds.** {seeds_text(cells)}",
+        f"- **Checkpoint.** In each report run the checkpoint (one every {base['checkpoint_every']} steps)"
+        f" with the lowest validation FID ({CHOICE_SAMPLES:,} samples) is chosen; only it is scored on the"
+        " test part.",
+        "- **Settled** (`gankit.stats.settled`): over the last quarter of the steps, the"
+        " least-squares line through the report seeds' mean validation FID moves by no more than their"
+        " standard deviation at the end. An arm that has not settled is a curve, not a rank.",
+        "- **Metrics** on the shipped digits feature network: FID, KID (about 0 for matching sets),"
+        " precision/density and recall/coverage; mean [95 % Student t interval of the mean].",
         "",
-        "(`gankit figure vae-vs-gan --out docs/figures` draws the same runs: "
-        "it reads the chosen runs of `" + str(args.out_display) + "`.)",
-        "",
-        "What the numbers can and cannot say: precision and density reward samples that sit among real",
-        "digits in feature space, and a blurred average digit can sit there too, so a high precision",
-        "with a low recall (the VAE's usual signature) is not evidence of sharper samples; FID and KID",
-        "weigh both sides. One data set, one network size, one CPU budget: a larger budget or another",
-        "decoder likelihood may change the ranking.",
-        "",
-        "Converged? "
-        + (
-            "No: for " + ", ".join(late) + " the best validation checkpoint lies in the last"
-            " tenth of at least one run, so validation FID was still improving when the budget ran out;"
-            " this is a ranking at this budget, not of converged models (the budget, not the models,"
-            " limits them)."
-            if late
-            else "Every chosen checkpoint lies before the last tenth of its run: validation FID had"
-            " stopped improving within the budget."
-        ),
-        floor_reading(floor, fid_means),
-        "",
-        *curve_lines(chosen, args.seed_budget or base["time_budget_s"]),
-        f"The sweeps are in `{args.out_display}` (search-vae, search-gan, {seed_dirs['vae'].name} and its"
-        " twins);",
-        f"`gankit compare {args.out_display}/{seed_dirs['vae'].name} --metric test_fid` reprints a row.",
+        *table,
+        *search_lines(cells, direction, "fid", "images_search.png"),
+        *preset_lines(cells),
+        "What the numbers can and cannot say: precision and density reward samples that sit among real"
+        " digits in feature space, and a blurred average digit can sit there too, so a high precision"
+        " with a low recall (the VAE's usual signature) is not evidence of sharper samples; FID and KID"
+        " weigh both sides. One data set, one network size, one CPU budget: a larger budget or another"
+        " decoder likelihood may change the ranking. The FID uses the shipped digit feature network, not"
+        " Inception: compare the rows with each other, not with published FIDs.",
     ]
     return "\n".join(lines) + "\n"
 
 
+def chosen_runs(cells: list[Cell], journals: Path, out: Path, prefix: str) -> dict:
+    """OUT/chosen.json for `gankit figure vae-vs-gan`: per cell its seed runs with their test records."""
+    chosen = {}
+    for cell in cells:
+        journal = seeds_journal(journals, prefix, cell.label)
+        sweep_dir = out / seeds_dir(journal)
+        kept = read_tests(journal, cell.seeds_text or "")
+        runs = [
+            {"run": str(sweep_dir / r.path), "steps": r.steps} | kept[str(r.path)]
+            for r in cell.complete_seeds
+            if str(r.path) in kept and (sweep_dir / r.path).is_dir()
+        ]
+        if runs:
+            chosen[cell.label] = runs
+    return chosen
+
+
+def arguments(argv, name: str, doc: str, quick_help: str = QUICK_HELP):
+    def more(parser) -> None:
+        parser.add_argument("--render", action="store_true", help="only write the page, from the journals")
+        parser.add_argument("--journals", type=Path, help="(benchmarks/journals; --quick: OUT/journals)")
+        parser.add_argument("--page", type=Path, help="(docs/benchmarks/<name>.md; --quick: OUT/)")
+
+    args = driver_arguments(argv, name, doc, quick_help, more)
+    args.journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)
+    page_name = name.replace("-", "_") + ".md"
+    args.page = args.page or (
+        args.out / page_name if args.quick else ROOT / "docs" / "benchmarks" / page_name
+    )
+    return args
+
+
+def measure(
+    args, spec_paths: list[Path], label, prefix: str, quick_grid: dict | None = None
+) -> tuple[list[tuple[Path, str]], list[Cell]]:
+    """Run or continue the searches and report seeds (journals named ``prefix``_...), test the finished
+    seeds once; the cells as the journals keep them."""
+    specs = [(path, search_spec(path, args.quick, quick_grid)) for path in spec_paths]
+    samples = 300 if args.quick else CHOICE_SAMPLES
+    journals, seeds = args.journals, args.seeds
+    if not args.render:
+
+        def tested(cell: Cell, sweep_dir: Path) -> None:  # before the next cell's checkpoints pile up
+            test_report_seeds(cell, sweep_dir, seeds_journal(journals, prefix, cell.label), samples)
+
+        keep = keep_every_checkpoint
+        cells = run_cells(specs, journals, args.out, args.workers, seeds, label, prefix, keep, tested)
+        chosen = chosen_runs(cells, journals, args.out, prefix)
+        if chosen:
+            (args.out / CHOSEN).write_text(dumps(chosen) + "\n")
+    return specs, read_cells(specs, journals, seeds, label, prefix, keep_every_checkpoint)
+
+
 def main(argv: list[str] | None = None) -> None:
-    def more(parser):
-        parser.add_argument(
-            "--seed-budget",
-            type=float,
-            default=None,
-            help="training CPU-seconds of each seed run (default: the search's); longer runs with the"
-            " checkpoint chosen on validation show whether FID has stopped improving",
-        )
+    args = arguments(argv, "images", __doc__)
 
-    args = driver_arguments(argv, "images", __doc__, QUICK_HELP, more)
-    out, command = args.out, args.command
-    samples = 500 if args.quick else CHOICE_SAMPLES
+    def body() -> None:
+        specs, cells = measure(args, SPECS, label_of, PREFIX)
+        order = ("vae", "ns", "wgan-gp")
+        cells.sort(key=lambda cell: order.index(cell.label) if cell.label in order else len(order))
+        args.page.parent.mkdir(parents=True, exist_ok=True)
+        plot_search(cells, "minimize", "FID", args.page.parent / "images_search.png")
+        args.page.write_text(render(cells, specs, args, args.journals))
+        print(f"wrote {args.page}")
 
-    best, spec_texts = {}, {}
-    for path in SPECS:
-        text = search_spec(path, args.quick)
-        directory = run_sweep(out / f"search-{path.stem.removeprefix('images_')}", text, args.workers)
-        for entry in comparing.compare([directory]).best_configs:
-            best[model_of(entry["group"])] = entry
-            spec_texts[model_of(entry["group"])] = text
-    seed_dirs, chosen = {}, {}
-    for model in MODELS:
-        name = f"seeds-{model}" + (f"-{args.seed_budget:g}s" if args.seed_budget else "")
-        seed_dirs[model], chosen[model] = seed_runs(
-            out / name, spec_texts[model], best[model], args, samples, args.seed_budget
-        )
-    (out / CHOSEN).write_text(dumps(chosen) + "\n")
-
-    docs = out if args.quick else ROOT / "docs" / "benchmarks"
-
-    figure_from_benchmark(out).savefig(docs / "images.png", dpi=110)
-    budget = args.seed_budget or tomllib.loads(spec_texts["vae"])["base"]["time_budget_s"]
-    curve_figure(chosen, budget).savefig(docs / "images_budget.png", dpi=110)
-    table = docs / "images.md"
-    table.write_text(render(args, spec_texts, best, seed_dirs, chosen, command))
-    print(f"wrote {table}")
+    guarded(body, lambda: args.journals)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -706,6 +706,13 @@ def main(argv: list[str] | None = None) -> None:
     journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)
     page = args.page or (args.out / "mode_coverage.md" if args.quick else PAGE)
     specs = [(path, search_spec(path, args.quick)) for path in SPECS]
+    from journaled import guarded  # it imports this module's helpers
+
+    guarded(lambda: write(args, specs, journals, page), lambda: journals)
+
+
+def write(args, specs: list[tuple[Path, str]], journals: Path, page: Path) -> None:
+    """Run or continue every sweep (unless --render), then write the page from the journals."""
     if not args.render:
         for path, text in specs:
             family = path.stem.removeprefix("mode_coverage_")

@@ -17,15 +17,14 @@ def test_cells_are_labelled_by_lever_and_name_their_directories():
     assert plain == "ns + plain EMA" and stacked.directory_name(plain) == "ns-plain-EMA"
 
 
-def test_an_ema_row_that_bought_many_more_steps_than_its_objective_is_flagged(monkeypatch):
-    steps = {"hinge": [2461, 2481, 2545], "hinge + EMA": [3835, 4305, 4479], "ns": [2500], "ns + EMA": [2420]}
-    monkeypatch.setattr(stacked, "steps_trained", lambda directory: steps[directory])
-    labels = list(steps)
-    warning = " ".join(stacked.speed_check(labels, {label: label for label in labels}))
+def test_an_ema_row_that_bought_many_more_steps_than_its_objective_is_flagged():
+    steps = {"hinge": 2481, "hinge + EMA": 4305, "ns": 2500, "ns + EMA": 2420}
+    rows = {label: {"steps": value} for label, value in steps.items()}
+    warning = " ".join(stacked.speed_check(rows))
     assert "not a fair comparison" in warning
     assert "hinge + EMA 4,305 steps against hinge's 2,481" in warning and "ns + EMA" not in warning
-    steps["hinge + EMA"] = [2400, 2450, 2500]
-    assert stacked.speed_check(labels, {label: label for label in labels}) == []
+    rows["hinge + EMA"]["steps"] = 2450
+    assert stacked.speed_check(rows) == []
 
 
 def test_reading_compares_the_ramped_ema_with_the_plain_one():
@@ -40,14 +39,6 @@ def test_reading_compares_the_ramped_ema_with_the_plain_one():
     text = "\n".join(stacked.reading(rows, sorted(rows, key=lambda label: rows[label]["mean"])))
     assert "The EMA's ramp-up with ns** lowers KL from 0.300 (plain EMA) to 0.230 (CIs apart)" in text
     assert "**plain EMA with ns** raises KL from 0.270 to 0.300" in text
-
-
-def test_budget_curve_points_take_each_seeds_checkpoint_nearest_to_the_time():
-    curves = [{500: {"kl_to_uniform": 0.3}, 1000: {"kl_to_uniform": 0.1}}, {400: {"kl_to_uniform": 0.5}}]
-    curves[1][1100] = {"kl_to_uniform": 0.2}
-    kl = stacked.curve_points(curves, budget=240, step_budget=120)
-    assert [point["cpu_s"] for point in kl] == [120, 240]
-    assert [point["mean"] for point in kl] == pytest.approx([0.4, 0.15])  # each run's half-way and end
 
 
 long_budget = pytest.importorskip("stacked_digits_long")
@@ -93,21 +84,11 @@ def test_the_long_budget_spec_is_the_shipped_one_unless_shrunk():
     assert shrunk["base"]["g_lr"] == shipped["base"]["g_lr"]  # the recipe is the same, only smaller
 
 
-def test_the_budget_curve_section_judges_the_goal_by_the_shared_rule():
-    def point(cpu_s, mean, low, high):
-        return {"cpu_s": cpu_s, "mean": mean, "ci_low": low, "ci_high": high, "n": 5}
-
-    def text(last):
-        curves = {"ns + EMA": [point(120, 0.2, 0.18, 0.22), point(240, 0.12, 0.1, 0.14), last]}
-        base = {"time_budget_s": 120, "checkpoint_every": 500}
-        return "\n".join(stacked.curve_section(curves, 360, base, {"ns + EMA": {"mean": 0.21}}))
-
-    assert "reaches (its whole CI) the goal" in text(point(360, 0.08, 0.07, 0.09))
-    assert "reaches on average (not surely: the CI of the mean reaches 0.110)" in text(
-        point(360, 0.09, 0.07, 0.11)
-    )
-    assert "does not reach the goal" in text(point(360, 0.11, 0.1, 0.12))
+def test_the_goal_is_judged_by_one_rule_on_both_pages():
+    assert stacked.kl_goal({"mean": 0.08, "ci_high": 0.09}) == "surely"
+    assert stacked.kl_goal({"mean": 0.09, "ci_high": 0.11}) == "on average"
     assert stacked.kl_goal({"mean": 0.09, "ci_high": None}) == "on average"
+    assert stacked.kl_goal({"mean": 0.11, "ci_high": 0.12}) is None
 
 
 def test_a_curve_levels_off_only_when_its_mean_stops_moving_not_when_its_cis_overlap():
@@ -143,19 +124,48 @@ def test_a_curve_levels_off_only_when_its_mean_stops_moving_not_when_its_cis_ove
     assert '5 % or more "was still falling"' in stacked.ending_rule()
 
 
-def test_the_budget_curve_section_states_the_rule_its_ending_uses():
-    def point(cpu_s, mean, low, high):
-        return {"cpu_s": cpu_s, "mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+def _record(seed: int, kl_curve: list[float], final_kl: float, steps: int = 1000):
+    """A report seed's run as its journal keeps it: evaluations every 250 steps, its eval record."""
+    from gankit.runs.compare import RunRecord
 
-    curves = {
-        "ns + EMA": [
-            point(120, 0.214, 0.176, 0.253),
-            point(240, 0.148, 0.11, 0.2),
-            point(360, 0.117, 0.088, 0.164),
-        ]
+    evaluations = {
+        "step": [250 * (k + 1) for k in range(len(kl_curve))],
+        "eval_kl_to_uniform": kl_curve,
+        "eval_modes": [1000] * len(kl_curve),
     }
-    base = {"time_budget_s": 120, "checkpoint_every": 500}
-    text = "\n".join(stacked.curve_section(curves, 360, base, {"ns + EMA": {"mean": 0.229}}))
-    assert stacked.ending_rule() in text
-    assert "was still falling over its last stretch (0.148 at 240 CPU-s, CIs overlap)" in text
-    assert "levelled off" not in text.split(stacked.ending_rule())[1]
+    evaluated = {"n": 26000, "modes": 1000, "kl_to_uniform": final_kl, "fid": 2.0}
+    evaluated |= {"floor_modes": 1000, "floor_kl_to_uniform": 0.02}
+    trial = {"evaluations": evaluations, "eval": evaluated, "cpu_time": 250.0, "metrics": {}}
+    return RunRecord(Path(f"trials/seed-{seed}"), {"seed": seed}, final_kl, trial, steps)
+
+
+def test_settled_arms_are_ranked_and_the_others_shown_as_curves_from_the_journal_alone():
+    from journaled import Cell
+
+    def cell(label, curves):
+        made = Cell(label, Path("spec.toml"), "trials = 3\n[base]\nseed = 0\n", {"objective": label})
+        made.best = {"params": {"g_lr": 0.002}}
+        made.seeds_text = "seeds"
+        made.seeds = [_record(100 + k, curve, curve[-1]) for k, curve in enumerate(curves)]
+        return made
+
+    flat = cell("ns", [[0.5, 0.3, 0.2, 0.2], [0.6, 0.3, 0.25, 0.25]])  # last-quarter change 0 <= sd
+    falling = cell("hinge", [[0.9, 0.7, 0.5, 0.3], [1.0, 0.8, 0.6, 0.4]])  # falls 0.2 > sd 0.07
+    settled, unsettled, waiting = stacked.arms([falling, flat], "minimize")
+    assert list(settled) == ["ns"] and settled["ns"][1]["kl_to_uniform"]["mean"] == pytest.approx(0.225)
+    assert [c.label for c, _ in unsettled] == ["hinge"] and "not settled (-0.2 over steps" in unsettled[0][1]
+    assert waiting == []
+    lonely = cell("wgan-gp", [[0.5, 0.4, 0.3, 0.3]])  # one seed: no rule, no rank
+    assert stacked.arms([lonely], "minimize")[2] == [
+        "wgan-gp (1 report seeds finished: fewer than 2 report seeds finished)"
+    ]
+
+
+def test_the_long_budget_curve_is_read_from_the_runs_evaluations_as_the_journal_keeps_them():
+    records = [_record(100, [0.4, 0.2, 0.1, 0.08], 0.07), _record(101, [0.5, 0.3, 0.12, None], 0.09)]
+    runs = long_budget.curves_of(records)
+    assert runs[0][1000] == {"kl_to_uniform": 0.08, "modes": 1000}
+    assert sorted(runs[1]) == [250, 500, 750]  # an evaluation that was not finite is no point
+    points = long_budget.step_points(runs, long_budget.step_targets(runs, 250), "kl_to_uniform")
+    assert [point["step"] for point in points] == [250, 500, 750]
+    assert points[-1]["mean"] == pytest.approx(0.11)
