@@ -25,7 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import tomllib
-from mode_coverage import FRESH_SEEDS, best_after, run_sweep, seeds_spec, settling, stored, toml_text
+from mode_coverage import (
+    FRESH_SEEDS,
+    SearchCell,
+    best_after,
+    run_sweep,
+    seeds_spec,
+    settling,
+    stored,
+    toml_text,
+)
 
 from gankit import stats
 from gankit.runs import compare as comparing
@@ -36,7 +45,7 @@ CURVE_STEPS = (0.25, 0.5, 0.75, 1.0)  # fractions of a curve a page prints (of i
 
 
 @dataclass
-class Cell:
+class Cell(SearchCell):
     """One cell of a search spec: its search, its best configuration and the report seeds' runs."""
 
     label: str
@@ -47,22 +56,6 @@ class Cell:
     best: dict | None = None  # compare.best_configs' entry of the best complete trial
     seeds_text: str | None = None  # the report seeds' spec (once the search has finished)
     seeds: list | None = None  # RunRecords of the report seeds (None: not started)
-
-    @property
-    def trials(self) -> int:
-        return tomllib.loads(self.spec_text)["trials"]
-
-    @property
-    def finished(self) -> list:
-        """The search trials that ended (complete, cut or crashed), in the order they finished."""
-        done = [r for r in self.search if r.trial is not None and r.status != comparing.UNFINISHED]
-        return sorted(done, key=lambda r: r.trial.get("finished_at", ""))
-
-    @property
-    def complete_seeds(self) -> list:
-        return sorted(
-            (r for r in self.seeds or [] if r.status == comparing.COMPLETE), key=lambda r: r.config["seed"]
-        )
 
     @property
     def tuning_seed(self) -> int:

@@ -243,18 +243,10 @@ def stored(journal: Path, text: str) -> list[comparing.RunRecord] | None:
     return comparing.collect([], None, url, name)[2]
 
 
-@dataclass
-class Arm:
-    """One (data, objective) cell: its search, its best configuration and the report seeds' runs."""
-
-    data: str
-    objective: str
-    spec_path: Path
-    spec_text: str
-    search: list = field(default_factory=list)  # RunRecords of the cell's search trials
-    best: dict | None = None  # compare.best_configs' entry of the best full-length trial
-    seeds_text: str | None = None  # the seeds sweep's spec (once there is a best configuration)
-    seeds: list | None = None  # RunRecords of the report seeds (None: not started)
+class SearchCell:
+    """What a cell of a journaled search knows of itself, from its ``spec_text``, ``search`` (the
+    RunRecords of its search trials) and ``seeds`` (of its report seeds; None: not started). Both
+    this driver's Arm and benchmarks/journaled.py's Cell are one."""
 
     @property
     def trials(self) -> int:
@@ -269,7 +261,23 @@ class Arm:
 
     @property
     def complete_seeds(self) -> list:
-        return [r for r in self.seeds or [] if r.status == comparing.COMPLETE]
+        """The report seeds' runs that trained to their end, by seed."""
+        done = (r for r in self.seeds or [] if r.status == comparing.COMPLETE)
+        return sorted(done, key=lambda r: r.config["seed"])
+
+
+@dataclass
+class Arm(SearchCell):
+    """One (data, objective) cell: its search, its best configuration and the report seeds' runs."""
+
+    data: str
+    objective: str
+    spec_path: Path
+    spec_text: str
+    search: list = field(default_factory=list)  # RunRecords of the cell's search trials
+    best: dict | None = None  # compare.best_configs' entry of the best full-length trial
+    seeds_text: str | None = None  # the seeds sweep's spec (once there is a best configuration)
+    seeds: list | None = None  # RunRecords of the report seeds (None: not started)
 
 
 def read_arms(specs: list[tuple[Path, str]], journals: Path, seeds: int) -> list[Arm]:
