@@ -19,6 +19,9 @@ repository, and the page is written from those journals alone (``--render``).
    flattened; the arms whose report seeds' validation FID settled (gankit.stats.settled),
    ranked by test FID with both budgets (generator steps, CPU-s); the others as curves only; the
    tuning and report seeds; and the `digits` preset re-chosen on validation FID.
+4. Figure: after every run, OUT/figure.json (runs/images) summarises the journals for `gankit figure
+   vae-vs-gan`: each arm's tested report seeds, their run directories and test metrics (the samples
+   come from the first seed's chosen checkpoint, kept in its run directory).
 
 Cost, measured with one thread on the loaded 2-core machine: a generator step of the width-32 DCGANs
 at batch 64 takes about 20 ms of CPU for ns, 45 for the VAE and 110 for WGAN-GP (5 critic steps), an
