@@ -343,6 +343,11 @@ def test_vae_vs_gan_full_without_the_benchmark_says_what_to_run_in_one_line(cli,
     assert not (tmp_path / "fig" / "vae-vs-gan.png").exists()
 
     bench = tmp_path / "runs" / "images"
+    bench.mkdir(parents=True)
+    (bench / "figure.json").write_text(json.dumps({"vae": {"runs": []}}))  # searches still going
+    code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")
+    assert code == 2 and "figure.json lists no tested report seed yet: let `nice -n 10" in err
+
     fake_benchmark(cli, bench, [{"test_fid": 30.0}])
     shutil.rmtree(bench / "seeds-vae")  # the journals keep the numbers, not the samples
     code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")

@@ -114,8 +114,8 @@ def read_benchmark(source: str | Path) -> dict[str, list[dict]]:
     path = source / SUMMARY
     if not path.is_file():
         raise GankitError(
-            f"{path} not found: run `{BENCHMARK_COMMAND}` first (it writes it once a model's report"
-            " seeds are tested), or use --quick, which trains its own models"
+            f"{path} not found: run `{BENCHMARK_COMMAND}` first (the figure draws its tested report"
+            " seeds), or use --quick, which trains its own models"
         )
     models = {model: entry["runs"] for model, entry in json.loads(path.read_text()).items() if entry["runs"]}
     if not models:
@@ -157,9 +157,10 @@ def budget_note(chosen: dict) -> str:
     threads = config.get("threads")
     at = f" at {threads} thread{'s' if threads != 1 else ''}" if isinstance(threads, int) else ""
     length = f"{budget:g} training CPU-s a run{at}" if budget else f"{config['steps']} steps a run"
-    seeds = sorted({len(runs) for runs in chosen.values()})
+    fewest, most = min(map(len, chosen.values())), max(map(len, chosen.values()))
+    seeds = f"{fewest}" if fewest == most else f"{fewest}–{most}"  # an arm still being tested: fewer
     late = still_improving(chosen)
-    return f"{length}, mean of {'-'.join(map(str, seeds))} seeds; " + (
+    return f"{length}, mean of {seeds} seeds; " + (
         "validation FID still improving at the end for " + ", ".join(late)
         if late
         else "validation FID had stopped improving in every run"
