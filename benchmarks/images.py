@@ -19,6 +19,9 @@ repository, and the page is written from those journals alone (``--render``).
    flattened; the arms whose report seeds' validation FID settled (gankit.stats.settled),
    ranked by test FID with both budgets (generator steps, CPU-s); the others as curves only; the
    tuning and report seeds; and the `digits` preset re-chosen on validation FID.
+4. Figure: after every run, OUT/figure.json (runs/images) summarises the journals for `gankit figure
+   vae-vs-gan`: each arm's tested report seeds, their run directories and test metrics (the samples
+   come from the first seed's chosen checkpoint, kept in its run directory).
 
 Cost, measured with one thread on the loaded 2-core machine: a generator step of the width-32 DCGANs
 at batch 64 takes about 20 ms of CPU for ns, 45 for the VAE and 110 for WGAN-GP (5 critic steps), an
@@ -62,7 +65,7 @@ from mode_coverage import ci_text, driver_arguments, params_text, toml_text
 
 from gankit import stats
 from gankit.metrics.evaluate import select_checkpoint
-from gankit.rundir import checkpoint_step, checksum_path, dumps, list_checkpoints
+from gankit.rundir import atomic_write_bytes, checkpoint_step, checksum_path, dumps, list_checkpoints
 from gankit.runs import compare as comparing
 from gankit.runs import sweep as sweeps
 from gankit.runs.spec import sweep_name
@@ -78,7 +81,7 @@ QUICK_HELP = "3 configurations of 3 CPU-s, 2 seeds, tiny nets, temporary journal
 QUICK = {"trials": 3, "n_startup_trials": 2, "min_resource": 1, "reduction_factor": 2}
 QUICK_BASE = {"time_budget_s": 3, "width": 8, "log_every": 20, "eval_every": 20, "checkpoint_every": 20}
 QUICK_BASE |= {"eval_samples": 300}  # evaluations run on logged rows: log_every divides eval_every
-CHOSEN = "chosen.json"  # OUT/chosen.json: each cell's seed runs, chosen steps and test metrics
+FIGURE_SUMMARY = "figure.json"  # OUT/figure.json: what `gankit figure vae-vs-gan` draws (figure_summary)
 TEST = "test"  # a seed run's test score: the study <seeds sweep>/test/<run dir> in the seeds' journal
 
 
@@ -166,12 +169,14 @@ def test_report_seeds(cell: Cell, sweep_dir: Path, journal: Path, samples: int) 
 
 
 def tests_of(cell: Cell, journals: Path, prefix: str) -> list[dict]:
-    """The test records of a cell's finished report seeds, each with its run's steps and CPU-s."""
+    """The test records of a cell's finished report seeds, seed by seed, each with its run's steps and
+    CPU-s, and its run directory's path in the seeds' sweep directory."""
     if cell.seeds_text is None:
         return []
     kept = read_tests(seeds_journal(journals, prefix, cell.label), cell.seeds_text)
     return [
-        kept[str(r.path)] | {"steps": r.steps, "cpu_time": r.trial["cpu_time"], "seed": r.config["seed"]}
+        kept[str(r.path)]
+        | {"path": str(r.path), "steps": r.steps, "cpu_time": r.trial["cpu_time"], "seed": r.config["seed"]}
         for r in cell.complete_seeds
         if str(r.path) in kept
     ]
@@ -340,6 +345,10 @@ def render(cells: list[Cell], specs: list[tuple[Path, str]], args, journals: Pat
         *table,
         *search_lines(cells, direction, "fid", "images_search.png"),
         *preset_lines(cells),
+        "Samples: `gankit figure vae-vs-gan --out docs/figures` draws each arm's first report seed at"
+        f" its chosen checkpoint, titled with the test means above, from `{FIGURE_SUMMARY}`, which this"
+        " driver writes from the journals into its `--out` (runs/images), beside the run directories.",
+        "",
         "What the numbers can and cannot say: precision and density reward samples that sit among real"
         " digits in feature space, and a blurred average digit can sit there too, so a high precision"
         " with a low recall (the VAE's usual signature) is not evidence of sharper samples; FID and KID"
@@ -350,21 +359,27 @@ def render(cells: list[Cell], specs: list[tuple[Path, str]], args, journals: Pat
     return "\n".join(lines) + "\n"
 
 
-def chosen_runs(cells: list[Cell], journals: Path, out: Path, prefix: str) -> dict:
-    """OUT/chosen.json for `gankit figure vae-vs-gan`: per cell its seed runs with their test records."""
-    chosen = {}
+def figure_summary(cells: list[Cell], journals: Path, prefix: str) -> dict:
+    """OUT/figure.json for `gankit figure vae-vs-gan`: {cell: {"runs": [its tested report seeds, first
+    seed first: run (its directory, relative to OUT), seed, steps, cpu_time, chosen_step, test_*]}}.
+
+    A view of the journals (the record), not a record of its own: written anew from them after every
+    run, beside the run directories whose chosen checkpoints give the figure's samples. The figure
+    reads this file rather than the journals, so gankit (src/) needs neither this driver's study
+    names nor its code, and the driver alone knows where its records are.
+    """
+    summary = {}
     for cell in cells:
-        journal = seeds_journal(journals, prefix, cell.label)
-        sweep_dir = out / seeds_dir(journal)
-        kept = read_tests(journal, cell.seeds_text or "")
+        sweep_dir = seeds_dir(seeds_journal(journals, prefix, cell.label))
         runs = [
-            {"run": str(sweep_dir / r.path), "steps": r.steps} | kept[str(r.path)]
-            for r in cell.complete_seeds
-            if str(r.path) in kept and (sweep_dir / r.path).is_dir()
+            {"run": f"{sweep_dir}/{test.pop('path')}"} | test for test in tests_of(cell, journals, prefix)
         ]
-        if runs:
-            chosen[cell.label] = runs
-    return chosen
+        summary[cell.label] = {"runs": runs}
+    return summary
+
+
+def write_figure_summary(cells: list[Cell], journals: Path, out: Path, prefix: str) -> None:
+    atomic_write_bytes(out / FIGURE_SUMMARY, (dumps(figure_summary(cells, journals, prefix)) + "\n").encode())
 
 
 def arguments(argv, name: str, doc: str, quick_help: str = QUICK_HELP):
@@ -396,10 +411,7 @@ def measure(
             test_report_seeds(cell, sweep_dir, seeds_journal(journals, prefix, cell.label), samples)
 
         keep = keep_every_checkpoint
-        cells = run_cells(specs, journals, args.out, args.workers, seeds, label, prefix, keep, tested)
-        chosen = chosen_runs(cells, journals, args.out, prefix)
-        if chosen:
-            (args.out / CHOSEN).write_text(dumps(chosen) + "\n")
+        run_cells(specs, journals, args.out, args.workers, seeds, label, prefix, keep, tested)
     return specs, read_cells(specs, journals, seeds, label, prefix, keep_every_checkpoint)
 
 
@@ -414,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
         plot_search(cells, "minimize", "FID", args.page.parent / "images_search.png")
         args.page.write_text(render(cells, specs, args, args.journals))
         print(f"wrote {args.page}")
+        if args.out.is_dir():  # the runs are here (--render in a clone has none to draw)
+            write_figure_summary(cells, args.journals, args.out, PREFIX)
 
     guarded(body, lambda: args.journals)
 

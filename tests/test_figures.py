@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -271,3 +272,84 @@ def test_write_docs_names_the_command_for_a_figure_not_generated_yet(tmp_path, c
 
     vae_vs_gan = f"run `{FIGURE.prerequisite}`, then `gankit figure vae-vs-gan --out {figures.as_posix()}`"
     assert vae_vs_gan in out.read_text() and FIGURE.explanation in out.read_text()
+
+
+# --- vae-vs-gan, full mode: drawn from what benchmarks/images.py keeps ---------------------------
+
+TINY_VAE = ("--data", "digits", "--model", "vae", "--width", 4, "--latent-dim", 8, "--batch-size", 16,
+            "--log-every", 2, "--sample-every", 0, "--validation-fraction", 0.5, "--steps", 4,
+            "--checkpoint-every", 2, "--keep-checkpoints", 10)  # fmt: skip
+
+
+def fake_benchmark(cli, bench, seeds: list[dict]) -> None:
+    """A tiny trained run where benchmarks/images.py puts a report seed, and BENCH/figure.json as the
+    driver writes it (figure_summary): each of ``seeds`` is a test record of that run."""
+    code, _, err = cli("train", *TINY_VAE, "--out", bench / "seeds-vae" / "trials" / "0000")
+    assert code == 0, err
+    metrics = {"test_kid": 1.0, "test_precision": 0.5, "test_recall": 0.25, "test_density": 0.5}
+    runs = [
+        {"run": "seeds-vae/trials/0000", "seed": 100 + i, "steps": 4, "cpu_time": 1.0, "chosen_step": 2}
+        | metrics
+        | {"test_coverage": 0.5}
+        | record
+        for i, record in enumerate(seeds)
+    ]
+    (bench / "figure.json").write_text(json.dumps({"vae": {"runs": runs}, "ns": {"runs": []}}))
+
+
+def test_vae_vs_gan_full_draws_the_first_report_seed_titled_with_the_mean_test_fid(cli, tmp_path):
+    from gankit.experiments import vae_vs_gan
+
+    bench = tmp_path / "bench"
+    fake_benchmark(cli, bench, [{"test_fid": 30.0}, {"test_fid": 50.0}])  # no floor: eval gave none
+    chosen = vae_vs_gan.read_benchmark(bench)
+    assert list(chosen) == ["vae"] and chosen["vae"][0]["run"] == str(bench / "seeds-vae/trials/0000")
+    titles = [ax.get_title() for ax in vae_vs_gan.figure_from_benchmark(chosen).axes]
+    assert titles == ["real test digits", "vae: test FID 40.0\nprecision 0.50, recall 0.25"]
+
+    numbers = vae_vs_gan.run(tmp_path / "fig", source=bench)
+    assert numbers["metrics"]["vae"]["fid"] == 40.0  # the mean over the report seeds
+    assert numbers["floor"] == {} and "floor_fid" not in numbers["headline"]
+    assert numbers["settings"]["budget"] == (
+        "4 steps a run, mean of 2 seeds; validation FID had stopped improving in every run"
+    )
+    assert (tmp_path / "fig" / "vae-vs-gan.png").stat().st_size > 0
+    chosen["vae"][1]["chosen_step"] = 4  # a seed chose its last checkpoint: still improving
+    assert vae_vs_gan.still_improving(chosen) == ["vae"]
+
+
+def test_vae_vs_gan_full_shows_the_floor_only_where_eval_gave_one(cli, tmp_path):
+    from gankit.experiments import vae_vs_gan
+
+    floor = {"test_floor_fid": 12.5, "test_floor_precision": 0.75, "test_n_floor": 60}
+    floor |= {f"test_floor_{key}": 0.5 for key in ("kid", "recall", "density", "coverage")}
+    fake_benchmark(cli, tmp_path / "bench", [{"test_fid": 30.0} | floor])
+    numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
+    assert numbers["floor"]["fid"] == 12.5 and numbers["floor"]["n"] == 60
+    assert numbers["headline"]["floor_fid"] == 12.5
+    figure = vae_vs_gan.figure_from_benchmark(vae_vs_gan.read_benchmark(tmp_path / "bench"))
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[0] == "real test digits\n(floor FID 12.5 at n = 60)"
+
+
+def test_vae_vs_gan_full_without_the_benchmark_says_what_to_run_in_one_line(cli, tmp_path, monkeypatch):
+    from gankit.experiments import vae_vs_gan
+
+    monkeypatch.setattr(vae_vs_gan, "BENCHMARK_DIR", tmp_path / "runs" / "images")
+    code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{tmp_path / 'runs' / 'images' / 'figure.json'} not found: run " in err
+    assert "`nice -n 10 python benchmarks/images.py --workers 2` first" in err
+    assert not (tmp_path / "fig" / "vae-vs-gan.png").exists()
+
+    bench = tmp_path / "runs" / "images"
+    bench.mkdir(parents=True)
+    (bench / "figure.json").write_text(json.dumps({"vae": {"runs": []}}))  # searches still going
+    code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")
+    assert code == 2 and "figure.json lists no tested report seed yet: let `nice -n 10" in err
+
+    fake_benchmark(cli, bench, [{"test_fid": 30.0}])
+    shutil.rmtree(bench / "seeds-vae")  # the journals keep the numbers, not the samples
+    code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "seeds-vae/trials/0000 is gone: the samples need the benchmark's run directories" in err

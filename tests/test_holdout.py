@@ -12,7 +12,6 @@ from gankit.config import TrainConfig
 from gankit.data.images import holdout_part, holdout_split, load_images
 from gankit.engine.restore import load_train_data_and_config
 from gankit.errors import GankitError
-from gankit.metrics.evaluate import select_checkpoint
 
 TINY_VAE = ("--data", "digits", "--model", "vae", "--width", 4, "--latent-dim", 8, "--batch-size", 16,
             "--log-every", 2, "--sample-every", 0, "--validation-fraction", 0.5)  # fmt: skip
@@ -112,37 +111,3 @@ def test_select_checkpoint_needs_a_validation_part(cli, tmp_path):
     assert code == 0, err
     with pytest.raises(GankitError, match="without validation_fraction"):
         evaluate.select_checkpoint(tmp_path / "plain", n=60)
-
-
-def test_vae_vs_gan_figure_draws_the_benchmarks_chosen_runs(cli, tmp_path):
-    from gankit.experiments import vae_vs_gan
-
-    run = tmp_path / "bench" / "run"
-    code, _, err = cli("train", *TINY_VAE, "--steps", 4, "--checkpoint-every", 2, "--keep-checkpoints", 10,
-                       "--out", run)  # fmt: skip
-    assert code == 0, err
-    with pytest.raises(GankitError, match="chosen.json not found"):
-        vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
-    chosen = select_checkpoint(run, n=60)
-    record = {"run": str(run), "chosen_step": chosen["step"], "steps": 4} | {
-        f"test_{k}": v for k, v in chosen["test"].items()
-    }
-    seeds = [record | {"chosen_step": 2}, record | {"chosen_step": 2, "test_fid": 0.0}]
-    (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": seeds, "ns": seeds}))
-    numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
-    assert numbers["settings"]["still_improving"] == []  # step 2 of 4: before the last tenth
-    assert numbers["settings"]["budget"] == (
-        "4 steps a run, mean of 2 seeds; validation FID had stopped improving in every run"
-    )
-    seeds[1]["chosen_step"] = 4  # one ns run chose its last checkpoint: still improving
-    (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": seeds[:1] * 2, "ns": seeds}))
-    assert vae_vs_gan.still_improving(vae_vs_gan.read_benchmark(tmp_path / "bench")) == ["ns"]
-    (tmp_path / "bench" / "chosen.json").write_text(json.dumps({"vae": [record, record | {"test_fid": 0.0}]}))
-    numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
-    assert numbers["metrics"]["vae"]["fid"] == pytest.approx(
-        chosen["test"]["fid"] / 2, rel=1e-3
-    )  # mean over seeds
-    assert numbers["floor"]["fid"] == pytest.approx(
-        chosen["test"]["floor_fid"], rel=1e-3
-    )  # the test part's floor
-    assert (tmp_path / "fig" / "vae-vs-gan.png").stat().st_size > 0

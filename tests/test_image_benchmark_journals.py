@@ -1,8 +1,10 @@
 """benchmarks/images.py keeps its searches, report seeds and their one test score each in journal
 files: a clone without run directories continues without training a finished trial again or scoring
 a report seed on the test part twice, and the page is written from the journals alone. A stop by
-Ctrl-C or SIGTERM ends every driver with one line, not a traceback."""
+Ctrl-C or SIGTERM ends every driver with one line, not a traceback. `gankit figure vae-vs-gan` draws
+from the summary of the journals that the driver writes beside its runs."""
 
+import json
 import shutil
 import signal
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gankit.experiments import vae_vs_gan
 from gankit.runs import sweep as sweeps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -94,6 +97,15 @@ def test_a_clone_without_run_directories_reruns_and_retests_nothing_and_renders_
     )
     assert "| ns | 2 of 2 (" in page  # the search's row
     assert "report seeds 100, 101" in page and "Tuning seed 0" in page
+    # the driver's summary of its journals, beside the runs: what `gankit figure vae-vs-gan` draws
+    summary = json.loads(Path("runs/im/figure.json").read_text())
+    assert [(run["seed"], run["run"].split("/")[0]) for run in summary["ns"]["runs"]] == [
+        (100, "seeds-ns"),
+        (101, "seeds-ns"),
+    ]
+    numbers = vae_vs_gan.run(tmp_path / "fig", source="runs/im")
+    mean_fid = sum(record["test_fid"] for record in tests.values()) / 2
+    assert numbers["metrics"]["ns"]["fid"] == pytest.approx(mean_fid, rel=1e-5)
 
     shutil.rmtree("runs")  # a fresh clone: the journals, nothing else
     images.main(args)
