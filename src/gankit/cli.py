@@ -7,26 +7,18 @@ Set GANKIT_DEBUG=1 to see full tracebacks.
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import sys
-from pathlib import Path
 
-import numpy as np
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from gankit.data.toy import TOY_DATASETS
-from gankit.engine.loop import draw_samples
-from gankit.engine.restore import load_generator, load_trainer, model_label
-from gankit.errors import GankitError, path_errors
+from gankit.errors import GankitError
 from gankit.experiments import FIGURES
 from gankit.objectives import OBJECTIVES
 from gankit.presets import PRESETS
-from gankit.refine import commands as refine_flags
-from gankit.refine import refine_trainer
-from gankit.report.plots import plot_samples, real_reference, sample_title
-from gankit.rundir import atomic_write_bytes
+from gankit.refine import commands as refine_commands
 from gankit.runs import train_command
 
 app = typer.Typer(
@@ -39,68 +31,10 @@ app = typer.Typer(
 )
 
 
-# `gankit train` lives with the runs (runs/train_command.py); --help lists it first.
+# train lives with the runs (runs/train_command.py), sample with the refinement (refine/commands.py);
+# --help lists them first.
 train_command.register(app)
-
-MAX_SAMPLES = 10_000_000  # what `gankit sample` draws at most (the samples are held in memory)
-
-
-@app.command()
-def sample(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `gankit train`."),
-    n: int = typer.Option(1000, "--n", help="Number of samples."),
-    seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same samples."),
-    out: Path = typer.Option(..., "--out", help="FILE.npy (the samples) or FILE.png (a plot)."),
-    label: int | None = typer.Option(
-        None, "--label", help="Class to draw (conditional runs).", show_default="every class in turn"
-    ),
-    refine: str | None = refine_flags.REFINE,
-    refine_scores: str = refine_flags.SCORES_OPTION,
-    refine_calibration: str = refine_flags.CALIBRATION,
-    refine_heldout: int = refine_flags.HELDOUT,
-    refine_neighbours: int = refine_flags.NEIGHBOURS,
-    refine_gamma_percentile: float = refine_flags.GAMMA_PERCENTILE,
-    refine_chain_length: int = refine_flags.CHAIN_LENGTH,
-) -> None:
-    """Draw N samples from a trained generator (deterministic for a seed), optionally refined."""
-    if out.suffix not in (".npy", ".png"):
-        raise GankitError(f"--out must end in .npy or .png, got {out.name!r}")
-    if not 0 < n <= MAX_SAMPLES:
-        raise GankitError(f"--n must be between 1 and {MAX_SAMPLES:_}, got {n}")
-    if not 0 <= seed <= 2**62:
-        raise GankitError(f"--seed must be between 0 and 2**62, got {seed}")
-    options = refine_flags.refine_options(
-        refine,
-        refine_scores,
-        refine_calibration,
-        refine_heldout,
-        refine_neighbours,
-        refine_gamma_percentile,
-        refine_chain_length,
-    )
-    if options is None:
-        generator, config, data = load_generator(run_dir)
-        samples = draw_samples(generator, n, config.latent_dim, seed, label=label).numpy()
-    else:
-        trainer = load_trainer(run_dir)
-        config, data = trainer.config, trainer.data
-        refined = refine_trainer(trainer, n, seed, options, label=label)
-        samples = refined.samples.astype("float32")
-        typer.echo(refine_flags.describe(refined))
-    with path_errors(f"write {out}"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".npy":
-            buffer = io.BytesIO()
-            np.save(buffer, samples)
-            atomic_write_bytes(out, buffer.getvalue())
-        else:
-            plot_samples(
-                samples,
-                out,
-                real_reference(data, n, seed),
-                sample_title(model_label(config), config, n, label, options),
-            )
-    typer.echo(f"wrote {n} samples to {out}")
+refine_commands.register(app)
 
 
 @app.command("list")
