@@ -1,5 +1,8 @@
 """The ``gankit`` command line: a thin layer that parses flags and calls the library.
 
+Each command lives with its concern and adds itself to the app below (register(app)); this module
+holds the app, the list of those modules and main.
+
 Exit codes: 0 ok, 2 bad input (one line on stderr, no traceback), 1 any other failure.
 Set GANKIT_DEBUG=1 to see full tracebacks.
 """
@@ -13,13 +16,7 @@ import sys
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from gankit.data.toy import TOY_DATASETS
 from gankit.errors import GankitError
-from gankit.experiments import FIGURES
-from gankit.objectives import OBJECTIVES
-from gankit.presets import PRESETS
-from gankit.refine import commands as refine_commands
-from gankit.runs import train_command
 
 app = typer.Typer(
     add_completion=False,
@@ -31,43 +28,16 @@ app = typer.Typer(
 )
 
 
-# train lives with the runs (runs/train_command.py), sample with the refinement (refine/commands.py);
-# --help lists them first.
-train_command.register(app)
-refine_commands.register(app)
-
-
-@app.command("list")
-def list_things() -> None:
-    """List the data sets, objectives, presets and figures gankit knows."""
-    typer.echo("data sets:")
-    for name, data in TOY_DATASETS.items():
-        typer.echo(f"  {name:<12} {data.description}")
-    typer.echo(f"  {'digits':<14} scikit-learn's 1,797 8x8 hand-written digits (images, labelled)")
-    typer.echo(f"  {'stacked-digits':<14} three digits as colour channels, 1,000 modes (3x8x8 images)")
-    from gankit.data.standard import STANDARD_SETS  # the downloader: only `list` and those sets need it
-
-    for name, standard in STANDARD_SETS.items():
-        typer.echo(f"  {name:<14} {standard.description}")
-    typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
-    typer.echo("objectives:")
-    for name, objective in OBJECTIVES.items():
-        typer.echo(f"  {name:<12} {objective.description}")
-    typer.echo("presets:")
-    for name, values in PRESETS.items():
-        typer.echo(f"  {name:<12} {', '.join(f'{k}={v}' for k, v in values.items())}")
-    typer.echo("figures:")
-    for name, figure in FIGURES.items():
-        typer.echo(f"  {name:<24} {figure.description}")
-
-
-# Feature modules add their own commands (eval, figure, doctor, report, ...) through register(app).
+# The modules that add the commands, in the order `gankit --help` lists them.
 _COMMAND_MODULES = (
-    "gankit.metrics.commands",
-    "gankit.experiments.commands",
-    "gankit.diagnose.commands",
-    "gankit.report.commands",
-    "gankit.runs.commands",
+    "gankit.runs.train_command",  # train
+    "gankit.refine.commands",  # sample
+    "gankit.experiments.list_command",  # list
+    "gankit.metrics.commands",  # eval
+    "gankit.experiments.commands",  # figure
+    "gankit.diagnose.commands",  # doctor
+    "gankit.report.commands",  # report, watch
+    "gankit.runs.commands",  # sweep, compare
 )
 for _name in _COMMAND_MODULES:
     importlib.import_module(_name).register(app)
