@@ -247,7 +247,7 @@ FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 @dataclass(frozen=True)
 class Flag:
-    """How one config field appears as an option of `gankit train` (cli.py builds them from FLAGS)."""
+    """How one config field appears as an option of `gankit train` (runs/train_command.py builds them)."""
 
     help: str
     names: tuple[str, ...] = ()  # its spellings; () is --field-name
@@ -376,7 +376,7 @@ NO_FLAG = (
     "speed",
     "monitors",
     "monitor",
-    "init_from",  # these two: train's own --init-from RUN_DIR[:STEP] (cli.py)
+    "init_from",  # these two: train's own --init-from RUN_DIR[:STEP] (runs/train_command.py)
     "init_from_step",
 )
 
