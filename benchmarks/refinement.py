@@ -159,12 +159,22 @@ def summarise(rows: list[dict], key: str) -> dict:
     return out
 
 
+def held_out_text(tuned: list[int] | None, held_out: bool) -> str:
+    """Whether the report seeds are held out from the seeds the preset was chosen on."""
+    if tuned is None:  # a preset whose tuning seeds this driver does not list
+        return (
+            "the seeds the preset was chosen on are not listed here, docs/refinement.md tells its"
+            " history; these report seeds were used by no earlier table or probe"
+        )
+    verdict = "held out" if held_out else "not held out"
+    return f"the preset was chosen on seeds {', '.join(map(str, tuned))}: these rows are {verdict}"
+
+
 def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: dict, planned: int) -> None:
     steps = rows[0]["config"]["steps"]
     seeds = sorted({row["seed"] for row in rows})
     tuned = TUNING_SEEDS.get(preset)
     held_out = tuned is not None and not set(seeds) & set(tuned)
-    tuned_text = "see docs/refinement.md" if tuned is None else ", ".join(map(str, tuned))
     settings = {**PRESETS[preset], **extra}
     name = preset + (f" ({_pairs(extra)})" if extra else "")
     lines = [
@@ -174,8 +184,7 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         f"{platform.system()}, torch {torch.__version__}, one thread per run.",
         "",
         f"Preset `{preset}`{' with ' + _pairs(extra) if extra else ''} ({_pairs(settings)}), trained on "
-        f"report seeds {seeds[0]}–{seeds[-1]} (the preset was chosen on seeds {tuned_text}: these "
-        f"rows are {'held out' if held_out else 'not held out'}), "
+        f"report seeds {seeds[0]}–{seeds[-1]} ({held_out_text(tuned, held_out)}), "
         f"{steps} steps, one run directory per "
         "(data, seed), trained by `gankit sweep`. PacGAN protocol: "
         f"{EVAL_SAMPLES} samples "
