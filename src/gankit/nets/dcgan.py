@@ -7,7 +7,7 @@ stride-2 transposed convolutions, halving the channels each time; the discrimina
 stride-2 convolutions. ``depth`` counts the convolutions at every resolution: the resampling one
 plus ``depth - 1`` 3x3 ones.
 
-Normalisation follows the objective (DESIGN.md): batch norm in G; in D batch norm for the
+Normalisation follows the objective: batch norm in G; in D batch norm for the
 classifier-style objectives, but *layer norm* in a gradient-penalty critic, because the penalty is
 defined per sample and batch norm would mix samples into each other's scores. With spectral
 normalisation (``spectral_norm``, SN-GAN) D has no normalisation layers at all, as in Miyato et al.
