@@ -12,8 +12,8 @@
     gankit.figure("vanishing-gradients")  # a classic figure and the numbers behind it
 
 A :class:`Run` is a view of a run directory (docs/architecture.md, "The run-directory package"):
-everything it shows is read from ``config.json``, ``metrics.jsonl`` and the latest checkpoint, so ``gankit.load(path)`` in a new
-session sees exactly what ``gankit.train`` returned in the old one.
+everything it shows is read from ``config.json``, ``metrics.jsonl`` and the latest checkpoint, so
+``gankit.load(path)`` in a new session sees exactly what ``gankit.train`` returned in the old one.
 """
 
 from __future__ import annotations
