@@ -23,13 +23,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import tomllib
 from mode_coverage import (
     FRESH_SEEDS,
     SearchCell,
     best_after,
     run_sweep,
+    search_budget,
     seeds_spec,
     settling,
     stored,
@@ -154,24 +154,6 @@ def seed_row(cell: Cell, key: str, direction: str, values=None) -> dict:
             found.append(comparing.value_of(key, result.get("metrics", {}), lambda r=result: r.get("eval")))
     present = [v for v in found if v is not None]
     return stats.summarize(present, direction) | {"missing": len(found) - len(present)}
-
-
-def search_budget(cell: Cell) -> dict:
-    """What a cell's search spent: trials by state, CPU seconds, and that CPU in full trials (the
-    median CPU of its trials that ran to their end, uncut)."""
-    finished = cell.finished
-    cpu = sum(r.trial.get("cpu_time") or 0.0 for r in finished)
-    full = [r.trial["cpu_time"] for r in finished if r.status == comparing.COMPLETE]
-    full_cpu = float(np.median(full)) if full else None
-    return {
-        "trials": len(finished),
-        "complete": sum(r.status == comparing.COMPLETE for r in finished),
-        "pruned": sum(r.status == comparing.PRUNED for r in finished),
-        "crashed": sum(r.status == comparing.CRASHED for r in finished),
-        "cpu": cpu,
-        "full_cpu": full_cpu,
-        "full_trials": cpu / full_cpu if full_cpu else None,
-    }
 
 
 def flat_reading(cell: Cell, direction: str, metric: str) -> stats.Plateau | None:

@@ -336,12 +336,16 @@ def settling(arm: Arm, metric: str) -> Plateau | str:
         return str(error)
 
 
-def search_budget(arm: Arm, steps: int) -> dict:
+def search_budget(arm: SearchCell, steps: int | None = None) -> dict:
     """What the cell's search spent: trials by state, CPU seconds, and that CPU in full trials (the
-    median CPU of its trials that trained all ``steps``)."""
+    median CPU of its trials that ran to their end, uncut, and trained all ``steps`` if given)."""
     finished = arm.finished
     cpu = sum(r.trial.get("cpu_time") or 0.0 for r in finished)
-    full = [r.trial["cpu_time"] for r in finished if r.status == comparing.COMPLETE and r.steps == steps]
+    full = [
+        r.trial["cpu_time"]
+        for r in finished
+        if r.status == comparing.COMPLETE and (steps is None or r.steps == steps)
+    ]
     full_cpu = float(np.median(full)) if full else None
     return {
         "trials": len(finished),
