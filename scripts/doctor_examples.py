@@ -27,7 +27,7 @@ from gankit.rundir import FINDINGS
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "doctor.md"
 RUNS = "runs/doctor-examples"
-SMALL = "--width 32 --batch-size 64"
+SMALL = "--width 32 --batch-size 64 --threads 1 --no-amp"  # fixed: no timing probe, same numbers anywhere
 
 # name -> the `gankit train` flags of its recipe (the run directory is added by the script)
 EXAMPLES = {

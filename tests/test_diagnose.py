@@ -580,6 +580,28 @@ def test_generator_forced_to_one_mode_is_mode_collapse_and_can_stop_the_run(data
         assert evidence["diversity_ratio"] < 0.01
 
 
+def test_the_live_alarm_prints_the_doctors_measured_ranking(tmp_path, monkeypatch):
+    from gankit.diagnose import measured
+
+    coverage = {"finding": "mode-collapse", "case": "ring-ns", "runs": "collapsed ring runs", "data": "ring"}
+    coverage |= {"objective": "ns", "remedy": "coverage", "way": "restart", "flags": "--coverage-weight 10"}
+    coverage |= {"values": {"coverage_weight": 10.0}, "fixed": 4, "n": 5, "interval": [0.38, 0.96]}
+    rates = tmp_path / "rates.json"
+    rates.write_text(json.dumps({"rates": [coverage]}))
+    monkeypatch.setattr(measured, "RATES_FILE", rates)
+    config = TrainConfig(
+        data="ring", objective="ns", steps=80, eval_samples=300, monitor={"warmup": 0},
+        stop_on=("mode-collapse",), **{**SMALL, "eval_every": 10},
+    )  # fmt: skip
+    printed = []
+    train(config, tmp_path / "run", callbacks=[PinGeneratorTo([1.0, 0.0])], echo=printed.append)
+    at = next(i for i, line in enumerate(printed) if line.startswith("gankit: finding mode-collapse"))
+    remedies = [line for line in printed[at + 1 :] if line.startswith("  - ")]
+    best = "fixed 4 of 5 collapsed ring runs (95 % interval 38%-96%) (restart with --coverage-weight 10)"
+    assert remedies[0] == f"  - {best}"
+    assert remedies[1:] and all(line.endswith("(not measured)") for line in remedies[1:])
+
+
 def test_frozen_generator_makes_no_progress():
     config = TrainConfig(
         objective="wgan-gp",

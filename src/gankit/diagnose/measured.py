@@ -11,7 +11,8 @@ remedies of the benchmark case nearest the run (same data and objective, else sa
 ordered by their fix rate, each with its basis ("fixed 4 of 5 collapsed grid runs (restart with
 --coverage-weight 10)"); then the remedies of :mod:`gankit.diagnose.remedies` that were never
 measured, said so; last the measured ones that fixed none. A remedy the run already applies (every
-value of it equal to the run's) is left out.
+value of it equal to the run's) is left out. :func:`advice` is the same list as a live alarm prints it
+during training, so the alarm and the doctor never give different advice.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def command(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) 
         return f"restart with {row['flags']}"
     kept = kept_checkpoint_steps(run_dir)
     if not kept:
-        return f"--init-from {run_dir} {row['flags']} (this run kept no checkpoint)"
+        return f"--init-from {run_dir} {row['flags']} (no checkpoint kept yet)"
     step = min(kept, key=lambda s: (abs(s - finding["detected_at"]), s))  # what --init-from picks
     return f"--init-from {run_dir}:{step} {row['flags']} --steps {max(1, config.steps - step)}"
 
@@ -130,3 +131,11 @@ def ranked_remedies(
     ]
     helped = [entry for entry in ranked if entry["status"] == "helped"]
     return helped + extra + [entry for entry in ranked if entry["status"] == "did not help"]
+
+
+def advice(finding: dict, config: TrainConfig, run_dir: str | Path | None) -> list[str]:
+    """The lines a live alarm prints under a finding as it opens: :func:`ranked_remedies`' texts from
+    the shipped rates (``RUN_DIR`` stands for a run without a directory)."""
+    where = run_dir if run_dir is not None else "RUN_DIR"
+    ranked = ranked_remedies(finding, config, where, finding["remedies"], load_rates())
+    return [entry["text"] for entry in ranked]

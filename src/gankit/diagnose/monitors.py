@@ -117,10 +117,17 @@ class FindingsLog:
     opens, by raising StopTraining.
     """
 
-    def __init__(self, path: Path | None, echo: Callable[[str], None], stop_on: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        path: Path | None,
+        echo: Callable[[str], None],
+        stop_on: tuple[str, ...] = (),
+        advise: Callable[[dict], list[str]] | None = None,
+    ):
         self.path = path
         self.echo = echo
         self.stop_on = tuple(stop_on)
+        self.advise = advise  # a finding's remedies as printed (the doctor's ranking); None: as found
         self.findings: list[dict[str, Any]] = []
 
     def keep_until(self, step: int) -> None:
@@ -138,7 +145,7 @@ class FindingsLog:
             self.echo(f"gankit: finding {finding.name} ended (from step {finding.step} to {finding.ended})")
             return
         self.echo(f"gankit: finding {finding.name} (since step {finding.step}): {finding.message}")
-        for remedy in finding.remedies:
+        for remedy in self.advise(record) if self.advise else finding.remedies:
             self.echo(f"  - {remedy}")
         if stop or finding.name in self.stop_on:
             raise StopTraining(f"{finding.name}: {finding.message}")

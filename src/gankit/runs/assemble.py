@@ -22,6 +22,7 @@ from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.data import is_toy, load_data
 from gankit.data.images import holdout_part
 from gankit.diagnose import monitors as diagnose
+from gankit.diagnose.measured import advice
 from gankit.diagnose.probes import heldout_probes
 from gankit.diagnose.thresholds import spelled_out
 from gankit.engine import speed
@@ -427,7 +428,12 @@ def _fit(
         if config.sample_every:
             callbacks.append(SamplePlotter(run, config.sample_every, seed=config.seed + 1))
     callbacks += extra
-    findings = diagnose.FindingsLog(run.path / FINDINGS if run else None, echo, config.stop_on)
+    findings = diagnose.FindingsLog(
+        run.path / FINDINGS if run else None,
+        echo,
+        config.stop_on,
+        advise=lambda finding: advice(finding, config, run.path if run else None),  # as the doctor ranks them
+    )
     findings.keep_until(trainer.step)  # on resume: drop findings of the work lost since the checkpoint
     monitors = []
     if config.monitors:  # after MetricsWriter: a problem's row is on disk before it stops training
