@@ -71,6 +71,10 @@ def test_training_images_score_at_their_equal_n_floor_against_the_test_split(tra
     assert metrics["n_samples"] == metrics["n_floor"] == 2500 and metrics["n_floor_max"] == 5000
     assert abs(metrics["fid"] - metrics["floor_fid"]) < 0.5 * metrics["floor_fid"]
     assert abs(metrics["precision"] - metrics["floor_precision"]) < 0.05
+    assert metrics["classes"] == metrics["floor_classes"] == 10  # read by the Fashion-MNIST classifier
+    assert metrics["class_kl"] < 0.01 and metrics["floor_class_kl"] < 0.01
+    trousers = training.all().numpy()[training.labels.numpy() == 1][:500]
+    assert evaluate_samples(trousers, "fashion-mnist")["classes"] == 1
     too_many = evaluate_samples(training.all().numpy()[:5001], "fashion-mnist")
     assert too_many["n_floor"] == 0 and "floor_fid" not in too_many
     assert "has 5,000 images, fewer than the 5,001 samples" in too_many["no_floor"]

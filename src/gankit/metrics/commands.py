@@ -16,6 +16,7 @@ _LABELS = {
     "high_quality": "high quality",
     "reverse_kl": "reverse KL",
     "w1": "W1",
+    "classes": "classes covered",
     "acceptance_rate": "acceptance rate",
     "proposals_per_sample": "proposals per sample",
     "cpu_ms_per_sample": "CPU ms per sample",
@@ -26,6 +27,8 @@ def format_value(key: str, value, metrics: dict) -> str:
     """One metric as `gankit eval` prints it: modes as 'k / K', high quality in %, None as n/a."""
     if key == "modes" and "modes_total" in metrics:
         return f"{value} / {metrics['modes_total']}"
+    if key in ("classes", "floor_classes") and "classes_total" in metrics:
+        return f"{value} / {metrics['classes_total']}"
     if value is None:  # undefined, e.g. reverse KL with no high-quality sample
         return "n/a"
     if key in ("high_quality", "acceptance_rate"):
@@ -67,7 +70,7 @@ def describe_reference(metrics: dict) -> list[str]:
 
 def format_table(metrics: dict[str, float | None]) -> str:
     """Two aligned columns: metric and value."""
-    skip = ("modes_total", *_PROVENANCE)  # modes_total is shown with modes, as 'k / K'
+    skip = ("modes_total", "classes_total", *_PROVENANCE)  # shown with modes and classes, as 'k / K'
     keys = [key for key in _known_first(metrics) if key not in skip]
     rows = [(_LABELS.get(key, key), format_value(key, metrics[key], metrics)) for key in keys]
     width = max(len(label) for label, _ in rows)
@@ -82,7 +85,7 @@ def format_checkpoints(rows: list[dict]) -> str:
     """One line per checkpoint (its step and the metrics that are not floors or per-class), the floors
     (which do not change with the checkpoint), and the step with the lowest FID / KL / W1."""
     first = rows[0]
-    skip = ("step", "modes_total", *_PROVENANCE)
+    skip = ("step", "modes_total", "classes_total", *_PROVENANCE)
     keys = ["step"] + [
         key for key in _known_first(first) if key not in skip and not key.startswith(("floor_", "fid_class_"))
     ]

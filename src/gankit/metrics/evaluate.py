@@ -126,9 +126,11 @@ def metrics_against(samples: np.ndarray, data, features: str = "auto", labels: n
         metrics = stacked_digits_metrics(samples, data) | image_metrics(
             samples[:IMAGE_METRICS_MAX], data, features
         )
-    if labels is not None and getattr(data, "labels", None) is not None:
-        from gankit.metrics.labels import conditional_metrics
+    from gankit.metrics.labels import CLASSIFIED, class_metrics, conditional_metrics
 
+    if data.name in CLASSIFIED and labels is None:  # a conditional run's classes are asked for
+        metrics |= class_metrics(samples, data)
+    if labels is not None and getattr(data, "labels", None) is not None:
         metrics |= conditional_metrics(samples, np.asarray(labels), data, features)
     return metrics
 

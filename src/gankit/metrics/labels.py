@@ -4,6 +4,10 @@
                            was asked for (10 classes, one channel: the fashion classifier on
                            fashion-mnist, the digit classifier on every other such set)
     per-class FID          FID of the samples of class k against the real images of class k
+    classes covered        unconditional samples of digits, mnist or fashion-mnist classified: the
+                           classes that get at least a quarter of a uniform share of them, and
+                           KL(p || uniform) = sum_k p_k log(10 p_k) of the class histogram p; the
+                           real images' own numbers at equal n beside them (``floor_*``)
     stacked-digit modes    each channel of a stacked-digits sample is classified; the three
                            digits name one of 1,000 modes. Reported: modes hit by the samples and
                            KL(p || uniform) = sum_m p_m log(1000 p_m) of the mode histogram p
@@ -27,9 +31,12 @@ from gankit.metrics.images import (
     image_features,
     resolve_features,
     shipped_feature_net,
+    split_real,
     to_feature_input,
 )
 
+CLASSIFIED = ("digits", "mnist", "fashion-mnist")  # sets whose classes a shipped network reads
+CLASS_SHARE = 0.25  # a class is covered when it gets at least this fraction of a uniform share of the samples
 STACKED_MODES = 1000
 STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol's sample count (Srivastava et al. 2017)
 MIN_PER_CLASS = 10  # per-class FID needs a covariance: at least this many samples of each class
@@ -67,6 +74,34 @@ def mode_histogram_metrics(modes: np.ndarray) -> dict[str, float]:
         "modes_total": STACKED_MODES,
         "kl_to_uniform": float(np.sum(p[hit] * np.log(STACKED_MODES * p[hit]))),
     }
+
+
+def class_histogram_metrics(classes: np.ndarray, total: int) -> dict[str, float]:
+    """Classes covered (those with at least CLASS_SHARE / ``total`` of the samples) and the class
+    histogram's KL to uniform, sum_k p_k log(total p_k), of ``classes`` (n,) in 0..total-1."""
+    p = np.bincount(classes, minlength=total).astype(np.float64) / len(classes)
+    hit = p > 0
+    return {
+        "classes": int((p >= CLASS_SHARE / total).sum()),
+        "classes_total": total,
+        "class_kl": float(np.sum(p[hit] * np.log(total * p[hit]))),
+    }
+
+
+def class_metrics(samples: np.ndarray, data) -> dict[str, float]:
+    """Which of the classes unconditional samples of a CLASSIFIED set fall into, by the data set's own
+    shipped classifier: :func:`class_histogram_metrics` of the samples, and ``floor_classes`` /
+    ``floor_class_kl`` of as many real images (the floor half of gankit.metrics.images.split_real,
+    the images FID's floor uses) when there are that many: what a perfect generator would score,
+    classifier errors and the real classes' own imbalance included."""
+    net = resolve_features("auto", data.name)
+    metrics = class_histogram_metrics(classify(samples, net), data.num_classes)
+    real = data.all()
+    _, floor_half = split_real(len(real))
+    if len(floor_half) >= len(samples):
+        floor = class_histogram_metrics(classify(real[floor_half[: len(samples)]], net), data.num_classes)
+        metrics |= {"floor_classes": floor["classes"], "floor_class_kl": floor["class_kl"]}
+    return metrics
 
 
 def stacked_digits_metrics(samples: np.ndarray, data, seed: int = 0) -> dict[str, float]:
