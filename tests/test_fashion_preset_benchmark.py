@@ -1,0 +1,36 @@
+"""The fashion preset's driver (benchmarks/fashion_preset.py): the choice is made on the tuning seed's
+validation score only when every design cell finished, and the report seeds never include it."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import tomllib
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+preset = pytest.importorskip("fashion_preset")
+COMPLETE = preset.comparing.COMPLETE
+
+
+def record(g_lr, d_lr, value, status=COMPLETE):
+    return SimpleNamespace(config={"g_lr": g_lr, "d_lr": d_lr, "seed": 0}, value=value, status=status)
+
+
+def test_the_lowest_validation_fid_is_chosen_once_every_cell_finished():
+    cells = [record(2e-4, 2e-4, 40.0), record(1e-3, 2e-4, 31.0), record(1e-3, 1e-3, 35.0)]
+    assert preset.chosen_cell(cells) is cells[1]
+    assert preset.chosen_cell([*cells, record(2e-4, 1e-3, None, status="RUNNING")]) is None
+    assert preset.chosen_cell([]) is None
+
+
+def test_the_report_seeds_carry_the_chosen_rates_and_never_the_tuning_seed():
+    design = preset.design_text(quick=False)
+    text = preset.seeds_text(design, record(1e-3, 2e-4, 31.0), seeds=5)
+    values = tomllib.loads(text)
+    assert (values["base"]["g_lr"], values["base"]["d_lr"]) == (1e-3, 2e-4)
+    assert values["grid"] == {"seed": [200, 201, 202, 203, 204]}
+    tuning = tomllib.loads(design)["base"]
+    assert "seed" not in values["base"] and tuning["seed"] not in values["grid"]["seed"]
+    shared = {k: v for k, v in tuning.items() if k not in ("seed", "g_lr", "d_lr")}
+    assert shared.items() <= values["base"].items()  # same steps, networks, split and evaluation
