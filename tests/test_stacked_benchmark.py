@@ -25,12 +25,21 @@ def test_rpgan_cells_are_labelled_by_their_penalties_a_searched_weight_reading_a
     assert stacked.directory_name("rpgan + R1 + R2") == "rpgan-R1-R2"
 
 
-def test_the_shipped_specs_give_every_cell_its_label_and_rpgan_searches_its_penalty_weights(tmp_path):
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The shipped search specs and their cells as read from journals not yet written (each spec's
+    cells are checked as train configs when it is parsed: read once for the tests below)."""
     from journaled import read_cells
 
     specs = [(path, path.read_text()) for path in stacked.SPECS]
+    journals = tmp_path_factory.mktemp("journals")
+    return specs, read_cells(specs, journals, 5, stacked.cell_label, stacked.PREFIX), journals
+
+
+def test_the_shipped_specs_give_every_cell_its_label_and_rpgan_searches_its_penalty_weights(shipped):
+    specs, cells, _ = shipped
     stacked.check_specs(specs)  # the shipped searches have equal budgets
-    labels = [cell.label for cell in read_cells(specs, tmp_path, 5, stacked.cell_label, stacked.PREFIX)]
+    labels = [cell.label for cell in cells]
     assert labels[-2:] == ["rpgan + R1 + R2", "rpgan + R1"] and len(set(labels)) == len(labels) == 14
     assert stacked.extra_searches(specs) == [
         "rpgan + R1 + R2 also searches r1_gamma in [0.001, 10] (log), r2_gamma in [0.001, 10] (log)",
@@ -224,14 +233,11 @@ def test_the_long_budget_curve_is_read_from_the_runs_evaluations_as_the_journal_
     assert points[-1]["mean"] == pytest.approx(0.11)
 
 
-def test_the_page_lists_the_rpgan_cells_says_they_search_their_penalties_and_prints_r3gans_row(tmp_path):
+def test_the_page_lists_the_rpgan_cells_says_they_search_their_penalties_and_prints_r3gans_row(shipped):
     from argparse import Namespace
 
-    from journaled import read_cells
-
-    specs = [(path, path.read_text()) for path in stacked.SPECS]
-    cells = read_cells(specs, tmp_path, 5, stacked.cell_label, stacked.PREFIX)  # no journals yet
-    page = stacked.render(cells, specs, Namespace(seeds=5), tmp_path)
+    specs, cells, journals = shipped
+    page = stacked.render(cells, specs, Namespace(seeds=5), journals)
     assert "rpgan's cells also search their penalty weights" in page
     assert "rpgan + R1 also searches r1_gamma in [0.001, 10] (log)." in page
     assert "rpgan + R1 + R2 (search: 0 of 40 trials finished); rpgan + R1 (search: 0 of 40" in page
