@@ -14,7 +14,11 @@ benchmarks/journals/, committed with the repository, and the page is written fro
    histogram to uniform on 26,000 samples (each channel classified by the shipped digit classifier).
    Two more searches give the three unpacked objectives again with G's weights averaged (ema_decay
    0.999), with gankit's ramp-up (specs/stacked_digits_ema.toml) and without it
-   (specs/stacked_digits_ema_plain.toml), under the same protocol.
+   (specs/stacked_digits_ema_plain.toml), under the same protocol. Two more give R3GAN's recipe,
+   rpgan with R1 and R2 (specs/stacked_digits_rpgan.toml), and its R2 ablation, rpgan with R1 alone
+   (specs/stacked_digits_rpgan_r1.toml): the same protocol and learning-rate ranges, and their penalty
+   weights searched too, within the same 40 configurations (a spec may search more keys than the
+   first, never other ranges of the keys it shares: ``check_specs``).
 2. Report seeds: each cell's best configuration is trained again on 5 report seeds (100..104).
 3. Page (docs/benchmarks/stacked_digits.md): the cells whose report seeds' KL curve settled
    (gankit.stats.settled), ranked by KL with both budgets (generator steps, CPU-s); the others
@@ -32,7 +36,11 @@ evaluations: ~300 s for ns-like cells (~10,000 steps, 40 evaluations), ~255 s fo
 steps); the longest about 5 CPU-minutes. Successive halving makes 40 configurations cost about 9 full
 trials of the 8 ns/hinge cells but about 22 of the 4 WGAN-GP cells (their short runs reach the first
 cut at a third of their steps), and the 5 seeds add 5 each: 8 x 14 x 300 s + 4 x 27 x 255 s = about
-17 CPU-hours; with --workers 2 on two free cores about 9 hours.
+17 CPU-hours. rpgan + R1 + R2 costs about 1.7x ns's CPU a step (45 ms against 27 measured side by side,
+R1's and R2's double backward), so ~5,000-6,500 steps in the budget, its trials cut at 750 and 2,250
+only (about 14 full trials of ~280 s); rpgan + R1 about 1.2x (33 ms, ~7,000-9,000 steps, about 10 full
+trials of ~290 s): with their seeds 19 x 280 s + 15 x 290 s = about 3 CPU-hours more, 20 in all; with
+--workers 2 on two free cores about 10 hours.
 
     nice -n 10 python benchmarks/stacked_digits.py --workers 2   # run or continue, then write the page
     python benchmarks/stacked_digits.py --render                  # the page from the journals alone
@@ -43,6 +51,7 @@ Stopped (Ctrl-C, SIGTERM), the same command continues; finished trials are never
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -65,31 +74,46 @@ from journaled import (
 from mode_coverage import ci_text, clearly_better, driver_arguments, params_text, toml_text
 
 from gankit.engine.loop import ramped_ema_decay
+from gankit.objectives import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits.toml"
 EMA_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_ema.toml"  # the unpacked cells with G's EMA
 PLAIN_EMA_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_ema_plain.toml"  # the same without its ramp
-SPECS = [SPEC, EMA_SPEC, PLAIN_EMA_SPEC]  # each a sweep and a journal of its own
+RPGAN_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_rpgan.toml"  # R3GAN's recipe: rpgan + R1 + R2
+RPGAN_R1_SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_rpgan_r1.toml"  # its R2 ablation: rpgan + R1
+SPECS = [SPEC, EMA_SPEC, PLAIN_EMA_SPEC, RPGAN_SPEC, RPGAN_R1_SPEC]  # each a sweep and a journal of its own
+# What makes the searches' budgets equal: every spec has the first's values of these, and its [search]
+# holds the first's ranges unchanged; a spec may search more keys (a recipe's penalty weight is part of
+# its configuration, searched within the same configurations and CPU)
+SHARED = ("metric", "trials", "seed", "base")
 JOURNALS = ROOT / "benchmarks" / "journals"
 PREFIX = "stacked_digits"  # journals: stacked_digits*.journal (searches), stacked_digits_seeds_<cell>.journal
 METRICS = (("modes", 1), ("kl_to_uniform", 3), ("fid", 1))
 CURVE_KEY = "eval_kl_to_uniform"  # the validation curve the settled rule reads (5,000 samples)
-EXPECTED_CPU_HOURS = 17  # see the module docstring
+EXPECTED_CPU_HOURS = 20  # see the module docstring
 GOAL_KL = 0.1  # all 1,000 modes at about PacGAN's published KL (0.06-0.07)
 MAX_SPEED_GAP = 0.15  # an EMA row's steps may differ this much (relative) from its objective's: noise
 # How a KL curve ends, one rule for both stacked-digits pages (``ending``): over its last stretch, from
 # the point nearest three quarters of the way to its end, a mean KL that moved by less than this
 # fraction has levelled off; one that fell by this much or more was still falling
 LEVEL_TOLERANCE = 0.05
-QUICK_HELP = "ns and hinge unpacked only, 3 configurations of 4 CPU-s, 2 seeds, temporary journals"
+QUICK_HELP = (
+    "ns and hinge unpacked and rpgan + R1 + R2 only, 3 configurations of 4 CPU-s, 2 seeds, temporary journals"
+)
+QUICK_SPECS = [SPEC, RPGAN_SPEC]  # --quick: a classic objective's search and one that searches more keys
+QUICK_GRID = {SPEC: {"objective": ["ns", "hinge"], "pack": [1]}}  # --quick: a spec's grid, shrunk
 QUICK = {"trials": 3, "n_startup_trials": 2, "min_resource": 1, "reduction_factor": 2}
 QUICK_BASE = {"time_budget_s": 4, "width": 8, "log_every": 20, "eval_every": 20, "eval_samples": 1000}
 # Published Stacked-MNIST rows (MNIST digits, 28x28; 26,000 samples, a pretrained MNIST classifier),
 # checked against PacGAN's Table 2 (github.com/fjxmlzn/PacGAN, stacked_MNIST_experiments/results),
 # which reprints VEEGAN's Table 2 in its first four rows; its "±" is a standard error over 10 trials.
+# R3GAN's row: Huang et al. (NeurIPS 2024), their Stacked-MNIST table (the same protocol: 1,000 modes,
+# reverse KL of the mode histogram to uniform). GDPP's row (Elfeki et al. 2019) is left out: its
+# Stacked-MNIST numbers could not be checked against the paper when this row set was written.
 VEEGAN_TABLE = "VEEGAN (Srivastava et al. 2017), Table 2"
 PACGAN_TABLE = "PacGAN (Lin et al. 2018), Table 2 (VEEGAN's setting; ± standard error, 10 trials)"
+R3GAN_TABLE = "Huang et al. (NeurIPS 2024), 'The GAN is dead; long live the GAN! A modern GAN baseline'"
 PUBLISHED = [
     ("DCGAN", VEEGAN_TABLE, "99.0", "3.40"),
     ("ALI", VEEGAN_TABLE, "16.0", "5.40"),
@@ -99,16 +123,65 @@ PUBLISHED = [
     ("PacDCGAN2", PACGAN_TABLE, "1000.0 ± 0.00", "0.06 ± 0.003"),
     ("PacDCGAN3", PACGAN_TABLE, "1000.0 ± 0.00", "0.06 ± 0.003"),
     ("PacDCGAN4", PACGAN_TABLE, "1000.0 ± 0.00", "0.07 ± 0.005"),
+    ("R3GAN (RpGAN + R1 + R2)", R3GAN_TABLE, "1000", "0.029"),
 ]
 
 
 def cell_label(cell: dict) -> str:
     """{'objective': 'ns', 'pack': 2} -> 'ns + PacGAN2'; {..., 'ema_decay': 0.999} -> 'ns + EMA';
-    {..., 'ema_decay': 0.999, 'ema_rampup': 0} -> 'ns + plain EMA' (no ramp-up)."""
+    {..., 'ema_decay': 0.999, 'ema_rampup': 0} -> 'ns + plain EMA' (no ramp-up);
+    {'objective': 'rpgan', 'r1_gamma': True, 'r2_gamma': True} -> 'rpgan + R1 + R2' (a searched key
+    reads True, as journaled.read_cells passes it); {..., 'r2_gamma': 0} -> 'rpgan + R1'. A penalty
+    weight the cell does not set is its objective's default (rpgan: R1 and R2 on)."""
     label = cell["objective"] + (f" + PacGAN{cell['pack']}" if cell.get("pack", 1) > 1 else "")
+    defaults = OBJECTIVES[cell["objective"]].defaults if cell["objective"] in OBJECTIVES else {}
+    for key, name in (("r1_gamma", "R1"), ("r2_gamma", "R2")):
+        weight = cell.get(key)
+        if weight if weight is not None else defaults.get(key):
+            label += f" + {name}"
     if not cell.get("ema_decay"):
         return label
     return label + (" + plain EMA" if cell.get("ema_rampup") == 0 else " + EMA")
+
+
+def check_specs(specs: list[tuple[Path, str]]) -> None:
+    """Refuse searches whose budgets differ: every spec must have the first's SHARED values and search
+    the first's ranges unchanged (the same budget of configurations and CPU for every contender); it may
+    search more keys, e.g. a penalty weight, which is part of that recipe's configuration."""
+    first_path, first = specs[0][0], tomllib.loads(specs[0][1])
+    ranges = first.get("search", {})
+    for path, text in specs[1:]:
+        values = tomllib.loads(text)
+        searched = values.get("search", {})
+        differ = [key for key in SHARED if values.get(key) != first.get(key)]
+        differ += [f"search.{key}" for key, value in ranges.items() if searched.get(key) != value]
+        if differ:
+            raise SystemExit(
+                f"{path.name} must share {', '.join(SHARED)} and the search ranges of {', '.join(ranges)}"
+                f" with {first_path.name} (it may search more keys, such as a penalty weight); it differs"
+                f" in {', '.join(differ)}"
+            )
+
+
+def extra_searches(specs: list[tuple[Path, str]]) -> list[str]:
+    """'rpgan + R1 + R2 also searches r1_gamma in [0.001, 10] (log), ...': per cell of a spec that
+    searches keys beyond the first spec's, those keys and their ranges."""
+    common = tomllib.loads(specs[0][1]).get("search", {})
+    texts = []
+    for _, text in specs:
+        values = tomllib.loads(text)
+        extra = {key: value for key, value in values.get("search", {}).items() if key not in common}
+        if not extra:
+            continue
+        ranges = ", ".join(
+            f"{key} in [{value['low']:g}, {value['high']:g}]" + (" (log)" if value.get("log") else "")
+            for key, value in extra.items()
+        )
+        searched = dict.fromkeys(values.get("search", {}), True)
+        grids = values.get("grid", {})
+        for cell in (dict(zip(grids, combo, strict=True)) for combo in itertools.product(*grids.values())):
+            texts.append(f"{cell_label(values['base'] | searched | cell)} also searches {ranges}")
+    return texts
 
 
 def directory_name(label: str) -> str:
@@ -152,6 +225,10 @@ def reading(rows: dict, ranked: list[str]) -> list[str]:
         if not lever or objective not in rows:
             continue
         text.append(f"- **{lever} with {objective}** {change_text(rows[objective], rows[label])}.")
+    for label in ranked:  # R2 against the same recipe with R1 alone (R3GAN's ablation)
+        without = label.removesuffix(" + R2")
+        if label.endswith(" + R1 + R2") and without in rows:
+            text.append(f"- **R2 with {without}** {change_text(rows[without], rows[label], ' (R1 alone)')}.")
     for label in ranked:  # the EMA's ramp-up against the plain EMA of the same objective
         plain = label.removesuffix(" + EMA") + " + plain EMA"
         if label.endswith(" + EMA") and plain in rows:
@@ -208,12 +285,13 @@ def goal_levels(floor: float) -> list[tuple]:
 
 
 def search_spec(path: Path, quick: bool) -> str:
-    """The search spec as shipped, or shrunk for --quick (the first spec only, two objectives)."""
+    """The search spec as shipped, or shrunk for --quick (QUICK_SPECS: fewer, shorter trials, a smaller
+    grid where QUICK_GRID names one)."""
     if not quick:
         return path.read_text()
     values = tomllib.loads(path.read_text()) | QUICK
     values["base"] |= QUICK_BASE
-    values["grid"] |= {"objective": ["ns", "hinge"]} | ({"pack": [1]} if "pack" in values["grid"] else {})
+    values["grid"] |= QUICK_GRID.get(path, {})
     return toml_text(values)
 
 
@@ -335,14 +413,22 @@ def render(cells: list[Cell], specs: list[tuple[Path, str]], args, journals: Pat
         f" at once), DCGAN networks of width {base['width']}, batch {base['batch_size']}, one thread,"
         " fp32; the unpacked three also sampled from an EMA of G's weights (`ema_decay` 0.999), with"
         " gankit's ramp-up (+ EMA) and without it (+ plain EMA), each searched the same way in a sweep"
-        " of its own.",
+        " of its own; and R3GAN's recipe, rpgan (the relativistic pairing loss, Adam betas (0, 0.9)) with"
+        " zero-centred penalties on real (R1) and generated (R2) stacks, beside its ablation with R1"
+        " alone (R3GAN's paper reports that RpGAN + R1 fails on Stacked MNIST), a sweep each.",
         f"- **Equal budget.** Every run stops after {base['time_budget_s']} s of training CPU time"
         " (`time_budget_s`): WGAN-GP's 5 critic updates and packing's wider D cost generator steps,"
         " not extra compute; the table gives both.",
         f"- **Search.** {first['trials']} configurations per cell over g_lr and d_lr in [1e-5, 1e-2]"
         f" (log), the first {first['n_startup_trials']} at random, then TPE; modes and KL on"
         f" {base['eval_samples']:,} samples every {base['eval_every']} steps, cut by successive halving"
-        " on that KL; a trial's score is `gankit eval`'s KL at its end.",
+        " on that KL; a trial's score is `gankit eval`'s KL at its end."
+        + (
+            " rpgan's cells also search their penalty weights, within the same configurations and CPU (a"
+            f" penalty weight is part of that recipe's configuration): {'; '.join(extra)}."
+            if (extra := extra_searches(specs))
+            else ""
+        ),
         f"- **Seeds.** {seeds_text(cells)} KL to uniform uses no real images, so no split is held out:"
         " the seeds are what is kept apart (FID is against the training stacks).",
         "- **Metrics.** `gankit eval`: 26,000 samples, each channel classified by the shipped digit"
@@ -378,8 +464,9 @@ def render(cells: list[Cell], specs: list[tuple[Path, str]], args, journals: Pat
         "",
         "**The published rows are not like for like.** They are Stacked MNIST: MNIST's 28x28 digits"
         " (60,000 of them), the authors' networks, budgets and MNIST classifier; they were copied from the"
-        " papers' tables named in the source column. gankit's goal is all 1,000 modes with KL <= 0.1, the"
-        " level PacGAN reports.",
+        " papers' tables named in the source column; each scores 26,000 samples with its own trained MNIST"
+        " classifier, where ours are 8x8 scikit-learn digits and the shipped digit classifier. gankit's goal"
+        " is all 1,000 modes with KL <= 0.1, the level PacGAN reports; R3GAN reports 0.029.",
         "",
     ]
     if unsettled:
@@ -428,12 +515,9 @@ def main(argv: list[str] | None = None) -> None:
     page = args.page or (args.out if args.quick else ROOT / "docs" / "benchmarks") / "stacked_digits.md"
 
     def body() -> None:
-        paths = SPECS[:1] if args.quick else SPECS
+        paths = QUICK_SPECS if args.quick else SPECS
         specs = [(path, search_spec(path, args.quick)) for path in paths]
-        shared = ("metric", "trials", "seed", "base", "search")  # what makes the searches' budgets equal
-        values = [tomllib.loads(text) for _, text in specs]
-        if any(spec[key] != values[0][key] for spec in values for key in shared):
-            raise SystemExit(f"{', '.join(str(path) for path in SPECS)} must share {', '.join(shared)}")
+        check_specs(specs)
         if args.render:
             cells = read_cells(specs, journals, args.seeds, cell_label, PREFIX)
         else:

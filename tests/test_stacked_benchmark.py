@@ -17,6 +17,58 @@ def test_cells_are_labelled_by_lever_and_name_their_directories():
     assert plain == "ns + plain EMA" and stacked.directory_name(plain) == "ns-plain-EMA"
 
 
+def test_rpgan_cells_are_labelled_by_their_penalties_a_searched_weight_reading_as_on():
+    assert stacked.cell_label({"objective": "rpgan", "r1_gamma": True, "r2_gamma": True}) == "rpgan + R1 + R2"
+    assert stacked.cell_label({"objective": "rpgan", "r1_gamma": True, "r2_gamma": 0.0}) == "rpgan + R1"
+    assert stacked.cell_label({"objective": "rpgan"}) == "rpgan + R1 + R2"  # rpgan's defaults: both on
+    assert stacked.cell_label({"objective": "ns", "r1_gamma": 0.0}) == "ns"  # ns's default: no penalty
+    assert stacked.directory_name("rpgan + R1 + R2") == "rpgan-R1-R2"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The shipped search specs and their cells as read from journals not yet written (each spec's
+    cells are checked as train configs when it is parsed: read once for the tests below)."""
+    from journaled import read_cells
+
+    specs = [(path, path.read_text()) for path in stacked.SPECS]
+    journals = tmp_path_factory.mktemp("journals")
+    return specs, read_cells(specs, journals, 5, stacked.cell_label, stacked.PREFIX), journals
+
+
+def test_the_shipped_specs_give_every_cell_its_label_and_rpgan_searches_its_penalty_weights(shipped):
+    specs, cells, _ = shipped
+    stacked.check_specs(specs)  # the shipped searches have equal budgets
+    labels = [cell.label for cell in cells]
+    assert labels[-2:] == ["rpgan + R1 + R2", "rpgan + R1"] and len(set(labels)) == len(labels) == 14
+    assert stacked.extra_searches(specs) == [
+        "rpgan + R1 + R2 also searches r1_gamma in [0.001, 10] (log), r2_gamma in [0.001, 10] (log)",
+        "rpgan + R1 also searches r1_gamma in [0.001, 10] (log)",
+    ]
+
+
+def test_a_spec_may_search_more_keys_than_the_first_but_not_other_learning_rate_ranges():
+    import tomllib
+    from mode_coverage import toml_text
+
+    first = (stacked.SPEC, stacked.SPEC.read_text())
+    values = tomllib.loads(first[1])
+
+    def variant(**search):
+        changed = values | {"search": values["search"] | search}
+        return (Path("variant.toml"), toml_text(changed))
+
+    stacked.check_specs([first, variant(r1_gamma={"low": 0.001, "high": 10.0, "log": True})])  # accepted
+    with pytest.raises(SystemExit, match=r"may search more keys.*differs in search\.g_lr$"):
+        stacked.check_specs([first, variant(g_lr={"low": 1e-4, "high": 1e-2, "log": True})])
+    fewer = values | {"search": {"d_lr": values["search"]["d_lr"]}}  # g_lr not searched: a smaller search
+    with pytest.raises(SystemExit, match=r"differs in search\.g_lr$"):
+        stacked.check_specs([first, (Path("fewer.toml"), toml_text(fewer))])
+    budget = values | {"base": values["base"] | {"time_budget_s": 480}}
+    with pytest.raises(SystemExit, match=r"differs in base$"):
+        stacked.check_specs([first, (Path("budget.toml"), toml_text(budget))])
+
+
 def test_an_ema_row_that_bought_many_more_steps_than_its_objective_is_flagged():
     steps = {"hinge": 2481, "hinge + EMA": 4305, "ns": 2500, "ns + EMA": 2420}
     rows = {label: {"steps": value} for label, value in steps.items()}
@@ -39,6 +91,16 @@ def test_reading_compares_the_ramped_ema_with_the_plain_one():
     text = "\n".join(stacked.reading(rows, sorted(rows, key=lambda label: rows[label]["mean"])))
     assert "The EMA's ramp-up with ns** lowers KL from 0.300 (plain EMA) to 0.230 (CIs apart)" in text
     assert "**plain EMA with ns** raises KL from 0.270 to 0.300" in text
+
+
+def test_reading_compares_rpgan_with_r2_against_r1_alone():
+    def row(mean, low, high):
+        return {"mean": mean, "ci_low": low, "ci_high": high, "n": 5}
+
+    rows = {"rpgan + R1 + R2": row(0.05, 0.04, 0.06), "rpgan + R1": row(0.9, 0.5, 1.3)}
+    text = "\n".join(stacked.reading(rows, list(rows)))
+    assert "**R2 with rpgan + R1** lowers KL from 0.900 (R1 alone) to 0.050 (CIs apart)" in text
+    assert "rpgan with" not in text  # 'R1 + R2' is not read as a lever of a bare 'rpgan' row
 
 
 long_budget = pytest.importorskip("stacked_digits_long")
@@ -169,3 +231,42 @@ def test_the_long_budget_curve_is_read_from_the_runs_evaluations_as_the_journal_
     points = long_budget.step_points(runs, long_budget.step_targets(runs, 250), "kl_to_uniform")
     assert [point["step"] for point in points] == [250, 500, 750]
     assert points[-1]["mean"] == pytest.approx(0.11)
+
+
+def test_the_page_lists_the_rpgan_cells_says_they_search_their_penalties_and_prints_r3gans_row(shipped):
+    from argparse import Namespace
+
+    specs, cells, journals = shipped
+    page = stacked.render(cells, specs, Namespace(seeds=5), journals)
+    assert "rpgan's cells also search their penalty weights" in page
+    assert "rpgan + R1 also searches r1_gamma in [0.001, 10] (log)." in page
+    assert "rpgan + R1 + R2 (search: 0 of 40 trials finished); rpgan + R1 (search: 0 of 40" in page
+    assert "| R3GAN (RpGAN + R1 + R2) | Huang et al. (NeurIPS 2024)" in page
+    assert "| 1000 | 0.029 |" in page
+
+
+def test_a_quick_rpgan_search_hands_its_chosen_gammas_to_the_report_seeds(tmp_path, monkeypatch):
+    """The --quick smoke, on the rpgan spec alone and scored by the KL it logs on 500 samples rather than
+    `gankit eval`'s 26,000 (each sweep starts a worker, and a 26,000-sample score costs more than the
+    runs here; the ns half of --quick and the scoring are the paths the other cells have always taken)."""
+    import tomllib
+    from journaled import read_cells, seeds_journal
+
+    smaller = {"trials": 2, "n_startup_trials": 2, "metric": "eval_kl_to_uniform"}
+    monkeypatch.setattr(stacked, "QUICK", stacked.QUICK | smaller)
+    monkeypatch.setattr(stacked, "QUICK_BASE", stacked.QUICK_BASE | {"time_budget_s": 1, "eval_samples": 500})
+    monkeypatch.setattr(stacked, "QUICK_SPECS", [stacked.RPGAN_SPEC])
+    stacked.main(["--quick", "--seeds", "1", "--out", str(tmp_path)])
+    specs = [(stacked.RPGAN_SPEC, stacked.search_spec(stacked.RPGAN_SPEC, True))]
+    (rpgan,) = read_cells(specs, tmp_path / "journals", 1, stacked.cell_label, stacked.PREFIX)
+    assert rpgan.label == "rpgan + R1 + R2" and len(rpgan.finished) == 2 and len(rpgan.complete_seeds) == 1
+    chosen = rpgan.best["params"]
+    assert set(chosen) == {"g_lr", "d_lr", "r1_gamma", "r2_gamma"}
+    seeds_base = tomllib.loads(rpgan.seeds_text)["base"]
+    assert {key: seeds_base[key] for key in chosen} == chosen  # the report seeds train the chosen gammas
+    (seed_run,) = rpgan.complete_seeds
+    gammas = ("r1_gamma", "r2_gamma")
+    assert {key: seed_run.config[key] for key in gammas} == {key: chosen[key] for key in gammas}
+    journal = seeds_journal(tmp_path / "journals", stacked.PREFIX, rpgan.label)
+    assert journal.name == "stacked_digits_seeds_rpgan-R1-R2.journal" and journal.is_file()
+    assert "| rpgan + R1 + R2 |" in (tmp_path / "stacked_digits.md").read_text()  # its search row
