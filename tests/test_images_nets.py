@@ -44,8 +44,12 @@ def test_pacgan_discriminator_scores_packed_groups():
     assert discriminator(torch.randn(6, 1, 8, 8)).shape == (3,)
 
 
-def test_gradient_penalty_critic_has_no_batch_norm_and_scores_each_image_alone():
-    _, critic = build_networks(tiny("wgan-gp"), (1, 8, 8))
+@pytest.mark.parametrize(
+    ("objective", "changes"),
+    [("wgan-gp", {}), ("rpgan", {}), ("ns", {"r1_gamma": 1.0}), ("ns", {"r2_gamma": 1.0})],
+)
+def test_gradient_penalty_critic_has_no_batch_norm_and_scores_each_image_alone(objective, changes):
+    _, critic = build_networks(tiny(objective, **changes), (1, 8, 8))
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules())
     assert any(isinstance(m, nn.GroupNorm) for m in critic.modules())  # layer norm instead
     batch = torch.randn(5, 1, 8, 8)

@@ -8,8 +8,9 @@ stride-2 convolutions. ``depth`` counts the convolutions at every resolution: th
 plus ``depth - 1`` 3x3 ones.
 
 Normalisation follows the objective: batch norm in G; in D batch norm for the
-classifier-style objectives, but *layer norm* in a gradient-penalty critic, because the penalty is
-defined per sample and batch norm would mix samples into each other's scores. With spectral
+classifier-style objectives, but *layer norm* in a gradient-penalty critic and in any D with an R1
+or R2 penalty (rpgan's by default), because the penalty is defined per sample and batch norm would
+mix samples into each other's scores and gradients (R3GAN's D has no normalisation at all). With spectral
 normalisation (``spectral_norm``, SN-GAN) D has no normalisation layers at all, as in Miyato et al.
 
 Class-conditional (``num_classes``): G concatenates a learned class embedding to z, and D is a
@@ -178,8 +179,8 @@ def build_dcgan(config, data_shape: tuple[int, ...]) -> tuple[DCGANGenerator, DC
     check_image_shape(data_shape)
     if config.spectral_norm:
         norm = "none"  # SN-GAN's D: the spectral norm alone controls its Lipschitz constant
-    elif get_objective(config.objective).uses_gradient_penalty:
-        norm = "layer"
+    elif get_objective(config.objective).uses_gradient_penalty or config.r1_gamma or config.r2_gamma:
+        norm = "layer"  # R1 / R2 (rpgan's default) are per-sample gradient penalties too
     else:
         norm = "batch"
     classes = config.num_classes if config.conditional else None
