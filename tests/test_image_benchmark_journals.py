@@ -297,13 +297,13 @@ def test_the_fashion_table_ranks_settled_arms_with_their_test_sharpness(tmp_path
     reason="Debian's dataset-fashion-mnist is not installed (make test installs it as root)",
 )
 def test_fashion_quick_smoke_keeps_its_own_journals_page_and_figure_summary(tmp_path, monkeypatch):
-    # The real data, one cell (the VAE, the cheapest step) of 2 tiny trials and 2 report seeds of 1
+    # The real data, one cell (the VAE, the cheapest step) of 1 tiny trial and 2 report seeds of 1
     # CPU-s each: the fashion path end to end, each report seed tested once on t10k (with sharpness),
     # the figure drawn from its runs over the 54,000 training images (a few minutes on 2 busy cores)
     bench = images.BENCHES["fashion-mnist"]
     vae_only = [path for path in bench.specs if path.stem == "fashion_vae"]
     monkeypatch.setitem(images.BENCHES, "fashion-mnist", replace(bench, specs=vae_only))
-    monkeypatch.setattr(images, "QUICK", images.QUICK | {"trials": 2, "n_startup_trials": 1})
+    monkeypatch.setattr(images, "QUICK", images.QUICK | {"trials": 1, "n_startup_trials": 1})
     monkeypatch.setattr(images, "QUICK_BASE", images.QUICK_BASE | {"time_budget_s": 1})  # few checkpoints
     out = tmp_path / "fashion-quick"
     images.main(["--data", "fashion-mnist", "--quick", "--out", str(out)])
@@ -313,7 +313,7 @@ def test_fashion_quick_smoke_keeps_its_own_journals_page_and_figure_summary(tmp_
     ]
     page = (out / "fashion.md").read_text()
     assert page.startswith("# GAN vs VAE on Fashion-MNIST") and (out / "fashion_search.png").is_file()
-    assert "report seeds 100, 101 " in page and "| vae | 2 of 2 (" in page
+    assert "report seeds 100, 101 " in page and "| vae | 1 of 1 (" in page
     tests = images.read_tests(
         out / "journals" / "fashion_seeds_vae.journal", (out / "seeds-vae" / "spec.toml").read_text()
     )
