@@ -51,6 +51,12 @@ def test_gankit_list_prints_the_figures(cli):
         (["no-such-figure", "--out", "OUT"], "unknown figure 'no-such-figure'; allowed: "),
         (["js-saturation", "--out", "OUT", "--seed", "-1"], "seed must be an integer >= 0"),
         (["js-saturation", "--out", "FILE"], "--out must be a directory"),
+        (
+            ["js-saturation", "--data", "digits", "--out", "OUT"],
+            "figure js-saturation takes no --data digits",
+        ),
+        (["vae-vs-gan", "--data", "ring", "--out", "OUT"], "allowed: digits, fashion-mnist"),
+        (["--all", "--data", "digits", "--out", "OUT"], "--data applies to one figure at a time"),
     ],
 )
 def test_figure_command_rejects_bad_input_with_one_line_and_writes_nothing(cli, tmp_path, args, message):
@@ -304,8 +310,13 @@ def test_vae_vs_gan_full_draws_the_first_report_seed_titled_with_the_mean_test_f
     fake_benchmark(cli, bench, [{"test_fid": 30.0}, {"test_fid": 50.0}])  # no floor: eval gave none
     chosen = vae_vs_gan.read_benchmark(bench)
     assert list(chosen) == ["vae"] and chosen["vae"][0]["run"] == str(bench / "seeds-vae/trials/0000")
-    titles = [ax.get_title() for ax in vae_vs_gan.figure_from_benchmark(chosen).axes]
-    assert titles == ["real test digits", "vae: test FID 40.0\nprecision 0.50, recall 0.25"]
+    figure, distances = vae_vs_gan.figure_from_benchmark(chosen)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[:2] == ["real test digits", "vae: test FID 40.0\nprecision 0.50, recall 0.25"]
+    # below each grid its nearest training images, titled with their median distance
+    assert titles[2:] == [
+        f"nearest training images\nmedian distance {distances[p]:.2f}" for p in ("real", "vae")
+    ]
 
     numbers = vae_vs_gan.run(tmp_path / "fig", source=bench)
     assert numbers["metrics"]["vae"]["fid"] == 40.0  # the mean over the report seeds
@@ -327,7 +338,7 @@ def test_vae_vs_gan_full_shows_the_floor_only_where_eval_gave_one(cli, tmp_path)
     numbers = vae_vs_gan.run(tmp_path / "fig", source=tmp_path / "bench")
     assert numbers["floor"]["fid"] == 12.5 and numbers["floor"]["n"] == 60
     assert numbers["headline"]["floor_fid"] == 12.5
-    figure = vae_vs_gan.figure_from_benchmark(vae_vs_gan.read_benchmark(tmp_path / "bench"))
+    figure, _ = vae_vs_gan.figure_from_benchmark(vae_vs_gan.read_benchmark(tmp_path / "bench"))
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[0] == "real test digits\n(floor FID 12.5 at n = 60)"
 
@@ -341,6 +352,10 @@ def test_vae_vs_gan_full_without_the_benchmark_says_what_to_run_in_one_line(cli,
     assert f"{tmp_path / 'runs' / 'images' / 'figure.json'} not found: run " in err
     assert "`nice -n 10 python benchmarks/images.py --workers 2` first" in err
     assert not (tmp_path / "fig" / "vae-vs-gan.png").exists()
+    code, _, err = cli("figure", "vae-vs-gan", "--data", "fashion-mnist", "--out", tmp_path / "fig")
+    assert code == 2 and len(err.strip().splitlines()) == 1  # its own runs, its own command
+    assert f"{tmp_path / 'runs' / 'fashion' / 'figure.json'} not found: run " in err
+    assert "`nice -n 10 python benchmarks/images.py --data fashion-mnist --workers 2` first" in err
 
     bench = tmp_path / "runs" / "images"
     bench.mkdir(parents=True)
@@ -353,3 +368,40 @@ def test_vae_vs_gan_full_without_the_benchmark_says_what_to_run_in_one_line(cli,
     code, _, err = cli("figure", "vae-vs-gan", "--out", tmp_path / "fig")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "seeds-vae/trials/0000 is gone: the samples need the benchmark's run directories" in err
+
+
+def test_nearest_training_image_is_the_true_nearest_in_pixels():
+    from gankit.experiments.vae_vs_gan import nearest_training
+
+    rng = np.random.default_rng(0)
+    training = rng.uniform(-1, 1, size=(300, 1, 8, 8)).astype(np.float32)
+    images = np.concatenate([training[[7, 123]] + 0.01, rng.uniform(-1, 1, size=(20, 1, 8, 8))]).astype(
+        np.float32
+    )
+    nearest, distances = nearest_training(images, training)
+    pairwise = ((images.reshape(len(images), 1, -1) - training.reshape(1, len(training), -1)) ** 2).sum(-1)
+    truth = pairwise.argmin(axis=1)  # brute force over every training image
+    assert truth[:2].tolist() == [7, 123]
+    np.testing.assert_array_equal(nearest, training[truth])
+    np.testing.assert_allclose(distances, np.sqrt(pairwise.min(axis=1)), rtol=1e-5)
+    # one pixel off a training image: that image, not any other
+    twin = training[[42]].copy()
+    twin[0, 0, 0, 0] += 0.05
+    assert (nearest_training(twin, training)[0] == training[[42]]).all()
+
+
+def test_vae_vs_gan_draws_each_panels_nearest_images_from_the_part_the_run_trained_on(cli, tmp_path):
+    from gankit.data import load_data
+    from gankit.data.images import holdout_part
+    from gankit.experiments import vae_vs_gan
+
+    fake_benchmark(cli, tmp_path / "bench", [{"test_fid": 30.0}])
+    figure, distances = vae_vs_gan.figure_from_benchmark(vae_vs_gan.read_benchmark(tmp_path / "bench"))
+    training = holdout_part(load_data("digits"), 0.5, "train").all().numpy()  # the run's training part
+    real = vae_vs_gan.test_images("digits", 0.5)
+    pairwise = ((real.reshape(64, 1, -1) - training.reshape(1, len(training), -1)) ** 2).sum(-1)
+    expected = vae_vs_gan._tiles(training[pairwise.argmin(axis=1)])
+    below_real = figure.axes[2]  # the grid under the real test digits
+    np.testing.assert_array_equal(below_real.images[0].get_array(), expected)
+    assert distances["real"] == pytest.approx(float(np.median(np.sqrt(pairwise.min(axis=1)))), rel=1e-5)
+    assert distances["real"] > 0  # held-out test digits are not among the training images

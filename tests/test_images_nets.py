@@ -207,6 +207,9 @@ def test_vae_vs_gan_figure_quick_writes_grids_and_scores_next_to_the_floor(cli, 
     for scores in record["metrics"].values():
         assert scores["fid"] > record["floor"]["fid"]  # ten updates are far from the data
     assert record["command"] == f"gankit figure vae-vs-gan --out {tmp_path} --quick"
+    # each grid's nearest training images are drawn and their median distances kept
+    assert set(record["nearest_training_distance"]) == {"real", "vae", "ns", "wgan-gp"}
+    assert min(record["nearest_training_distance"].values()) > 0
 
 
 def test_digits_preset_is_the_measured_best_recipe_and_flags_still_win():

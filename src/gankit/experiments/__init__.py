@@ -45,15 +45,23 @@ def get_figure(name: str) -> Figure:
         raise GankitError(f"unknown figure {name!r}; allowed: {', '.join(FIGURES)}") from None
 
 
-def run_figure(name: str, out_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
-    """Run the figure ``name``: writes ``out_dir/NAME.png`` and ``out_dir/NAME.json``, returns the numbers."""
+def run_figure(
+    name: str, out_dir: str | Path, quick: bool = False, seed: int = 0, data: str | None = None
+) -> dict:
+    """Run the figure ``name``: writes ``out_dir/NAME.png`` and ``out_dir/NAME.json``, returns the numbers.
+    ``data`` (one of the figure's ``data``; None: its default) picks the data set it draws."""
     figure = get_figure(name)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise GankitError(f"seed must be an integer >= 0, got {seed!r}")
+    if data is not None and data not in figure.data:
+        allowed = f"allowed: {', '.join(figure.data)}" if figure.data else "it draws one data set"
+        raise GankitError(f"figure {name} takes no --data {data}; {allowed}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise GankitError(f"--out must be a directory, but {out_dir} is a file")
-    return figure.run(out_dir, quick=quick, seed=seed)
+    if data is None:
+        return figure.run(out_dir, quick=quick, seed=seed)
+    return figure.run(out_dir, quick=quick, seed=seed, data=data)
 
 
 __all__ = ["FIGURES", "FIGURE_MODULES", "Figure", "get_figure", "run_figure"]

@@ -33,7 +33,9 @@ class Figure:
     """One classic claim: ``run(out_dir, quick=False, seed=0) -> dict`` writes NAME.png + NAME.json.
 
     ``explanation`` is the plain-words paragraph on the mechanism that docs/claims.md shows;
-    ``prerequisite`` a command that must run before the full figure (e.g. the benchmark it draws).
+    ``prerequisite`` a command that must run before the full figure (e.g. the benchmark it draws);
+    ``data`` the data sets ``--data`` may name (``run(..., data=NAME)``; the first is the default),
+    empty for a figure that draws one.
     """
 
     name: str
@@ -41,11 +43,12 @@ class Figure:
     run: Callable[..., dict]
     explanation: str = ""
     prerequisite: str = ""
+    data: tuple[str, ...] = ()
 
 
-def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int) -> str:
+def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int, data: str | None = None) -> str:
     """The shell command that regenerates a figure (recorded in its JSON and in docs/claims.md)."""
-    command = f"gankit figure {name} --out {out_dir}"
+    command = f"gankit figure {name}" + (f" --data {data}" if data else "") + f" --out {out_dir}"
     if quick:
         command += " --quick"
     if seed:
@@ -54,17 +57,24 @@ def figure_command(name: str, out_dir: str | Path, quick: bool, seed: int) -> st
 
 
 def write_outputs(
-    out_dir: str | Path, name: str, figure: PlotFigure, numbers: dict[str, Any], quick: bool, seed: int
+    out_dir: str | Path,
+    name: str,
+    figure: PlotFigure,
+    numbers: dict[str, Any],
+    quick: bool,
+    seed: int,
+    data: str | None = None,
 ) -> dict[str, Any]:
     """Save ``NAME.png`` and ``NAME.json`` atomically (temp file + rename); returns the JSON's content.
 
     ``numbers["headline"]`` holds the few scalars that state the claim; docs/claims.md prints them.
+    ``data``: the --data the figure was drawn with (None: its default), in the recorded command.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {
         "figure": name,
-        "command": figure_command(name, out_dir, quick, seed),
+        "command": figure_command(name, out_dir, quick, seed, data),
         "seed": seed,
         "quick": quick,
         **_rounded(numbers),
