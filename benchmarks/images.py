@@ -187,10 +187,11 @@ BENCHES = {
         " precision with a low recall (the VAE's usual signature) is not evidence of sharper samples;"
         " sharpness is, and FID and KID weigh both sides. One data set, one network size (width 32,"
         " sized for a 2-core CPU), one CPU budget: a larger budget, larger networks or another decoder"
-        " likelihood may change the ranking. rpgan trains in these DCGANs, batch norm in D, where"
-        " R3GAN's own networks have no normalisation layers: the row measures R3GAN's loss and penalties,"
-        " not its architecture or its schedules. The FID uses the shipped Fashion-MNIST feature network,"
-        " not Inception: compare the rows with each other, not with published FIDs.",
+        " likelihood may change the ranking. rpgan trains in these DCGANs, layer norm in D (as"
+        " every D with a gradient penalty here), where R3GAN's own networks have no normalisation"
+        " layers: the row measures R3GAN's loss and penalties, not its architecture or its schedules."
+        " The FID uses the shipped Fashion-MNIST feature network, not Inception: compare the rows with"
+        " each other, not with published FIDs.",
     ),
 }
 QUICK_HELP = "3 configurations of 3 CPU-s, 2 seeds, tiny nets, temporary journals"
