@@ -34,3 +34,11 @@ def test_the_report_seeds_carry_the_chosen_rates_and_never_the_tuning_seed():
     assert "seed" not in values["base"] and tuning["seed"] not in values["grid"]["seed"]
     shared = {k: v for k, v in tuning.items() if k not in ("seed", "g_lr", "d_lr")}
     assert shared.items() <= values["base"].items()  # same steps, networks, split and evaluation
+
+
+def test_the_widened_design_is_the_full_three_by_three_grid_on_one_protocol():
+    texts = [tomllib.loads(text) for text in preset.design_texts(quick=False)]
+    cells = [(g, d) for spec in texts for g in spec["grid"]["g_lr"] for d in spec["grid"]["d_lr"]]
+    rates = (2e-4, 1e-3, 3e-3)
+    assert sorted(cells) == sorted((g, d) for g in rates for d in rates)  # each cell once
+    assert all(spec["base"] == texts[0]["base"] and spec["metric"] == texts[0]["metric"] for spec in texts)
