@@ -71,6 +71,7 @@ TEST_KEYS = (("fid", 2), ("kid", 3), ("precision", 3), ("recall", 3), ("sharpnes
 # The grid widened: the first four cells' best (g_lr = d_lr = 1e-3) lay on the grid's edge, so the design
 # goes on to 3e-3 for each network (the range the digits search found best), completing a 3 x 3 grid. Each
 # widening is a sweep of its own in the same journal: the finished cells are kept, never trained again.
+# (The shipped spec's text names its sweep in the journal, comments included: it is left as it ran.)
 WIDENINGS = ({"g_lr": [3e-3], "d_lr": [2e-4, 1e-3, 3e-3]}, {"g_lr": [2e-4, 1e-3], "d_lr": [3e-3]})
 
 
