@@ -50,7 +50,8 @@ RESOURCE_PRUNERS = ("successive-halving", "hyperband")  # pruners that cut at ru
 BETA1 = "beta1"  # a pseudo key: Adam's first beta, betas[0]
 # `gankit eval` keys by kind of data (what metrics.evaluate returns; toy sets without modes give w1 only)
 TOY_EVAL_KEYS = ("w1", "modes", "high_quality", "reverse_kl")
-IMAGE_EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage")
+IMAGE_EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "sharpness")
+CLASS_EVAL_KEYS = ("classes", "class_kl")  # digits, mnist, fashion-mnist (gankit.metrics.labels.CLASSIFIED)
 STACKED_EVAL_KEYS = ("modes", "kl_to_uniform")  # stacked-digits adds its 1,000-mode count
 
 
@@ -346,17 +347,24 @@ def _check_resources(spec: SweepSpec, fail) -> None:
 
 
 def _metric_source(metric: str, data, resolved) -> str | None:
-    if metric in metric_keys(data, resolved):
-        return "metrics"
+    """Where a run's score comes from: `gankit eval` for one of its keys (never a metrics.jsonl key:
+    evaluations are logged there as eval_<key>), else the run's last metrics.jsonl row, which a probe
+    of one step trained in memory lists (seconds on a large image set: asked only when needed)."""
     if metric in eval_keys(data):
         return "eval"
+    if metric in metric_keys(data, resolved):
+        return "metrics"
     return None
 
 
 def eval_keys(data) -> tuple[str, ...]:
     """The keys `gankit eval --json` gives for this data (toy sets without modes give w1 only)."""
     if not is_toy(data):
-        return IMAGE_EVAL_KEYS + (STACKED_EVAL_KEYS if data.name == "stacked-digits" else ())
+        from gankit.metrics.labels import CLASSIFIED  # image metrics' module: image data only
+
+        stacked = STACKED_EVAL_KEYS if data.name == "stacked-digits" else ()
+        classes = CLASS_EVAL_KEYS if data.name in CLASSIFIED else ()
+        return IMAGE_EVAL_KEYS + stacked + classes
     return TOY_EVAL_KEYS if getattr(data, "modes", None) is not None else ("w1",)
 
 
