@@ -181,7 +181,10 @@ def render(args, design: str, design_records: list, chosen, records: list, tests
     ]
     if not design_records:
         return lines + ["Not measured yet: run the command above."]
-    lines += design_table(design_records, chosen)
+    finished = [r for r in design_records if r.status == comparing.COMPLETE]
+    lines += design_table(finished, chosen)
+    if len(finished) < 9:
+        lines += ["", f"{len(finished)} of the 9 cells finished; the rest run when the same command goes on."]
     if chosen is None:
         return lines + ["", "The design sweep has not finished: the preset is chosen when every cell has."]
     preset = {"data": "fashion-mnist", "objective": "ns", "width": base["width"]}
