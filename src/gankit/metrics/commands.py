@@ -68,9 +68,13 @@ def describe_reference(metrics: dict) -> list[str]:
     return lines
 
 
+# Totals are shown with their count, as 'k / K' (format_value), never as rows of their own
+_TOTALS = ("modes_total", "classes_total")
+
+
 def format_table(metrics: dict[str, float | None]) -> str:
     """Two aligned columns: metric and value."""
-    skip = ("modes_total", "classes_total", *_PROVENANCE)  # shown with modes and classes, as 'k / K'
+    skip = (*_TOTALS, *_PROVENANCE)
     keys = [key for key in _known_first(metrics) if key not in skip]
     rows = [(_LABELS.get(key, key), format_value(key, metrics[key], metrics)) for key in keys]
     width = max(len(label) for label, _ in rows)
@@ -85,7 +89,7 @@ def format_checkpoints(rows: list[dict]) -> str:
     """One line per checkpoint (its step and the metrics that are not floors or per-class), the floors
     (which do not change with the checkpoint), and the step with the lowest FID / KL / W1."""
     first = rows[0]
-    skip = ("step", "modes_total", "classes_total", *_PROVENANCE)
+    skip = ("step", *_TOTALS, *_PROVENANCE)
     keys = ["step"] + [
         key for key in _known_first(first) if key not in skip and not key.startswith(("floor_", "fid_class_"))
     ]
