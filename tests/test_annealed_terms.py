@@ -20,6 +20,7 @@ from gankit.engine.schedules import annealed, instance_noise_std, learning_rate_
 from gankit.objectives import nearest_sample_loss
 
 TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}
+PAPER = {"preset": "paper"}  # the grid's data-aware default would bring PacGAN, EMA and 70,000 steps
 
 # --- instance noise ---
 
@@ -54,16 +55,16 @@ def test_a_process_shard_gets_its_rows_of_the_global_noise():
 
 def test_a_noisy_run_logs_its_schedule_repeats_and_differs_from_a_clean_one(tmp_path):
     noisy = {"instance_noise": 1.0, "instance_noise_steps": 20, **TINY}
-    run = gankit.train("grid", "ns", 30, out=tmp_path / "a", progress=False, **noisy)
+    run = gankit.train("grid", "ns", 30, out=tmp_path / "a", progress=False, **PAPER, **noisy)
     rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     stds = [row["instance_noise"] for row in rows]
     assert stds[0] > stds[1] > stds[2] > 0 and stds[-1] == 0.0  # annealed to 0 at step 20
-    again = gankit.train("grid", "ns", 30, out=tmp_path / "b", progress=False, **noisy)
+    again = gankit.train("grid", "ns", 30, out=tmp_path / "b", progress=False, **PAPER, **noisy)
     assert [row["d_loss"] for row in rows] == [
         json.loads(line)["d_loss"] for line in (again.path / "metrics.jsonl").read_text().splitlines()
     ]
     torch.testing.assert_close(torch.tensor(run.sample(100, seed=0)), torch.tensor(again.sample(100, seed=0)))
-    clean = gankit.train("grid", "ns", 30, out=tmp_path / "c", progress=False, **TINY)
+    clean = gankit.train("grid", "ns", 30, out=tmp_path / "c", progress=False, **PAPER, **TINY)
     assert "instance_noise" not in (clean.path / "metrics.jsonl").read_text()
     assert not torch.equal(torch.tensor(run.sample(100, seed=0)), torch.tensor(clean.sample(100, seed=0)))
 
@@ -72,8 +73,10 @@ def test_noise_far_larger_than_the_data_leaves_d_unable_to_tell_real_from_fake(t
     """Arjovsky & Bottou's point: with noise on both inputs the two distributions overlap, so D
     cannot separate them (and G's gradients cannot vanish); without it D separates them at once."""
     common = {**TINY, "d_lr": 1e-2, "g_lr": 1e-5}  # a D far faster than its G
-    blurred = gankit.train("grid", "ns", 60, out=tmp_path / "n", progress=False, instance_noise=20, **common)
-    sharp = gankit.train("grid", "ns", 60, out=tmp_path / "s", progress=False, **common)
+    blurred = gankit.train(
+        "grid", "ns", 60, out=tmp_path / "n", progress=False, **PAPER, instance_noise=20, **common
+    )
+    sharp = gankit.train("grid", "ns", 60, out=tmp_path / "s", progress=False, **PAPER, **common)
 
     def gap(run):
         last = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()][-3:]
@@ -141,7 +144,8 @@ def modes_reached(samples: np.ndarray) -> int:
 
 
 def test_a_run_with_the_term_logs_it_repeats_and_reaches_more_grid_modes(tmp_path):
-    common = {**TINY, "batch_size": 128, "width": 64, "depth": 2, "latent_dim": 8, "standardize": True}
+    common = {**TINY, **PAPER, "batch_size": 128, "width": 64, "depth": 2, "latent_dim": 8}
+    common["standardize"] = True
     covered = gankit.train("grid", "ns", 300, out=tmp_path / "a", progress=False, coverage_weight=10.0,
                            coverage_steps=250, **common)  # fmt: skip
     rows = [json.loads(line) for line in (covered.path / "metrics.jsonl").read_text().splitlines()]

@@ -53,7 +53,7 @@ def test_a_standardized_run_keeps_its_statistics_and_samples_in_data_units(tmp_p
     samples = run.sample(500, seed=1)
     np.testing.assert_array_equal(samples, gankit.load(run.path).sample(500, seed=1))
     # an untrained-ish G is spread at the data's scale, not the unit scale of the plain network
-    plain = gankit.train("grid", "ns", 20, out=tmp_path / "plain", progress=False, **TINY)
+    plain = gankit.train("grid", "ns", 20, out=tmp_path / "plain", progress=False, preset="paper", **TINY)
     assert samples.std() > 2 * plain.sample(500, seed=1).std()
 
 

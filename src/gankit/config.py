@@ -24,7 +24,7 @@ import tomllib
 from gankit.augment import POLICIES as AUGMENT_POLICIES
 from gankit.errors import GankitError
 from gankit.objectives import OBJECTIVES, get_objective
-from gankit.presets import PRESETS
+from gankit.presets import PRESETS, data_default
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -565,16 +565,23 @@ def build_config(
     file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainConfig:
-    """Merge defaults < preset < TOML file < explicit overrides into one validated config."""
-    values: dict[str, Any] = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise GankitError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
-    if file is not None:
-        values.update(read_toml(file))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return from_dict(values)
+    """Merge defaults < preset < TOML file < explicit overrides into one validated config.
+
+    With no preset, the data-aware default for the run's data and objective
+    (:func:`gankit.presets.data_default`) takes the preset's place; ``preset="paper"`` is empty:
+    the dataclass defaults, each objective's paper settings.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise GankitError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    given = read_toml(file) if file is not None else {}
+    given.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if preset is None:
+        recipe = data_default(
+            given.get("data", TrainConfig.data), given.get("objective", TrainConfig.objective)
+        )
+    else:
+        recipe = PRESETS[preset]
+    return from_dict(recipe | given)
 
 
 def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> TrainConfig:

@@ -1,7 +1,10 @@
-"""Named recipes (``--preset NAME``): each a set of overrides on the dataclass defaults of
-:class:`gankit.config.TrainConfig`; the comment above a recipe says what was measured to choose it.
+"""Named recipes (``--preset NAME``) and data-aware defaults: each a set of overrides on the
+dataclass defaults of :class:`gankit.config.TrainConfig`; the comment above a recipe says what was
+measured to choose it.
 
-:func:`gankit.config.build_config` applies one below a config file and the command-line flags.
+:func:`gankit.config.build_config` applies a preset, or with none the data-aware default for the
+run's data and objective, below a config file and the command-line flags. ``--preset paper`` is the
+empty recipe: the papers' settings, which the lesson's experiments use.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ TOY_MODES: dict[str, Any] = {
 
 # Named recipes: a preset is a set of overrides on top of the dataclass defaults.
 PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},  # the TrainConfig defaults (each objective's paper settings), no data-aware default
     "toy-fast": {"steps": 1000, "width": 128, "depth": 3, "batch_size": 256},
     # Mode coverage on ring/grid (docs/benchmarks/mode_coverage.md): PacGAN packing against mode
     # collapse, a larger learning rate to reach the modes sooner, an 8-D latent (a 2-D one must be
@@ -86,3 +90,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 1000,  # each evaluation samples and scores images: every 1,000 of 20,000 steps
     },
 }
+
+
+# Data-aware defaults: what `gankit train --data DATA --objective OBJECTIVE` trains with no --preset.
+# {data: {objective: recipe}}; a pair not listed keeps the papers' settings (--preset paper). Each
+# recipe is measured by benchmarks/toy_defaults.py on report seeds nobody tuned on
+# (docs/benchmarks/toy_defaults.md). The grid's: toy-modes' design (chosen for ns, docs/refinement.md)
+# with the objective swapped. Probes on tuning seed 7 (one run each, `--preset toy-modes --objective X
+# --seed 7`): hinge found all 25 modes by 15,000 steps, lsgan by 10,000, and wgan-gp with one critic
+# step (its paper's five make a step ~5x dearer) by 7,500 at ~10 ms of CPU a step (95 % high quality
+# at 27,500), so its recipe stops at 35,000 steps to stay within 10 CPU-minutes.
+_GRID = {key: value for key, value in TOY_MODES.items() if key != "objective"}
+DATA_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "grid": {
+        "ns": _GRID,
+        "hinge": _GRID,
+        "lsgan": _GRID,
+        "wgan-gp": _GRID | {"critic_steps": 1, "steps": 35000},
+    },
+}
+
+
+def data_default(data: str, objective: str) -> dict[str, Any]:
+    """The measured recipe for ``data`` and ``objective`` ({} where none was measured)."""
+    return dict(DATA_DEFAULTS.get(data, {}).get(objective, {}))

@@ -18,7 +18,7 @@ from typer.exceptions import Exit
 from gankit.config import FLAGS, build_config, flag_default, flag_type, from_dict, from_flags
 from gankit.engine import distributed
 from gankit.errors import GankitError
-from gankit.presets import PRESETS
+from gankit.presets import PRESETS, data_default
 from gankit.rundir import default_run_dir, read_config
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
@@ -85,7 +85,12 @@ _RESUME_FLAGS = ("resume", "steps", "time_budget_s", "live", "tensorboard", "npr
 )
 def train(
     ctx: typer.Context,
-    preset: str | None = typer.Option(None, "--preset", help=f"Named recipe: {', '.join(PRESETS)}."),
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help=f"Named recipe: {', '.join(PRESETS)}. Without one, data and objective pairs with a measured"
+        " recipe use it (docs/benchmarks/toy_defaults.md); paper: the papers' settings.",
+    ),
     config_file: Path | None = typer.Option(
         None, "--config", help="TOML file of config keys; flags override it."
     ),
@@ -131,6 +136,8 @@ def train(
     else:
         overrides = from_flags(flags) | _init_from_value(init_from)
         config = build_config(preset=preset, file=config_file, overrides=overrides)
+        if preset is None:
+            _say_data_default(config)
     if nproc > 1 and not distributed.launched_by_torchrun():  # run this command line as N processes
         if resume is not None:  # a missing or broken run directory: one line here, not one per process
             config = from_dict(read_config(resume))
@@ -154,6 +161,18 @@ def train(
         typer.echo(f"trained {result.trainer.step} steps; run directory: {result.path}")
     if result.stopped:  # a finding (divergence, or one named in --stop-on) ended the run early
         raise typer.Exit(1)
+
+
+def _say_data_default(config) -> None:
+    """One line when the run's data and objective have a measured recipe that filled the unset flags."""
+    recipe = data_default(config.data, config.objective)
+    if recipe and distributed.is_rank_zero():
+        used = ", ".join(f"{key}={getattr(config, key)}" for key in recipe)
+        typer.echo(
+            f"{config.data} + {config.objective}: its measured recipe (docs/benchmarks/toy_defaults.md)"
+            f" with the flags given: {used}; --preset paper trains the papers' settings",
+            err=True,
+        )
 
 
 def _init_from_value(text: str | None) -> dict:

@@ -1,0 +1,95 @@
+"""Data-aware defaults: `gankit train --data grid --objective X` with no preset trains the recipe measured
+for that pair (gankit.presets.DATA_DEFAULTS), says so, and loses to every value the user gives;
+`--preset paper` keeps the papers' settings. benchmarks/toy_defaults.py measures exactly what ships."""
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from gankit.config import TrainConfig, build_config
+from gankit.presets import DATA_DEFAULTS, PRESETS, data_default
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+toy_defaults = pytest.importorskip("toy_defaults")
+
+PAPER = TrainConfig()
+
+
+def test_a_pair_with_a_measured_recipe_trains_it_and_paper_does_not():
+    recipe = data_default("grid", "hinge")
+    assert recipe, "the grid's hinge runs have a measured recipe"
+    chosen = build_config(overrides={"data": "grid", "objective": "hinge"})
+    assert all(getattr(chosen, key) == value for key, value in recipe.items())
+    assert chosen.batch_size != PAPER.batch_size and chosen.standardize
+    paper = build_config(preset="paper", overrides={"data": "grid", "objective": "hinge"})
+    defaults = {f.name: getattr(PAPER, f.name) for f in fields(TrainConfig)}
+    assert {key: getattr(paper, key) for key in recipe} == {key: defaults[key] for key in recipe}
+
+
+def test_the_users_flags_and_file_beat_the_recipe(tmp_path):
+    file = tmp_path / "run.toml"
+    file.write_text('data = "grid"\nobjective = "ns"\nbatch_size = 128\n')
+    config = build_config(file=file, overrides={"steps": 300})
+    assert (config.batch_size, config.steps) == (128, 300)
+    assert config.pack == data_default("grid", "ns")["pack"]  # what the user left unset: the recipe
+
+
+def test_a_pair_without_a_recipe_and_a_named_preset_are_untouched():
+    assert data_default("grid", "wgan") == {} and data_default("digits", "ns") == {}
+    wgan = build_config(overrides={"data": "grid", "objective": "wgan"})
+    assert (wgan.batch_size, wgan.steps, wgan.pack) == (PAPER.batch_size, PAPER.steps, PAPER.pack)
+    fast = build_config(preset="toy-fast", overrides={"data": "grid", "objective": "ns"})
+    assert fast.steps == PRESETS["toy-fast"]["steps"] and fast.pack == PAPER.pack
+
+
+def test_the_command_says_which_recipe_it_trained(cli, tmp_path):
+    code, _, err = cli(
+        "train",
+        "--data",
+        "grid",
+        "--objective",
+        "ns",
+        "--steps",
+        "2",
+        "--width",
+        "8",
+        "--eval-every",
+        "0",
+        "--out",
+        tmp_path / "run",
+    )
+    assert code == 0
+    assert "grid + ns: its measured recipe" in err and "steps=2" in err and "batch_size=512" in err
+    code, _, err = cli(
+        "train",
+        "--data",
+        "grid",
+        "--objective",
+        "ns",
+        "--preset",
+        "paper",
+        "--steps",
+        "2",
+        "--width",
+        "8",
+        "--eval-every",
+        "0",
+        "--out",
+        tmp_path / "paper",
+    )
+    assert code == 0 and "measured recipe" not in err
+
+
+def test_the_benchmark_measures_every_shipped_recipe_on_unused_seeds():
+    measured = toy_defaults.pairs(quick=False)
+    assert measured == [(d, o) for d, recipes in DATA_DEFAULTS.items() for o in recipes]
+    for data, objective in measured:
+        spec = tomllib.loads(toy_defaults.spec_text(data, objective, "recipe", seeds=5, quick=False))
+        assert data_default(data, objective).items() <= spec["base"].items()
+        assert (spec["base"]["data"], spec["base"]["objective"]) == (data, objective)
+        paper = tomllib.loads(toy_defaults.spec_text(data, objective, "paper", seeds=5, quick=False))
+        assert not set(data_default(data, objective)) & set(paper["base"])
+        assert spec["grid"]["seed"] == paper["grid"]["seed"] == list(range(46000, 46005))
