@@ -16,9 +16,10 @@ in the journal and is measured again: the page always measures what ships.
 The record is one journal (benchmarks/journals/toy_defaults.journal); the page is written from it
 alone (``--render``), and a fresh clone continues from it without training a finished run again.
 
-Cost, measured with one thread on the loaded 2-core machine: a recipe run (70,000 steps at batch 512)
-takes about 7-10 CPU-minutes, a paper run (2,000 steps) about 20 CPU-seconds: 5 seeds of 3 objectives
-on the grid are about 2.5 CPU-hours (75 minutes with --workers 2 on two free cores).
+Cost, measured with one thread on the loaded 2-core machine: a recipe run at batch 512 takes about
+7-10 CPU-minutes (ns, hinge, lsgan: 70,000 steps at ~7 ms; wgan-gp and rpgan: 35,000 at ~10-12 ms), a
+paper run (2,000 steps) well under a CPU-minute: 5 seeds of the grid's 5 objectives are about 3.5
+CPU-hours (under 2 hours with --workers 2 on two free cores).
 
     nice -n 10 python benchmarks/toy_defaults.py --workers 2   # run or continue, then write the page
     python benchmarks/toy_defaults.py --render                  # the page from the journal alone
@@ -128,16 +129,18 @@ def render(args, found: dict) -> str:
         " optimiser), which the lesson's experiments use. This page measures both, as a new user runs them:",
         "",
         "- **Recipe.** toy-modes' design (docs/refinement.md): networks in standardised units, batch"
-        " 512, PacGAN2, an 8-D latent, learning rates 1e-3, G's EMA over ~1,000 steps, 70,000 steps. It"
-        " was chosen for ns; the other objectives were admitted after one probe each on tuning seed 7."
-        " No search per objective: a tuned recipe might do better.",
+        " 512, PacGAN2, an 8-D latent, learning rates 1e-3, G's EMA over ~1,000 steps, 70,000 steps"
+        " (wgan-gp, with one critic step, and rpgan: 35,000, their steps being dearer). It was chosen"
+        " for ns; the other objectives were admitted after one probe each on tuning seed 7. No search"
+        " per objective: a tuned recipe might do better.",
         f"- **Seeds.** Report seeds {REPORT_SEEDS}-{REPORT_SEEDS + args.seeds - 1}, used by no other page"
         " and by no choice.",
         "- **Scores.** At the end, as `gankit eval` scores a run (PacGAN's protocol, 2,500 samples: a"
         " sample within 3 sigma of a mode is high quality; a mode is found with 20 of them); mean"
         " [95 % Student's t interval of the mean] over the seeds. Modes per seed are listed.",
-        "- **Not a ranking.** The arms differ in budget as well as design (the recipe trains 35x the"
-        " steps): the paper row is what the same command gave before, not a fair contender.",
+        "- **Not a ranking.** The arms differ in budget as well as design (the recipe trains 17-35x the"
+        " steps) and the objectives in steps: the paper row is what the same command gave before, not"
+        " a fair contender, and the recipes are not ranked against each other.",
         f"- **Goal.** {goal_words} on every report seed in at most {GOAL_CPU_S // 60} CPU-minutes a run.",
         "",
     ]
