@@ -184,7 +184,8 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         f"{platform.system()}, torch {torch.__version__}, one thread per run.",
         "",
         f"Preset `{preset}`{' with ' + _pairs(extra) if extra else ''} ({_pairs(settings)}), trained on "
-        f"report seeds {seeds[0]}–{seeds[-1]} ({held_out_text(tuned, held_out)}), "
+        f"{'seeds' if tuned and not held_out else 'report seeds'} {seeds[0]}–{seeds[-1]}"
+        f" ({held_out_text(tuned, held_out)}), "
         f"{steps} steps, one run directory per "
         "(data, seed), trained by `gankit sweep`. PacGAN protocol: "
         f"{EVAL_SAMPLES} samples "
@@ -199,6 +200,16 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
         load_note(rows),
         "",
     ]
+    superseded = uncorrected_d(rows)
+    if superseded:
+        lines += [
+            "**Superseded D rows.** These runs were scored before a packed discriminator's score was"
+            " divided by its pack: their D rows took k · log r(x) for log r(x), so DRS and MH-GAN"
+            " targeted p_G · r^k instead of p_data, and they are not shown. Raw and knn rows are"
+            " unaffected. The runs are gone; docs/refinement.md names the page that measures the"
+            " preset again with the corrected scores.",
+            "",
+        ]
     if len(rows) < planned:
         lines += [
             f"**Incomplete: {len(rows)} of {planned} runs measured so far.** Each run's row is kept in "
@@ -217,9 +228,14 @@ def write_table(rows: list[dict], path: Path, command: str, preset: str, extra: 
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key in ["raw", *RECIPES]:
-            s = summarise(group, key)
             kind = "raw" if key == "raw" else "refined"
             label = name if key == "raw" else f"{name} + {key}"
+            if superseded and RECIPES.get(key, RefineOptions()).scores == "d":
+                lines.append(
+                    f"| {kind} | {label} | superseded (scored before the pack correction) |" + " |" * 8
+                )
+                continue
+            s = summarise(group, key)
             lines.append(
                 f"| {kind} | {label} | {len(group)} | {s['modes']} | {s['all']} | {s['hq']} | "
                 f"{s.get('gain', '–')} | {s['rkl']} | {s['w1']} | {s.get('acceptance', '–')} | "
@@ -275,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     docs = args.out if args.quick else ROOT / "docs" / "benchmarks"  # a smoke test writes beside its runs
     rows_file = docs / f"{args.table}.jsonl"
     base = tomllib.loads(spec_text(recipe(args.preset, extra, steps), {}))["base"]  # as TOML reads it back
-    rows = kept_rows(rows_file, base)
+    rows = kept_rows(rows_file, base, uncorrected=args.render)
     if args.score is not None:
         rows = score_finished(args.score, base, rows, rows_file)
     elif not args.render:
@@ -293,17 +309,28 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {docs / f'{args.table}.md'}")
 
 
-def kept_rows(rows_file: Path, base: dict) -> list[dict]:
+def kept_rows(rows_file: Path, base: dict, uncorrected: bool = False) -> list[dict]:
     """The rows already measured for this recipe and protocol: the benchmark's durable state.
 
     Each run is scored as soon as its training ends and its row appended to the committed TABLE.jsonl,
     so a benchmark cut off at the end of a session continues from its finished runs on any machine,
-    without their run directories; rows of another recipe or protocol are not reused.
+    without their run directories; rows of another recipe or protocol are not reused. With
+    ``uncorrected`` (--render only) rows scored before a packed D's score was divided by its pack are
+    kept too, for a page that shows their D rows as superseded (:func:`uncorrected_d`).
     """
     if not rows_file.is_file():
         return []
     rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
-    return [row for row in rows if row.get("protocol") == protocol() and same_recipe(row["config"], base)]
+    current = protocol()
+    allowed = [current] + ([{k: v for k, v in current.items() if k != "d"}] if uncorrected else [])
+    return [row for row in rows if row.get("protocol") in allowed and same_recipe(row["config"], base)]
+
+
+def uncorrected_d(rows: list[dict]) -> bool:
+    """Whether some row's D scores were taken as log r(x) from a packed D (k * log r(x) before the
+    correction): its D rows then target p_G * r^k, not p_data (issue #37)."""
+    packed = any(row["config"].get("pack", 1) > 1 for row in rows)
+    return packed and any(row["protocol"].get("d") != protocol()["d"] for row in rows)
 
 
 def same_recipe(config: dict, base: dict) -> bool:
