@@ -88,14 +88,16 @@ def _summary(values: list) -> dict:
     return stats.summarize(finite, "maximize") | {"missing": len(values) - len(finite)}
 
 
-def goal_text(data: str, row: dict) -> str:
-    """Whether every seed met the goal's modes within its CPU."""
+def goal_text(data: str, row: dict, planned: int) -> str:
+    """Whether every seed met the goal's modes within its CPU ("so far" until all ``planned`` are in)."""
     need = GOAL_MODES.get(data)
     if need is None:
         return "–"
     enough = sum(m >= need for m in row["per_seed"])
     fast = max(row["cpu_s"]) <= GOAL_CPU_S
     verdict = "met" if enough == len(row["per_seed"]) and fast else "not met"
+    if verdict == "met" and len(row["per_seed"]) < planned:
+        verdict = f"met so far ({len(row['per_seed'])} of {planned} seeds in)"
     slowest = max(row["cpu_s"])
     return f"{verdict} ({enough} of {len(row['per_seed'])} seeds >= {need}; slowest {slowest:.0f} CPU-s)"
 
@@ -144,6 +146,14 @@ def render(args, found: dict) -> str:
         f"- **Goal.** {goal_words} on every report seed in at most {GOAL_CPU_S // 60} CPU-minutes a run.",
         "",
     ]
+    finished = sum(len(records) for arms in found.values() for records in arms.values())
+    planned = args.seeds * sum(len(arms) for arms in found.values())
+    if finished < planned:
+        lines += [
+            f"**Incomplete: {finished} of {planned} runs finished.** The journal keeps each as it ends;"
+            " the same command continues with the others.",
+            "",
+        ]
     for data in dict.fromkeys(data for data, _ in found):
         lines += [
             f"## {data}",
@@ -168,7 +178,7 @@ def render(args, found: dict) -> str:
                     f" | {ci_text(row['high_quality'], 100, 1)}"
                     f" | {ci_text(row['reverse_kl'], 1, 3)} | {ci_text(row['w1'], 1, 3)}"
                     f" | {ci_text(cpu, 1, 0)} | {row['steps']:,}"
-                    f" | {goal_text(data, row) if arm == 'recipe' else '–'} |"
+                    f" | {goal_text(data, row, args.seeds) if arm == 'recipe' else '–'} |"
                 )
                 if arm == "recipe" and len(records) >= 2:
                     _, words = settled_text(SimpleNamespace(complete_seeds=records), "eval_modes")
