@@ -102,6 +102,19 @@ def goal_text(data: str, row: dict, planned: int) -> str:
     return f"{verdict} ({enough} of {len(row['per_seed'])} seeds >= {need}; slowest {slowest:.0f} CPU-s)"
 
 
+def doctor_text(records: list) -> str:
+    """What `gankit doctor` found in the runs (its verdict is kept with each trial): how many end with
+    a finding open, and which findings opened and closed during them (live alarms a user saw)."""
+    verdicts = [record.trial.get("doctor") or {} for record in records]
+    open_at_end = sum(bool(v.get("open")) for v in verdicts)
+    seen: dict[str, int] = {}
+    for verdict in verdicts:
+        for name in sorted({finding["name"] for finding in verdict.get("findings", [])}):
+            seen[name] = seen.get(name, 0) + 1
+    during = ", ".join(f"{name} in {n}" for name, n in sorted(seen.items())) or "none"
+    return f"{open_at_end} of {len(records)} open at the end; during: {during}"
+
+
 def curve_text(records: list) -> str:
     """The seeds' mean modes at a quarter, half, three quarters and all of the run's evaluations."""
     steps, curves = comparing.common_curves(records, "eval_modes")
@@ -159,8 +172,8 @@ def render(args, found: dict) -> str:
             f"## {data}",
             "",
             "| objective | arm | seeds | modes per seed | modes | HQ % | reverse KL | W1 | CPU-s a run |"
-            " G steps | goal |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            " G steps | goal | doctor's findings |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         notes = []
         for (pair_data, objective), arms in found.items():
@@ -168,7 +181,7 @@ def render(args, found: dict) -> str:
                 continue
             for arm, records in arms.items():
                 if not records:
-                    lines.append(f"| {objective} | {arm} | 0 | (not run yet) | | | | | | | |")
+                    lines.append(f"| {objective} | {arm} | 0 | (not run yet) |" + " |" * 8)
                     continue
                 row = outcome(records)
                 cpu = stats.summarize(row["cpu_s"], "minimize")
@@ -178,7 +191,8 @@ def render(args, found: dict) -> str:
                     f" | {ci_text(row['high_quality'], 100, 1)}"
                     f" | {ci_text(row['reverse_kl'], 1, 3)} | {ci_text(row['w1'], 1, 3)}"
                     f" | {ci_text(cpu, 1, 0)} | {row['steps']:,}"
-                    f" | {goal_text(data, row, args.seeds) if arm == 'recipe' else '–'} |"
+                    f" | {goal_text(data, row, args.seeds) if arm == 'recipe' else '–'}"
+                    f" | {doctor_text(records)} |"
                 )
                 if arm == "recipe" and len(records) >= 2:
                     _, words = settled_text(SimpleNamespace(complete_seeds=records), "eval_modes")
@@ -188,7 +202,9 @@ def render(args, found: dict) -> str:
         lines += ["", "The recipe's mode curve (evaluations as it trained, the seeds' mean):", "", *notes, ""]
     lines += [
         "*Settled*: `gankit.stats.settled`, the last quarter's least-squares change of the seeds' mean"
-        " curve against the seeds' standard deviation at the end.",
+        " curve against the seeds' standard deviation at the end. *Doctor's findings*: `gankit doctor`'s"
+        " replay of each run (kept with its result): runs ending with a finding open, and the findings"
+        " that opened and closed during the runs, which `gankit train` printed as live alarms.",
         "",
     ]
     return "\n".join(lines)

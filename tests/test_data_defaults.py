@@ -5,6 +5,7 @@ for that pair (gankit.presets.DATA_DEFAULTS), says so, and loses to every value 
 import sys
 from dataclasses import fields
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import tomllib
@@ -93,3 +94,20 @@ def test_the_benchmark_measures_every_shipped_recipe_on_unused_seeds():
         paper = tomllib.loads(toy_defaults.spec_text(data, objective, "paper", seeds=5, quick=False))
         assert not set(data_default(data, objective)) & set(paper["base"])
         assert spec["grid"]["seed"] == paper["grid"]["seed"] == list(range(46000, 46005))
+
+
+def test_the_page_counts_every_seed_against_the_goal_and_the_doctors_alarms():
+    row = {"per_seed": [25, 21, 19], "cpu_s": [500.0, 520.0, 610.0]}
+    assert toy_defaults.goal_text("grid", row, planned=3).startswith("not met (2 of 3 seeds >= 20")
+    row = {"per_seed": [25, 24], "cpu_s": [500.0, 520.0]}
+    assert toy_defaults.goal_text("grid", row, planned=5).startswith("met so far (2 of 5 seeds in)")
+    assert toy_defaults.goal_text("grid", row, planned=2).startswith("met (2 of 2")
+    slow = {"per_seed": [25, 25], "cpu_s": [500.0, 700.0]}  # every mode, but past 10 CPU-minutes
+    assert toy_defaults.goal_text("grid", slow, planned=2).startswith("not met")
+    seen = {"name": "no-progress", "step": 1, "detected_at": 2, "ended": 3}
+    records = [
+        SimpleNamespace(trial={"doctor": {"open": [], "findings": [seen, seen]}}),
+        SimpleNamespace(trial={"doctor": {"open": ["mode-collapse"], "findings": []}}),
+        SimpleNamespace(trial={"doctor": None}),
+    ]
+    assert toy_defaults.doctor_text(records) == "1 of 3 open at the end; during: no-progress in 1"
