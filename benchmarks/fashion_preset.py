@@ -91,6 +91,13 @@ def design_texts(quick: bool) -> list[str]:
     return [first, *widened]
 
 
+def preset_values(base: dict, chosen) -> dict:
+    """The `fashion` preset the design chose: the design's fixed settings and the chosen cell's rates."""
+    preset = {"data": "fashion-mnist", "objective": "ns", "width": base["width"]}
+    preset |= {"batch_size": base["batch_size"], "g_lr": chosen.config["g_lr"], "d_lr": chosen.config["d_lr"]}
+    return preset | {"steps": base["steps"], "eval_every": base["eval_every"]}
+
+
 def chosen_cell(records: list) -> comparing.RunRecord | None:
     """The design run with the lowest validation FID at the end (None until every cell finished)."""
     complete = [r for r in records if r.status == comparing.COMPLETE and r.value is not None]
@@ -187,10 +194,7 @@ def render(args, design: str, design_records: list, chosen, records: list, tests
         lines += ["", f"{len(finished)} of the 9 cells finished; the rest run when the same command goes on."]
     if chosen is None:
         return lines + ["", "The design sweep has not finished: the preset is chosen when every cell has."]
-    preset = {"data": "fashion-mnist", "objective": "ns", "width": base["width"]}
-    preset |= {"batch_size": base["batch_size"], "g_lr": chosen.config["g_lr"], "d_lr": chosen.config["d_lr"]}
-    preset |= {"steps": base["steps"], "eval_every": base["eval_every"]}
-    text = ", ".join(f'"{key}": {json.dumps(value)}' for key, value in preset.items())
+    text = ", ".join(f'"{key}": {json.dumps(value)}' for key, value in preset_values(base, chosen).items())
     lines += ["", f'The preset (src/gankit/presets.py): `"fashion": {{{text}}}`.', ""]
     lines += ["## 2. Report seeds: the validation curve, then the test split once", ""]
     if len(records) < 2:

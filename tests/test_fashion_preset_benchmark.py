@@ -42,3 +42,15 @@ def test_the_widened_design_is_the_full_three_by_three_grid_on_one_protocol():
     rates = (2e-4, 1e-3, 3e-3)
     assert sorted(cells) == sorted((g, d) for g in rates for d in rates)  # each cell once
     assert all(spec["base"] == texts[0]["base"] and spec["metric"] == texts[0]["metric"] for spec in texts)
+
+
+def test_the_shipped_preset_is_the_cell_the_committed_journal_chose():
+    from gankit.presets import PRESETS
+
+    texts = preset.design_texts(quick=False)
+    done = [preset.stored(preset.JOURNAL, text) for text in texts]
+    assert all(records is not None for records in done), "the design sweeps are in the committed journal"
+    chosen = preset.chosen_cell([record for records in done for record in records])
+    assert chosen is not None
+    base = tomllib.loads(texts[0])["base"]
+    assert PRESETS["fashion"] == preset.preset_values(base, chosen)
