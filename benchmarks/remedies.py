@@ -58,6 +58,7 @@ import numpy as np
 import tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from journaled import guarded  # noqa: E402
 from mode_coverage import _wrap, driver_arguments, run_sweep, stored, toml_text  # noqa: E402
 
 from gankit.config import from_dict  # noqa: E402
@@ -630,14 +631,18 @@ def main(argv: list[str] | None = None) -> None:
     journals = args.journals or (args.out / "journals" if args.quick else JOURNALS)
     page = args.page or (args.out / "remedies.md" if args.quick else PAGE)
     rates = args.rates or (args.out / "remedy_rates.json" if args.quick else RATES)
-    if not args.render:
-        for case in bench.cases:
-            run_case(bench, case, journals, args.out, args.workers)
-    measured = [case_results(bench, case, journals, args.out) for case in bench.cases]
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render(bench, measured, args.command))
-    write_rates(rates, bench, measured)
-    print(f"wrote {page} and {rates}")
+
+    def body() -> None:
+        if not args.render:
+            for case in bench.cases:
+                run_case(bench, case, journals, args.out, args.workers)
+        measured = [case_results(bench, case, journals, args.out) for case in bench.cases]
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(render(bench, measured, args.command))
+        write_rates(rates, bench, measured)
+        print(f"wrote {page} and {rates}")
+
+    guarded(body, lambda: journals)  # Ctrl-C or SIGTERM: one line, the journals keep what finished
 
 
 if __name__ == "__main__":

@@ -96,3 +96,14 @@ def test_best_so_far_counts_every_trial_and_its_cost_from_the_first_with_a_value
     assert (counts, spent, best) == ([2, 3, 4, 5], [3.0, 7.0, 15.0, 31.0], [3.0, 3.0, 1.0, 1.0])
     assert stats.best_so_far(values, costs, "maximize")[2] == [3.0, 3.0, 3.0, 3.0]
     assert stats.best_so_far([None], [1.0], "minimize") == ([], [], [])
+
+
+def test_seeds_that_all_sit_at_the_same_constant_value_have_settled():
+    """Every seed at 25 of 25 modes for the last quarter: no change and no spread is settled, not
+    the line fit's rounding error against a spread of 0."""
+    steps = [2500 * k for k in range(1, 41)]
+    curves = [[min(25, k) for k in range(1, 41)] for _ in range(5)]
+    reading = stats.settled(steps, curves)
+    assert reading.flat and reading.change == 0.0 and reading.spread == 0.0
+    rising = [row[:-1] + [26] for row in curves]  # every seed still moving at the end: not settled
+    assert not stats.settled(steps, rising).flat

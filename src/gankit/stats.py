@@ -149,7 +149,9 @@ def settled(steps: list[int], curves, part: float = LAST_PART) -> Plateau:
     start, end = int(x[last][0]), int(x[-1])
     if not np.isfinite(y[:, last]).all():
         return Plateau(False, math.nan, math.nan, start, end)
-    slope = np.polyfit(x[last], y[:, last].mean(axis=0), 1)[0]
+    mean = y[:, last].mean(axis=0)
+    # a constant mean has not moved: exactly 0, not the fit's rounding (which would beat a spread of 0)
+    slope = 0.0 if np.ptp(mean) == 0 else np.polyfit(x[last], mean, 1)[0]
     change, spread = float(slope * (end - start)), float(y[:, -1].std(ddof=1))
     return Plateau(abs(change) <= spread, change, spread, start, end)
 
