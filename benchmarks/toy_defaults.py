@@ -28,14 +28,13 @@ CPU-hours (under 2 hours with --workers 2 on two free cores).
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from journaled import guarded, settled_text
+from journaled import guarded, seed_row, settled_text
 from mode_coverage import ci_text, driver_arguments, run_sweep, stored, toml_text
 
 from gankit import stats
@@ -71,21 +70,16 @@ def pairs(quick: bool) -> list[tuple[str, str]]:
 def outcome(records: list) -> dict:
     """The finished runs' end-of-run scores (as `gankit eval` gave them), CPU-s and steps."""
     evaluated = [record.trial["eval"] for record in records]
+    seeds = SimpleNamespace(complete_seeds=records)
     row = {
-        key: _summary([e[key] for e in evaluated]) for key in ("modes", "high_quality", "reverse_kl", "w1")
+        key: seed_row(seeds, key, "maximize", values=lambda record, key=key: record.trial["eval"][key])
+        for key in ("modes", "high_quality", "reverse_kl", "w1")
     }
     row["per_seed"] = [int(e["modes"]) for e in evaluated]
     row["total"] = int(evaluated[0]["modes_total"])
     row["cpu_s"] = [record.trial["cpu_time"] for record in records]
     row["steps"] = records[0].steps
     return row
-
-
-def _summary(values: list) -> dict:
-    """stats.summarize over the finite values, ``missing`` counting the others (reverse KL is
-    undefined for a run with no high-quality sample)."""
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    return stats.summarize(finite, "maximize") | {"missing": len(values) - len(finite)}
 
 
 def goal_text(data: str, row: dict, planned: int) -> str:
