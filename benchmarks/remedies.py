@@ -63,7 +63,7 @@ from mode_coverage import _wrap, driver_arguments, run_sweep, stored, toml_text 
 
 from gankit.config import from_dict  # noqa: E402
 from gankit.data.toy import TOY_DATASETS, get_toy  # noqa: E402
-from gankit.presets import PRESETS  # noqa: E402
+from gankit.presets import PRESETS, data_default  # noqa: E402
 from gankit.rundir import dumps, is_run_dir, read_metrics  # noqa: E402
 from gankit.runs import compare as comparing  # noqa: E402
 from gankit.runs import sweep as sweeps  # noqa: E402
@@ -562,6 +562,8 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
 def case_section(results: CaseResults) -> list[str]:
     case = results.case
     recipe = " ".join(flag(k, v) for k, v in case.broken.items())
+    if data_default(case.broken["data"], from_dict(case.broken).objective):
+        recipe = "--preset paper " + recipe  # the runs train on the papers' settings, not the data's default
     lines = [f"## {case.name}: {case.finding}", "", f"Broken recipe: `gankit train {recipe}`.", ""]
     if not results.found:
         if not results.missed:

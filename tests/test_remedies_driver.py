@@ -130,6 +130,9 @@ def test_the_rates_file_it_writes_is_what_the_doctor_ranks_by(bench, tmp_path):
     remedies.write_rates(tmp_path / "rates.json", bench, [results])
     page = remedies.render(bench, [results], "python benchmarks/remedies.py")
     assert page.index("| coverage | restart |") < page.index("| pack | restart |")  # by rate
+    # the runs train on the papers' settings: without --preset paper the command would train the
+    # grid's data-aware default, which does not collapse
+    assert "`gankit train --preset paper --data grid --objective ns --steps 20000`" in page
     assert "| 4 of 5 | 38%–96% | 22.0 / 25 modes, HQ 70%" in page
     rows = measured.load_rates(tmp_path / "rates.json")
     assert {(r["remedy"], r["fixed"], r["n"]) for r in rows} == {("coverage", 4, 5), ("pack", 0, 5)}
