@@ -14,6 +14,13 @@ written from the journal alone (``--render``) and a fresh clone continues where 
    as benchmarks/images.py keeps its test scores), and a grid of its samples drawn once to
    docs/benchmarks/fashion_preset_samples_SEED.png.
 
+3. Longer, and in bf16 (the tuning seeds 0..4, the validation part): the chosen cell trained for twice
+   the preset's steps, in fp32 and with `--amp` (bf16 autocast), its validation FID every 200 steps.
+   The fp32 curve says where the preset's budget sits on it (settled or not); the paired difference
+   bf16 - fp32 on the same seeds, at the preset's steps and at the end, with each precision's CPU a
+   step, says whether `amp = auto` (the preset's default, which keeps bf16 where it is faster) costs
+   quality. Nothing here touches the report seeds or the test split.
+
 The page (docs/benchmarks/fashion_preset.md) says whether every seed covers all 10 classes (the
 shipped Fashion-MNIST classifier reads each sample; gankit.metrics.labels.class_metrics) and how
 many CPU-minutes a run took, against the preset's promise: recognisable samples of every class in at
@@ -21,7 +28,9 @@ most 15 CPU-minutes.
 
 Cost, measured with one thread on the 2-core machine while other benchmarks ran: about 0.3 CPU-s a
 generator step and 2 CPU-s an evaluation, so a run is 12-14 CPU-minutes; 9 + 5 runs are about 3
-CPU-hours (1.5 hours with --workers 2 on two free cores).
+CPU-hours (1.5 hours with --workers 2 on two free cores). Stage 3: 5 fp32 runs of 4,800 steps (~26
+CPU-minutes each) and 5 in bf16 (1.71x faster a step in docs/benchmarks/speed.md: ~16), about 3.5
+CPU-hours more; its longest run is well inside a session.
 
     nice -n 10 python benchmarks/fashion_preset.py --workers 2   # run or continue, then write the page
     python benchmarks/fashion_preset.py --render                  # the page from the journal alone
@@ -55,6 +64,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "fashion_preset.toml"
 JOURNAL = ROOT / "benchmarks" / "journals" / "fashion_preset.journal"
 REPORT_SEED = 200  # report seeds 200, 201, ...: never used to choose anything
+TUNING_SEEDS = [0, 1, 2, 3, 4]  # stage 3: seed 0 chose the rates; all five measure budget and precision
+LONG_FACTOR = 2  # stage 3 trains twice the preset's steps
 BUDGET_MINUTES = 15  # the preset's promise: CPU-minutes a run, evaluations included
 TEST_SAMPLES = 2500
 QUICK = {
@@ -115,6 +126,21 @@ def seeds_text(design: str, chosen, seeds: int) -> str:
     return toml_text(values)
 
 
+def long_text(design: str, chosen, seeds: list[int]) -> str:
+    """Stage 3's spec: the chosen cell, LONG_FACTOR x the preset's steps, tuning seeds, fp32 and bf16."""
+    values = tomllib.loads(design)
+    base = values["base"]
+    base |= {
+        "g_lr": chosen.config["g_lr"],
+        "d_lr": chosen.config["d_lr"],
+        "steps": LONG_FACTOR * base["steps"],
+    }
+    base.pop("seed")
+    base.pop("amp")
+    values["grid"] = {"amp": [False, True], "seed": seeds}
+    return toml_text(values)
+
+
 def test_runs(records: list, sweep_dir: Path, journal: Path, text: str, pictures: Path) -> None:
     """Score each finished report seed's final weights on the test split, once, and keep the score in
     the journal; draw its samples once (the page's pictures)."""
@@ -162,7 +188,74 @@ def curve_points(records: list, key: str) -> tuple[list[int], list[dict]]:
     return steps, [stats.summarize([v for v in column if np.isfinite(v)], direction) for column in curves.T]
 
 
-def render(args, design: str, design_records: list, chosen, records: list, tests: dict) -> list[str]:
+def fid_at(record, step: int) -> float:
+    """A run's validation FID at ``step`` (its evaluation there)."""
+    steps, fids = comparing.evaluation_curve(record, "eval_fid")
+    return fids[steps.index(step)]
+
+
+def long_lines(base: dict, records: list) -> list[str]:
+    """Stage 3's section: the fp32 and bf16 curves on the tuning seeds, whether each settled, and the
+    paired difference bf16 - fp32 at the preset's steps and at the end."""
+    seeds = sorted({r.config["seed"] for r in records}) or TUNING_SEEDS
+    lines = [
+        "## 3. Longer, and in bf16: on the tuning seeds and the validation part",
+        "",
+        f"The chosen cell on tuning seeds {', '.join(map(str, seeds))} for {LONG_FACTOR} x the"
+        f" preset's steps, in fp32 (`amp = false`) and in bf16 (`amp = true`); validation FID every"
+        f" {base['eval_every']} steps (mean [95 % t interval]). The preset's default `amp = auto` times"
+        " both at a run's start and keeps the faster, so this is what it costs a user.",
+        "",
+    ]
+    by_amp = {amp: [r for r in records if r.config["amp"] is amp] for amp in (False, True)}
+    if min(len(runs) for runs in by_amp.values()) < 2:
+        return lines + [
+            f"{len(records)} of {2 * len(TUNING_SEEDS)} runs finished; the section needs 2 of each.",
+            "",
+        ]
+    names = {False: "fp32", True: "bf16 (--amp)"}
+    curves = {names[amp]: curve_points(runs, "eval_fid") for amp, runs in by_amp.items()}
+    steps = curves["fp32"][0]
+    shown = [i for i, step in enumerate(steps) if step % (4 * base["eval_every"]) == 0 or i == len(steps) - 1]
+    lines += curve_table(
+        "generator steps",
+        [f"{steps[i]:,}" for i in shown],
+        {n: [p[i] for i in shown] for n, (_, p) in curves.items()},
+        2,
+    )
+    lines.append("")
+    for amp, runs in by_amp.items():
+        _, words = settled_text(SimpleNamespace(complete_seeds=runs), "eval_fid")
+        per_step = stats.summarize([r.trial["cpu_time"] / r.steps for r in runs], "minimize")
+        lines.append(
+            f"- **{names[amp]}**: {words}; {ci_text(per_step, 1, 3)} CPU-s a generator step, evaluations"
+            f" included ({len(runs)} runs, one thread)."
+        )
+    paired = sorted(
+        set(r.config["seed"] for r in by_amp[False]) & set(r.config["seed"] for r in by_amp[True])
+    )
+    seed_of = {amp: {r.config["seed"]: r for r in runs} for amp, runs in by_amp.items()}
+    for step in (base["steps"], steps[-1]):
+        diff = stats.summarize(
+            [fid_at(seed_of[True][s], step) - fid_at(seed_of[False][s], step) for s in paired], "minimize"
+        )
+        verdict = (
+            "too few seeds in both to tell"
+            if diff["ci_low"] is None
+            else "the interval holds 0: no difference shown"
+            if diff["ci_low"] <= 0 <= diff["ci_high"]
+            else ("bf16 worse" if diff["ci_low"] > 0 else "bf16 better")
+        )
+        lines.append(
+            f"- **bf16 - fp32 at {step:,} steps**, paired on seeds {', '.join(map(str, paired))}:"
+            f" validation FID {ci_text(diff, 1, 2)} ({verdict})."
+        )
+    return lines + ["", "![validation FID on the tuning seeds, fp32 and bf16](fashion_preset_long.png)", ""]
+
+
+def render(
+    args, design: str, design_records: list, chosen, records: list, tests: dict, long: list
+) -> list[str]:
     base = tomllib.loads(design)["base"]
     journal = os.path.relpath(args.journal, ROOT) if args.journal.is_relative_to(ROOT) else args.journal
     lines = [
@@ -239,24 +332,26 @@ def render(args, design: str, design_records: list, chosen, records: list, tests
             "",
             *(f"![samples, seed {t}](fashion_preset_samples_{t}.png)" for t in seeds[:2]),
         ]
+    lines += ["", *long_lines(base, long)]
     lines += [
-        "",
         f"**Limits.** One network size (width {base['width']}, chosen for the machine, not searched) and nine"
-        " learning-rate cells on one tuning seed: a design choice, not a tuned optimum. bf16 (`--amp`) and"
-        " channels-last were not part of the design; the preset leaves `amp` at its default, which times"
-        " both and keeps the faster. GAN against VAE on this data, with an equal search per model, is"
-        " [fashion.md](fashion.md).",
+        " learning-rate cells on one tuning seed: a design choice, not a tuned optimum. The design and the"
+        " report seeds trained in fp32; the preset leaves `amp` at its default, which times both precisions"
+        " and keeps the faster, and section 3 measures what bf16 changes. GAN against VAE on this data,"
+        " with an equal search per model, is [fashion.md](fashion.md).",
         "",
         "![validation FID of the report seeds](fashion_preset.png)",
     ]
     return lines
 
 
-def figure(records: list):
-    steps, fid = curve_points(records, "eval_fid")
-    return plot_curves(
-        {"fashion preset": (steps, fid)}, "validation FID", "The fashion preset (mean, 95 % CI)"
+def figure(curves: dict[str, list], title: str):
+    """Validation FID against generator steps, one line (mean, 95 % CI band) per set of runs."""
+    figure = plot_curves(
+        {name: curve_points(runs, "eval_fid") for name, runs in curves.items()}, "validation FID", title
     )
+    figure.axes[0].set_xlabel("generator steps")
+    return figure
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -280,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
         done = [stored(args.journal, text) for text in texts]  # None: a sweep not started
         design_records = [record for records in done for record in records or []]
         chosen = chosen_cell(design_records) if all(records is not None for records in done) else None
-        records, tests = [], {}
+        records, tests, long = [], {}, []
         if chosen is not None:
             text = seeds_text(design, chosen, args.seeds)
             if not args.render:
@@ -290,11 +385,25 @@ def main(argv: list[str] | None = None) -> None:
             if not args.render:
                 test_runs(records, args.out / "seeds", args.journal, text, docs)
             tests = read_tests(args.journal, text)
+            text = long_text(design, chosen, TUNING_SEEDS[:2] if args.quick else TUNING_SEEDS)
+            if not args.render:
+                run_sweep(args.out / "long", text, args.workers, args.journal)
+            long = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
         docs.mkdir(parents=True, exist_ok=True)
         if len(records) >= 2:
-            figure(records).savefig(docs / "fashion_preset.png", dpi=110)
+            figure({"fashion preset": records}, "The fashion preset's report seeds (mean, 95 % CI)").savefig(
+                docs / "fashion_preset.png", dpi=110
+            )
+        if min(sum(r.config["amp"] is amp for r in long) for amp in (False, True)) >= 2:
+            runs = {
+                "fp32": [r for r in long if not r.config["amp"]],
+                "bf16": [r for r in long if r.config["amp"]],
+            }
+            figure(runs, "Tuning seeds, twice the preset's steps (mean, 95 % CI)").savefig(
+                docs / "fashion_preset_long.png", dpi=110
+            )
         page = docs / "fashion_preset.md"
-        page.write_text("\n".join(render(args, design, design_records, chosen, records, tests)) + "\n")
+        page.write_text("\n".join(render(args, design, design_records, chosen, records, tests, long)) + "\n")
         print(f"wrote {page}")
 
     guarded(body, lambda: args.journal.parent)

@@ -54,3 +54,50 @@ def test_the_shipped_preset_is_the_cell_the_committed_journal_chose():
     assert chosen is not None
     base = tomllib.loads(texts[0])["base"]
     assert PRESETS["fashion"] == preset.preset_values(base, chosen)
+
+
+def test_the_long_runs_are_the_chosen_cell_on_tuning_seeds_in_both_precisions_at_twice_the_steps():
+    design = preset.design_text(quick=False)
+    values = tomllib.loads(preset.long_text(design, record(1e-3, 2e-4, 31.0), preset.TUNING_SEEDS))
+    tuning = tomllib.loads(design)["base"]
+    assert values["grid"] == {"amp": [False, True], "seed": [0, 1, 2, 3, 4]}
+    assert not set(values["grid"]["seed"]) & set(range(preset.REPORT_SEED, preset.REPORT_SEED + 5))
+    assert values["base"]["steps"] == 2 * tuning["steps"] and "amp" not in values["base"]
+    assert values["base"]["validation_fraction"] == tuning["validation_fraction"]  # scored on validation
+
+
+def long_run(seed, amp, fids, cpu=100.0):
+    rows = [{"step": 200 * (i + 1), "eval_fid": fid} for i, fid in enumerate(fids)]
+    return SimpleNamespace(
+        config={"seed": seed, "amp": amp}, steps=200 * len(fids), trial={"cpu_time": cpu}, rows=rows
+    )
+
+
+def test_the_bf16_section_reads_the_paired_difference_at_the_presets_steps_and_at_the_end(monkeypatch):
+    def curve(record, key):
+        return [r["step"] for r in record.rows], [r[key] for r in record.rows]
+
+    monkeypatch.setattr(preset.comparing, "evaluation_curve", curve)
+    monkeypatch.setattr(
+        preset.comparing,
+        "common_curves",
+        lambda records, key: (
+            curve(records[0], key)[0],
+            preset.np.array([curve(r, key)[1] for r in records]),
+        ),
+    )
+    base = {"steps": 400, "eval_every": 200}
+    fp32 = [long_run(s, False, [60.0 + s, 50.0 + s, 49.0 + s, 49.0 + s]) for s in range(3)]
+    same = [long_run(s, True, [60.0 + s, 50.5 + s, 49.0 + s, 48.8 + s], cpu=60.0) for s in range(3)]
+    text = "\n".join(preset.long_lines(base, fp32 + same))
+    assert (
+        "bf16 - fp32 at 400 steps**, paired on seeds 0, 1, 2: validation FID 0.50 [0.50, 0.50] (bf16 worse)"
+        in text
+    )
+    assert (
+        "bf16 - fp32 at 800 steps**, paired on seeds 0, 1, 2: validation FID -0.20 [-0.20, -0.20]"
+        " (bf16 better)" in text
+    )
+    noisy = [long_run(s, True, [60.0 + s, 50.0 + s + (-1) ** s, 49.0 + s, 49.0 + s]) for s in range(3)]
+    assert "(the interval holds 0: no difference shown)" in "\n".join(preset.long_lines(base, fp32 + noisy))
+    assert "1 of 10 runs finished" in "\n".join(preset.long_lines(base, fp32[:1]))
