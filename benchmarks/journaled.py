@@ -201,7 +201,7 @@ def search_lines(cells: list[Cell], direction: str, metric: str, figure: str, na
             f"| {cell.label} | {tried} | {budget['cpu']:,.0f} | {full} | {ratio} | {curve} | {flat} |"
         )
     spent = sum(search_budget(cell)["cpu"] for cell in cells)
-    seeds_cpu = sum(r.trial["cpu_time"] for cell in cells for r in cell.complete_seeds)
+    seeds_cpu = sum(comparing.spent_cpu(r) for cell in cells for r in cell.complete_seeds)
     lines += [
         "",
         f"Spent so far: {spent / 3600:.1f} CPU-hours on the searches, {seeds_cpu / 3600:.1f} on the report"

@@ -340,7 +340,7 @@ def search_budget(arm: SearchCell, steps: int | None = None) -> dict:
     """What the cell's search spent: trials by state, CPU seconds, and that CPU in full trials (the
     median CPU of its trials that ran to their end, uncut, and trained all ``steps`` if given)."""
     finished = arm.finished
-    cpu = sum(r.trial.get("cpu_time") or 0.0 for r in finished)
+    cpu = sum(comparing.spent_cpu(r) for r in finished)
     full = [
         r.trial["cpu_time"]
         for r in finished
@@ -609,7 +609,7 @@ def search_section(arms: list[Arm], direction: str, metric: str, steps: int) -> 
             f" {curve} | {flat} |"
         )
     spent = sum(b["cpu"] for b in budgets.values())
-    seeds_cpu = sum(r.trial["cpu_time"] for arm in arms for r in arm.complete_seeds)
+    seeds_cpu = sum(comparing.spent_cpu(r) for arm in arms for r in arm.complete_seeds)
     ratios = [b["full_trials"] for b in budgets.values() if b["full_trials"] is not None]
     runs = [r for arm in arms for r in [*arm.finished, *arm.complete_seeds]]
     longest = max((r.trial.get("cpu_time") or 0.0 for r in runs), default=0.0)

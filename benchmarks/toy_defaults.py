@@ -51,6 +51,12 @@ GOAL_CPU_S = 600  # ... in at most 10 CPU-minutes a run
 RUN = {"threads": 1, "amp": False, "checkpoint_every": 5000, "keep_checkpoints": 1}
 QUICK = {"steps": 200, "eval_every": 100, "sample_every": 0, "batch_size": 64, "eval_samples": 500}
 ARMS = ("recipe", "paper")
+# Errata. Before runs/sweep.py kept a lost attempt's CPU apart (discarded_cpu_time), a rerun that
+# started from scratch added the interrupted attempt's CPU to its own. Each rerun listed here as
+# (data, objective, arm, seed) started from scratch: its first attempt was interrupted when a session
+# ended, and runs/ does not outlive a session. Its CPU-s on the page is its record's minus the failed
+# attempt's, both read from the journal; the page says so under the table.
+RESTARTED = {("grid", "hinge", "recipe", 46000)}
 
 
 def spec_text(data: str, objective: str, arm: str, seeds: int, quick: bool) -> str:
@@ -67,8 +73,29 @@ def pairs(quick: bool) -> list[tuple[str, str]]:
     return every[:1] if quick else every
 
 
-def outcome(records: list) -> dict:
-    """The finished runs' end-of-run scores (as `gankit eval` gave them), CPU-s and steps."""
+def lost_cpu(journal: Path, record) -> float:
+    """The CPU-s of the failed attempt a rerun's record added to its own (see RESTARTED)."""
+    import optuna
+
+    from gankit.runs import sweep as sweeps
+
+    sweeps.quiet_optuna()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    name = f"{record.trial['sweep']}/{record.trial['group']}"
+    trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    rerun = next(t for t in trials if t.number == record.trial["number"])
+    return next(t for t in trials if t.number == rerun.system_attrs["failed_trial"]).user_attrs["cpu_time"]
+
+
+def run_cpu(journal: Path, key: tuple, record) -> float:
+    """A run's own CPU-s: its record's, less a lost attempt's where RESTARTED lists it."""
+    if (*key, record.config["seed"]) in RESTARTED and "discarded_cpu_time" not in record.trial:
+        return record.trial["cpu_time"] - lost_cpu(journal, record)
+    return record.trial["cpu_time"]
+
+
+def outcome(records: list, cpu: list[float]) -> dict:
+    """The finished runs' end-of-run scores (as `gankit eval` gave them), their CPU-s and steps."""
     evaluated = [record.trial["eval"] for record in records]
     seeds = SimpleNamespace(complete_seeds=records)
     row = {
@@ -77,7 +104,7 @@ def outcome(records: list) -> dict:
     }
     row["per_seed"] = [int(e["modes"]) for e in evaluated]
     row["total"] = int(evaluated[0]["modes_total"])
-    row["cpu_s"] = [record.trial["cpu_time"] for record in records]
+    row["cpu_s"] = cpu
     row["steps"] = records[0].steps
     return row
 
@@ -169,7 +196,7 @@ def render(args, found: dict) -> str:
             " G steps | goal | doctor's findings |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        notes = []
+        notes, errata = [], []
         for (pair_data, objective), arms in found.items():
             if pair_data != data:
                 continue
@@ -177,7 +204,17 @@ def render(args, found: dict) -> str:
                 if not records:
                     lines.append(f"| {objective} | {arm} | 0 | (not run yet) |" + " |" * 8)
                     continue
-                row = outcome(records)
+                key = (data, objective, arm)
+                row = outcome(records, [run_cpu(args.journal, key, record) for record in records])
+                for record in records:
+                    if (*key, seed := record.config["seed"]) in RESTARTED:
+                        errata.append(
+                            f"- {objective} {arm}, seed {seed}: {row['cpu_s'][records.index(record)]:.0f}"
+                            f" CPU-s, its rerun's own; the journal's record also counts the"
+                            f" {lost_cpu(args.journal, record):.0f} CPU-s of a first attempt that a"
+                            " session's end interrupted and whose run directory the rerun did not have"
+                            " (recorded before runs/sweep.py kept a lost attempt's CPU apart)."
+                        )
                 cpu = stats.summarize(row["cpu_s"], "minimize")
                 lines.append(
                     f"| {objective} | {arm} | {len(records)} | {', '.join(map(str, row['per_seed']))}"
@@ -193,6 +230,8 @@ def render(args, found: dict) -> str:
                     notes.append(
                         f"- {objective}: mean modes at steps {curve_text(records)}; settled rule: {words}."
                     )
+        if errata:
+            lines += ["", "CPU-s of a rerun:", "", *errata]
         lines += ["", "The recipe's mode curve (evaluations as it trained, the seeds' mean):", "", *notes, ""]
     lines += [
         "*Settled*: `gankit.stats.settled`, the last quarter's least-squares change of the seeds' mean"

@@ -111,3 +111,16 @@ def test_the_page_counts_every_seed_against_the_goal_and_the_doctors_alarms():
         SimpleNamespace(trial={"doctor": None}),
     ]
     assert toy_defaults.doctor_text(records) == "1 of 3 open at the end; during: no-progress in 1"
+
+
+def test_a_listed_rerun_counts_its_own_cpu_and_every_other_run_its_record():
+    """The errata of benchmarks/toy_defaults.py, on the committed journal: the hinge rerun of seed 46000
+    loses its interrupted first attempt's CPU; a run that was never retried keeps its record's."""
+    text = toy_defaults.spec_text("grid", "hinge", "recipe", seeds=5, quick=False)
+    records = {r.config["seed"]: r for r in toy_defaults.stored(toy_defaults.JOURNAL, text)}
+    rerun, plain = records[46000], records[46001]
+    lost = toy_defaults.lost_cpu(toy_defaults.JOURNAL, rerun)
+    assert 0 < lost < rerun.trial["cpu_time"]
+    key = ("grid", "hinge", "recipe")
+    assert toy_defaults.run_cpu(toy_defaults.JOURNAL, key, rerun) == rerun.trial["cpu_time"] - lost
+    assert toy_defaults.run_cpu(toy_defaults.JOURNAL, key, plain) == plain.trial["cpu_time"]

@@ -610,7 +610,37 @@ def test_a_trial_stopped_by_ctrl_c_keeps_the_cpu_time_it_spent(tmp_path, monkeyp
     monkeypatch.setattr(assemble, "train", stopped_by_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         sweeps.run_trial(opened, {}, trial)
-    assert trial.user_attrs["interrupted"] and trial.user_attrs["cpu_time"] == 5.5
+    # no run directory was left to resume: this attempt's run is its own, the earlier CPU kept apart
+    assert trial.user_attrs["interrupted"] and trial.user_attrs["cpu_time"] == 3.5
+    assert trial.user_attrs["discarded_cpu_time"] == 2.0
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_a_rerun_counts_an_earlier_attempts_cpu_only_when_it_resumes_that_attempts_checkpoint(
+    tmp_path, resumable
+):
+    """A rerun whose run directory is gone (a fresh clone) trains from scratch: its cpu_time is its own
+    run's, and the lost attempt's CPU is kept apart as discarded_cpu_time (the search still paid it)."""
+    sweeps.quiet_optuna()
+    spec = parse_spec('metric = "d_loss"\n[base]\ndata = "ring"\nsteps = 10\ncheckpoint_every = 5\n')
+    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
+    trial = optuna.create_study().ask()
+    trial.set_user_attr("enqueued", True)
+    trial.set_user_attr("cpu_time", 1000.0)  # spent by an earlier attempt of the same trial
+    trial.set_user_attr("run_dir", "trials/rerun")
+    if resumable:  # the earlier attempt's run directory, with its checkpoints
+        from gankit.runs import assemble
+
+        assemble.train(TrainConfig(data="ring", steps=10, checkpoint_every=5), tmp_path / "trials/rerun")
+    sweeps.run_trial(opened, {}, trial)
+    result = trial.user_attrs["result"]
+    if resumable:
+        assert result["cpu_time"] > 1000.0 and result["discarded_cpu_time"] == 0.0
+    else:
+        assert result["cpu_time"] < 1000.0 and result["discarded_cpu_time"] == 1000.0
+    assert result["steps"] == 10
+    record = comparing.RunRecord(Path("trials/rerun"), {}, 0.0, result)
+    assert comparing.spent_cpu(record) == pytest.approx(result["cpu_time"] + result["discarded_cpu_time"])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -464,10 +464,17 @@ def to_json(comparison: Comparison) -> str:
 # The curves behind a table (read by gankit.stats' budget rules), and the plot
 
 
+def spent_cpu(record: RunRecord) -> float:
+    """What a trial cost the search: its run's CPU seconds plus those of earlier attempts whose work
+    was lost (a rerun from scratch; runs/sweep.py keeps them apart as discarded_cpu_time)."""
+    trial = record.trial or {}
+    return (trial.get("cpu_time") or 0.0) + (trial.get("discarded_cpu_time") or 0.0)
+
+
 def budget_curves(records: list[RunRecord], direction: str) -> tuple[list[int], list[float], list[float]]:
     """Best value so far after each finished trial (in finishing order), and the CPU seconds spent."""
     trials = sorted((r for r in records if r.trial), key=lambda r: r.trial.get("finished_at", ""))
-    costs = [record.trial.get("cpu_time") or 0.0 for record in trials]
+    costs = [spent_cpu(record) for record in trials]
     return best_so_far([record.value for record in trials], costs, direction)
 
 

@@ -440,11 +440,18 @@ def _run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     trial.set_user_attr("cell", cell)
     callbacks = [ReportToOptuna(trial, sweep.spec.watched)] if sweep.spec.pruner != "none" else []
     cpu_start = time.process_time()
-    previous_cpu = trial.user_attrs.get("cpu_time", 0.0)
     quiet = lambda message: None  # noqa: E731 - findings are in the run's findings.jsonl
     wait_for_run_dir(run_dir)
+    resume = is_run_dir(run_dir) and _resumable(run_dir)
+    # cpu_time is the CPU of the run that gives the result: a rerun that resumes its checkpoint adds
+    # its earlier attempts' CPU; one that starts again from scratch (its run directory gone, as in a
+    # fresh clone) does not, and keeps theirs apart as discarded_cpu_time, still the search's cost.
+    inherited = trial.user_attrs.get("cpu_time", 0.0)  # a rerun inherits its original's attrs
+    previous_cpu = inherited if resume else 0.0
+    discarded = trial.user_attrs.get("discarded_cpu_time", 0.0) + (0.0 if resume else inherited)
+    trial.set_user_attr("discarded_cpu_time", discarded)
     try:
-        if is_run_dir(run_dir) and _resumable(run_dir):
+        if resume:
             result = assemble.resume(run_dir, callbacks=callbacks, echo=quiet)
         else:
             result = assemble.train(
@@ -460,13 +467,14 @@ def _run_trial(sweep: Sweep, cell: dict[str, Any], trial) -> float:
     except Exception:  # a crash: final (only dead workers and interrupts are rerun)
         if is_run_dir(run_dir):
             cpu_time = previous_cpu + time.process_time() - cpu_start
-            finish_trial(sweep, trial, run_dir, cell, params, None, "failed", cpu_time)
+            finish_trial(sweep, trial, run_dir, cell, params, None, "failed", cpu_time, discarded)
         raise
     cpu_time = previous_cpu + time.process_time() - cpu_start
     trial.set_user_attr("cpu_time", cpu_time)
     pruned = result.stopped == PRUNED
     value = None if pruned else read_metric(run_dir, sweep.spec.metric, sweep.spec.metric_source)
-    finish_trial(sweep, trial, run_dir, cell, params, value, "pruned" if pruned else "complete", cpu_time)
+    state = "pruned" if pruned else "complete"
+    finish_trial(sweep, trial, run_dir, cell, params, value, state, cpu_time, discarded)
     if pruned:
         raise optuna.TrialPruned(f"pruned at step {result.trainer.step}")
     if value is None:
@@ -573,11 +581,14 @@ def run_eval(run_dir: Path) -> dict:
     return record
 
 
-def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, cpu_time: float) -> None:
+def finish_trial(
+    sweep, trial, run_dir: Path, cell, params, value, state: str, cpu_time: float, discarded: float = 0.0
+) -> None:
     """Keep a trial's result twice: RUN_DIR/trial.json, what `gankit compare DIR` reads, and the
     trial's ``result`` user attr, what ``gankit compare --storage`` reads when the run directories
     are gone (a fresh clone of a repository that committed the sweep's journal). ``state`` is
-    complete, pruned or failed (the training raised)."""
+    complete, pruned or failed (the training raised); ``cpu_time`` the run's CPU, ``discarded`` the
+    CPU of earlier attempts whose work was lost (a rerun from scratch)."""
     rows = read_metrics(run_dir)
     record = {
         "sweep": sweep.spec.name,
@@ -590,6 +601,7 @@ def finish_trial(sweep, trial, run_dir: Path, cell, params, value, state: str, c
         "value": value,
         "state": state,
         "cpu_time": cpu_time,
+        "discarded_cpu_time": discarded,
         "steps": rows[-1].get("step") if rows else None,  # generator steps trained
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
