@@ -224,6 +224,18 @@ def test_no_progress_fires_when_w1_stalls_far_from_converged():
     assert finding.evidence["best"] == 0.8
 
 
+def test_no_progress_says_where_the_last_gain_was_when_modes_gained_after_the_best_w1():
+    config = TrainConfig(data="ring", eval_every=100, monitor={"patience": 300})
+    rows = rows_of("eval_w1", [1.0, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], every=100)
+    for row, modes in zip(rows, [1, 2, 2, 5, 5, 5, 5], strict=True):
+        row["eval_modes"] = modes  # best W1 at step 200, the last new mode at step 400
+    finding = feed(NoProgress(config), rows)
+    assert finding.step == 400
+    assert "has not improved for 300 steps (last gain at step 400): best 0.5 and 5 modes, now 0.9" in (
+        finding.message
+    )
+
+
 def test_no_progress_stays_quiet_while_improving_or_once_converged():
     config = TrainConfig(data="ring", eval_every=100, monitor={"patience": 300})
     improving = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]

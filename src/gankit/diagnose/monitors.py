@@ -451,11 +451,14 @@ class NoProgress(Monitor):
         if modes is not None and modes == total and quality is not None:
             holds = holds and quality < limits.mode_quality  # every mode, mostly good: done
         label = "W1" if self.signal == "eval_w1" else "the critic's W1 estimate"
+        best = f"best {self.best:.3g}"
         if self.most_modes > -math.inf:
             label += " (nor the modes covered)"
+            best += f" and {self.most_modes:.0f} modes"
+        # best_step is the last gain in either signal, not where the best W1 was
         message = (
-            f"{label} has not improved for {stalled_for} steps: best {self.best:.3g} at step "
-            f"{self.best_step}, now {value:.3g} (worst {self.worst:.3g})"
+            f"{label} has not improved for {stalled_for} steps (last gain at step {self.best_step}):"
+            f" {best}, now {value:.3g} (worst {self.worst:.3g})"
         )
         evidence = {"best": self.best, "best_step": self.best_step, "latest": value, "worst": self.worst}
         if self.most_modes > -math.inf:
