@@ -158,6 +158,17 @@ def test_auto_keeps_fp32_when_bf16_is_slower_and_says_so(monkeypatch):
     assert lines == ["precision: fp32 (bf16 took 5.7 ms/step against 0.5)"]
 
 
+def test_auto_keeps_fp32_when_bf16_is_faster_by_less_than_its_margin_and_says_so(monkeypatch):
+    monkeypatch.setattr(speed, "core_share", lambda: 1)
+    config, data = resolved(steps=speed.MIN_STEPS)
+    ms = {(False, 1): 7.73, (True, 1): 7.46}  # 3.5 % faster: under BF16_MARGIN
+    chosen, lines = speed.choose(config, data, torch.device("cpu"), measure=fake_measure(ms))
+    assert chosen.amp is False
+    assert lines == [
+        "precision: fp32 (bf16 took 7.46 ms/step against 7.73: less than 10% faster, auto's margin)"
+    ]
+
+
 def test_auto_keeps_fp32_when_bf16_losses_differ(monkeypatch):
     monkeypatch.setattr(speed, "core_share", lambda: 1)
     config, data = resolved(steps=speed.MIN_STEPS)

@@ -220,4 +220,9 @@ def _precision_line(amp: bool, fp32_ms: float, bf16_ms: float, matches: bool) ->
             f"precision: fp32 (bf16 took {bf16_ms:.3g} ms/step against {fp32_ms:.3g}, but its losses "
             "differed from fp32's by more than bf16 rounding)"
         )
+    if bf16_ms < fp32_ms:
+        return (
+            f"precision: fp32 (bf16 took {bf16_ms:.3g} ms/step against {fp32_ms:.3g}: less than"
+            f" {BF16_MARGIN:.0%} faster, auto's margin)"
+        )
     return f"precision: fp32 (bf16 took {bf16_ms:.3g} ms/step against {fp32_ms:.3g})"
