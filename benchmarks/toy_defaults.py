@@ -206,12 +206,12 @@ def render(args, found: dict) -> str:
                     continue
                 key = (data, objective, arm)
                 row = outcome(records, [run_cpu(args.journal, key, record) for record in records])
-                for record in records:
-                    if (*key, seed := record.config["seed"]) in RESTARTED:
+                for record, own in zip(records, row["cpu_s"], strict=True):
+                    if own != record.trial["cpu_time"]:
                         errata.append(
-                            f"- {objective} {arm}, seed {seed}: {row['cpu_s'][records.index(record)]:.0f}"
-                            f" CPU-s, its rerun's own; the journal's record also counts the"
-                            f" {lost_cpu(args.journal, record):.0f} CPU-s of a first attempt that a"
+                            f"- {objective} {arm}, seed {record.config['seed']}: {own:.0f} CPU-s, its"
+                            f" rerun's own; the journal's record also counts the"
+                            f" {record.trial['cpu_time'] - own:.0f} CPU-s of a first attempt that a"
                             " session's end interrupted and whose run directory the rerun did not have"
                             " (recorded before runs/sweep.py kept a lost attempt's CPU apart)."
                         )

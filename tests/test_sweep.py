@@ -591,16 +591,21 @@ def test_a_trial_stopped_by_ctrl_c_is_enqueued_again_once_with_its_run_dir():
     assert waiting[0].system_attrs["failed_trial"] == 0  # the crashed trial (no interrupt) is not rerun
 
 
+def rerun_trial(tmp_path, spec_text: str, earlier_cpu: float):
+    """A sweep in tmp_path and a trial of it that an earlier attempt spent ``earlier_cpu`` on."""
+    sweeps.quiet_optuna()
+    opened = sweeps.Sweep(tmp_path, parse_spec(spec_text), sweeps.embedded_url(tmp_path))
+    trial = optuna.create_study().ask()
+    trial.set_user_attr("enqueued", True)
+    trial.set_user_attr("cpu_time", earlier_cpu)  # a rerun inherits its original's attrs
+    return opened, trial
+
+
 def test_a_trial_stopped_by_ctrl_c_keeps_the_cpu_time_it_spent(tmp_path, monkeypatch):
     """The search-budget curve (`gankit compare`) sums trials' CPU time: an interrupted attempt counts."""
     from gankit.runs import assemble
 
-    sweeps.quiet_optuna()
-    spec = parse_spec('metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n')
-    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
-    trial = optuna.create_study().ask()
-    trial.set_user_attr("enqueued", True)
-    trial.set_user_attr("cpu_time", 2.0)  # spent by an earlier attempt of the same trial
+    opened, trial = rerun_trial(tmp_path, 'metric = "eval_w1"\n[base]\ndata = "ring"\nsteps = 10\n', 2.0)
     clock = iter([10.0, 13.5])  # this attempt: 3.5 CPU-seconds before Ctrl-C
     monkeypatch.setattr(sweeps.time, "process_time", lambda: next(clock))
 
@@ -621,12 +626,8 @@ def test_a_rerun_counts_an_earlier_attempts_cpu_only_when_it_resumes_that_attemp
 ):
     """A rerun whose run directory is gone (a fresh clone) trains from scratch: its cpu_time is its own
     run's, and the lost attempt's CPU is kept apart as discarded_cpu_time (the search still paid it)."""
-    sweeps.quiet_optuna()
-    spec = parse_spec('metric = "d_loss"\n[base]\ndata = "ring"\nsteps = 10\ncheckpoint_every = 5\n')
-    opened = sweeps.Sweep(tmp_path, spec, sweeps.embedded_url(tmp_path))
-    trial = optuna.create_study().ask()
-    trial.set_user_attr("enqueued", True)
-    trial.set_user_attr("cpu_time", 1000.0)  # spent by an earlier attempt of the same trial
+    spec = 'metric = "d_loss"\n[base]\ndata = "ring"\nsteps = 10\ncheckpoint_every = 5\n'
+    opened, trial = rerun_trial(tmp_path, spec, 1000.0)
     trial.set_user_attr("run_dir", "trials/rerun")
     if resumable:  # the earlier attempt's run directory, with its checkpoints
         from gankit.runs import assemble
