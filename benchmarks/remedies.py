@@ -458,6 +458,7 @@ def rate_rows(bench: Benchmark, measured: list[CaseResults]) -> list[dict]:
                     "remedy": remedy.name,
                     "way": result.way,
                     "flags": remedy.flags,
+                    "preset": remedy.preset,  # a preset remedy is applied by name (measured.settings)
                     "values": json_safe(values) if result.way != SAMPLING else {},
                     "fixed": sum(result.fixed),
                     "n": result.n,

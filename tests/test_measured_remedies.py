@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+import gankit
+from gankit.api import Diagnosis
 from gankit.config import TrainConfig, from_dict, to_dict
 from gankit.diagnose import measured
 from gankit.diagnose.doctor import diagnose, format_diagnosis
+from gankit.errors import GankitError
+from gankit.presets import PRESETS
 
 
 def rate(remedy, flags, values, way, fixed, n=5, data="grid", objective="ns", interval=(0.1, 0.9)):
@@ -166,3 +172,42 @@ def test_of_two_open_findings_the_one_with_a_measured_fix_is_printed_first(tmp_p
     body = text.split("\n\n", 1)[1]
     assert body.startswith("mode-collapse: open since")
     assert text.index("mode-collapse: open") < text.index("no-progress: open")
+
+
+def test_settings_apply_each_remedy_the_way_its_command_says(tmp_path):
+    toy_cover = rate("toy-cover", "--preset toy-cover", {"pack": 2, "coverage_weight": 10.0}, "restart", 4)
+    toy_cover["preset"] = "toy-cover"
+    run = collapsed_run(tmp_path / "run", checkpoints=(200, 400, 600))
+    finding = collapse(diagnose(run, rates=[*RATES, toy_cover]))
+    by_way = {(e["remedy"], e["way"]): e for e in finding["ranked_remedies"] if e["remedy"]}
+    assert by_way["coverage", "restart"]["settings"] == {"coverage_weight": 10.0}
+    assert by_way["toy-cover", "restart"]["settings"] == {"preset": "toy-cover"}  # by name, not its values
+    step = int(by_way["coverage", "init-from"]["command"].split(":")[1].split()[0])
+    assert by_way["coverage", "init-from"]["settings"] == {
+        "coverage_weight": 10.0,
+        "init_from": str(run),
+        "init_from_step": step,
+        "steps": 1000 - step,
+    }
+    assert by_way["refine", "sampling"]["settings"] is None  # trains nothing
+    assert all(e["settings"] is None for e in finding["ranked_remedies"] if e["status"] == "not measured")
+
+
+def test_a_remedys_settings_train_as_keyword_arguments(tmp_path):
+    """What tutorial 02 does: the run's own settings with the doctor's first remedy laid over them."""
+    run = collapsed_run(tmp_path / "run", data="ring")
+    toy_cover = rate("toy-cover", "--preset toy-cover", PRESETS["toy-cover"], "restart", 4, data="ring")
+    toy_cover["preset"] = "toy-cover"
+    first = Diagnosis(diagnose(run, rates=[toy_cover])).remedies()[0]
+    mine = dict(data="ring", objective="ns", steps=3, log_every=1, eval_every=0, monitors=False)
+    fixed = gankit.train(out=tmp_path / "fixed", progress=False, **(mine | first["settings"]))
+    config = json.loads((fixed.path / "config.json").read_text())
+    assert (config["coverage_weight"], config["pack"], config["steps"]) == (10.0, 2, 3)  # preset, my steps
+
+
+def test_diagnosis_remedies_picks_the_open_finding_and_refuses_an_unknown_name(tmp_path):
+    report = Diagnosis(diagnose(collapsed_run(tmp_path / "run"), rates=RATES))
+    assert report.remedies() == report.remedies("mode-collapse") == collapse(report)["ranked_remedies"]
+    assert report.remedies("divergence") == []  # not open in this run
+    with pytest.raises(GankitError, match="unknown finding 'collapse'"):
+        report.remedies("collapse")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.config import TrainConfig, build_config, from_dict
+from gankit.config import FINDING_NAMES, TrainConfig, build_config, from_dict
 from gankit.errors import GankitError
 from gankit.rundir import check_run_dir, default_run_dir, read_config, read_metrics
 
@@ -308,6 +308,17 @@ class Diagnosis(dict):
     def names(self) -> list[str]:
         """The names of the pitfalls found at any time, e.g. ``["vanishing-gradients"]``; see ``open``."""
         return [finding["name"] for finding in self["findings"]]
+
+    def remedies(self, name: str | None = None) -> list[dict]:
+        """The remedies of open finding ``name`` (default: the first finding open at the end), best
+        measured first, as the report lists them (gankit.diagnose.measured.ranked_remedies). Each
+        entry's ``settings`` applies it: ``gankit.train(..., **(run_settings | entry["settings"]))``.
+        Empty when the run is healthy."""
+        open_findings = [f for f in self["findings"] if f.get("ended") is None]
+        if name is not None and name not in FINDING_NAMES:
+            raise GankitError(f"unknown finding {name!r}; the doctor's findings: {', '.join(FINDING_NAMES)}")
+        chosen = [f for f in open_findings if name is None or f["name"] == name]
+        return list(chosen[0]["ranked_remedies"]) if chosen else []
 
     def __str__(self) -> str:
         from gankit.diagnose.doctor import format_diagnosis

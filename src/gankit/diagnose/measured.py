@@ -62,17 +62,39 @@ def already_applied(row: dict, config: TrainConfig) -> bool:
     return row["way"] != "sampling" and all(values.get(key) == value for key, value in row["values"].items())
 
 
+def init_step(run_dir: str | Path, finding: dict) -> int | None:
+    """The kept checkpoint an init-from remedy starts from: the one nearest the step where the finding
+    was detected (what ``--init-from`` picks), or None while the run keeps none."""
+    kept = kept_checkpoint_steps(run_dir)
+    return min(kept, key=lambda s: (abs(s - finding["detected_at"]), s)) if kept else None
+
+
 def command(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> str:
     """What a user types to apply a measured remedy to this run, the way the benchmark applied it."""
     if row["way"] == "sampling":
         return f"gankit eval {run_dir} {row['flags']}"
     if row["way"] == "restart":
         return f"restart with {row['flags']}"
-    kept = kept_checkpoint_steps(run_dir)
-    if not kept:
+    step = init_step(run_dir, finding)
+    if step is None:
         return f"--init-from {run_dir} {row['flags']} (no checkpoint kept yet)"
-    step = min(kept, key=lambda s: (abs(s - finding["detected_at"]), s))  # what --init-from picks
     return f"--init-from {run_dir}:{step} {row['flags']} --steps {max(1, config.steps - step)}"
+
+
+def settings(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> dict[str, Any] | None:
+    """The remedy as ``gankit.train`` keyword arguments, to lay over the run's own: what
+    :func:`command` says in flags (``{"preset": "toy-cover"}``, ``{"coverage_weight": 10.0}``; an
+    init-from remedy adds its checkpoint and the steps left). None for a sampling remedy, which
+    trains nothing, and for an init-from one while the run keeps no checkpoint."""
+    if row["way"] == "sampling":
+        return None
+    remedy = {"preset": row["preset"]} if row.get("preset") else dict(row["values"])
+    if row["way"] == "restart":
+        return remedy
+    step = init_step(run_dir, finding)
+    if step is None:
+        return None
+    return remedy | {"init_from": str(run_dir), "init_from_step": step, "steps": max(1, config.steps - step)}
 
 
 def basis(row: dict) -> str:
@@ -86,9 +108,10 @@ def ranked_remedies(
 ) -> list[dict[str, Any]]:
     """The remedies for one open finding of a run, best measured first (see the module docstring).
 
-    Each is ``{"text", "status", "remedy", "way", "flags", "command", "fixed", "n", "rate",
-    "interval", "case"}``; status is "helped", "not measured" or "did not help" (fixed 0 of n). The
-    measured numbers are None for a remedy that was not measured.
+    Each is ``{"text", "status", "remedy", "way", "flags", "command", "settings", "fixed", "n",
+    "rate", "interval", "case"}``; status is "helped", "not measured" or "did not help" (fixed 0 of
+    n); ``settings`` is :func:`settings`. The measured numbers are None for a remedy that was not
+    measured.
     """
     measured = [row for row in cases_for(finding["name"], config, rates) if not already_applied(row, config)]
     ranked = []
@@ -104,6 +127,7 @@ def ranked_remedies(
                 "way": row["way"],
                 "flags": row["flags"],
                 "command": how,
+                "settings": settings(row, run_dir, config, finding),
                 "fixed": row["fixed"],
                 "n": row["n"],
                 "rate": row["fixed"] / row["n"],
@@ -121,6 +145,7 @@ def ranked_remedies(
             "way": None,
             "flags": " ".join(sorted(flag_set(line))) or None,
             "command": None,
+            "settings": None,
             "fixed": None,
             "n": None,
             "rate": None,
