@@ -26,19 +26,19 @@
 # * `ring`: 8 narrow Gaussians (standard deviation 0.01) on the unit circle;
 # * `grid`: 25 Gaussians (standard deviation 0.05) on a 5 x 5 grid.
 #
-# Then we try the classic remedies one at a time, with the same training budget, and read how each
-# one changes the numbers.
+# Then we let `gankit doctor` name the failure, read how often each remedy fixed runs like this one
+# in gankit's own benchmark, and apply the remedy it puts first.
 
 # %%
 import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 import gankit
 from gankit.data import load_data
+from gankit.diagnose.measured import load_rates  # the benchmark's rates, which the doctor prints
 
 # The test suite runs every tutorial with tiny settings (GANKIT_TUTORIAL_QUICK=1): the cells must
 # run, the numbers mean nothing. Leave it unset to see the real thing (a few minutes on a laptop).
@@ -71,46 +71,53 @@ plt.show()
 # ## 2. A plain GAN on the ring
 #
 # The non-saturating GAN (`ns`) with its paper's settings (DCGAN's Adam: learning rate 2e-4,
-# β1 = 0.5), networks 128 units wide and 3 layers deep, a batch of 256: the GAN of `make demo`. We
-# train it in stages with `gankit.resume` and look at where the samples are after each stage. Watch
-# two things: how many of the 8 modes are covered, and whether the samples sit *on* the modes or are
-# smeared between them.
+# β1 = 0.5), networks 128 units wide and 3 layers deep, a batch of 256: the GAN of `make demo`, and
+# the broken recipe of the remedies benchmark's ring case (`gankit train --data ring --objective ns
+# --steps 5000`). We train it in stages with `gankit.resume` and look at where the samples are after
+# each stage. Watch two things: how many of the 8 modes are covered, and whether the samples sit
+# *on* the modes or are smeared between them.
 
 # %%
-STAGES = [10, 20, 40] if QUICK else [1000, 2000, 4000]
-PLAIN = dict(width=128, depth=3, batch_size=256, eval_every=500, log_every=50, sample_every=0)
+STEPS = {"ring": 40, "grid": 40} if QUICK else {"ring": 5000, "grid": 20000}
+STAGES = [STEPS["ring"] // 4, STEPS["ring"] // 2, STEPS["ring"]]
+MINE = dict(eval_every=250, log_every=50, sample_every=0)  # how often to measure; the recipe is the default
 if QUICK:
-    PLAIN |= dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500)
+    MINE = dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500, sample_every=0)
 ring = load_data("ring")
 ring_modes = ring.modes.numpy()
 
+
+def show(ax, a_run, modes, title):
+    """A run's samples (green) over the data's modes (red crosses), with the last evaluation."""
+    samples = a_run.sample(2500, seed=10_000)
+    last = [row for row in a_run.metrics if "eval_modes" in row][-1]
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
+    ax.scatter(modes[:, 0], modes[:, 1], marker="x", color="#c0392b")
+    limit = 1.6 if len(modes) == 8 else 2.8
+    covered = f"{last['eval_modes']} of {len(modes)} modes, {last['eval_high_quality']:.0%} HQ"
+    ax.set(title=f"{title}\nstep {a_run.step}: {covered}", aspect="equal")
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit))
+
+
 run = None
-fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 4))
+fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 4.3))
 for ax, stage in zip(axes, STAGES):
     if run is None:
-        run = gankit.train("ring", "ns", stage, out=RUNS / "ns-stages", overwrite=True, **PLAIN)
+        run = gankit.train("ring", "ns", stage, out=RUNS / "ring-ns", overwrite=True, **MINE)
     else:
         run = gankit.resume(run, steps=stage)
-    samples = run.sample(2500, seed=10_000)
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
-    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
-    last = [row for row in run.metrics if "eval_modes" in row][-1]
-    ax.set(title=f"step {run.step}: {last['eval_modes']} of 8 modes", aspect="equal")
-    ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+    show(ax, run, ring_modes, "ns (plain GAN)")
 plt.show()
 
 # %% [markdown]
-# The monitors watched the run while it trained (the lines printed during the last stage), and the
-# doctor reads its metrics afterwards and says whether, and since when, it sees a problem:
+# The monitors watched the run while it trained (the lines printed during the stages), and the
+# doctor reads its metrics afterwards and says whether, and since when, it sees a problem. Under
+# each open finding it lists what to change, the remedies measured in gankit's benchmark first, each
+# with how often it fixed runs like this one:
 
 # %%
-gankit.doctor(run)
-
-# %% [markdown]
-# At full settings it names `mode-collapse`: at step 4,000 only 3 of the 8 modes are covered while
-# 71 % of the samples are good ones. The generator found a few modes and stays on them: each of its
-# samples looks real, there are just too few kinds. (It also reports `no-progress`: W1 has not
-# improved since step 2,500.) Its remedies are the subject of section 4.
+diagnosis = gankit.doctor(run)
+diagnosis
 
 # %% [markdown]
 # ## 3. Why it happens
@@ -121,144 +128,134 @@ gankit.doctor(run)
 # learns that those modes are suspicious, the generator hops elsewhere, and the two can chase each
 # other around the ring instead of settling on all eight modes.
 #
-# Each classic remedy attacks a different part of that story:
+# Each remedy attacks a different part of that story:
 #
-# | remedy | knob | idea |
+# | remedy | flag | idea |
 # |---|---|---|
-# | Wasserstein loss with gradient penalty | `objective="wgan-gp"` | the critic estimates a *distance between distributions* (W1): mass missing from a mode costs, however real each sample looks |
-# | PacGAN | `pack=2` | D scores `pack` samples *together*, so a batch of look-alikes is itself a give-away |
-# | generator EMA | `ema_decay=0.99` | sample from a running average of G's recent weights (about the last 1 / (1 - decay) = 100 steps; fewer early on, as gankit ramps the average up so that its half-life stays under 5 % of the steps trained): it smooths a generator that oscillates, but lags behind one that is still travelling |
-# | PacGAN + EMA | `pack=2, ema_decay=0.99` | both together; gankit's `--preset toy-best` adds an 8-D latent and 50,000 steps (docs/benchmarks/mode_coverage.md), too long for this notebook |
+# | coverage term | `--coverage-weight 10` | every real sample pulls its nearest generated sample towards it (IMLE's idea), so a mode G has not reached pulls mass across the gap; the weight falls to 0 over the run while the adversarial game sharpens the modes |
+# | the grid's measured recipes | `--preset toy-cover`, `--preset toy-modes` | PacGAN + EMA + a small latent, batch 512, Adam 1e-3; toy-cover adds the coverage term (docs/refinement.md) |
+# | relativistic pairing loss | `--objective rpgan` | D judges each real sample *against* a generated one, with gradient penalties on both (R3GAN) |
+# | PacGAN | `--pack 2` | D scores 2 samples *together*, so a batch of look-alikes is itself a give-away |
+# | Wasserstein loss with gradient penalty | `--objective wgan-gp` | the critic estimates a *distance between distributions* (W1): mass missing from a mode costs, however real each sample looks |
+# | generator EMA | `--ema-decay 0.999` | sample from a running average of G's recent weights: it smooths a generator that oscillates, but lags behind one that is still travelling |
+# | learning-rate decay | `--lr-decay-start 0` | both learning rates fall linearly to 0, so the chase slows down |
+# | refinement at sampling time | `gankit eval RUN --refine drs` | no training: the trained D rejects the samples it finds least real (DRS) |
 #
-# ## 4. Each remedy, same budget
+# Folklore says each of them helps. The benchmark measured it.
 #
-# Every recipe trains for the same number of generator steps, with several seeds (GAN training is
-# noisy: one seed can flatter or sink any recipe). We report the median over seeds. To fit fifteen
-# runs in a few minutes, the networks are smaller (64 wide, batch 128) and Adam's learning rate is
-# 1e-3, and each run is 1,000 steps long: a budget at which nothing has converged, so read the
-# table as "which remedy helps soonest". (WGAN-GP also takes its paper's 5 critic steps per
-# generator step, so it spends more compute than the others.)
+# ## 4. The remedies, measured
+#
+# `benchmarks/remedies.py` trains the broken recipe on five report seeds and keeps the runs where the
+# doctor names the finding at the end. It then applies each remedy at the broken run's budget, from
+# scratch (*restart*: the same flags plus the remedy's) and from the checkpoint where the doctor first
+# saw the collapse (*init-from*), and counts a run **fixed** when the finding is closed at its end
+# *and* at least 80 % of the modes are covered with at least 50 % high-quality samples. The doctor
+# reads these counts (`src/gankit/diagnose/remedy_rates.json`); the page with every case and its
+# protocol is [docs/benchmarks/remedies.md](../benchmarks/remedies.md). The two toy cases:
+
 
 # %%
-SEEDS = (0,) if QUICK else (0, 1, 2)
-STEPS = 40 if QUICK else 1000
-# preset="paper": the papers' settings, not the grid's measured recipe, which would add PacGAN and EMA
-COMMON = dict(preset="paper", g_lr=1e-3, d_lr=1e-3, eval_every=STEPS // 4, sample_every=0)
-COMMON |= dict(log_every=10 if QUICK else 50)
-COMMON |= dict(width=32, batch_size=64, eval_samples=500) if QUICK else dict(width=64, batch_size=128)
-RECIPES = {
-    "ns (plain GAN)": dict(objective="ns"),
-    "wgan-gp": dict(objective="wgan-gp", g_lr=1e-4, d_lr=1e-4),  # its paper's learning rate
-    "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
-    "ns + EMA (0.99)": dict(objective="ns", ema_decay=0.99),
-    "ns + PacGAN + EMA": dict(objective="ns", pack=2, ema_decay=0.99),
-}
+def measured_table(case):
+    """The benchmark's rates for one case: each remedy and way, fixed k of n, with its interval."""
+    rows = [row for row in load_rates() if row["case"] == case]
+    print(f"{case}: {rows[0]['runs'] if rows else 'not measured yet'}")
+    for row in sorted(rows, key=lambda r: -r["fixed"] / r["n"]):
+        low, high = row["interval"]
+        print(
+            f"  {row['remedy']:10s} {row['way']:9s} {row['flags']:24s} "
+            f"fixed {row['fixed']} of {row['n']}  (95 % interval {low:.0%}-{high:.0%})"
+        )
 
 
-def final_numbers(run):
-    """The last evaluation of a run: modes covered, high-quality fraction, reverse KL, W1."""
-    row = [row for row in run.metrics if "eval_modes" in row][-1]
-    kl = row["eval_reverse_kl"]
-    return [row["eval_modes"], row["eval_high_quality"], np.inf if kl is None else kl, row["eval_w1"]]
+measured_table("ring-ns")
+measured_table("grid-ns")
 
+# %% [markdown]
+# Five seeds are few: an interval of 5 of 5 still reaches down to about 57 %. But the table already
+# separates what works from what does not, and some of the folklore sits at the bottom.
+#
+# Now do what the doctor says. `diagnosis.remedies()` is the list it printed, best first, and each
+# entry's `settings` are `gankit.train` keyword arguments: laid over our own settings they restart
+# the run with the remedy, as adding its flags to our command would. We also apply the last remedy
+# it lists as one that did not help in the benchmark.
 
-def compare(data, recipes, steps):
-    """Train every recipe on every seed; the median of each number over seeds, per recipe."""
-    table, last_runs = {}, {}
-    for label, recipe in recipes.items():
-        numbers = []
-        for seed in SEEDS:
-            name = f"{data}-{label.split()[0]}-{'-'.join(f'{k}{v}' for k, v in recipe.items())}-seed{seed}"
-            settings = COMMON | recipe | dict(steps=steps, seed=seed, out=RUNS / name, overwrite=True)
-            a_run = gankit.train(data, **settings)
-            numbers.append(final_numbers(a_run))
-        table[label], last_runs[label] = np.median(np.array(numbers, dtype=float), axis=0), a_run
-    return table, last_runs
-
-
-def show_table(data, table, steps):
-    total = len(load_data(data).modes)
-    print(f"{data}: median over seeds {SEEDS}, {steps} steps each")
-    print(f"{'recipe':24s} {'modes':>9s} {'high quality':>13s} {'reverse KL':>11s} {'W1':>7s}")
-    for label, (modes, quality, kl, w1) in table.items():
-        print(f"{label:24s} {modes:5.1f}/{total:<3d} {quality:12.1%} {kl:11.3f} {w1:7.3f}")
-
-
-ring_table, ring_runs = compare("ring", RECIPES, STEPS)
-show_table("ring", ring_table, STEPS)
 
 # %%
-fig, axes = plt.subplots(1, len(ring_runs), figsize=(3.3 * len(ring_runs), 3.5))
-for ax, (label, a_run) in zip(axes, ring_runs.items()):
-    samples = a_run.sample(2500, seed=10_000)
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
-    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
-    ax.set(title=label, aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+def restart_with(entry, data, name):
+    """Our run again, from scratch, with one of the doctor's remedies laid over our settings."""
+    print(entry["text"])
+    settings = MINE | dict(steps=STEPS[data], seed=run_seed) | entry["settings"]
+    return gankit.train(data, "ns", out=RUNS / name, overwrite=True, **settings)
+
+
+run_seed = 0  # gankit.train's default seed: the one section 2 trained with
+remedies = diagnosis.remedies("mode-collapse")
+if not remedies:  # quick settings train too briefly to collapse; the cells still run
+    quick = [({"coverage_weight": 10.0}, "helped"), ({"ema_decay": 0.999}, "did not help")]
+    remedies = [dict(text=f"(quick settings) {s}", settings=s, status=status) for s, status in quick]
+failed = [entry for entry in remedies if entry["status"] == "did not help"]
+first = restart_with(remedies[0], "ring", "ring-first-remedy")
+last = restart_with(failed[-1], "ring", "ring-failed-remedy")
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+titles = ("ns (plain GAN)", "the first remedy", "one that did not help")
+for ax, a_run, title in zip(axes, (run, first, last), titles):
+    show(ax, a_run, ring_modes, title)
 plt.show()
+print("first remedy:          ", gankit.doctor(first)["headline"])
+print("one that did not help: ", gankit.doctor(last)["headline"])
 
 # %% [markdown]
-# Read the table column by column. *Modes* and *reverse KL* measure coverage: does every mode get
-# its share? *High quality* measures precision: are the samples on a mode at all, or smeared between
-# them? *W1* mixes both. A recipe can trade one for the other, which is why PacGAN's and VEEGAN's
-# papers report several numbers instead of one. What the remedies changed, in numbers:
-
+# ## 5. The grid
+#
+# The grid is harder: 25 modes over a larger square, and the generator has to reach the corners. It
+# is the issue a user would bring: `gankit train --data grid --objective ns --preset paper --steps
+# 20000`. (Without `--preset paper`, gankit trains the grid's *measured* recipe, which does not
+# collapse: docs/benchmarks/toy_defaults.md.) The same three steps: train, ask the doctor, apply its
+# first remedy. This section takes a few minutes.
 
 # %%
-def verdicts(table, baseline="ns (plain GAN)"):
-    base_modes, base_quality, base_kl, _ = table[baseline]
-    for label, (modes, quality, kl, _) in table.items():
-        if label != baseline:
-            print(
-                f"{label}: {modes - base_modes:+.1f} modes, {quality - base_quality:+.1%} high quality, "
-                f"reverse KL {base_kl:.2f} -> {kl:.2f}, compared with the plain GAN"
-            )
+grid = load_data("grid")
+grid_modes = grid.modes.numpy()
+grid_run = gankit.train(
+    "grid", "ns", STEPS["grid"], out=RUNS / "grid-ns", overwrite=True, preset="paper", **MINE
+)
+grid_diagnosis = gankit.doctor(grid_run)
+print(grid_diagnosis["headline"])
+grid_remedies = grid_diagnosis.remedies("mode-collapse") or remedies  # quick settings: no collapse
+print("the doctor's first remedy:", grid_remedies[0]["text"])
 
-
-verdicts(ring_table)
+# %%
+grid_first = restart_with(grid_remedies[0], "grid", "grid-first-remedy")
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+show(axes[0], grid_run, grid_modes, "ns, --preset paper")
+show(axes[1], grid_first, grid_modes, "the doctor's first remedy")
+plt.show()
+print("first remedy:", gankit.doctor(grid_first)["headline"])
 
 # %% [markdown]
-# ## 5. The grid, and a comparison you can trust
+# Note what the restart keeps: our data, objective, steps and seed. A preset remedy replaces the
+# papers' settings (`--preset paper`) with its own recipe; a flag remedy (`--coverage-weight 10`)
+# is added to them.
 #
-# The grid is harder: 25 modes over a larger square, and the generator has to reach the corners.
-# It takes far longer than a notebook's budget (`--preset toy-best` trains for 50,000 steps), so
-# this notebook does not train on it. And the ring table has three limits that a comparison you can
-# trust must remove:
+# ## 6. Comparing objectives, fairly
 #
-# * **equal compute**, not equal steps: WGAN-GP's 5 critic steps cost about five generator steps;
-# * **a search per recipe**: one learning rate for everyone favours whoever it happens to suit;
-# * **more seeds and confidence intervals**, measured on seeds the search never saw.
-#
-# `benchmarks/mode_coverage.py` does exactly that with `gankit sweep` and `gankit compare`: every
-# objective gets the same number of tuned trials over its sensitive knobs, every run the same CPU
-# budget, and each objective's best configuration is trained again on five fresh seeds. Its table,
-# with confidence intervals, a budget curve and the published PacGAN, VEEGAN and WGAN-GP rows beside
-# it, is [docs/benchmarks/mode_coverage.md](../benchmarks/mode_coverage.md). For your own question
-# ("which learning rate for my data?") the same two commands apply: see
-# [docs/sweeps.md](../sweeps.md).
-#
-# Two more levers reach every grid mode *and* keep the samples sharp. A continuous generator fed a
-# connected latent space must put some mass on the paths between modes, and the 3σ test rejects
-# those seam points. `--preset toy-cover` adds a **coverage term** to G's loss (IMLE's idea: every
-# real sample pulls its nearest generated sample towards it, so a mode that G has not reached pulls
-# mass across the gap), its weight falling to 0 over the run while the adversarial game sharpens the
-# modes. And `gankit eval RUN --refine drs` (or `mh`) uses the trained D at sampling time to reject
-# the seam points (Discriminator Rejection Sampling, Metropolis-Hastings GAN); the refined numbers
-# are reported apart from the raw ones. Both, measured on five seeds each of the ring and the grid,
-# are in [docs/benchmarks/refinement_cover.md](../benchmarks/refinement_cover.md); how they work is
-# in [docs/refinement.md](../refinement.md).
+# The remedies table answers "what fixes *this* broken run". Which objective covers modes best is a
+# different question, and it needs **equal compute** (WGAN-GP's 5 critic steps cost about five
+# generator steps), **a search per objective** (one learning rate for everyone favours whoever it
+# suits) and **fresh seeds** with intervals. `benchmarks/mode_coverage.py` does that with `gankit
+# sweep` and `gankit compare`: [docs/benchmarks/mode_coverage.md](../benchmarks/mode_coverage.md).
+# For your own question ("which learning rate for my data?") the same two commands apply: see
+# [docs/sweeps.md](../sweeps.md). How the coverage term and refinement at sampling time work is in
+# [docs/refinement.md](../refinement.md).
 #
 # ## What we saw
 #
 # * Coverage (modes, reverse KL) has to be *measured* next to quality (high-quality fraction, W1):
-#   a generator can put good samples on some modes and miss the rest, or reach every mode with
-#   samples smeared between them. The plain GAN of section 2 collapsed (good samples, 3 of 8
-#   modes); gankit's monitors warned while it trained and the doctor named it `mode-collapse`.
-# * A remedy is a trade, and its payoff depends on the budget: one that needs more steps (WGAN-GP at
-#   its paper's small learning rate, PacGAN's harder task for D) can trail the plain GAN after a
-#   thousand steps. The ring table is an honest comparison for *this* budget and these settings
-#   only, over three seeds.
-# * A claim that one objective covers modes better than another needs equal compute, a search per
-#   objective and fresh seeds: `python benchmarks/mode_coverage.py`
-#   ([its table](../benchmarks/mode_coverage.md)).
+#   a generator can put good samples on some modes and miss the rest. The plain GAN of section 2
+#   collapsed; gankit's monitors warned while it trained and the doctor named it `mode-collapse`.
+# * A remedy is a claim to be measured, not folklore: the doctor ranks its remedies by how often each
+#   fixed runs like this one in the benchmark, and lists the ones that did not help last.
+# * Applying the first remedy is one line (`diagnosis.remedies()[0]["settings"]`), and the numbers
+#   above say whether it worked on *your* seed.
 #
 # Back to [01-understanding-gans.en.ipynb](01-understanding-gans.en.ipynb).

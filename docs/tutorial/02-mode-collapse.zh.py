@@ -25,18 +25,19 @@
 # * `ring`:单位圆上 8 个很窄的高斯分布(标准差 0.01);
 # * `grid`:5 x 5 网格上 25 个高斯分布(标准差 0.05)。
 #
-# 然后在相同的训练预算下逐一尝试几种经典对策,看看每一种把数字改变了多少。
+# 然后让 `gankit doctor` 说出问题所在,看看每种对策在 gankit 自己的基准测试里修好了多少次类似的训练,
+# 再照它排在第一位的对策去做。
 
 # %%
 import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 import gankit
 from gankit.data import load_data
+from gankit.diagnose.measured import load_rates  # 基准测试测得的成功率,doctor 打印的就是它
 
 # 测试时会设置 GANKIT_TUTORIAL_QUICK=1,用极小的设置把每个单元格跑一遍(只检查能不能跑通,
 # 数字没有意义)。自己学习时不要设置它,才能看到真实的结果(笔记本电脑上几分钟)。
@@ -70,43 +71,51 @@ plt.show()
 # ## 2. 普通 GAN 在圆环上
 #
 # 用非饱和损失的 GAN(`ns`),采用其论文的设置(DCGAN 的 Adam:学习率 2e-4,β1 = 0.5),网络宽 128、
-# 深 3 层,批大小 256:也就是 `make demo` 里的那个 GAN。我们用 `gankit.resume` 分阶段训练,每个阶段
-# 结束后看看样本都落在哪里。注意两件事:8 个模式覆盖了几个;样本是落在模式**上**,还是散在模式之间。
+# 深 3 层,批大小 256:也就是 `make demo` 里的那个 GAN,也是 remedies 基准测试里圆环案例的"坏配方"
+# (`gankit train --data ring --objective ns --steps 5000`)。我们用 `gankit.resume` 分阶段训练,每个
+# 阶段结束后看看样本都落在哪里。注意两件事:8 个模式覆盖了几个;样本是落在模式**上**,还是散在模式之间。
 
 # %%
-STAGES = [10, 20, 40] if QUICK else [1000, 2000, 4000]
-PLAIN = dict(width=128, depth=3, batch_size=256, eval_every=500, log_every=50, sample_every=0)
+STEPS = {"ring": 40, "grid": 40} if QUICK else {"ring": 5000, "grid": 20000}
+STAGES = [STEPS["ring"] // 4, STEPS["ring"] // 2, STEPS["ring"]]
+MINE = dict(eval_every=250, log_every=50, sample_every=0)  # 多久评估一次;配方本身用默认设置
 if QUICK:
-    PLAIN |= dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500)
+    MINE = dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500, sample_every=0)
 ring = load_data("ring")
 ring_modes = ring.modes.numpy()
 
+
+def show(ax, a_run, modes, title):
+    """一次训练的样本(绿色)和数据的模式(红叉),标题里是最后一次评估的结果。"""
+    samples = a_run.sample(2500, seed=10_000)
+    last = [row for row in a_run.metrics if "eval_modes" in row][-1]
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
+    ax.scatter(modes[:, 0], modes[:, 1], marker="x", color="#c0392b")
+    limit = 1.6 if len(modes) == 8 else 2.8
+    covered = f"{last['eval_modes']} of {len(modes)} modes, {last['eval_high_quality']:.0%} HQ"
+    ax.set(title=f"{title}\nstep {a_run.step}: {covered}", aspect="equal")
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit))
+
+
 run = None
-fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 4))
+fig, axes = plt.subplots(1, len(STAGES), figsize=(4 * len(STAGES), 4.3))
 for ax, stage in zip(axes, STAGES):
     if run is None:
-        run = gankit.train("ring", "ns", stage, out=RUNS / "ns-stages", overwrite=True, **PLAIN)
+        run = gankit.train("ring", "ns", stage, out=RUNS / "ring-ns", overwrite=True, **MINE)
     else:
         run = gankit.resume(run, steps=stage)
-    samples = run.sample(2500, seed=10_000)
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
-    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
-    last = [row for row in run.metrics if "eval_modes" in row][-1]
-    ax.set(title=f"step {run.step}: {last['eval_modes']} of 8 modes", aspect="equal")
-    ax.set(xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+    show(ax, run, ring_modes, "ns (plain GAN)")
 plt.show()
 
 # %% [markdown]
-# 训练过程中监视器一直在看着(最后一个阶段训练时打印出来的那几行);训练结束后,doctor 读取这次训练的
-# 指标,告诉我们它是否看到了问题、从哪一步开始(报告是英文的,与命令行 `gankit doctor` 的输出一致):
+# 训练过程中监视器一直在看着(各阶段训练时打印出来的那几行);训练结束后,doctor 读取这次训练的指标,
+# 告诉我们它是否看到了问题、从哪一步开始(报告是英文的,与命令行 `gankit doctor` 的输出一致)。在每个
+# 尚未解决的问题下面,它列出该改什么:先列在 gankit 基准测试里测过的对策,每条都注明它修好了多少次
+# 类似的训练:
 
 # %%
-gankit.doctor(run)
-
-# %% [markdown]
-# 在完整设置下,它报告了 `mode-collapse`(模式崩溃):到第 4,000 步,8 个模式只覆盖了 3 个,而 71 % 的
-# 样本是好样本。生成器找到了少数几个模式,就一直待在那里:每个样本单独看都很真,只是种类太少。(它还报告了
-# `no-progress`:从第 2,500 步起 W1 就没有再变好。)怎么治,是第 4 节的内容。
+diagnosis = gankit.doctor(run)
+diagnosis
 
 # %% [markdown]
 # ## 3. 为什么会这样
@@ -115,135 +124,129 @@ gankit.doctor(run)
 # 也都挤在同一个模式上。于是生成器把所有样本都搬到 D 眼下最信服的那几个模式上,就能占到便宜。接着 D
 # 学会了怀疑这几个模式,生成器又跳到别处;两者可能绕着圆环你追我赶,而不是稳定地覆盖全部八个模式。
 #
-# 每种经典对策针对的是这个过程的不同环节:
+# 每种对策针对的是这个过程的不同环节:
 #
 # | 对策 | 参数 | 思路 |
 # |---|---|---|
-# | 带梯度惩罚的 Wasserstein 损失 | `objective="wgan-gp"` | 评论家估计的是**两个分布之间的距离**(W1):某个模式缺了样本就要付出代价,不管每个样本单独看多逼真 |
-# | PacGAN | `pack=2` | D 把 `pack` 个样本**放在一起**打分,一批长得一模一样的样本本身就露了馅 |
-# | 生成器 EMA | `ema_decay=0.99` | 从生成器最近权重的滑动平均(约最近 1 / (1 - decay) = 100 步;训练初期更短:gankit 让平均逐步增长,其半衰期不超过已训练步数的 5 %)中采样:生成器来回振荡时能把它平滑掉,但生成器还在大步移动时,平均值会落在后面 |
-# | PacGAN + EMA | `pack=2, ema_decay=0.99` | 两者一起用;gankit 的 `--preset toy-best` 还加上 8 维隐变量和 50,000 步训练(见 docs/benchmarks/mode_coverage.md),对这个 notebook 来说太长 |
+# | 覆盖项 | `--coverage-weight 10` | 每个真实样本把离它最近的生成样本拉向自己(IMLE 的思路),于是 G 还没到达的模式会把质量拉过空隙;它的权重在训练中逐渐降到 0,同时对抗博弈把模式收紧 |
+# | 网格上测得的配方 | `--preset toy-cover`、`--preset toy-modes` | PacGAN + EMA + 低维隐变量,批大小 512,Adam 1e-3;toy-cover 还加上覆盖项(docs/refinement.md) |
+# | 相对配对损失 | `--objective rpgan` | D 把每个真实样本和一个生成样本**成对**比较,两边都加梯度惩罚(R3GAN) |
+# | PacGAN | `--pack 2` | D 把 2 个样本**放在一起**打分,一批长得一模一样的样本本身就露了馅 |
+# | 带梯度惩罚的 Wasserstein 损失 | `--objective wgan-gp` | 评论家估计的是**两个分布之间的距离**(W1):某个模式缺了样本就要付出代价,不管每个样本单独看多逼真 |
+# | 生成器 EMA | `--ema-decay 0.999` | 从生成器最近权重的滑动平均中采样:生成器来回振荡时能把它平滑掉,但生成器还在大步移动时,平均值会落在后面 |
+# | 学习率衰减 | `--lr-decay-start 0` | 两个学习率线性降到 0,你追我赶就慢了下来 |
+# | 采样时精炼 | `gankit eval RUN --refine drs` | 不再训练:用训练好的 D 拒绝它认为最不真实的样本(DRS) |
 #
-# ## 4. 每种对策,相同的预算
+# 民间经验说它们都有用。基准测试把它量了出来。
 #
-# 每个配方都训练相同的生成器步数,并且用多个随机种子(GAN 训练的随机性很大:单个种子可能让任何配方
-# 显得特别好或特别差)。我们报告各种子结果的中位数。为了让 15 次训练在几分钟内跑完,这里的网络更小
-# (宽 64,批大小 128),Adam 学习率取 1e-3,每次只训练 1,000 步:在这个预算下谁都还没有收敛,所以请把
-# 表格读成"哪种对策最先见效"。(WGAN-GP 按其论文的默认设置,每更新一次生成器要更新 5 次评论家,所以它
-# 花的计算量比其他配方多。)
+# ## 4. 量出来的对策
+#
+# `benchmarks/remedies.py` 在五个报告种子上训练"坏配方",保留 doctor 在训练结束时仍指出该问题的那些。
+# 然后在与坏训练相同的预算下施用每种对策:从头开始(*restart*:同样的参数再加上对策的参数),以及从
+# doctor 第一次发现崩溃时的检查点开始(*init-from*);一次训练算作**修好**,要求训练结束时问题已经消失,
+# **并且**至少 80 % 的模式被覆盖、高质量样本至少占 50 %。doctor 读的就是这些计数
+# (`src/gankit/diagnose/remedy_rates.json`);包含所有案例及其评测方法的页面是
+# [docs/benchmarks/remedies.md](../benchmarks/remedies.md)。两个玩具数据上的案例:
+
 
 # %%
-SEEDS = (0,) if QUICK else (0, 1, 2)
-STEPS = 40 if QUICK else 1000
-# preset="paper":论文的设置,而不是 grid 上测得的配方(那会自动加上 PacGAN 和 EMA)
-COMMON = dict(preset="paper", g_lr=1e-3, d_lr=1e-3, eval_every=STEPS // 4, sample_every=0)
-COMMON |= dict(log_every=10 if QUICK else 50)
-COMMON |= dict(width=32, batch_size=64, eval_samples=500) if QUICK else dict(width=64, batch_size=128)
-RECIPES = {
-    "ns (plain GAN)": dict(objective="ns"),
-    "wgan-gp": dict(objective="wgan-gp", g_lr=1e-4, d_lr=1e-4),  # 用其论文的学习率
-    "ns + PacGAN (pack=2)": dict(objective="ns", pack=2),
-    "ns + EMA (0.99)": dict(objective="ns", ema_decay=0.99),
-    "ns + PacGAN + EMA": dict(objective="ns", pack=2, ema_decay=0.99),
-}
+def measured_table(case):
+    """基准测试中一个案例的成功率:每种对策、每种施用方式,n 次中修好 k 次,以及区间。"""
+    rows = [row for row in load_rates() if row["case"] == case]
+    print(f"{case}: {rows[0]['runs'] if rows else 'not measured yet'}")
+    for row in sorted(rows, key=lambda r: -r["fixed"] / r["n"]):
+        low, high = row["interval"]
+        print(
+            f"  {row['remedy']:10s} {row['way']:9s} {row['flags']:24s} "
+            f"fixed {row['fixed']} of {row['n']}  (95 % interval {low:.0%}-{high:.0%})"
+        )
 
 
-def final_numbers(run):
-    """一次训练最后一次评估的结果:覆盖的模式数、高质量比例、反向 KL、W1。"""
-    row = [row for row in run.metrics if "eval_modes" in row][-1]
-    kl = row["eval_reverse_kl"]
-    return [row["eval_modes"], row["eval_high_quality"], np.inf if kl is None else kl, row["eval_w1"]]
+measured_table("ring-ns")
+measured_table("grid-ns")
 
+# %% [markdown]
+# 五个种子不算多:即使 5 次全部修好,区间的下限也只有大约 57 %。但这张表已经把有用的和没用的分开了,
+# 有些民间经验排在最后。
+#
+# 现在照 doctor 说的做。`diagnosis.remedies()` 就是它打印的那张列表,最好的排在最前;每一项的
+# `settings` 是 `gankit.train` 的关键字参数:把它叠加在我们自己的设置上,就是带着这条对策重新训练,和在
+# 命令行里加上它的参数一样。我们同时也施用它列出的最后一条"在基准测试里没有帮助"的对策。
 
-def compare(data, recipes, steps):
-    """每个配方在每个种子上各训练一次;返回每个配方各项数字在种子间的中位数。"""
-    table, last_runs = {}, {}
-    for label, recipe in recipes.items():
-        numbers = []
-        for seed in SEEDS:
-            name = f"{data}-{label.split()[0]}-{'-'.join(f'{k}{v}' for k, v in recipe.items())}-seed{seed}"
-            settings = COMMON | recipe | dict(steps=steps, seed=seed, out=RUNS / name, overwrite=True)
-            a_run = gankit.train(data, **settings)
-            numbers.append(final_numbers(a_run))
-        table[label], last_runs[label] = np.median(np.array(numbers, dtype=float), axis=0), a_run
-    return table, last_runs
-
-
-def show_table(data, table, steps):
-    total = len(load_data(data).modes)
-    print(f"{data}:种子 {SEEDS} 的中位数,每次训练 {steps} 步")
-    print(f"{'recipe':24s} {'modes':>9s} {'high quality':>13s} {'reverse KL':>11s} {'W1':>7s}")
-    for label, (modes, quality, kl, w1) in table.items():
-        print(f"{label:24s} {modes:5.1f}/{total:<3d} {quality:12.1%} {kl:11.3f} {w1:7.3f}")
-
-
-ring_table, ring_runs = compare("ring", RECIPES, STEPS)
-show_table("ring", ring_table, STEPS)
 
 # %%
-fig, axes = plt.subplots(1, len(ring_runs), figsize=(3.3 * len(ring_runs), 3.5))
-for ax, (label, a_run) in zip(axes, ring_runs.items()):
-    samples = a_run.sample(2500, seed=10_000)
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, color="#2a9d3a", alpha=0.5)
-    ax.scatter(ring_modes[:, 0], ring_modes[:, 1], marker="x", color="#c0392b")
-    ax.set(title=label, aspect="equal", xlim=(-1.6, 1.6), ylim=(-1.6, 1.6))
+def restart_with(entry, data, name):
+    """把 doctor 的一条对策叠加在我们自己的设置上,从头重新训练。"""
+    print(entry["text"])
+    settings = MINE | dict(steps=STEPS[data], seed=run_seed) | entry["settings"]
+    return gankit.train(data, "ns", out=RUNS / name, overwrite=True, **settings)
+
+
+run_seed = 0  # gankit.train 的默认种子,也就是第 2 节用的种子
+remedies = diagnosis.remedies("mode-collapse")
+if not remedies:  # 快速设置训练太短,来不及崩溃;单元格照样要能跑通
+    quick = [({"coverage_weight": 10.0}, "helped"), ({"ema_decay": 0.999}, "did not help")]
+    remedies = [dict(text=f"(quick settings) {s}", settings=s, status=status) for s, status in quick]
+failed = [entry for entry in remedies if entry["status"] == "did not help"]
+first = restart_with(remedies[0], "ring", "ring-first-remedy")
+last = restart_with(failed[-1], "ring", "ring-failed-remedy")
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+titles = ("ns (plain GAN)", "the first remedy", "one that did not help")
+for ax, a_run, title in zip(axes, (run, first, last), titles):
+    show(ax, a_run, ring_modes, title)
 plt.show()
+print("first remedy:          ", gankit.doctor(first)["headline"])
+print("one that did not help: ", gankit.doctor(last)["headline"])
 
 # %% [markdown]
-# 按列读这张表。*modes*(模式数)和 *reverse KL*(反向 KL)衡量覆盖:每个模式是否分到了应得的一份?
-# *high quality*(高质量比例)衡量精度:样本到底有没有落在模式上,还是散落在模式之间?*W1* 两者兼有。
-# 一个配方可能用一项换另一项,这也是 PacGAN 和 VEEGAN 的论文同时报告好几个数字、而不是只报一个的
-# 原因。各对策相对普通 GAN 的变化:
-
+# ## 5. 网格
+#
+# 网格更难:25 个模式分布在更大的正方形里,生成器还得够到四个角。这正是用户会遇到的情形:
+# `gankit train --data grid --objective ns --preset paper --steps 20000`。(不加 `--preset paper`
+# 时,gankit 在网格上训练的是**测出来的**配方,它不会崩溃:见 docs/benchmarks/toy_defaults.md。)同样三步:
+# 训练,问 doctor,施用它的第一条对策。这一节要跑几分钟。
 
 # %%
-def verdicts(table, baseline="ns (plain GAN)"):
-    base_modes, base_quality, base_kl, _ = table[baseline]
-    for label, (modes, quality, kl, _) in table.items():
-        if label != baseline:
-            print(
-                f"{label}:与普通 GAN 相比,模式数 {modes - base_modes:+.1f},"
-                f"高质量比例 {quality - base_quality:+.1%},反向 KL {base_kl:.2f} -> {kl:.2f}"
-            )
+grid = load_data("grid")
+grid_modes = grid.modes.numpy()
+grid_run = gankit.train(
+    "grid", "ns", STEPS["grid"], out=RUNS / "grid-ns", overwrite=True, preset="paper", **MINE
+)
+grid_diagnosis = gankit.doctor(grid_run)
+print(grid_diagnosis["headline"])
+grid_remedies = grid_diagnosis.remedies("mode-collapse") or remedies  # 快速设置:没有崩溃
+print("the doctor's first remedy:", grid_remedies[0]["text"])
 
-
-verdicts(ring_table)
+# %%
+grid_first = restart_with(grid_remedies[0], "grid", "grid-first-remedy")
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+show(axes[0], grid_run, grid_modes, "ns, --preset paper")
+show(axes[1], grid_first, grid_modes, "the doctor's first remedy")
+plt.show()
+print("first remedy:", gankit.doctor(grid_first)["headline"])
 
 # %% [markdown]
-# ## 5. 网格,以及一个可信的比较
+# 注意重新训练时保留了什么:我们的数据、目标函数、步数和种子。预设类的对策用它自己的配方替换论文的设置
+# (`--preset paper`);参数类的对策(`--coverage-weight 10`)则叠加在论文的设置之上。
 #
-# 网格更难:25 个模式分布在更大的正方形里,生成器还得够到四个角。它需要的训练远远超过一个 notebook 的
-# 预算(`--preset toy-best` 要训练 50,000 步),所以这个 notebook 不在网格上训练。而且圆环上的那张表有
-# 三个局限,一个可信的比较必须把它们去掉:
+# ## 6. 公平地比较目标函数
 #
-# * **相同的计算量**,而不是相同的步数:WGAN-GP 的 5 次评论家更新大约相当于 5 个生成器步;
-# * **每个配方各自搜索超参数**:所有人共用一个学习率,只会偏向恰好适合它的那一个;
-# * **更多的随机种子和置信区间**,而且是在搜索从没见过的种子上量出来的。
-#
-# `benchmarks/mode_coverage.py` 正是用 `gankit sweep` 和 `gankit compare` 这样做的:每个目标函数在
-# 各自敏感的超参数上得到同样多次的搜索,每次训练的 CPU 预算相同,每个目标函数的最佳配置再在五个新种子上
-# 重新训练。它的表格(带置信区间、预算曲线,旁边列着 PacGAN、VEEGAN、WGAN-GP 论文公布的数字)在
-# [docs/benchmarks/mode_coverage.md](../benchmarks/mode_coverage.md)。你自己的问题("我的数据该用
-# 多大的学习率?")也用这两个命令:见 [docs/sweeps.md](../sweeps.md)。
-#
-# 还有两个手段能让网格的每个模式都被覆盖,同时样本依然清晰。连续的生成器接在连通的隐空间上,必然会在
-# 模式之间的路径上放一些概率质量,而 3σ 检验恰恰拒绝这些"接缝"上的点。`--preset toy-cover` 给 G 的
-# 损失加上一个**覆盖项**(IMLE 的思路:每个真实样本把离它最近的生成样本拉向自己,于是 G 还没到达的模式
-# 会把质量拉过空隙),它的权重在训练中逐渐降到 0,同时对抗博弈把模式收紧。`gankit eval RUN --refine drs`
-# (或 `mh`)则在采样时用训练好的 D 拒绝接缝上的点(判别器拒绝采样、Metropolis-Hastings GAN);精炼后的
-# 数字和原始数字分开报告。两者在圆环和网格上各五个种子的测量结果见
-# [docs/benchmarks/refinement_cover.md](../benchmarks/refinement_cover.md),原理见
+# 对策表回答的是"什么能修好**这一次**坏掉的训练"。哪个目标函数覆盖模式最好,是另一个问题:它需要
+# **相同的计算量**(WGAN-GP 的 5 次评论家更新大约相当于 5 个生成器步)、**每个目标函数各自搜索超参数**
+# (所有人共用一个学习率,只会偏向恰好适合它的那一个),以及带置信区间的**新种子**。
+# `benchmarks/mode_coverage.py` 用 `gankit sweep` 和 `gankit compare` 做到了这些:
+# [docs/benchmarks/mode_coverage.md](../benchmarks/mode_coverage.md)。你自己的问题("我的数据该用多大的
+# 学习率?")也用这两个命令:见 [docs/sweeps.md](../sweeps.md)。覆盖项和采样时精炼的原理见
 # [docs/refinement.md](../refinement.md)。
 #
 # ## 小结
 #
 # * 覆盖率(模式数、反向 KL)必须和质量(高质量比例、W1)放在一起**量出来**:生成器可能在一部分模式
-#   上产出好样本却漏掉其余的,也可能每个模式都碰到了,样本却散在模式之间。第 2 节的普通 GAN 就崩溃了
-#   (样本好,模式只有 8 个中的 3 个);gankit 的监视器在训练中报了警,doctor 把它叫作 `mode-collapse`。
-# * 每种对策都是一种取舍,效果取决于预算:需要更多步数才见效的对策(学习率很小的 WGAN-GP、让 D 的任务
-#   更难的 PacGAN),训练一千步后可能还不如普通 GAN。圆环上的表格只是在**这个**预算、这些设置下,跨三个
-#   种子的如实比较。
-# * 要说"某个目标函数比另一个覆盖更多模式",需要相同的计算量、每个目标函数各自的搜索和新的种子:
-#   `python benchmarks/mode_coverage.py`([它的表格](../benchmarks/mode_coverage.md))。
+#   上产出好样本却漏掉其余的。第 2 节的普通 GAN 崩溃了;gankit 的监视器在训练中报了警,doctor 把它
+#   叫作 `mode-collapse`。
+# * 对策是需要测量的论断,而不是民间经验:doctor 按每条对策在基准测试里修好类似训练的频率排序,
+#   没有帮助的排在最后。
+# * 施用第一条对策只需一行(`diagnosis.remedies()[0]["settings"]`),上面的数字会告诉你它在**你的**种子上
+#   是否奏效。
 #
 # 返回 [01-understanding-gans.zh.ipynb](01-understanding-gans.zh.ipynb)。
