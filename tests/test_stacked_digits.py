@@ -39,6 +39,24 @@ def test_mode_histogram_against_hand_computed_values():
     assert metrics["kl_to_uniform"] == pytest.approx(0.5 * math.log(500) + 2 * 0.25 * math.log(250))
     uniform = mode_histogram_metrics(np.arange(1000).repeat(3))
     assert uniform["modes"] == 1000 and uniform["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12)
+    # modes 0, 0, 1, 2 are digits (0, 0, 0), (0, 0, 0), (0, 0, 1), (0, 0, 2): red and green always 0
+    blue = 0.5 * math.log(5) + 2 * 0.25 * math.log(2.5)
+    assert metrics["kl_channels"] == pytest.approx(2 * math.log(10) + blue)
+    assert uniform["kl_channels"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kl_splits_into_the_channels_part_and_their_dependence():
+    """KL(p || uniform) = sum of the channels' KLs + KL(p || product of its marginals), exactly."""
+    modes = np.random.default_rng(0).choice(
+        1000, size=5000, p=np.random.default_rng(1).dirichlet(np.ones(1000))
+    )
+    metrics = mode_histogram_metrics(modes)
+    p = np.bincount(modes, minlength=1000).reshape(10, 10, 10) / len(modes)
+    product = np.einsum("i,j,k->ijk", p.sum((1, 2)), p.sum((0, 2)), p.sum((0, 1)))
+    hit = p > 0
+    dependence = np.sum(p[hit] * np.log(p[hit] / product[hit]))
+    assert metrics["kl_to_uniform"] == pytest.approx(metrics["kl_channels"] + dependence)
+    assert 0 < metrics["kl_channels"] < metrics["kl_to_uniform"]
 
 
 def test_the_classifier_reads_real_stacks_back_to_their_modes():
@@ -56,6 +74,8 @@ def test_eval_counts_modes_of_a_samples_file(cli, tmp_path):
     metrics = json.loads(out)
     assert metrics["modes"] == 1 and metrics["kl_to_uniform"] == pytest.approx(math.log(1000))
     assert metrics["floor_modes"] > 250  # 300 real stacks hit about 260 modes
+    assert metrics["kl_channels"] == pytest.approx(metrics["kl_to_uniform"])  # one mode: no dependence
+    assert 0 < metrics["floor_kl_channels"] < 0.2  # 300 real stacks: each channel's 10 digits near even
     code, out, _ = cli("eval", tmp_path / "collapsed.npy", "--data", "stacked-digits")
     assert "modes covered" in out and "1 / 1000" in out
 
