@@ -195,8 +195,14 @@ def _record(seed: int, kl_curve: list[float], final_kl: float, steps: int = 1000
         "eval_kl_to_uniform": kl_curve,
         "eval_modes": [1000] * len(kl_curve),
     }
-    evaluated = {"n": 26000, "modes": 1000, "kl_to_uniform": final_kl, "fid": 2.0}
-    evaluated |= {"floor_modes": 1000, "floor_kl_to_uniform": 0.02}
+    evaluated = {
+        "n": 26000,
+        "modes": 1000,
+        "kl_to_uniform": final_kl,
+        "kl_channels": final_kl / 2,
+        "fid": 2.0,
+    }
+    evaluated |= {"floor_modes": 1000, "floor_kl_to_uniform": 0.02, "floor_kl_channels": 0.001}
     trial = {"evaluations": evaluations, "eval": evaluated, "cpu_time": 250.0, "metrics": {}}
     return RunRecord(Path(f"trials/seed-{seed}"), {"seed": seed}, final_kl, trial, steps)
 
@@ -215,6 +221,7 @@ def test_settled_arms_are_ranked_and_the_others_shown_as_curves_from_the_journal
     falling = cell("hinge", [[0.9, 0.7, 0.5, 0.3], [1.0, 0.8, 0.6, 0.4]])  # falls 0.2 > sd 0.07
     settled, unsettled, waiting = stacked.arms([falling, flat], "minimize")
     assert list(settled) == ["ns"] and settled["ns"][1]["kl_to_uniform"]["mean"] == pytest.approx(0.225)
+    assert settled["ns"][1]["kl_channels"]["mean"] == pytest.approx(0.1125)  # the eval record's, per seed
     assert [c.label for c, _ in unsettled] == ["hinge"] and "not settled (-0.2 over steps" in unsettled[0][1]
     assert waiting == []
     lonely = cell("wgan-gp", [[0.5, 0.4, 0.3, 0.3]])  # one seed: no rule, no rank
