@@ -10,10 +10,11 @@ setting was chosen (never on this benchmark's seeds: the rates are held out).
    with each trial's result in the journal (runs/sweep.py: doctor_verdict).
 2. Remedies, at the broken run's budget: *restart* (the broken recipe plus the remedy, from scratch, for
    the broken run's steps, on the counted seeds); *init-from* (`gankit train --init-from BROKEN:S` plus
-   the remedy for the steps left, where S is the first checkpoint by which the doctor had detected the
-   finding in every counted seed); *sampling* (refinement: `gankit eval BROKEN --refine drs` on the
-   broken run's last checkpoint, no training; its result is kept as a user attribute of the study
-   ``<case>/sampling`` in the case's journal).
+   the remedy for the steps left, where S is that seed's first checkpoint at or after the step where the
+   doctor detected the finding, as the doctor's own init-from command resumes a run; a seed detected at
+   its last checkpoint has no steps left and is not counted for init-from); *sampling* (refinement:
+   `gankit eval BROKEN --refine drs` on the broken run's last checkpoint, no training; its result is
+   kept as a user attribute of the study ``<case>/sampling`` in the case's journal).
 3. Fixed: the finding is not open at the end of the new run (the doctor's replay) AND the outcome
    recovered: toy data, at least 80 % of the modes with at least 50 % high-quality samples (20 of 25
    on the grid); images, FID at most 50. Per (case, remedy, way): fixed k of n with Wilson's 95 %
@@ -189,10 +190,17 @@ def restart_spec(bench: Benchmark, case: Case, remedy: Remedy, seeds: list[int])
     return spec_text(*scored_by(case), remedy_config(bench, case, remedy), {"seed": seeds})
 
 
-def init_spec(bench: Benchmark, case: Case, remedy: Remedy, sources: list[str], step: int) -> str:
-    steps = case.broken.get("steps", bench.base.get("steps", 2000))
-    base = remedy_config(bench, case, remedy) | {"init_from_step": step, "steps": steps - step}
-    return spec_text(*scored_by(case), base, {"init_from": sources})
+def init_spec(bench: Benchmark, case: Case, remedy: Remedy, source: str, step: int) -> str:
+    """One counted seed's init-from sweep: its broken run's weights at ``step``, then the steps left."""
+    base = remedy_config(bench, case, remedy) | {
+        "init_from_step": step,
+        "steps": broken_steps(bench, case) - step,
+    }
+    return spec_text(*scored_by(case), base, {"init_from": [source]})
+
+
+def broken_steps(bench: Benchmark, case: Case) -> int:
+    return case.broken.get("steps", bench.base.get("steps", 2000))
 
 
 def journal(journals: Path, case: Case) -> Path:
@@ -225,13 +233,13 @@ def broken_runs(case: Case, records: list) -> tuple[list[Broken], list[int]]:
     return sorted(found, key=lambda b: b.seed), sorted(missed)
 
 
-def init_step(bench: Benchmark, case: Case, found: list[Broken]) -> int | None:
-    """The first checkpoint by which the doctor had detected the finding in every counted broken run;
-    None when that leaves no steps to train."""
-    every = bench.base["checkpoint_every"]
-    step = math.ceil(max(b.detected_at for b in found) / every) * every
-    steps = case.broken.get("steps", bench.base.get("steps", 2000))
-    return step if step < steps else None
+def init_steps(bench: Benchmark, case: Case, found: list[Broken]) -> dict[int, int]:
+    """{seed: S} for the counted broken runs an init-from remedy resumes: S is the run's first checkpoint
+    at or after the step where the doctor detected the finding; a run whose S is its last step has
+    nothing left to train and is left out."""
+    every, steps = bench.base["checkpoint_every"], broken_steps(bench, case)
+    starts = {b.seed: math.ceil(b.detected_at / every) * every for b in found}
+    return {seed: step for seed, step in starts.items() if step < steps}
 
 
 def source_path(broken: Broken, out: Path, case: Case) -> str:
@@ -309,16 +317,15 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
             run_sweep(out / case.name / f"restart-{remedy.name}", text, workers, log)
         if remedy.applies(SAMPLING):
             run_sampling(log, case, remedy, found, out)
-    step = init_step(bench, case, found)
-    if step is None:
-        return
-    for broken in found:
+    starts = init_steps(bench, case, found)
+    resumed = [b for b in found if b.seed in starts]
+    for broken in resumed:
         ensure_source(broken, out, case)
-    sources = [source_path(b, out, case) for b in found]
     for remedy in case.remedies:
         if remedy.applies("init-from") and not already_broken(bench, case, remedy):
-            text = init_spec(bench, case, remedy, sources, step)
-            run_sweep(out / case.name / f"init-{remedy.name}", text, workers, log)
+            for broken in resumed:
+                text = init_spec(bench, case, remedy, source_path(broken, out, case), starts[broken.seed])
+                run_sweep(out / case.name / f"init-{remedy.name}" / str(broken.seed), text, workers, log)
 
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
@@ -392,7 +399,7 @@ class CaseResults:
     case: Case
     found: list[Broken]
     missed: list[int]  # complete broken runs in which the doctor did not find the finding open
-    step: int | None  # the init-from checkpoint
+    starts: dict[int, int]  # {seed: the init-from checkpoint} of the counted runs with steps left
     rows: list[Result]
 
 
@@ -401,9 +408,8 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
     log = journal(journals, case)
     found, missed = broken_runs(case, stored(log, broken_spec(bench, case)) or [])
     if not found:
-        return CaseResults(case, found, missed, None, [])
-    seeds, step = [b.seed for b in found], init_step(bench, case, found)
-    by_source = {Path(source_path(b, out, case)).name: b.seed for b in found}
+        return CaseResults(case, found, missed, {}, [])
+    seeds, starts = [b.seed for b in found], init_steps(bench, case, found)
     study = sampling_study(log, case, create=False) if log.is_file() else None
     sampled = study.user_attrs if study is not None else {}
     rows = []
@@ -411,7 +417,7 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
         if already_broken(bench, case, remedy):
             continue
         for way in ("restart", "init-from", SAMPLING):
-            if not remedy.applies(way) or (way == "init-from" and step is None):
+            if not remedy.applies(way) or (way == "init-from" and not starts):
                 continue
             result = Result(case, remedy, way)
             if way == SAMPLING:
@@ -421,21 +427,21 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
                         result.add(broken.seed, recovered(bench, case.broken["data"], metrics), metrics)
             else:
                 if way == "restart":
-                    text = restart_spec(bench, case, remedy, seeds)
+                    texts = {None: restart_spec(bench, case, remedy, seeds)}
                 else:
-                    text = init_spec(bench, case, remedy, [source_path(b, out, case) for b in found], step)
-                for record in stored(log, text) or []:
-                    if record.status != comparing.COMPLETE:
-                        continue
-                    seed = (
-                        record.config["seed"]
-                        if way == "restart"
-                        else by_source[Path(record.config["init_from"]).name]
-                    )
-                    cpu = record.trial.get("cpu_time") or 0.0
-                    result.add(seed, trial_fixed(bench, case, record), outcome_of(record), cpu)
+                    texts = {
+                        b.seed: init_spec(bench, case, remedy, source_path(b, out, case), starts[b.seed])
+                        for b in found
+                        if b.seed in starts
+                    }
+                for seed, text in texts.items():
+                    for record in stored(log, text) or []:
+                        if record.status == comparing.COMPLETE:
+                            cpu = record.trial.get("cpu_time") or 0.0
+                            fixed = trial_fixed(bench, case, record)
+                            result.add(seed or record.config["seed"], fixed, outcome_of(record), cpu)
             rows.append(result)
-    return CaseResults(case, found, missed, step, rows)
+    return CaseResults(case, found, missed, starts, rows)
 
 
 def rate_rows(bench: Benchmark, measured: list[CaseResults]) -> list[dict]:
@@ -516,9 +522,11 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
         _wrap(
             "2. **Remedies at the broken run's budget.** *restart*: the broken recipe plus the remedy's"
             " flags, from scratch, for the broken run's generator steps. *init-from*: `gankit train"
-            " --init-from BROKEN:S` plus the flags for the steps left, where S is the first checkpoint by"
-            " which the doctor had detected the finding in every counted seed (G, D and EMA weights; fresh"
-            " optimisers). *sampling*: `gankit eval BROKEN --refine drs` on the broken run's last"
+            " --init-from BROKEN:S` plus the flags for the steps left, where S is the seed's first"
+            " checkpoint at or after the step where the doctor detected the finding, as the doctor's"
+            " init-from command resumes a run (G, D and EMA weights; fresh optimisers); a seed detected at"
+            " its last checkpoint has no steps left and is not counted for init-from. *sampling*: `gankit"
+            " eval BROKEN --refine drs` on the broken run's last"
             f" checkpoint ({EVAL_SAMPLES:,} samples, seed {EVAL_SEED}), no training.",
             "   ",
         ),
@@ -552,9 +560,8 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
             "**What the table cannot show.** Five seeds per cell: an interval of 5 of 5 runs still reaches"
             " down to 57 %. A remedy is measured at one setting, at the broken run's budget; another"
             " setting or budget may rank it otherwise, and a remedy marked as not helping here may help"
-            " a run broken another way. The init-from checkpoint is the same step for every seed of a"
-            " case (where the latest seed's finding was detected), so a seed detected early gets its"
-            " remedy later than it could."
+            " a run broken another way. An init-from remedy gets the steps its seed had left after the"
+            " detection, so a seed detected late gets fewer steps to recover in than a restart."
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -579,8 +586,13 @@ def case_section(results: CaseResults) -> list[str]:
     text += f" {len(results.found) + len(results.missed)} finished broken runs, detected at: {detected}."
     if results.missed:
         text += f" Not found in seeds {', '.join(map(str, results.missed))}: they are not counted."
-    if results.step is not None:
-        text += f" init-from starts at the checkpoint of step {results.step:,}."
+    if results.starts:
+        starts = ", ".join(f"{seed} (step {step:,})" for seed, step in results.starts.items())
+        text += f" init-from resumes each from its first checkpoint at or after the detection: {starts}."
+    if late := [b.seed for b in results.found if b.seed not in results.starts]:
+        text += (
+            f" Detected at the last checkpoint, with no steps left to resume: {', '.join(map(str, late))}."
+        )
     lines += [_wrap(text), ""]
     lines += [
         "| remedy | way | flags | fixed | 95 % interval | outcome (mean) | CPU-s per run | setting chosen |",

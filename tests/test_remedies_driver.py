@@ -67,7 +67,7 @@ def test_a_preset_keeps_the_broken_recipes_own_keys_and_flags_say_what_a_user_ty
     assert remedies.already_broken(bench, grid, remedies.Remedy("same", values={"objective": "ns"}))
 
 
-def test_only_runs_with_the_finding_open_at_the_end_count_and_init_from_starts_where_all_detected(bench):
+def test_only_runs_with_the_finding_open_at_the_end_count_and_init_from_resumes_each_where_detected(bench):
     grid = next(case for case in bench.cases if case.name == "grid-ns")
     runs = [
         record(300, [collapse(4250)]),
@@ -77,11 +77,12 @@ def test_only_runs_with_the_finding_open_at_the_end_count_and_init_from_starts_w
     ]
     found, missed = remedies.broken_runs(grid, runs)
     assert [(b.seed, b.detected_at) for b in found] == [(300, 4250), (302, 9100)] and missed == [301]
-    assert remedies.init_step(bench, grid, found) == 9500  # the first checkpoint (every 500) after 9,100
-    assert remedies.init_step(bench, grid, [remedies.Broken(0, runs[0], 19_800)]) is None  # nothing left
-    text = remedies.init_spec(bench, grid, bench.remedies["coverage"], ["runs/a", "runs/b"], 9500)
+    late = remedies.Broken(304, runs[0], 19_800)  # its first checkpoint after it is the run's end
+    # each seed's first checkpoint (every 500) at or after its detection; nothing left for seed 304
+    assert remedies.init_steps(bench, grid, [*found, late]) == {300: 4500, 302: 9500}
+    text = remedies.init_spec(bench, grid, bench.remedies["coverage"], "runs/b", 9500)
     assert "init_from_step = 9500" in text and "steps = 10500" in text
-    assert 'init_from = ["runs/a", "runs/b"]' in text and "coverage_weight = 10.0" in text
+    assert 'init_from = ["runs/b"]' in text and "coverage_weight = 10.0" in text
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,8 @@ def test_the_rates_file_it_writes_is_what_the_doctor_ranks_by(bench, tmp_path):
     for i in range(5):
         coverage.add(300 + i, i < 4, {"modes": 22, "high_quality": 0.7})
         pack.add(300 + i, False, {"modes": 9, "high_quality": 0.7})
-    results = remedies.CaseResults(grid, found, [], 4000, [pack, coverage])
+    starts = {b.seed: 4000 for b in found[:4]}  # seed 304 (say) was detected at its last checkpoint
+    results = remedies.CaseResults(grid, found, [], starts, [pack, coverage])
     remedies.write_rates(tmp_path / "rates.json", bench, [results])
     page = remedies.render(bench, [results], "python benchmarks/remedies.py")
     assert page.index("| coverage | restart |") < page.index("| pack | restart |")  # by rate
@@ -134,6 +136,9 @@ def test_the_rates_file_it_writes_is_what_the_doctor_ranks_by(bench, tmp_path):
     # grid's data-aware default, which does not collapse
     assert "`gankit train --preset paper --data grid --objective ns --steps 20000`" in page
     assert "| 4 of 5 | 38%–96% | 22.0 / 25 modes, HQ 70%" in page
+    words = " ".join(page.split())  # the page's paragraphs are wrapped
+    assert "resumes each from its first checkpoint at or after the detection: 300 (step 4,000)," in words
+    assert "Detected at the last checkpoint, with no steps left to resume: 304." in words
     rows = measured.load_rates(tmp_path / "rates.json")
     assert {(r["remedy"], r["fixed"], r["n"]) for r in rows} == {("coverage", 4, 5), ("pack", 0, 5)}
     run = tmp_path / "run"
