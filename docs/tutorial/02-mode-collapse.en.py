@@ -111,9 +111,9 @@ plt.show()
 
 # %% [markdown]
 # The monitors watched the run while it trained (the lines printed during the stages), and the
-# doctor reads its metrics afterwards and says whether, and since when, it sees a problem. Under
-# each open finding it lists what to change, the remedies measured in gankit's benchmark first, each
-# with how often it fixed runs like this one:
+# doctor reads its metrics afterwards: its headline says how the run stands now and which problems it
+# had, from which step to which. Under a finding still open at the end it lists what to change, the
+# remedies measured in gankit's benchmark first, each with how often it fixed runs like this one:
 
 # %%
 diagnosis = gankit.doctor(run)
@@ -151,14 +151,15 @@ diagnosis
 # saw the collapse (*init-from*), and counts a run **fixed** when the finding is closed at its end
 # *and* at least 80 % of the modes are covered with at least 50 % high-quality samples. The doctor
 # reads these counts (`src/gankit/diagnose/remedy_rates.json`); the page with every case and its
-# protocol is [docs/benchmarks/remedies.md](../benchmarks/remedies.md). The two toy cases:
+# protocol is [docs/benchmarks/remedies.md](../benchmarks/remedies.md). Its grid case, the broken
+# recipe of section 5:
 
 
 # %%
 def measured_table(case):
     """The benchmark's rates for one case: each remedy and way, fixed k of n, with its interval."""
     rows = [row for row in load_rates() if row["case"] == case]
-    print(f"{case}: {rows[0]['runs'] if rows else 'not measured yet'}")
+    print(f"{case}: {rows[0]['runs'] if rows else 'no rates'}")
     for row in sorted(rows, key=lambda r: -r["fixed"] / r["n"]):
         low, high = row["interval"]
         print(
@@ -167,70 +168,61 @@ def measured_table(case):
         )
 
 
-measured_table("ring-ns")
 measured_table("grid-ns")
 
 # %% [markdown]
 # Five seeds are few: an interval of 5 of 5 still reaches down to about 57 %. But the table already
 # separates what works from what does not, and some of the folklore sits at the bottom.
 #
-# Now do what the doctor says. `diagnosis.remedies()` is the list it printed, best first, and each
-# entry's `settings` are `gankit.train` keyword arguments: laid over our own settings they restart
-# the run with the remedy, as adding its flags to our command would. We also apply the last remedy
-# it lists as one that did not help in the benchmark.
-
-
-# %%
-def restart_with(entry, data, name):
-    """Our run again, from scratch, with one of the doctor's remedies laid over our settings."""
-    print(entry["text"])
-    settings = MINE | dict(steps=STEPS[data], seed=run_seed) | entry["settings"]
-    return gankit.train(data, "ns", out=RUNS / name, overwrite=True, **settings)
-
-
-run_seed = 0  # gankit.train's default seed: the one section 2 trained with
-remedies = diagnosis.remedies("mode-collapse")
-if not remedies:  # quick settings train too briefly to collapse; the cells still run
-    quick = [({"coverage_weight": 10.0}, "helped"), ({"ema_decay": 0.999}, "did not help")]
-    remedies = [dict(text=f"(quick settings) {s}", settings=s, status=status) for s, status in quick]
-failed = [entry for entry in remedies if entry["status"] == "did not help"]
-first = restart_with(remedies[0], "ring", "ring-first-remedy")
-last = restart_with(failed[-1], "ring", "ring-failed-remedy")
-fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
-titles = ("ns (plain GAN)", "the first remedy", "one that did not help")
-for ax, a_run, title in zip(axes, (run, first, last), titles):
-    show(ax, a_run, ring_modes, title)
-plt.show()
-print("first remedy:          ", gankit.doctor(first)["headline"])
-print("one that did not help: ", gankit.doctor(last)["headline"])
-
-# %% [markdown]
-# ## 5. The grid
+# The ring has no rates: on the benchmark's five report seeds, no plain-GAN run of section 2's
+# recipe was still collapsed at step 5,000 (the page's ring-ns case), so there was nothing to fix.
+# On the ring, collapse is often an *episode* the plain GAN grows out of, and the doctor reports it
+# as one, with the steps where it began and ended. On the grid it stays.
 #
-# The grid is harder: 25 modes over a larger square, and the generator has to reach the corners. It
-# is the issue a user would bring: `gankit train --data grid --objective ns --preset paper --steps
-# 20000`. (Without `--preset paper`, gankit trains the grid's *measured* recipe, which does not
-# collapse: docs/benchmarks/toy_defaults.md.) The same three steps: train, ask the doctor, apply its
-# first remedy. This section takes a few minutes.
+# ## 5. The grid: a collapse that stays, and the doctor's remedy
+#
+# The grid is harder: 25 modes over a larger square, and the generator has to reach the corners.
+# Here is the issue a user would bring: `gankit train --data grid --objective ns --preset paper
+# --steps 20000`. (Without `--preset paper`, gankit trains the grid's *measured* recipe, which does
+# not collapse: docs/benchmarks/toy_defaults.md.) This section takes a few minutes.
 
 # %%
 grid = load_data("grid")
 grid_modes = grid.modes.numpy()
-grid_run = gankit.train(
-    "grid", "ns", STEPS["grid"], out=RUNS / "grid-ns", overwrite=True, preset="paper", **MINE
-)
+# our command, `--data grid --objective ns --preset paper --steps 20000`, as keyword arguments
+OURS = dict(data="grid", objective="ns", preset="paper", steps=STEPS["grid"]) | MINE
+grid_run = gankit.train(out=RUNS / "grid-ns", overwrite=True, **OURS)
 grid_diagnosis = gankit.doctor(grid_run)
-print(grid_diagnosis["headline"])
-grid_remedies = grid_diagnosis.remedies("mode-collapse") or remedies  # quick settings: no collapse
-print("the doctor's first remedy:", grid_remedies[0]["text"])
+grid_diagnosis
+
+# %% [markdown]
+# Now do what the doctor says. `grid_diagnosis.remedies()` is the list it printed, best first, and
+# each entry's `settings` are `gankit.train` keyword arguments: laid over our own settings they
+# restart the run with the remedy, as adding its flags to our command would. We also restart it
+# with the first remedy it lists as one that did not help in the benchmark.
+
 
 # %%
-grid_first = restart_with(grid_remedies[0], "grid", "grid-first-remedy")
-fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
-show(axes[0], grid_run, grid_modes, "ns, --preset paper")
-show(axes[1], grid_first, grid_modes, "the doctor's first remedy")
+def restart_with(entry, name):
+    """Our grid run again, from scratch, with one of the doctor's remedies laid over our settings."""
+    print(entry["text"])
+    return gankit.train(out=RUNS / name, overwrite=True, **(OURS | entry["settings"]))
+
+
+remedies = grid_diagnosis.remedies("mode-collapse")
+if not remedies:  # a seed on which the run did not collapse: the cells still run
+    quick = [({"coverage_weight": 10.0}, "helped"), ({"ema_decay": 0.999}, "did not help")]
+    remedies = [dict(text=f"(no collapse) {s}", settings=s, status=status) for s, status in quick]
+failed = [e for e in remedies if e["status"] == "did not help" and e["settings"]]  # a trained one
+first = restart_with(remedies[0], "grid-first-remedy")
+last = restart_with(failed[0], "grid-failed-remedy")
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.3))
+titles = ("ns, --preset paper", "the doctor's first remedy", "one that did not help")
+for ax, a_run, title in zip(axes, (grid_run, first, last), titles):
+    show(ax, a_run, grid_modes, title)
 plt.show()
-print("first remedy:", gankit.doctor(grid_first)["headline"])
+print("the first remedy:      ", gankit.doctor(first)["headline"])
+print("one that did not help: ", gankit.doctor(last)["headline"])
 
 # %% [markdown]
 # Note what the restart keeps: our data, objective, steps and seed. A preset remedy replaces the
@@ -251,8 +243,9 @@ print("first remedy:", gankit.doctor(grid_first)["headline"])
 # ## What we saw
 #
 # * Coverage (modes, reverse KL) has to be *measured* next to quality (high-quality fraction, W1):
-#   a generator can put good samples on some modes and miss the rest. The plain GAN of section 2
-#   collapsed; gankit's monitors warned while it trained and the doctor named it `mode-collapse`.
+#   a generator can put good samples on some modes and miss the rest. gankit's monitors warn while a
+#   run trains, and the doctor names `mode-collapse` with the steps where it began (and ended: on
+#   the ring it is often an episode; on the grid, with the papers' settings, it stays).
 # * A remedy is a claim to be measured, not folklore: the doctor ranks its remedies by how often each
 #   fixed runs like this one in the benchmark, and lists the ones that did not help last.
 # * Applying the first remedy is one line (`diagnosis.remedies()[0]["settings"]`), and the numbers
