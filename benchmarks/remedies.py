@@ -50,10 +50,8 @@ benchmarks/journals/remedies_*.journal, the page and the rates file after each s
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -323,26 +321,13 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
     resumed = [b for b in found if b.seed in starts]
     for broken in resumed:
         ensure_source(broken, out, case)
-    jobs = [
-        (
-            out / case.name / f"init-{remedy.name}" / str(broken.seed),
-            init_spec(bench, case, remedy, source_path(broken, out, case), starts[broken.seed]),
-            1,
-            log,
-        )
-        for remedy in case.remedies
-        if remedy.applies("init-from") and not already_broken(bench, case, remedy)
-        for broken in resumed
-    ]
-    # one trial a sweep (each seed resumes from its own step): `workers` sweeps at a time, not one
-    # sweep with an idle worker; each in a process of its own, where its stop handler can be set.
-    # A stop cancels the sweeps not started; the running ones stop with their trials checkpointed.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-    try:
-        for done in [pool.submit(run_sweep, *job) for job in jobs]:
-            done.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    # one trial a sweep (each seed resumes from its own step), one sweep at a time: a journal takes
+    # one sweep at a time on a machine (gankit.runs.sweep.lock_journal), so the second worker idles
+    for remedy in case.remedies:
+        if remedy.applies("init-from") and not already_broken(bench, case, remedy):
+            for broken in resumed:
+                text = init_spec(bench, case, remedy, source_path(broken, out, case), starts[broken.seed])
+                run_sweep(out / case.name / f"init-{remedy.name}" / str(broken.seed), text, workers, log)
 
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
