@@ -64,6 +64,7 @@ from mode_coverage import _wrap, driver_arguments, run_sweep, stored, toml_text 
 
 from gankit.config import from_dict  # noqa: E402
 from gankit.data.toy import TOY_DATASETS, get_toy  # noqa: E402
+from gankit.engine.restore import checkpoint_after_detection  # noqa: E402
 from gankit.presets import PRESETS, data_default  # noqa: E402
 from gankit.rundir import dumps, is_run_dir, read_metrics  # noqa: E402
 from gankit.runs import compare as comparing  # noqa: E402
@@ -238,7 +239,8 @@ def init_steps(bench: Benchmark, case: Case, found: list[Broken]) -> dict[int, i
     at or after the step where the doctor detected the finding; a run whose S is its last step has
     nothing left to train and is left out."""
     every, steps = bench.base["checkpoint_every"], broken_steps(bench, case)
-    starts = {b.seed: math.ceil(b.detected_at / every) * every for b in found}
+    kept = list(range(every, steps + 1, every))  # every checkpoint is kept ([base] keep_checkpoints)
+    starts = {b.seed: checkpoint_after_detection(kept, b.detected_at) for b in found}
     return {seed: step for seed, step in starts.items() if step < steps}
 
 

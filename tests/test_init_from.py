@@ -112,9 +112,10 @@ def test_cli_flag_with_a_step_and_the_source_never_replaced(cli, source, tmp_pat
     assert code == 2 and err.count("\n") == 1 and "networks differ" in err
 
 
-def test_without_a_step_it_starts_nearest_where_the_doctor_detected_the_open_finding(source, tmp_path):
+def test_without_a_step_it_starts_where_the_doctor_detected_the_open_finding(source, tmp_path):
     """The checkpoint a user watching the run would have stopped at: G's gradient vanishes from step 13
-    (the doctor is sure at 17), so of the kept 10, 20 and 30 it is 20, not the latest nor the one before."""
+    (the doctor is sure at 17), so of the kept 10, 20 and 30 it is 20, the first at or after the
+    detection: not the latest, nor the one before."""
     copy = tmp_path / "vanished"
     shutil.copytree(source, copy)
     (copy / "findings.jsonl").unlink(missing_ok=True)
@@ -125,4 +126,12 @@ def test_without_a_step_it_starts_nearest_where_the_doctor_detected_the_open_fin
     config = TrainConfig(**SMALL, steps=1, init_from=str(copy))
     resolved, lines = assemble.initial_checkpoint(config, None)
     assert resolved.init_from_step == 20
-    assert "nearest step 17, where the doctor detected vanishing-gradients" in lines[0]
+    assert "the first kept at or after step 17, where the doctor detected vanishing-gradients" in lines[0]
+
+
+def test_the_checkpoint_after_a_detection_is_the_first_at_or_after_it_else_the_latest():
+    from gankit.engine.restore import checkpoint_after_detection
+
+    assert checkpoint_after_detection([10, 20, 30], 17) == 20
+    assert checkpoint_after_detection([10, 20, 30], 20) == 20  # a checkpoint at the detection itself
+    assert checkpoint_after_detection([10, 20, 30], 35) == 30  # detected after the last one kept

@@ -89,12 +89,12 @@ def test_measured_remedies_come_first_by_rate_then_unmeasured_then_those_that_di
     assert ranked[-1]["text"].startswith("restart with --pack 2: did not help in the benchmark (fixed 0 of 5")
 
 
-def test_init_from_command_names_the_checkpoint_nearest_the_detection_and_the_remaining_steps(tmp_path):
+def test_init_from_command_names_the_first_checkpoint_after_the_detection_and_the_remaining_steps(tmp_path):
     run = collapsed_run(tmp_path / "run", checkpoints=(200, 400, 600))
     finding = collapse(diagnose(run, rates=RATES))
     entry = next(e for e in finding["ranked_remedies"] if e["way"] == "init-from")
-    nearest = min((200, 400, 600), key=lambda s: (abs(s - finding["detected_at"]), s))
-    assert entry["command"] == f"--init-from {run}:{nearest} --coverage-weight 10 --steps {1000 - nearest}"
+    assert finding["detected_at"] == 200  # the second of two evaluations in a row (every 100 steps)
+    assert entry["command"] == f"--init-from {run}:200 --coverage-weight 10 --steps 800"
     sampling = next(e for e in finding["ranked_remedies"] if e["way"] == "sampling")
     assert sampling["command"] == f"gankit eval {run} --refine drs"
 

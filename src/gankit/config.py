@@ -135,9 +135,9 @@ class TrainConfig:
     monitor: dict[str, int | float] = field(default_factory=dict)
     stop_on: tuple[str, ...] = ()  # finding names that stop training (divergence always does)
     # start from another run's weights (gankit train --init-from RUN_DIR[:STEP]): G, D and G's EMA from
-    # its checkpoint at or before init_from_step (None: the kept checkpoint nearest the step where the
-    # doctor detected its first open finding), then train this config from step 0 with fresh optimisers
-    # (runs/assemble.py: initial_weights); config.json records the run directory and the step used
+    # its checkpoint at or before init_from_step (None: the first kept checkpoint at or after the step
+    # where the doctor detected its first open finding), then train this config from step 0 with fresh
+    # optimisers (runs/assemble.py: initial_weights); config.json records the run directory and the step used
     init_from: str | None = None
     init_from_step: int | None = None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import TrainConfig, to_dict
-from gankit.engine.restore import kept_checkpoint_steps
+from gankit.engine.restore import checkpoint_after_detection, kept_checkpoint_steps
 
 RATES_FILE = Path(__file__).with_name("remedy_rates.json")
 WAYS = ("restart", "init-from", "sampling")  # a fresh run; from the broken run's checkpoint; no training
@@ -63,10 +63,10 @@ def already_applied(row: dict, config: TrainConfig) -> bool:
 
 
 def init_step(run_dir: str | Path, finding: dict) -> int | None:
-    """The kept checkpoint an init-from remedy starts from: the one nearest the step where the finding
-    was detected (what ``--init-from`` picks), or None while the run keeps none."""
+    """The kept checkpoint an init-from remedy starts from (what ``--init-from`` picks: the first at
+    or after the step where the finding was detected), or None while the run keeps none."""
     kept = kept_checkpoint_steps(run_dir)
-    return min(kept, key=lambda s: (abs(s - finding["detected_at"]), s)) if kept else None
+    return checkpoint_after_detection(kept, finding["detected_at"]) if kept else None
 
 
 def command(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> str:

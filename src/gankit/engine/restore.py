@@ -90,6 +90,15 @@ def kept_checkpoint_steps(run_dir: str | Path) -> list[int]:
     return [checkpoint_step(path) for path in list_checkpoints(Path(run_dir) / CHECKPOINTS)]
 
 
+def checkpoint_after_detection(steps: list[int], detected_at: int) -> int:
+    """Where a run is resumed to fix a finding the doctor detected at ``detected_at``: the first of the
+    checkpoint ``steps`` at or after it (the first state the doctor had flagged), else the latest.
+    ``gankit train --init-from`` without a step, the doctor's init-from remedies and
+    benchmarks/remedies.py all use this rule."""
+    later = [step for step in steps if step >= detected_at]
+    return min(later) if later else max(steps)
+
+
 def checkpoint_at_or_before(run_dir: str | Path, step: int) -> int:
     """The newest kept checkpoint of ``run_dir`` at or before ``step``; GankitError when there is none."""
     steps = kept_checkpoint_steps(run_dir)

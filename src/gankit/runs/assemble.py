@@ -29,6 +29,7 @@ from gankit.engine import speed
 from gankit.engine.distributed import ProcessGroup, process_group
 from gankit.engine.loop import Callback, Trainer, pick_device
 from gankit.engine.restore import (
+    checkpoint_after_detection,
     checkpoint_at_or_before,
     kept_checkpoint_steps,
     load_initial_weights,
@@ -258,9 +259,10 @@ def train(
 def initial_checkpoint(config: TrainConfig, out: str | Path | None) -> tuple[TrainConfig, list[str]]:
     """``init_from``: which checkpoint of the source run a new run starts from (weights only).
 
-    ``init_from_step`` picks the newest kept checkpoint at or before it; without it, the kept checkpoint
-    nearest the step where the doctor detected the source's first open finding (the latest checkpoint
-    when nothing is open): where a user watching the run would have stopped it. Returns the config with
+    ``init_from_step`` picks the newest kept checkpoint at or before it; without it, the first kept
+    checkpoint at or after the step where the doctor detected the source's first open finding
+    (engine.restore.checkpoint_after_detection; the latest checkpoint when nothing is open): where a
+    user watching the run would have stopped it. Returns the config with
     the source's absolute path and the step used (what config.json records) and a line saying which.
     """
     from gankit.diagnose.doctor import diagnose  # the doctor replays the monitors: only --init-from needs it
@@ -286,9 +288,9 @@ def initial_checkpoint(config: TrainConfig, out: str | Path | None) -> tuple[Tra
         detected = [f for f in diagnose(source)["findings"] if f.get("ended") is None]
         if detected:
             first = min(detected, key=lambda finding: finding["detected_at"])
-            step = min(steps, key=lambda kept: (abs(kept - first["detected_at"]), kept))
+            step = checkpoint_after_detection(steps, first["detected_at"])
             detected_at, name = first["detected_at"], first["name"]
-            why = f"the kept one nearest step {detected_at:,}, where the doctor detected {name}"
+            why = f"the first kept at or after step {detected_at:,}, where the doctor detected {name}"
         else:
             step, why = steps[-1], "its latest: the doctor finds nothing open in it"
     line = f"starting from the weights of {source} at step {step:,} ({why}); fresh optimisers, step 0"

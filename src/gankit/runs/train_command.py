@@ -106,7 +106,7 @@ def train(
         "--init-from",
         metavar="RUN_DIR[:STEP]",
         help="Start a new run from another run's G, D and EMA weights: its checkpoint at or before STEP "
-        "(default: the one nearest where the doctor detected its first open finding). Fresh optimisers "
+        "(default: the first at or after where the doctor detected its first open finding). Fresh optimisers "
         "and step count; any other flags may change (the networks' shapes may not).",
     ),
     nproc: int = typer.Option(
