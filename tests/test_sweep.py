@@ -506,6 +506,15 @@ def test_a_stacked_digits_sweep_may_score_its_modes():
         assert spec.metric_source == "eval"
 
 
+def test_an_init_from_spec_parses_where_its_source_run_is_gone(tmp_path):
+    """A journal keeps its specs' text; reading an init-from sweep back (a page's render in a fresh
+    clone) must not need the run it started from, which only training reads."""
+    text = 'metric = "eval_modes"\n[base]\ndata = "ring"\nsteps = 10\neval_every = 5\n'
+    text += f'init_from = "{tmp_path / "gone"}"\ninit_from_step = 5\n'
+    spec = parse_spec(text)
+    assert spec.metric_source == "metrics" and spec.base["init_from"] == str(tmp_path / "gone")
+
+
 def _bad_spec_text(base: str, extra: str) -> str:
     if extra.startswith("["):  # a table: after the good spec (TOML allows each table once, so merge)
         table, _, body = extra.partition("\n")

@@ -382,6 +382,9 @@ def metric_keys(data, resolved) -> tuple[str, ...]:
         steps=1, log_every=1, eval_every=1 if resolved.eval_every else 0, eval_samples=64
     )
     probe = probe.replace(sample_every=0, checkpoint_every=1, monitors=resolved.monitors, device="cpu")
+    # the weights a run starts from change no key: a spec kept in a journal parses in a clone whose
+    # --init-from source runs are gone (benchmarks/remedies.py --render)
+    probe = probe.replace(init_from=None, init_from_step=None)
     threads = torch.get_num_threads()
     keys = Keys()
     try:
