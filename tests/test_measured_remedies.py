@@ -130,6 +130,18 @@ def test_the_printed_verdict_opens_with_the_finding_and_lists_the_best_remedy_fi
     )
 
 
+def test_remedies_that_did_not_help_are_printed_together_on_one_last_line(tmp_path):
+    failed = rate("lr-decay", "--lr-decay-start 0", {"lr_decay_start": 0}, "restart", 0, n=4)
+    text = format_diagnosis(diagnose(collapsed_run(tmp_path / "run"), rates=[*RATES, failed]))
+    remedies = [line for line in text.split("what to change in this run:\n")[1].splitlines() if line]
+    assert sum("did not help" in line for line in remedies) == 1
+    assert remedies[-1] == (
+        "    - did not help in the benchmark's collapsed grid runs: restart with --pack 2 (0 of 5),"
+        " restart with --lr-decay-start 0 (0 of 4)"
+    )
+    assert "(not measured)" in remedies[-2]  # what was never measured comes before
+
+
 def test_json_carries_rate_n_flags_and_way(cli, tmp_path, monkeypatch):
     rates_file = tmp_path / "rates.json"
     rates_file.write_text(json.dumps({"rates": RATES}))

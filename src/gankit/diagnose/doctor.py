@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
-from gankit.diagnose.measured import load_rates, ranked_remedies
+from gankit.diagnose.measured import load_rates, ranked_remedies, remedy_lines
 from gankit.diagnose.monitors import replay
 from gankit.errors import GankitError
 from gankit.rundir import CHECKPOINTS, DOCTOR_PLOT, check_run_dir, read_config, read_findings, read_metrics
@@ -104,7 +104,7 @@ def format_diagnosis(diagnosis: dict[str, Any]) -> str:
         lines.append(f"  evidence: {evidence}")
         if finding.get("ended") is None:
             lines.append("  what to change in this run:")
-            remedies = [r["text"] for r in finding["ranked_remedies"]] if "ranked_remedies" in finding else []
+            remedies = remedy_lines(finding["ranked_remedies"]) if "ranked_remedies" in finding else []
             lines += [f"    - {remedy}" for remedy in remedies or finding["remedies"]]
     return "\n".join(lines)
 

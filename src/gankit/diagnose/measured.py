@@ -109,9 +109,9 @@ def ranked_remedies(
     """The remedies for one open finding of a run, best measured first (see the module docstring).
 
     Each is ``{"text", "status", "remedy", "way", "flags", "command", "settings", "fixed", "n",
-    "rate", "interval", "case"}``; status is "helped", "not measured" or "did not help" (fixed 0 of
-    n); ``settings`` is :func:`settings`. The measured numbers are None for a remedy that was not
-    measured.
+    "rate", "interval", "case", "runs"}``; status is "helped", "not measured" or "did not help"
+    (fixed 0 of n); ``settings`` is :func:`settings`; ``runs`` names the benchmark's broken runs.
+    The measured numbers are None for a remedy that was not measured.
     """
     measured = [row for row in cases_for(finding["name"], config, rates) if not already_applied(row, config)]
     ranked = []
@@ -133,6 +133,7 @@ def ranked_remedies(
                 "rate": row["fixed"] / row["n"],
                 "interval": row["interval"],
                 "case": row["case"],
+                "runs": row["runs"],
             }
         )
     measured_flags = {flag_set(row["flags"]) for row in measured}
@@ -151,6 +152,7 @@ def ranked_remedies(
             "rate": None,
             "interval": None,
             "case": None,
+            "runs": None,
         }
         for line in unmeasured
     ]
@@ -158,9 +160,23 @@ def ranked_remedies(
     return helped + extra + [entry for entry in ranked if entry["status"] == "did not help"]
 
 
+def remedy_lines(ranked: list[dict]) -> list[str]:
+    """What a report prints of :func:`ranked_remedies`: each remedy that helped or was not measured on
+    a line of its own, best first; those measured to fix none together on one last line, a warning
+    that does not crowd out what to try ("did not help in the benchmark's collapsed grid runs: restart
+    with --ema-decay 0.999 (0 of 4), ..."). Each entry's full text stays in ``--json``."""
+    lines = [entry["text"] for entry in ranked if entry["status"] != "did not help"]
+    failed = [entry for entry in ranked if entry["status"] == "did not help"]
+    if failed:
+        how = {"restart": "restart with {}", "init-from": "init-from with {}", "sampling": "{} at sampling"}
+        items = [f"{how[e['way']].format(e['flags'])} (0 of {e['n']})" for e in failed]
+        runs = " and ".join(dict.fromkeys(entry["runs"] for entry in failed))
+        lines.append(f"did not help in the benchmark's {runs}: {', '.join(items)}")
+    return lines
+
+
 def advice(finding: dict, config: TrainConfig, run_dir: str | Path | None) -> list[str]:
-    """The lines a live alarm prints under a finding as it opens: :func:`ranked_remedies`' texts from
-    the shipped rates (``RUN_DIR`` stands for a run without a directory)."""
+    """The lines a live alarm prints under a finding as it opens: :func:`remedy_lines` of the
+    shipped rates (``RUN_DIR`` stands for a run without a directory)."""
     where = run_dir if run_dir is not None else "RUN_DIR"
-    ranked = ranked_remedies(finding, config, where, finding["remedies"], load_rates())
-    return [entry["text"] for entry in ranked]
+    return remedy_lines(ranked_remedies(finding, config, where, finding["remedies"], load_rates()))
