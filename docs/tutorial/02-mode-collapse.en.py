@@ -177,7 +177,9 @@ measured_table("grid-ns")
 # The ring has no rates: on the benchmark's five report seeds, no plain-GAN run of section 2's
 # recipe was still collapsed at step 5,000 (the page's ring-ns case), so there was nothing to fix.
 # On the ring, collapse is often an *episode* the plain GAN grows out of, and the doctor reports it
-# as one, with the steps where it began and ended. On the grid it stays.
+# as one, with the steps where it began and ended. For a ring run still collapsed at its end, as
+# ours may be, the doctor falls back on the nearest measured case and names it ("collapsed grid
+# runs"). On the grid, with the papers' settings, the collapse stays.
 #
 # ## 5. The grid: a collapse that stays, and the doctor's remedy
 #
