@@ -156,6 +156,7 @@ def test_json_carries_rate_n_flags_and_way(cli, tmp_path, monkeypatch):
         "restart",
     )
     assert entry["interval"] == [0.57, 1.0] and entry["case"] == "grid-ns"
+    assert entry["settings"] == {"coverage_weight": 10.0} and entry["runs"] == "collapsed grid runs"
 
 
 def test_flags_are_matched_as_sets_of_flag_value_pairs():
