@@ -81,8 +81,11 @@ plt.show()
 STEPS = {"ring": 40, "grid": 40} if QUICK else {"ring": 5000, "grid": 20000}
 STAGES = [STEPS["ring"] // 4, STEPS["ring"] // 2, STEPS["ring"]]
 MINE = dict(eval_every=250, log_every=50, sample_every=0)  # how often to measure; the recipe is the default
+# one thread, fp32: gankit's auto speed settings would time both on this machine and keep the faster,
+# and bf16 rounds differently, so the numbers below would depend on the machine's load
+MINE |= dict(threads=1, amp=False)
 if QUICK:
-    MINE = dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500, sample_every=0)
+    MINE |= dict(width=32, batch_size=64, eval_every=10, log_every=5, eval_samples=500)
 ring = load_data("ring")
 ring_modes = ring.modes.numpy()
 
