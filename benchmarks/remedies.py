@@ -360,11 +360,15 @@ def outcome_of(record) -> dict:
     return {key.removeprefix("eval_"): value for key, value in metrics.items() if key.startswith("eval_")}
 
 
-def trial_fixed(bench: Benchmark, case: Case, record) -> bool:
-    """The finding is not open at the run's end (no stored verdict: not shown closed) and the outcome
-    recovered."""
+def finding_closed(case: Case, record) -> bool:
+    """The finding is not open at the run's end (no stored verdict: not shown closed)."""
     doctor = record.trial.get("doctor") or {"open": [case.finding]}
-    return case.finding not in doctor["open"] and recovered(bench, case.broken["data"], outcome_of(record))
+    return case.finding not in doctor["open"]
+
+
+def trial_fixed(bench: Benchmark, case: Case, record) -> bool:
+    """The finding closed and the outcome recovered."""
+    return finding_closed(case, record) and recovered(bench, case.broken["data"], outcome_of(record))
 
 
 def wilson(fixed: int, n: int) -> tuple[float, float]:
@@ -386,16 +390,21 @@ class Result:
     fixed: list[bool] = field(default_factory=list)
     outcomes: list[dict] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    closed: list[bool] = field(default_factory=list)  # the finding alone closed (trained ways only)
 
     @property
     def n(self) -> int:
         return len(self.fixed)
 
-    def add(self, seed: int, fixed: bool, outcome: dict, cpu: float = 0.0) -> None:
+    def add(
+        self, seed: int, fixed: bool, outcome: dict, cpu: float = 0.0, closed: bool | None = None
+    ) -> None:
         self.seeds.append(seed)
         self.fixed.append(fixed)
         self.outcomes.append(outcome)
         self.cpu.append(cpu)
+        if closed is not None:
+            self.closed.append(closed)
 
 
 @dataclass
@@ -442,8 +451,8 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
                     for record in stored(log, text) or []:
                         if record.status == comparing.COMPLETE:
                             cpu = record.trial.get("cpu_time") or 0.0
-                            fixed = trial_fixed(bench, case, record)
-                            result.add(seed or record.config["seed"], fixed, outcome_of(record), cpu)
+                            fixed, closed = trial_fixed(bench, case, record), finding_closed(case, record)
+                            result.add(seed or record.config["seed"], fixed, outcome_of(record), cpu, closed)
             rows.append(result)
     return CaseResults(case, found, missed, starts, rows)
 
@@ -471,6 +480,7 @@ def rate_rows(bench: Benchmark, measured: list[CaseResults]) -> list[dict]:
                     "preset": remedy.preset,  # a preset remedy is applied by name (measured.settings)
                     "values": json_safe(values) if result.way != SAMPLING else {},
                     "fixed": sum(result.fixed),
+                    "closed": sum(result.closed) if result.closed else None,  # the finding alone
                     "n": result.n,
                     "interval": [round(x, 4) for x in wilson(sum(result.fixed), result.n)],
                     "seeds": result.seeds,
@@ -541,7 +551,8 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
             f" {bench.recovered['high_quality']:.0%} high-quality samples (the mode-collapse monitor's"
             " quality bar), from the run's last evaluation; on images FID at most"
             f" {bench.recovered['max_fid']:g} against the validation part. Refinement trains nothing, so"
-            " its outcome alone decides.",
+            " its outcome alone decides. *Finding closed* counts the first half alone: a remedy can end"
+            " the finding without the outcome recovering within the broken run's budget.",
             "   ",
         ),
         _wrap(
@@ -599,8 +610,9 @@ def case_section(results: CaseResults) -> list[str]:
         )
     lines += [_wrap(text), ""]
     lines += [
-        "| remedy | way | flags | fixed | 95 % interval | outcome (mean) | CPU-s per run | setting chosen |",
-        "|---|---|---|---|---|---|---|---|",
+        "| remedy | way | flags | fixed | 95 % interval | finding closed | outcome (mean) | CPU-s per run |"
+        " setting chosen |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     ranked = sorted(results.rows, key=lambda r: (-(sum(r.fixed) / r.n) if r.n else 1, -r.n))
     for row in ranked:
@@ -610,8 +622,9 @@ def case_section(results: CaseResults) -> list[str]:
         else:
             fixed, interval = "not run yet", "–"
         cpu = f"{np.mean(row.cpu):,.0f}" if row.n and row.way != SAMPLING else "–"
+        closed = f"{sum(row.closed)} of {len(row.closed)}" if row.closed else "–"
         lines.append(
-            f"| {row.remedy.name} | {row.way} | `{row.remedy.flags}` | {fixed} | {interval} |"
+            f"| {row.remedy.name} | {row.way} | `{row.remedy.flags}` | {fixed} | {interval} | {closed} |"
             f" {outcome_text(case.broken['data'], row.outcomes)} | {cpu} | {row.remedy.chosen} |"
         )
     return lines + [""]

@@ -142,6 +142,26 @@ def test_remedies_that_did_not_help_are_printed_together_on_one_last_line(tmp_pa
     assert "(not measured)" in remedies[-2]  # what was never measured comes before
 
 
+def test_a_remedy_that_ended_the_finding_without_recovering_the_outcome_says_so(tmp_path):
+    """Not "did not help": it ended the finding in some runs, but the outcome bar was not reached in
+    the broken run's budget (the strong-D case: gradients back, the ring not learned in 2,000 steps)."""
+    ended = rate("wgan-gp", "--objective wgan-gp", {"objective": "wgan-gp"}, "restart", 0, n=4)
+    ended["closed"] = 4
+    finding = collapse(diagnose(collapsed_run(tmp_path / "run"), rates=[*RATES, ended]))
+    entry = next(e for e in finding["ranked_remedies"] if e["remedy"] == "wgan-gp")
+    assert entry["status"] == "closed the finding"
+    assert entry["text"] == (
+        "restart with --objective wgan-gp: ended the finding in 4 of 4 collapsed grid runs in the"
+        " benchmark, but none recovered its outcome within the broken run's budget"
+    )
+    statuses = [e["status"] for e in finding["ranked_remedies"]]
+    assert (
+        statuses.index("not measured") < statuses.index("closed the finding") < statuses.index("did not help")
+    )
+    lines = measured.remedy_lines(finding["ranked_remedies"])
+    assert entry["text"] in lines and "--objective wgan-gp (0 of" not in lines[-1]
+
+
 def test_json_carries_rate_n_flags_and_way(cli, tmp_path, monkeypatch):
     rates_file = tmp_path / "rates.json"
     rates_file.write_text(json.dumps({"rates": RATES}))

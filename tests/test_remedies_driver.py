@@ -135,7 +135,7 @@ def test_the_rates_file_it_writes_is_what_the_doctor_ranks_by(bench, tmp_path):
     # the runs train on the papers' settings: without --preset paper the command would train the
     # grid's data-aware default, which does not collapse
     assert "`gankit train --preset paper --data grid --objective ns --steps 20000`" in page
-    assert "| 4 of 5 | 38%–96% | 22.0 / 25 modes, HQ 70%" in page
+    assert "| 4 of 5 | 38%–96% | – | 22.0 / 25 modes, HQ 70%" in page  # added by hand: no closed count
     words = " ".join(page.split())  # the page's paragraphs are wrapped
     assert "resumes each from its first checkpoint at or after the detection: 300 (step 4,000)," in words
     assert "Detected at the last checkpoint, with no steps left to resume: 304." in words
@@ -155,3 +155,13 @@ def test_the_rates_file_it_writes_is_what_the_doctor_ranks_by(bench, tmp_path):
     texts = [entry["text"] for entry in finding["ranked_remedies"]]
     assert texts[0].startswith("fixed 4 of 5 collapsed grid runs") and "--coverage-weight 10" in texts[0]
     assert texts[-1].startswith("restart with --pack 2: did not help in the benchmark")
+
+
+def test_the_page_counts_the_finding_closed_apart_from_fixed(bench):
+    strong = next(case for case in bench.cases if case.name == "ring-strong-d")
+    found = [remedies.Broken(300 + i, record(300 + i, [collapse(350)]), 350) for i in range(5)]
+    ns = remedies.Result(strong, bench.remedies["ns"], "restart")
+    for i in range(5):  # gradients back, but 2 of 8 ring modes at the broken run's 2,000 steps
+        ns.add(300 + i, False, {"modes": 2, "high_quality": 0.6}, 45.0, closed=True)
+    page = remedies.render(bench, [remedies.CaseResults(strong, found, [], {}, [ns])], "cmd")
+    assert "| ns | restart | `--objective ns` | 0 of 5 | 0%–43% | 5 of 5 | 2.0 / 8 modes, HQ 60% |" in page

@@ -110,19 +110,29 @@ def ranked_remedies(
 
     Each is ``{"text", "status", "remedy", "way", "flags", "command", "settings", "fixed", "n",
     "rate", "interval", "case", "runs"}``; status is "helped", "not measured" or "did not help"
-    (fixed 0 of n); ``settings`` is :func:`settings`; ``runs`` names the benchmark's broken runs.
+    (fixed 0 of n), or "closed the finding" where the finding ended in some runs without the
+    outcome recovering; ``settings`` is :func:`settings`; ``runs`` names the benchmark's broken runs.
     The measured numbers are None for a remedy that was not measured.
     """
     measured = [row for row in cases_for(finding["name"], config, rates) if not already_applied(row, config)]
     ranked = []
     for row in sorted(measured, key=lambda r: (-r["fixed"] / r["n"], -r["n"], WAYS.index(r["way"]))):
         how = command(row, run_dir, config, finding)
-        helped = row["fixed"] > 0
-        text = f"{basis(row)} ({how})" if helped else f"{how}: did not help in the benchmark ({basis(row)})"
+        closed = row.get("closed") or 0  # runs where the finding ended, recovered or not
+        if row["fixed"] > 0:
+            status, text = "helped", f"{basis(row)} ({how})"
+        elif closed:
+            status = "closed the finding"
+            text = (
+                f"{how}: ended the finding in {closed} of {row['n']} {row['runs']} in the benchmark, but"
+                " none recovered its outcome within the broken run's budget"
+            )
+        else:
+            status, text = "did not help", f"{how}: did not help in the benchmark ({basis(row)})"
         ranked.append(
             {
                 "text": text,
-                "status": "helped" if helped else "did not help",
+                "status": status,
                 "remedy": row["remedy"],
                 "way": row["way"],
                 "flags": row["flags"],
@@ -156,8 +166,8 @@ def ranked_remedies(
         }
         for line in unmeasured
     ]
-    helped = [entry for entry in ranked if entry["status"] == "helped"]
-    return helped + extra + [entry for entry in ranked if entry["status"] == "did not help"]
+    order = ("helped", "not measured", "closed the finding", "did not help")
+    return sorted([*ranked, *extra], key=lambda entry: order.index(entry["status"]))  # stable: by rate
 
 
 def remedy_lines(ranked: list[dict]) -> list[str]:
