@@ -200,6 +200,15 @@ def init_spec(bench: Benchmark, case: Case, remedy: Remedy, source: str, step: i
     return spec_text(*scored_by(case), base, {"init_from": [source]})
 
 
+def init_specs(bench: Benchmark, case: Case, remedy: Remedy, found: list, starts: dict, out: Path) -> dict:
+    """{seed: its init-from sweep's spec} for the counted runs with steps left after the detection."""
+    return {
+        b.seed: init_spec(bench, case, remedy, source_path(b, out, case), starts[b.seed])
+        for b in found
+        if b.seed in starts
+    }
+
+
 def broken_steps(bench: Benchmark, case: Case) -> int:
     return case.broken.get("steps", bench.base.get("steps", 2000))
 
@@ -327,9 +336,8 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
     # one sweep at a time on a machine (gankit.runs.sweep.lock_journal), so the second worker idles
     for remedy in case.remedies:
         if remedy.applies("init-from") and not already_broken(bench, case, remedy):
-            for broken in resumed:
-                text = init_spec(bench, case, remedy, source_path(broken, out, case), starts[broken.seed])
-                run_sweep(out / case.name / f"init-{remedy.name}" / str(broken.seed), text, workers, log)
+            for seed, text in init_specs(bench, case, remedy, found, starts, out).items():
+                run_sweep(out / case.name / f"init-{remedy.name}" / str(seed), text, workers, log)
 
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
@@ -439,20 +447,17 @@ def case_results(bench: Benchmark, case: Case, journals: Path, out: Path) -> Cas
                     if metrics is not None:
                         result.add(broken.seed, recovered(bench, case.broken["data"], metrics), metrics)
             else:
-                if way == "restart":
+                if way == "restart":  # one sweep over the seeds; init-from: one sweep a seed
                     texts = {None: restart_spec(bench, case, remedy, seeds)}
                 else:
-                    texts = {
-                        b.seed: init_spec(bench, case, remedy, source_path(b, out, case), starts[b.seed])
-                        for b in found
-                        if b.seed in starts
-                    }
+                    texts = init_specs(bench, case, remedy, found, starts, out)
                 for seed, text in texts.items():
                     for record in stored(log, text) or []:
                         if record.status == comparing.COMPLETE:
                             cpu = record.trial.get("cpu_time") or 0.0
                             fixed, closed = trial_fixed(bench, case, record), finding_closed(case, record)
-                            result.add(seed or record.config["seed"], fixed, outcome_of(record), cpu, closed)
+                            seed_of = record.config["seed"] if seed is None else seed
+                            result.add(seed_of, fixed, outcome_of(record), cpu, closed)
             rows.append(result)
     return CaseResults(case, found, missed, starts, rows)
 
