@@ -328,16 +328,21 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
             run_sweep(out / case.name / f"restart-{remedy.name}", text, workers, log)
         if remedy.applies(SAMPLING):
             run_sampling(log, case, remedy, found, out)
-    starts = init_steps(bench, case, found)
-    resumed = [b for b in found if b.seed in starts]
-    for broken in resumed:
-        ensure_source(broken, out, case)
+    starts, by_seed = init_steps(bench, case, found), {b.seed: b for b in found}
     # one trial a sweep (each seed resumes from its own step), one sweep at a time: a journal takes
     # one sweep at a time on a machine (gankit.runs.sweep.lock_journal), so the second worker idles
     for remedy in case.remedies:
         if remedy.applies("init-from") and not already_broken(bench, case, remedy):
             for seed, text in init_specs(bench, case, remedy, found, starts, out).items():
-                run_sweep(out / case.name / f"init-{remedy.name}" / str(seed), text, workers, log)
+                if not finished(log, text):  # a clone retrains a broken run only for what is left
+                    ensure_source(by_seed[seed], out, case)
+                    run_sweep(out / case.name / f"init-{remedy.name}" / str(seed), text, workers, log)
+
+
+def finished(log: Path, text: str) -> bool:
+    """Whether every trial of the sweep that spec ``text`` makes is complete (none left to run)."""
+    records = stored(log, text)
+    return bool(records) and all(record.status == comparing.COMPLETE for record in records)
 
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
