@@ -108,7 +108,7 @@ def ranked_remedies(
 ) -> list[dict[str, Any]]:
     """The remedies for one open finding of a run, best measured first (see the module docstring).
 
-    Each is ``{"text", "status", "remedy", "way", "flags", "command", "settings", "fixed", "n",
+    Each is ``{"text", "status", "remedy", "way", "flags", "command", "settings", "fixed", "closed", "n",
     "rate", "interval", "case", "runs"}``; status is "helped", "not measured" or "did not help"
     (fixed 0 of n), or "closed the finding" where the finding ended in some runs without the
     outcome recovering; ``settings`` is :func:`settings`; ``runs`` names the benchmark's broken runs.
@@ -139,6 +139,7 @@ def ranked_remedies(
                 "command": how,
                 "settings": settings(row, run_dir, config, finding),
                 "fixed": row["fixed"],
+                "closed": closed,
                 "n": row["n"],
                 "rate": row["fixed"] / row["n"],
                 "interval": row["interval"],
@@ -158,6 +159,7 @@ def ranked_remedies(
             "command": None,
             "settings": None,
             "fixed": None,
+            "closed": None,
             "n": None,
             "rate": None,
             "interval": None,
@@ -172,16 +174,26 @@ def ranked_remedies(
 
 def remedy_lines(ranked: list[dict]) -> list[str]:
     """What a report prints of :func:`ranked_remedies`: each remedy that helped or was not measured on
-    a line of its own, best first; those measured to fix none together on one last line, a warning
-    that does not crowd out what to try ("did not help in the benchmark's collapsed grid runs: restart
-    with --ema-decay 0.999 (0 of 4), ..."). Each entry's full text stays in ``--json``."""
-    lines = [entry["text"] for entry in ranked if entry["status"] != "did not help"]
-    failed = [entry for entry in ranked if entry["status"] == "did not help"]
-    if failed:
-        how = {"restart": "restart with {}", "init-from": "init-from with {}", "sampling": "{} at sampling"}
-        items = [f"{how[e['way']].format(e['flags'])} (0 of {e['n']})" for e in failed]
-        runs = " and ".join(dict.fromkeys(entry["runs"] for entry in failed))
-        lines.append(f"did not help in the benchmark's {runs}: {', '.join(items)}")
+    a line of its own, best first; those that only closed the finding together on one line, and those
+    measured to fix none together on one last line, so that neither crowds out what to try ("did not
+    help in the benchmark's collapsed grid runs: restart with --ema-decay 0.999 (0 of 4), ...").
+    Each entry's full text stays in ``--json``."""
+    lines = [entry["text"] for entry in ranked if entry["status"] in ("helped", "not measured")]
+    grouped = {  # status: (the line's opening, with the benchmark's runs; the count each item shows)
+        "closed the finding": (
+            "ended the finding in the benchmark's {}, but no run's outcome recovered"
+            " within the broken run's budget",
+            "closed",
+        ),
+        "did not help": ("did not help in the benchmark's {}", "fixed"),
+    }
+    how = {"restart": "restart with {}", "init-from": "init-from with {}", "sampling": "{} at sampling"}
+    for status, (opening, count) in grouped.items():
+        entries = [entry for entry in ranked if entry["status"] == status]
+        if entries:
+            runs = " and ".join(dict.fromkeys(entry["runs"] for entry in entries))
+            items = [f"{how[e['way']].format(e['flags'])} ({e[count]} of {e['n']})" for e in entries]
+            lines.append(f"{opening.format(runs)}: {', '.join(items)}")
     return lines
 
 
