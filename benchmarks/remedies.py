@@ -133,6 +133,7 @@ class Case:
     runs: str
     broken: dict
     remedies: list[Remedy]
+    limits: str = ""  # what the case's table cannot show, printed under it
 
 
 @dataclass
@@ -151,7 +152,14 @@ def load_benchmark(path: Path, quick: bool) -> Benchmark:
         remedy.ways = tuple(remedy.ways)
     tables = {"quick": QUICK_CASE} if quick else values["cases"]
     cases = [
-        Case(name, t["finding"], t["runs"], dict(t["broken"]), [remedies[r] for r in t["remedies"]])
+        Case(
+            name,
+            t["finding"],
+            t["runs"],
+            dict(t["broken"]),
+            [remedies[r] for r in t["remedies"]],
+            t.get("limits", ""),
+        )
         for name, t in tables.items()
     ]
     base = values["base"] | (QUICK_BASE if quick else {})
@@ -637,7 +645,7 @@ def case_section(results: CaseResults) -> list[str]:
             f"| {row.remedy.name} | {row.way} | `{row.remedy.flags}` | {fixed} | {interval} | {closed} |"
             f" {outcome_text(case.broken['data'], row.outcomes)} | {cpu} | {row.remedy.chosen} |"
         )
-    return lines + [""]
+    return lines + [""] + ([_wrap(f"Limits: {case.limits}"), ""] if case.limits else [])
 
 
 def write_rates(path: Path, bench: Benchmark, measured: list[CaseResults]) -> None:

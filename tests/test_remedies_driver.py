@@ -165,3 +165,11 @@ def test_the_page_counts_the_finding_closed_apart_from_fixed(bench):
         ns.add(300 + i, False, {"modes": 2, "high_quality": 0.6}, 45.0, closed=True)
     page = remedies.render(bench, [remedies.CaseResults(strong, found, [], {}, [ns])], "cmd")
     assert "| ns | restart | `--objective ns` | 0 of 5 | 0%–43% | 5 of 5 | 2.0 / 8 modes, HQ 60% |" in page
+    limits = page.split("| ns | restart |")[1].split("\n\n")[1]  # the paragraph under the case's table
+    assert (
+        limits.startswith("Limits: at the broken run's 2,000 steps") and strong.limits.split()[-1] in limits
+    )
+    grid = next(case for case in bench.cases if case.name == "grid-ns")
+    assert not grid.limits and "Limits:" not in "\n".join(
+        remedies.case_section(remedies.CaseResults(grid, found, [], {}, []))
+    )
