@@ -45,6 +45,18 @@ def test_mode_histogram_against_hand_computed_values():
     assert uniform["kl_channels"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_the_scarcest_digit_is_the_one_drawn_least_often_over_the_channels():
+    every = np.arange(1000)
+    modes = np.concatenate([every, every[every // 100 != 1]])  # red draws 1 at half the others' rate
+    metrics = mode_histogram_metrics(modes)
+    # of 1,900 samples, digit 1 is drawn 100 times in red and 190 in green and in blue; digit 0
+    # 200, 190 and 190 times: shares 10 * mean(counts) / 1,900
+    assert metrics["scarcest_digit"] == 1
+    assert metrics["scarcest_digit_share"] == pytest.approx(10 * (100 + 190 + 190) / 3 / 1900)
+    even = mode_histogram_metrics(np.arange(1000).repeat(3))
+    assert even["scarcest_digit_share"] == pytest.approx(1.0)
+
+
 def test_kl_splits_into_the_channels_part_and_their_dependence():
     """KL(p || uniform) = sum of the channels' KLs + KL(p || product of its marginals), exactly."""
     modes = np.random.default_rng(0).choice(
@@ -76,6 +88,7 @@ def test_eval_counts_modes_of_a_samples_file(cli, tmp_path):
     assert metrics["floor_modes"] > 250  # 300 real stacks hit about 260 modes
     assert metrics["kl_channels"] == pytest.approx(metrics["kl_to_uniform"])  # one mode: no dependence
     assert 0 < metrics["floor_kl_channels"] < 0.2  # 300 real stacks: each channel's 10 digits near even
+    assert metrics["scarcest_digit_share"] == 0.0 and 0.3 < metrics["floor_scarcest_digit_share"] <= 1.0
     code, out, _ = cli("eval", tmp_path / "collapsed.npy", "--data", "stacked-digits")
     assert "modes covered" in out and "1 / 1000" in out
 

@@ -17,7 +17,10 @@
                            product of the channels' uniforms, KL(p || uniform) = kl_channels +
                            KL(p || p_1 p_2 p_3) exactly: the rest is the channels' dependence, which
                            a 1,000-bin histogram's sampling error inflates (most of a real stack's
-                           floor), while kl_channels says how evenly each channel draws the digits
+                           floor), while kl_channels says how evenly each channel draws the digits;
+                           scarcest_digit is the digit drawn least often, averaged over the channels,
+                           and scarcest_digit_share its share as a multiple of the even 1/10 (1.0:
+                           even; 0.6: drawn at 60 % of its share), which names what G is short of
 
 The digit classifier (gankit.metrics.images.DigitsFeatureNet) is 97.8 % accurate on held-out digits
 and the fashion one (FashionFeatureNet) less on Fashion-MNIST's test split (docs/metrics.md), so a
@@ -77,17 +80,21 @@ def kl_to_uniform(p: np.ndarray) -> float:
 
 
 def mode_histogram_metrics(modes: np.ndarray) -> dict[str, float]:
-    """Modes hit (of 1,000), KL(p || uniform) of the histogram of ``modes`` (n,) in 0..999, and
-    kl_channels: the part of it the three digits' own histograms carry (see the module docstring)."""
+    """Modes hit (of 1,000), KL(p || uniform) of the histogram of ``modes`` (n,) in 0..999,
+    kl_channels: the part of it the three digits' own histograms carry, and the scarcest digit with
+    its share of a channel against the even 1/10, averaged over the channels (the module docstring)."""
     modes = np.asarray(modes)
     p = np.bincount(modes, minlength=STACKED_MODES).astype(np.float64) / len(modes)
     digits = (modes // 100, modes // 10 % 10, modes % 10)  # mode 100 r + 10 g + b
     channels = [np.bincount(digit, minlength=10).astype(np.float64) / len(modes) for digit in digits]
+    shares = 10 * np.mean(channels, axis=0)  # each digit's share of a channel / 1/10, over the channels
     return {
         "modes": int((p > 0).sum()),
         "modes_total": STACKED_MODES,
         "kl_to_uniform": kl_to_uniform(p),
         "kl_channels": sum(kl_to_uniform(channel) for channel in channels),
+        "scarcest_digit": int(np.argmin(shares)),
+        "scarcest_digit_share": float(shares.min()),
     }
 
 
@@ -123,7 +130,10 @@ def stacked_digits_metrics(samples: np.ndarray, data, seed: int = 0) -> dict[str
     metrics = mode_histogram_metrics(stacked_modes(samples))
     real, _ = data.sample_labelled(len(samples), torch.Generator().manual_seed(seed))
     floor = mode_histogram_metrics(stacked_modes(real))
-    return metrics | {f"floor_{key}": floor[key] for key in ("modes", "kl_to_uniform", "kl_channels")}
+    return metrics | {
+        f"floor_{key}": floor[key]
+        for key in ("modes", "kl_to_uniform", "kl_channels", "scarcest_digit_share")
+    }
 
 
 def is_digit_like(data) -> bool:
