@@ -324,7 +324,8 @@ def json_safe(value):
 def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: int) -> None:
     """Every sweep of one case, in order: broken runs, then each remedy each way it applies."""
     log = journal(journals, case)
-    run_sweep(out / case.name / "broken", broken_spec(bench, case), workers, log)
+    if not finished(log, broken_spec(bench, case), len(bench.seeds)):
+        run_sweep(out / case.name / "broken", broken_spec(bench, case), workers, log)
     found, _ = broken_runs(case, stored(log, broken_spec(bench, case)) or [])
     if not found:
         print(f"{case.name}: the doctor found {case.finding} in no broken run", file=sys.stderr)
@@ -333,7 +334,8 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
     for remedy in case.remedies:
         if remedy.applies("restart") and not already_broken(bench, case, remedy):
             text = restart_spec(bench, case, remedy, seeds)
-            run_sweep(out / case.name / f"restart-{remedy.name}", text, workers, log)
+            if not finished(log, text, len(seeds)):
+                run_sweep(out / case.name / f"restart-{remedy.name}", text, workers, log)
         if remedy.applies(SAMPLING):
             run_sampling(log, case, remedy, found, out)
     starts, by_seed = init_steps(bench, case, found), {b.seed: b for b in found}
@@ -342,15 +344,16 @@ def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: i
     for remedy in case.remedies:
         if remedy.applies("init-from") and not already_broken(bench, case, remedy):
             for seed, text in init_specs(bench, case, remedy, found, starts, out).items():
-                if not finished(log, text):  # a clone retrains a broken run only for what is left
+                if not finished(log, text, 1):  # a clone retrains a broken run only for what is left
                     ensure_source(by_seed[seed], out, case)
                     run_sweep(out / case.name / f"init-{remedy.name}" / str(seed), text, workers, log)
 
 
-def finished(log: Path, text: str) -> bool:
-    """Whether every trial of the sweep that spec ``text`` makes is complete (none left to run)."""
-    records = stored(log, text)
-    return bool(records) and all(record.status == comparing.COMPLETE for record in records)
+def finished(log: Path, text: str, trials: int) -> bool:
+    """Whether the sweep that spec ``text`` makes has its ``trials`` trials complete: then it is not
+    opened again (opening a finished sweep only appends its studies' creation to the journal)."""
+    records = stored(log, text) or []
+    return sum(record.status == comparing.COMPLETE for record in records) >= trials
 
 
 def already_broken(bench: Benchmark, case: Case, remedy: Remedy) -> bool:
