@@ -501,9 +501,19 @@ BAD_SPECS = {
 def test_a_stacked_digits_sweep_may_score_its_modes():
     from gankit.runs.spec import parse_spec
 
-    for metric in ("modes", "kl_to_uniform", "fid"):
+    for metric in ("modes", "kl_to_uniform", "kl_channels", "scarcest_digit_share", "fid"):
         spec = parse_spec(GOOD.replace("eval_w1", metric).replace('"ring"', '"stacked-digits"'))
         assert spec.metric_source == "eval"
+
+
+def test_the_metric_keys_a_probe_found_are_remembered_per_config_not_per_process():
+    """parse_spec probes one step for a run's metrics.jsonl keys once per config: a set with modes
+    logs eval_modes, one without (swissroll) does not, whichever was probed first."""
+    text = 'metric = "eval_modes"\n[base]\ndata = "DATA"\nsteps = 10\neval_every = 5\nseed = SEED\n'
+    for seed in (1, 2):  # the second parse of each is answered from memory (the seed changes no key)
+        assert parse_spec(text.replace("DATA", "ring").replace("SEED", str(seed))).metric_source == "metrics"
+        with pytest.raises(GankitError, match="metric 'eval_modes' is produced by neither"):
+            parse_spec(text.replace("DATA", "swissroll").replace("SEED", str(seed)))
 
 
 def test_an_init_from_spec_parses_where_its_source_run_is_gone(tmp_path):

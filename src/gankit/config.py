@@ -11,6 +11,7 @@ Precedence, lowest first: dataclass defaults < preset < config file < command-li
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -452,9 +453,15 @@ def _non_negative(config: TrainConfig, *names: str) -> None:
             raise GankitError(f"{name} must be >= 0, got {value}")
 
 
+@functools.cache
+def _field_hints() -> dict[str, Any]:
+    """TrainConfig's resolved type hints (resolving them costs more than the rest of a config's checks)."""
+    return typing.get_type_hints(TrainConfig)
+
+
 def _check_types(config: TrainConfig) -> None:
     """Reject values of the wrong type (a TOML string where a number belongs, NaN, ...)."""
-    hints = typing.get_type_hints(TrainConfig)
+    hints = _field_hints()
     for f in fields(config):
         value = getattr(config, f.name)
         hint = hints[f.name]

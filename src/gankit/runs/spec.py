@@ -52,7 +52,8 @@ BETA1 = "beta1"  # a pseudo key: Adam's first beta, betas[0]
 TOY_EVAL_KEYS = ("w1", "modes", "high_quality", "reverse_kl")
 IMAGE_EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "sharpness")
 CLASS_EVAL_KEYS = ("classes", "class_kl")  # digits, mnist, fashion-mnist (gankit.metrics.labels.CLASSIFIED)
-STACKED_EVAL_KEYS = ("modes", "kl_to_uniform")  # stacked-digits adds its 1,000-mode count
+# stacked-digits adds its 1,000-mode count and histograms (gankit.metrics.labels)
+STACKED_EVAL_KEYS = ("modes", "kl_to_uniform", "kl_channels", "scarcest_digit_share")
 
 
 @dataclass(frozen=True)
@@ -368,8 +369,12 @@ def eval_keys(data) -> tuple[str, ...]:
     return TOY_EVAL_KEYS if getattr(data, "modes", None) is not None else ("w1",)
 
 
+_PROBED: dict[str, tuple[str, ...]] = {}  # metric_keys' answers in this process, by probe config
+
+
 def metric_keys(data, resolved) -> tuple[str, ...]:
-    """The numeric keys a run of ``resolved`` writes to metrics.jsonl, from one step trained in memory."""
+    """The numeric keys a run of ``resolved`` writes to metrics.jsonl, from one step trained in memory
+    (once per probe config in a process: a page that reads a journal parses its every sweep's spec)."""
 
     class Keys(Callback):
         def __init__(self):
@@ -383,8 +388,10 @@ def metric_keys(data, resolved) -> tuple[str, ...]:
     )
     probe = probe.replace(sample_every=0, checkpoint_every=1, monitors=resolved.monitors, device="cpu")
     # the weights a run starts from change no key: a spec kept in a journal parses in a clone whose
-    # --init-from source runs are gone (benchmarks/remedies.py --render)
-    probe = probe.replace(init_from=None, init_from_step=None)
+    # --init-from source runs are gone (benchmarks/remedies.py --render); nor does the seed
+    probe = probe.replace(init_from=None, init_from_step=None, seed=0)
+    if repr(probe) in _PROBED:
+        return _PROBED[repr(probe)]
     threads = torch.get_num_threads()
     keys = Keys()
     try:
@@ -392,4 +399,5 @@ def metric_keys(data, resolved) -> tuple[str, ...]:
         train(probe, callbacks=[keys], echo=lambda message: None)
     finally:
         torch.set_num_threads(threads)
-    return tuple(sorted(keys.keys - {"step"}))
+    _PROBED[repr(probe)] = tuple(sorted(keys.keys - {"step"}))
+    return _PROBED[repr(probe)]
