@@ -323,10 +323,10 @@ def json_safe(value):
 
 def run_case(bench: Benchmark, case: Case, journals: Path, out: Path, workers: int) -> None:
     """Every sweep of one case, in order: broken runs, then each remedy each way it applies."""
-    log = journal(journals, case)
-    if not finished(log, broken_spec(bench, case), len(bench.seeds)):
-        run_sweep(out / case.name / "broken", broken_spec(bench, case), workers, log)
-    found, _ = broken_runs(case, stored(log, broken_spec(bench, case)) or [])
+    log, broken = journal(journals, case), broken_spec(bench, case)
+    if not finished(log, broken, len(bench.seeds)):
+        run_sweep(out / case.name / "broken", broken, workers, log)
+    found, _ = broken_runs(case, stored(log, broken) or [])
     if not found:
         print(f"{case.name}: the doctor found {case.finding} in no broken run", file=sys.stderr)
         return
