@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from journaled import guarded  # noqa: E402
 from mode_coverage import _wrap, driver_arguments, run_sweep, stored, toml_text  # noqa: E402
 
-from gankit.config import from_dict  # noqa: E402
+from gankit.config import FLAGS, from_dict  # noqa: E402
 from gankit.data.toy import TOY_DATASETS, get_toy  # noqa: E402
+from gankit.diagnose.monitors import Divergence  # noqa: E402
 from gankit.engine.restore import checkpoint_after_detection  # noqa: E402
 from gankit.presets import PRESETS, data_default  # noqa: E402
 from gankit.rundir import dumps, is_run_dir, read_metrics  # noqa: E402
@@ -117,13 +119,17 @@ class Remedy:
 
 
 def flag(key: str, value) -> str:
-    """A config value as the `gankit train` flag that sets it."""
-    name = "--" + key.replace("_", "-")
+    """A config value as the `gankit train` flag that sets it, as a user types it: the flag's shortest
+    spelling (--gp-weight), numbers without padding (7e-5, 0.0002, 10)."""
+    names = FLAGS[key].names if key in FLAGS else ()
+    name = min(names, key=len) if names else "--" + key.replace("_", "-")
     if isinstance(value, bool):
         return name if value else ""
     if isinstance(value, (list, tuple)):
         return f"{name} {','.join(str(v) for v in value)}"
-    return f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+    if isinstance(value, float):  # 7e-05 -> 7e-5, 1e+06 -> 1e6
+        return f"{name} " + re.sub(r"e([+-])0*(?=\d)", lambda m: "e" + m[1].strip("+"), f"{value:g}")
+    return f"{name} {value}"
 
 
 @dataclass
@@ -251,13 +257,26 @@ def broken_runs(case: Case, records: list) -> tuple[list[Broken], list[int]]:
     return sorted(found, key=lambda b: b.seed), sorted(missed)
 
 
+def kept_steps(bench: Benchmark, case: Case, broken: Broken) -> list[int]:
+    """The checkpoints a counted broken run keeps: every one to its last step ([base] keep_checkpoints),
+    except that a diverged run stopped where the doctor detected it and kept only those before (the
+    checkpointer never saves a non-finite state; its newest is the last good one)."""
+    every, last = bench.base["checkpoint_every"], broken_steps(bench, case)
+    if case.finding == Divergence.name:
+        last = broken.detected_at - 1
+    return list(range(every, last + 1, every))
+
+
 def init_steps(bench: Benchmark, case: Case, found: list[Broken]) -> dict[int, int]:
     """{seed: S} for the counted broken runs an init-from remedy resumes: S is the run's first checkpoint
-    at or after the step where the doctor detected the finding; a run whose S is its last step has
-    nothing left to train and is left out."""
-    every, steps = bench.base["checkpoint_every"], broken_steps(bench, case)
-    kept = list(range(every, steps + 1, every))  # every checkpoint is kept ([base] keep_checkpoints)
-    starts = {b.seed: checkpoint_after_detection(kept, b.detected_at) for b in found}
+    at or after the step where the doctor detected the finding, else its last (a diverged run's last
+    good one), as ``gankit train --init-from`` picks; a run whose S is its last step has nothing left
+    to train, and one that kept no checkpoint nothing to resume: both are left out."""
+    steps, starts = broken_steps(bench, case), {}
+    for b in found:
+        kept = kept_steps(bench, case, b)
+        if kept:
+            starts[b.seed] = checkpoint_after_detection(kept, b.detected_at)
     return {seed: step for seed, step in starts.items() if step < steps}
 
 
@@ -622,13 +641,15 @@ def case_section(results: CaseResults) -> list[str]:
     text += f" {len(results.found) + len(results.missed)} finished broken runs, detected at: {detected}."
     if results.missed:
         text += f" Not found in seeds {', '.join(map(str, results.missed))}: they are not counted."
+    diverged = case.finding == Divergence.name  # training stopped at the detection
     if results.starts:
         starts = ", ".join(f"{seed} (step {step:,})" for seed, step in results.starts.items())
-        text += f" init-from resumes each from its first checkpoint at or after the detection: {starts}."
+        where = "its last good checkpoint" if diverged else "its first checkpoint at or after the detection"
+        text += f" init-from resumes each from {where}: {starts}."
     if late := [b.seed for b in results.found if b.seed not in results.starts]:
-        text += (
-            f" Detected at the last checkpoint, with no steps left to resume: {', '.join(map(str, late))}."
-        )
+        why = "No checkpoint kept before the divergence" if diverged else "Detected at the last checkpoint"
+        what = "nothing to resume" if diverged else "with no steps left to resume"
+        text += f" {why}, {what}: {', '.join(map(str, late))}."
     lines += [_wrap(text), ""]
     lines += [
         "| remedy | way | flags | fixed | 95 % interval | finding closed | outcome (mean) | CPU-s per run |"

@@ -193,6 +193,15 @@ def test_flags_are_matched_as_sets_of_flag_value_pairs():
     assert measured.flag_set("(--spectral-norm)") == {"--spectral-norm"}
 
 
+def test_a_suggestion_matches_its_measurement_whatever_the_spelling_of_its_flags_and_numbers():
+    meaning = measured.flag_meaning
+    assert meaning("try 0.1 (--gp-weight 0.1)") == meaning("--gradient-penalty-weight 0.1")
+    assert meaning("try 7e-5 (--d-lr 7e-5)") == meaning("--d-lr 7e-05")
+    assert meaning("(--g-lr 2e-4 --d-lr 2e-4)") == meaning("--d-lr 0.0002 --g-lr 0.0002")
+    assert meaning("(--d-lr 3e-5)") != meaning("--d-lr 3e-4")
+    assert meaning("(--augment color,translation)") == {("augment", "color,translation")}
+
+
 def test_of_two_open_findings_the_one_with_a_measured_fix_is_printed_first(tmp_path):
     """The issue's collapsed grid run: no-progress opens before mode-collapse, but only mode-collapse has
     a remedy that the benchmark saw work, so the doctor's advice opens with it."""

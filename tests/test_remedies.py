@@ -81,7 +81,8 @@ def test_divergence_gives_ten_times_smaller_rates_and_names_sgd_and_missing_cons
     text = joined(
         "divergence", objective="wgan-gp", optimizer="sgd", g_lr=1e-2, d_lr=1e-2, gradient_penalty_weight=0
     )
-    assert "(--g-lr 1e-3 --d-lr 1e-3)" in text and "--optimizer adam" in text and "--gp-weight 0.1" in text
+    assert "(--g-lr 1e-3 --d-lr 1e-3)" in text and "--gp-weight 0.1" in text
+    assert "(--optimizer adam --g-lr 1e-4 --d-lr 1e-4)" in text  # Adam at wgan-gp's rates, not SGD's 1e-2
     assert "--optimizer" not in joined("divergence", objective="wgan-gp", optimizer="adam")
 
 

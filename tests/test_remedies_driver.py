@@ -85,6 +85,16 @@ def test_only_runs_with_the_finding_open_at_the_end_count_and_init_from_resumes_
     assert 'init_from = ["runs/b"]' in text and "coverage_weight = 10.0" in text
 
 
+def test_a_diverged_run_resumes_from_its_last_good_checkpoint_and_one_without_any_is_left_out(bench):
+    case = remedies.Case("sgd", "divergence", "diverged runs", {"data": "ring", "steps": 5000}, [])
+    diverged = {"name": "divergence", "step": 1850, "detected_at": 1850, "ended": None}
+    runs = [record(300, [diverged]), record(301, [diverged | {"step": 50, "detected_at": 50}])]
+    found, _ = remedies.broken_runs(case, runs)
+    # training stopped at 1,850: its checkpoints end at 1,500 (none at or after the detection)
+    assert remedies.kept_steps(bench, case, found[0])[-1] == 1500
+    assert remedies.init_steps(bench, case, found) == {300: 1500}  # 301 stopped before its first one
+
+
 @pytest.mark.parametrize(
     ("data", "metrics", "fixed"),
     [

@@ -17,12 +17,13 @@ during training, so the alarm and the doctor never give different advice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-from gankit.config import TrainConfig, to_dict
+from gankit.config import FLAGS, TrainConfig, to_dict
 from gankit.engine.restore import checkpoint_after_detection, kept_checkpoint_steps
 
 RATES_FILE = Path(__file__).with_name("remedy_rates.json")
@@ -39,8 +40,25 @@ def load_rates(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def flag_set(text: str) -> frozenset[str]:
-    """The ``--flag value`` pairs in a remedy's text: how a suggestion is matched with a measurement."""
+    """The ``--flag value`` pairs in a remedy's text, as written."""
     return frozenset(_FLAG.findall(text))
+
+
+# every spelling of a train flag -> its config key ("--gp-weight" and "--gradient-penalty-weight")
+_KEY_OF = {name: key for key, flag in FLAGS.items() for name in flag.names or ["--" + key.replace("_", "-")]}
+
+
+def flag_meaning(text: str) -> frozenset[tuple[str, str]]:
+    """What the ``--flag value`` pairs in a remedy's text set, as (config key, value) pairs: how a
+    suggestion is matched with a measurement, whichever spelling of a flag or a number either uses
+    ("--gp-weight 0.1" is "--gradient-penalty-weight 0.1"; "--d-lr 7e-5" is "--d-lr 7e-05")."""
+    pairs = []
+    for pair in flag_set(text):
+        name, _, value = pair.partition(" ")
+        with contextlib.suppress(ValueError):
+            value = repr(float(value))
+        pairs.append((_KEY_OF.get(name, name), value))
+    return frozenset(pairs)
 
 
 def cases_for(name: str, config: TrainConfig, rates: list[dict]) -> list[dict]:
@@ -147,8 +165,8 @@ def ranked_remedies(
                 "runs": row["runs"],
             }
         )
-    measured_flags = {flag_set(row["flags"]) for row in measured}
-    unmeasured = [line for line in folklore if flag_set(line) not in measured_flags or not flag_set(line)]
+    measured_flags = {flag_meaning(row["flags"]) for row in measured}
+    unmeasured = [line for line in folklore if flag_meaning(line) not in measured_flags or not flag_set(line)]
     extra = [
         {
             "text": f"{line} (not measured)",

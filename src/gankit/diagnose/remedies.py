@@ -118,8 +118,17 @@ def divergence(config: TrainConfig) -> list[str]:
         f"resume from the last good checkpoint with 10x smaller learning rates: G's is {number(g_lr)}, "
         f"D's {number(d_lr)} (--g-lr {number(g_lr / 10)} --d-lr {number(d_lr / 10)})"
     ]
-    if setting(config, "optimizer") == "sgd":
-        remedies.append("the optimizer is SGD: use Adam with the objective's betas (--optimizer adam)")
+    if setting(config, "optimizer") == "sgd":  # the objective's own optimizer at its own rates
+        defaults = OBJECTIVES[config.objective].defaults
+        optimizer, g_default, d_default = (
+            defaults["optimizer"],
+            number(defaults["g_lr"]),
+            number(defaults["d_lr"]),
+        )
+        remedies.append(
+            f"the optimizer is SGD: use {config.objective}'s {optimizer} at its learning rates "
+            f"(--optimizer {optimizer} --g-lr {g_default} --d-lr {d_default})"
+        )
     if config.objective == "wgan-gp" and setting(config, "gradient_penalty_weight") == 0:
         usual = number(gp_weight_for(config))
         remedies.append(f"the gradient penalty is off: turn it on (--gp-weight {usual})")
