@@ -261,7 +261,7 @@ def kept_steps(bench: Benchmark, case: Case, broken: Broken) -> list[int]:
     """The checkpoints a counted broken run keeps: every one to its last step ([base] keep_checkpoints),
     except that a diverged run stopped where the doctor detected it and kept only those before (the
     checkpointer never saves a non-finite state; its newest is the last good one)."""
-    every, last = bench.base["checkpoint_every"], broken_steps(bench, case)
+    every, last = broken_recipe(bench, case)["checkpoint_every"], broken_steps(bench, case)
     if case.finding == Divergence.name:
         last = broken.detected_at - 1
     return list(range(every, last + 1, every))

@@ -90,3 +90,9 @@ def test_oscillation_remedies_lower_both_rates_and_add_an_ema_only_when_missing(
     text = joined("oscillation", objective="wgan-gp", g_lr=1e-3, d_lr=1e-3)
     assert "--g-lr 3e-4" in text and "--d-lr 3e-4" in text and "--ema-decay 0.999" in text
     assert "--ema-decay" not in joined("oscillation", ema_decay=0.999)
+
+
+def test_oscillation_in_a_critic_of_one_step_a_g_step_suggests_the_papers_five():
+    assert "(--critic-steps 5)" in joined("oscillation", objective="wgan-gp", critic_steps=1)
+    assert "--critic-steps" not in joined("oscillation", objective="wgan-gp")  # the paper's 5 already
+    assert "--critic-steps" not in joined("oscillation", objective="ns", critic_steps=1)

@@ -160,7 +160,14 @@ def no_progress(config: TrainConfig) -> list[str]:
 
 
 def oscillation(config: TrainConfig) -> list[str]:
-    remedies = [lower_g_lr(config), lower_d_lr(config)]
+    remedies = []
+    steps = setting(config, "critic_steps")
+    if config.objective in WASSERSTEIN and steps < 5:  # G chases a critic that has not caught up
+        remedies.append(
+            f"the critic takes {steps} step(s) per G step: try 5, the WGAN papers' (--critic-steps 5), "
+            "so that G follows a critic trained on its latest samples"
+        )
+    remedies += [lower_g_lr(config), lower_d_lr(config)]
     if config.ema_decay == 0:
         remedies.append(f"average the generator's weights (--ema-decay {TYPICAL_EMA}): it damps exactly this")
     elif config.ema_decay < TYPICAL_EMA:
