@@ -30,7 +30,11 @@ width 64 and batch 128 measured 20 ms a step at width 32 and batch 64 (--quick);
 50 CPU-s a 2,000-step run. A 2,000-step digits run is estimated at 60 CPU-s (not timed here). Per
 case, 5 broken runs, each restart on 5 seeds, each init-from remedy for the steps left: grid about
 3.8 CPU-hours (1,000 s broken, 10,600 restarts, 2,100 init-from, 150 refinement), ring 1.1, strong
-D 0.8, digits 0.7. About 7 CPU-hours in all (EXPECTED_CPU_HOURS): 3.5 hours of wall time with
+D 0.8, digits 0.7. The later cases, on the ring at 5,000 steps (estimated from one probe run each):
+no progress about 0.3 CPU-hours, divergence 0.4 (its broken runs stop early), oscillation 0.6 (wgan-gp
+at one critic step, ~12 ms a step; its five-step remedy ~35 ms), D overpowers 1.5 (wgan-gp's five
+critic steps in every run); memorisation, 15,000 steps on digits (~450 CPU-s a run, from one probe
+under load), about 3.4. About 13 CPU-hours in all (EXPECTED_CPU_HOURS): 6.5 hours of wall time with
 --workers 2 on two free cores. The longest run (wgan-gp on the grid) takes about 13 CPU-minutes.
 
     nice -n 10 python benchmarks/remedies.py --workers 2    # run or continue, then write page and rates
@@ -77,7 +81,7 @@ SPEC = ROOT / "benchmarks" / "specs" / "remedies.toml"
 JOURNALS = ROOT / "benchmarks" / "journals"
 PAGE = ROOT / "docs" / "benchmarks" / "remedies.md"
 RATES = ROOT / "src" / "gankit" / "diagnose" / "remedy_rates.json"
-EXPECTED_CPU_HOURS = 7  # see the module docstring
+EXPECTED_CPU_HOURS = 13  # see the module docstring
 EVAL_SEED, EVAL_SAMPLES = 0, 2500  # the sampling remedy's `gankit eval` (its defaults on toy data)
 ARCHITECTURE = ("width", "depth", "latent_dim", "latent", "pack", "standardize", "spectral_norm")
 

@@ -183,3 +183,9 @@ def test_the_page_counts_the_finding_closed_apart_from_fixed(bench):
     assert not grid.limits and "Limits:" not in "\n".join(
         remedies.case_section(remedies.CaseResults(grid, found, [], {}, []))
     )
+
+
+def test_every_finding_the_doctor_names_has_a_case(bench):
+    from gankit.diagnose.remedies import REMEDIES
+
+    assert {case.finding for case in bench.cases} == set(REMEDIES)
