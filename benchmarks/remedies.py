@@ -83,7 +83,7 @@ PAGE = ROOT / "docs" / "benchmarks" / "remedies.md"
 RATES = ROOT / "src" / "gankit" / "diagnose" / "remedy_rates.json"
 EXPECTED_CPU_HOURS = 13  # see the module docstring
 EVAL_SEED, EVAL_SAMPLES = 0, 2500  # the sampling remedy's `gankit eval` (its defaults on toy data)
-ARCHITECTURE = ("width", "depth", "latent_dim", "latent", "pack", "standardize", "spectral_norm")
+ARCHITECTURE = ("width", "d_width", "depth", "latent_dim", "latent", "pack", "standardize", "spectral_norm")
 
 # --quick: one case broken from its first steps (tutorial 01's strong D), tiny runs, two seeds
 QUICK_CASE = {

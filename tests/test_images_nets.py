@@ -57,6 +57,22 @@ def test_gradient_penalty_critic_has_no_batch_norm_and_scores_each_image_alone(o
     assert torch.allclose(critic(batch), alone, atol=1e-5)  # no mixing across the batch
 
 
+def parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (2,)])
+def test_d_width_sizes_the_discriminator_alone_and_defaults_to_g_width(shape):
+    data = "digits" if len(shape) == 3 else "ring"
+    same = resolve(TrainConfig(data=data, width=16), shape)
+    wider = resolve(TrainConfig(data=data, width=16, d_width=48), shape)
+    assert same.d_width == 16 and wider.d_width == 48
+    (g_same, d_same), (g_wider, d_wider) = build_networks(same, shape), build_networks(wider, shape)
+    assert parameters(g_same) == parameters(g_wider) and parameters(d_wider) > 2 * parameters(d_same)
+    old = TrainConfig(data=data, width=16)  # a config.json from before d_width: D as wide as G
+    assert old.d_width is None and old.discriminator_width == 16
+
+
 def test_classifier_discriminator_uses_batch_norm():
     _, discriminator = build_networks(tiny("ns"), (1, 8, 8))
     assert any(isinstance(m, nn.BatchNorm2d) for m in discriminator.modules())

@@ -62,6 +62,7 @@ class TrainConfig:
     # networks (None: chosen from the data's shape)
     latent_dim: int | None = None
     width: int | None = None
+    d_width: int | None = None  # D's width where it differs from G's (None: width)
     depth: int | None = None
     pack: int = 1  # PacGAN: D scores `pack` samples at once
     latent: str = "gaussian"  # "gaussian" N(0, I), or "mixture" of Gaussians (DeLiGAN; toy MLPs only)
@@ -155,7 +156,9 @@ class TrainConfig:
             "pack",
             "latent_components",
         )
-        _positive(self, "latent_dim", "width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True)
+        _positive(
+            self, "latent_dim", "width", "d_width", "depth", "critic_steps", "g_lr", "d_lr", allow_none=True
+        )
         _positive(self, "image_size", "batch_size", allow_none=True)
         _non_negative(
             self,
@@ -236,6 +239,11 @@ class TrainConfig:
             if name not in FINDING_NAMES:
                 raise GankitError(f"unknown finding {name!r} in stop_on; allowed: {', '.join(FINDING_NAMES)}")
 
+    @property
+    def discriminator_width(self) -> int | None:
+        """D's width: ``d_width`` where set, else G's ``width`` (also in a run from before d_width)."""
+        return self.d_width or self.width
+
     def replace(self, **changes: Any) -> TrainConfig:
         values = to_dict(self)
         if "monitor" in changes:  # a new dict of thresholds replaces the old one, flat keys and all
@@ -300,6 +308,7 @@ FLAGS: dict[str, Flag] = {
     "latent_components": Flag("Gaussians in a mixture latent."),
     "standardize": Flag("Toy data: the networks work in standardised units (data mean 0, RMS spread 1)."),
     "width": Flag("Hidden units (MLP) or base channels (conv).", shown_default="128 toy, 32-64 images"),
+    "d_width": Flag("The discriminator's width, where it differs from G's.", shown_default="--width"),
     "depth": Flag("Hidden layers.", shown_default="3 toy, 1 images"),
     "pack": Flag("PacGAN packing: D scores this many samples at once."),
     "optimizer": Flag("adam, rmsprop or sgd."),
@@ -427,6 +436,7 @@ SIZE_LIMITS = {
     "batch_size": 2**20,
     "latent_dim": 2**14,
     "width": 2**14,
+    "d_width": 2**14,
     "depth": 256,
     "pack": 2**10,
     "latent_components": 2**16,
@@ -645,4 +655,6 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int |
             values[key] = default
     if values["g_optimizer"] is None:
         values["g_optimizer"] = values["optimizer"]
+    if values["d_width"] is None:
+        values["d_width"] = values["width"]
     return from_dict(values)

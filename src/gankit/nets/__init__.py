@@ -22,7 +22,9 @@ def build_networks(config, data_shape: tuple[int, ...], data=None) -> tuple[nn.M
         components = config.latent_components if config.latent == "mixture" else 0
         standardize = config.standardize
         generator = MLPGenerator(config.latent_dim, dim, config.width, config.depth, components, standardize)
-        discriminator = MLPDiscriminator(dim, config.width, config.depth, config.pack, standardize)
+        discriminator = MLPDiscriminator(
+            dim, config.discriminator_width, config.depth, config.pack, standardize
+        )
         if standardize and data is not None:
             statistics = data_statistics(data)
             generator.standardized.set(*statistics)

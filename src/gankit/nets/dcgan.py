@@ -185,5 +185,7 @@ def build_dcgan(config, data_shape: tuple[int, ...]) -> tuple[DCGANGenerator, DC
         norm = "batch"
     classes = config.num_classes if config.conditional else None
     generator = DCGANGenerator(config.latent_dim, data_shape, config.width, config.depth, classes)
-    discriminator = DCGANDiscriminator(data_shape, config.width, config.depth, norm, config.pack, classes)
+    discriminator = DCGANDiscriminator(
+        data_shape, config.discriminator_width, config.depth, norm, config.pack, classes
+    )
     return generator, discriminator
