@@ -9,7 +9,9 @@ so the page is written from it alone (``--render``) and a fresh clone continues 
    networks of width 32, 48, 64 or 96, each trained for the same 780 training CPU-seconds on the
    tuning seeds 0 and 1, scored by `gankit eval`'s KL on 26,000 samples at the end. The width with
    the lowest mean KL is the design; the preset's steps are the fewest its two runs trained (rounded
-   down to a thousand), so that a run fits the budget on this machine.
+   down to a thousand), so that a run fits the budget on this machine. Stage 1b
+   (benchmarks/specs/stacked_digits_preset_d.toml): D's width apart from G's, 24 or 96 at G's width 48
+   (stage 1's best), the same way; the design's cell is the best (width, D width) of both stages.
 2. Report seeds (500..504, used by nothing else): the chosen networks for the preset's steps, each
    run's modes and KL every 1,000 steps (5,000 samples: the curve, and whether it settled) and at the
    end (`gankit eval`, 26,000 samples, with the part of the KL the channels' digit histograms carry),
@@ -19,8 +21,8 @@ The page (docs/benchmarks/stacked_digits_preset.md) says whether every report se
 modes at KL <= 0.03 within 15 CPU-minutes. The preset in src/gankit/presets.py is updated from it by
 hand, with the numbers it prints.
 
-Cost: a run is about 14 CPU-minutes (780 s of training, its evaluations), so the design is 8 runs and
-the report seeds 5: about 3 CPU-hours, 1.5 hours with --workers 2 on two free cores.
+Cost: a run is about 14 CPU-minutes (780 s of training, its evaluations), so the design is 8 + 4 runs
+and the report seeds 5: about 4 CPU-hours, 2 hours with --workers 2 on two free cores.
 
     nice -n 10 python benchmarks/stacked_digits_preset.py --workers 2   # run or continue, then the page
     python benchmarks/stacked_digits_preset.py --render                  # the page from the journal alone
@@ -49,40 +51,55 @@ from gankit.runs import compare as comparing
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_preset.toml"
+SPEC_D = ROOT / "benchmarks" / "specs" / "stacked_digits_preset_d.toml"  # stage 1b: D's width
 JOURNAL = ROOT / "benchmarks" / "journals" / "stacked_digits_preset.journal"
 REPORT_SEED = 500  # report seeds 500, 501, ...: never used to choose anything
 GOAL_KL, GOAL_MODES, BUDGET_MINUTES = 0.03, 1000, 15
 QUICK = {"time_budget_s": 4, "eval_every": 20, "checkpoint_every": 20, "eval_samples": 500, "log_every": 10}
-CELL = ("width",)  # what the design chooses
+CELL = ("width", "d_width")  # what the design chooses: G's width (stage 1), then D's (stage 1b)
 
 
-def design_text(quick: bool) -> str:
-    """Stage 1's spec as shipped, or shrunk for --quick (tiny budget, the same grid)."""
+def design_texts(quick: bool) -> list[str]:
+    """The design's specs as shipped (stage 1, stage 1b), or shrunk for --quick (tiny budget)."""
     if not quick:
-        return SPEC.read_text()
-    values = tomllib.loads(SPEC.read_text())
-    values["base"] |= QUICK
-    values["grid"] = {"width": [4, 6], "seed": [0, 1]}
-    return toml_text(values)
+        return [SPEC.read_text(), SPEC_D.read_text()]
+    first, second = tomllib.loads(SPEC.read_text()), tomllib.loads(SPEC_D.read_text())
+    first["base"] |= QUICK
+    first["grid"] = {"width": [4, 6], "seed": [0, 1]}
+    second["base"] |= QUICK | {"width": 4}
+    second["grid"] = {"d_width": [8], "seed": [0, 1]}
+    return [toml_text(first), toml_text(second)]
+
+
+def cell_of(config: dict) -> tuple:
+    """A run's (width, d_width); D as wide as G where the run did not set d_width (stage 1)."""
+    return (config["width"], config.get("d_width") or config["width"])
 
 
 def cells(records: list) -> dict[tuple, list]:
-    """The design's finished runs by cell (width,)."""
+    """The design's finished runs by cell (width, d_width)."""
     by_cell: dict[tuple, list] = {}
     for record in records:
         if record.status == comparing.COMPLETE and record.value is not None:
-            by_cell.setdefault(tuple(record.config[key] for key in CELL), []).append(record)
+            by_cell.setdefault(cell_of(record.config), []).append(record)
     return by_cell
 
 
-def chosen_cell(design: str, records: list) -> tuple | None:
-    """The cell with the lowest mean KL over the tuning seeds (None until every run finished)."""
-    grid = tomllib.loads(design)["grid"]
-    expected = int(np.prod([len(values) for values in grid.values()]))
+def chosen_cell(designs: list[str], records: list) -> tuple | None:
+    """The cell with the lowest mean KL over the tuning seeds (None until every run of every stage
+    finished)."""
+    grids = [tomllib.loads(design)["grid"] for design in designs]
+    expected = sum(int(np.prod([len(values) for values in grid.values()])) for grid in grids)
     by_cell = cells(records)
     if sum(len(runs) for runs in by_cell.values()) < expected:
         return None
     return min(by_cell, key=lambda cell: np.mean([r.value for r in by_cell[cell]]))
+
+
+def cell_values(cell: tuple) -> dict:
+    """The cell as config values: d_width only where D is not as wide as G."""
+    width, d_width = cell
+    return {"width": width} | ({"d_width": d_width} if d_width != width else {})
 
 
 def preset_steps(runs: list) -> int:
@@ -94,7 +111,7 @@ def preset_steps(runs: list) -> int:
 def seeds_text(design: str, cell: tuple, steps: int, seeds: int) -> str:
     """Stage 2's spec: the chosen networks for the preset's steps (no time budget) on the report seeds."""
     values = tomllib.loads(design)
-    values["base"] |= dict(zip(CELL, cell, strict=True)) | {"steps": steps}
+    values["base"] |= cell_values(cell) | {"steps": steps}
     values["base"].pop("time_budget_s")
     values["grid"] = {"seed": list(range(REPORT_SEED, REPORT_SEED + seeds))}
     return toml_text(values)
@@ -103,7 +120,7 @@ def seeds_text(design: str, cell: tuple, steps: int, seeds: int) -> str:
 def preset_values(base: dict, cell: tuple, steps: int) -> dict:
     """The preset the design chose, as src/gankit/presets.py writes it."""
     keys = ("data", "objective", "batch_size", "g_lr", "d_lr", "ema_decay", "eval_every")
-    return {key: base[key] for key in keys} | dict(zip(CELL, cell, strict=True)) | {"steps": steps}
+    return {key: base[key] for key in keys} | cell_values(cell) | {"steps": steps}
 
 
 def kl_curve(records: list) -> tuple[list[int], list[dict]]:
@@ -118,15 +135,15 @@ def minutes(record) -> float:
 
 def design_table(by_cell: dict, chosen: tuple | None) -> list[str]:
     lines = [
-        "| width | KL per tuning seed | mean KL | of it, the channels' digits (mean) |"
+        "| width | D width | KL per tuning seed | mean KL | of it, the channels' digits (mean) |"
         " modes per seed | generator steps | CPU-minutes |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for cell in sorted(by_cell):
         runs = sorted(by_cell[cell], key=lambda r: r.config["seed"])
         mark = " **(chosen)**" if cell == chosen else ""
         lines.append(
-            f"| {cell[0]} | {', '.join(f'{r.value:.3f}' for r in runs)} |"
+            f"| {cell[0]} | {cell[1]} | {', '.join(f'{r.value:.3f}' for r in runs)} |"
             f" {np.mean([r.value for r in runs]):.3f}{mark} |"
             f" {np.mean([r.trial['eval']['kl_channels'] for r in runs]):.3f} |"
             f" {', '.join(str(r.trial['eval']['modes']) for r in runs)} |"
@@ -181,10 +198,11 @@ def report_lines(base: dict, records: list) -> list[str]:
     ]
 
 
-def render(args, design: str, design_records: list, chosen: tuple | None, records: list) -> list[str]:
-    base = tomllib.loads(design)["base"]
+def render(args, designs: list[str], design_records: list, chosen: tuple | None, records: list) -> list[str]:
+    base = tomllib.loads(designs[0])["base"]
     journal = os.path.relpath(args.journal, ROOT) if args.journal.is_relative_to(ROOT) else args.journal
-    grid = tomllib.loads(design)["grid"]
+    grid, grid_d = (tomllib.loads(design)["grid"] for design in designs)
+    width_d = tomllib.loads(designs[1])["base"]["width"]
     lines = [
         "# The `stacked-digits` preset",
         "",
@@ -201,15 +219,17 @@ def render(args, design: str, design_records: list, chosen: tuple | None, record
         "",
         f"**Recipe.** The shipped preset's: the non-saturating GAN, G's EMA ({base['ema_decay']}), Adam"
         f" (0.5, 0.999) at g_lr {base['g_lr']:g} and d_lr {base['d_lr']:g}, batch {base['batch_size']}; only"
-        " the DCGAN networks' width is designed here.",
+        " the DCGAN networks' widths are designed here.",
         "",
-        "## 1. Design: the networks' width, on the tuning seeds",
+        "## 1. Design: the networks' widths, on the tuning seeds",
         "",
-        f"Widths {', '.join(map(str, grid['width']))}, each trained for {base['time_budget_s']} training"
-        " CPU-seconds on tuning seeds"
+        f"Stage 1: widths {', '.join(map(str, grid['width']))} (G and D alike), each trained for"
+        f" {base['time_budget_s']} training CPU-seconds on tuning seeds"
         f" {', '.join(map(str, grid['seed']))}; KL of `gankit eval` (26,000 samples) at the end. The part"
         " of the KL the channels' own digit histograms carry is beside it (docs/metrics.md): the rest is"
-        " the channels' dependence, mostly sampling error.",
+        " the channels' dependence, mostly sampling error. Stage 1b: D's width apart from G's, at G's"
+        f" width {width_d} (stage 1's best): D widths {', '.join(map(str, grid_d['d_width']))}, the same"
+        " way (benchmarks/specs/stacked_digits_preset_d.toml says why D).",
         "",
     ]
     by_cell = cells(design_records)
@@ -224,7 +244,7 @@ def render(args, design: str, design_records: list, chosen: tuple | None, record
     )
     lines += [
         "",
-        f"Chosen: width {chosen[0]}, for {steps:,} generator steps (the fewest its runs"
+        f"Chosen: width {chosen[0]}, D width {chosen[1]}, for {steps:,} generator steps (the fewest its runs"
         " trained in the budget, rounded down to a thousand).",
         f"The preset it makes: `{{{text}}}`.",
         "",
@@ -236,9 +256,10 @@ def render(args, design: str, design_records: list, chosen: tuple | None, record
     lines += report_lines(base, records)
     return lines + [
         "",
-        "**Limits.** Four widths on two tuning seeds, at the shipped learning rates: a design"
-        " choice within the budget, not a tuned optimum. Stacked *8x8* digits with gankit's classifier"
-        " are not Stacked MNIST (28x28): docs/benchmarks/stacked_digits.md sets the published rows apart.",
+        "**Limits.** Four widths and two D widths on two tuning seeds, at the shipped learning rates:"
+        " a design choice within the budget, not a tuned optimum. Stacked *8x8* digits with gankit's"
+        " classifier are not Stacked MNIST (28x28): docs/benchmarks/stacked_digits.md sets the published"
+        " rows apart.",
         "",
         "![KL on 5,000 samples, report seeds](stacked_digits_preset.png)",
     ]
@@ -254,11 +275,14 @@ def main(argv: list[str] | None = None) -> None:
     docs = args.out if args.quick else ROOT / "docs" / "benchmarks"
 
     def body() -> None:
-        design = design_text(args.quick)
-        if not args.render:
-            run_sweep(args.out / "design", design, args.workers, args.journal)
-        design_records = stored(args.journal, design) or []
-        chosen = chosen_cell(design, design_records)
+        designs = design_texts(args.quick)
+        design_records = []
+        for stage, design in zip(("design", "design-d"), designs, strict=True):
+            if not args.render:
+                run_sweep(args.out / stage, design, args.workers, args.journal)
+            design_records += stored(args.journal, design) or []
+        design = designs[0]  # stage 1's recipe: the base of every later spec
+        chosen = chosen_cell(designs, design_records)
         records = []
         if chosen is not None:
             steps = 40 if args.quick else preset_steps(cells(design_records)[chosen])
@@ -277,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             figure.axes[0].set_xlabel("generator steps")
             figure.savefig(docs / "stacked_digits_preset.png", dpi=110)
         page = docs / "stacked_digits_preset.md"
-        page.write_text("\n".join(render(args, design, design_records, chosen, records)) + "\n")
+        page.write_text("\n".join(render(args, designs, design_records, chosen, records)) + "\n")
         print(f"wrote {page}")
 
     guarded(body, lambda: args.journal.parent)

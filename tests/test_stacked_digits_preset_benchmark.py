@@ -14,8 +14,8 @@ preset = pytest.importorskip("stacked_digits_preset")
 COMPLETE = preset.comparing.COMPLETE
 
 
-def run(width, seed, value, steps=10_000, status=COMPLETE):
-    config = {"width": width, "seed": seed}
+def run(width, seed, value, steps=10_000, status=COMPLETE, d_width=None):
+    config = {"width": width, "seed": seed} | ({"d_width": d_width} if d_width else {})
     return SimpleNamespace(config=config, value=value, status=status, steps=steps)
 
 
@@ -29,27 +29,38 @@ DESIGN = [
     run(96, 0, 0.060),
     run(96, 1, 0.062),
 ]
+DESIGN_D = [  # stage 1b: D's width at G's 48
+    run(48, 0, 0.058, d_width=24),
+    run(48, 1, 0.054, d_width=24),
+    run(48, 0, 0.051, d_width=96),
+    run(48, 1, 0.049, d_width=96),  # mean 0.050: better than stage 1's best
+]
 
 
-def test_the_lowest_mean_kl_over_the_tuning_seeds_is_chosen_once_every_run_finished():
-    design = preset.design_text(quick=False)
-    assert preset.chosen_cell(design, DESIGN) == (64,)
-    unfinished = [*DESIGN[:-1], run(96, 1, None, status="RUNNING")]
-    assert preset.chosen_cell(design, unfinished) is None
-    assert preset.chosen_cell(design, []) is None
+def test_the_lowest_mean_kl_over_the_tuning_seeds_of_both_stages_is_chosen_once_every_run_finished():
+    designs = preset.design_texts(quick=False)
+    assert preset.chosen_cell(designs, DESIGN + DESIGN_D) == (48, 96)
+    assert preset.chosen_cell(designs, DESIGN + DESIGN_D[:3]) is None  # stage 1b's last run is missing
+    worse = [run(48, seed, 0.09, d_width=d_width) for d_width in (24, 96) for seed in (0, 1)]
+    assert preset.chosen_cell(designs, DESIGN + worse) == (64, 64)  # no D width helped: stage 1's
+    unfinished = [*DESIGN[:-1], run(96, 1, None, status="RUNNING"), *DESIGN_D]
+    assert preset.chosen_cell(designs, unfinished) is None
+    assert preset.chosen_cell(designs, []) is None
+    assert tomllib.loads(designs[1])["base"] == tomllib.loads(designs[0])["base"] | {"width": 48}
 
 
 def test_the_presets_steps_are_the_fewest_its_runs_trained_rounded_down_to_a_thousand():
-    chosen = preset.cells(DESIGN)[(64,)]
+    chosen = preset.cells(DESIGN)[(64, 64)]
     assert preset.preset_steps(chosen) == 11_000
     assert preset.preset_steps([run(64, 0, 0.1, steps=640)]) == 1000  # never below a thousand
 
 
 def test_the_report_seeds_train_the_chosen_networks_for_the_presets_steps_on_fresh_seeds():
-    design = preset.design_text(quick=False)
-    values = tomllib.loads(preset.seeds_text(design, (64,), 11_000, seeds=5))
+    design = preset.design_texts(quick=False)[0]
+    values = tomllib.loads(preset.seeds_text(design, (64, 64), 11_000, seeds=5))
     base = values["base"]
-    assert (base["width"], base["steps"]) == (64, 11_000)
+    assert (base["width"], base["steps"]) == (64, 11_000) and "d_width" not in base  # D as wide as G
+    assert tomllib.loads(preset.seeds_text(design, (48, 96), 9_000, seeds=5))["base"]["d_width"] == 96
     assert "time_budget_s" not in base  # the preset is a step count, not a machine's CPU time
     assert values["grid"] == {"seed": [500, 501, 502, 503, 504]}
     assert not set(values["grid"]["seed"]) & set(tomllib.loads(design)["grid"]["seed"])
