@@ -125,8 +125,9 @@ def divergence(config: TrainConfig) -> list[str]:
             number(defaults["g_lr"]),
             number(defaults["d_lr"]),
         )
+        name = {"adam": "Adam", "rmsprop": "RMSprop"}.get(optimizer, optimizer)
         remedies.append(
-            f"the optimizer is SGD: use {config.objective}'s {optimizer} at its learning rates "
+            f"the optimizer is SGD: use {config.objective}'s own, {name}, at its learning rates "
             f"(--optimizer {optimizer} --g-lr {g_default} --d-lr {d_default})"
         )
     if config.objective == "wgan-gp" and setting(config, "gradient_penalty_weight") == 0:
