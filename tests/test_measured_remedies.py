@@ -107,8 +107,14 @@ def test_the_nearest_case_is_used_and_what_the_run_already_does_is_left_out(tmp_
     assert [e["fixed"] for e in coverage] == [4]  # the grid case, not the ring's
     applied = diagnose(collapsed_run(tmp_path / "has", coverage_weight=10.0), rates=[grid])
     assert all(e["remedy"] != "coverage" for e in collapse(applied)["ranked_remedies"])
-    other = measured.cases_for("mode-collapse", TrainConfig(data="spiral"), [ring, grid])
+    other = measured.cases_for("mode-collapse", TrainConfig(data="spiral", objective="ns"), [ring, grid])
     assert other == [ring, grid]  # no case on this data: every case of the finding, each naming its data
+    critic = measured.cases_for("mode-collapse", TrainConfig(data="grid", objective="wgan-gp"), [ring, grid])
+    assert critic == []  # measured on classifier GANs: not advice for a critic (folklore, not measured)
+    wgan = rate("critic", "--critic-steps 5", {"critic_steps": 5}, "restart", 3, objective="wgan-gp")
+    assert measured.cases_for("mode-collapse", TrainConfig(data="grid", objective="wgan"), [grid, wgan]) == [
+        wgan
+    ]
 
 
 def test_without_measurements_every_remedy_says_not_measured(tmp_path):

@@ -7,8 +7,8 @@ finding is closed at its end *and* the outcome metric recovered. It writes the c
 ``remedy_rates.json`` beside this module (its only writer; docs/benchmarks/remedies.md is the page).
 
 :func:`ranked_remedies` turns them into what the doctor prints for one open finding: the measured
-remedies of the benchmark case nearest the run (same data and objective, else same data, else any)
-ordered by their fix rate, each with its basis ("fixed 4 of 5 collapsed grid runs (restart with
+remedies of the benchmark case nearest the run among those whose D is of its kind, classifier or
+critic (same data and objective, else same data, else any) ordered by their fix rate, each with its basis ("fixed 4 of 5 collapsed grid runs (restart with
 --coverage-weight 10)"); then the remedies of :mod:`gankit.diagnose.remedies` that were never
 measured, said so; last the measured ones that fixed none. A remedy the run already applies (every
 value of it equal to the run's) is left out. :func:`advice` is the same list as a live alarm prints it
@@ -25,6 +25,7 @@ from typing import Any
 
 from gankit.config import FLAGS, TrainConfig, to_dict
 from gankit.engine.restore import checkpoint_after_detection, kept_checkpoint_steps
+from gankit.objectives import OBJECTIVES
 
 RATES_FILE = Path(__file__).with_name("remedy_rates.json")
 WAYS = ("restart", "init-from", "sampling")  # a fresh run; from the broken run's checkpoint; no training
@@ -61,10 +62,18 @@ def flag_meaning(text: str) -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
 
+def is_classifier(objective: str | None) -> bool:
+    """Whether an objective's D is a classifier (a logit) rather than a critic (an unbounded score)."""
+    return OBJECTIVES[objective or TrainConfig().objective].is_classifier
+
+
 def cases_for(name: str, config: TrainConfig, rates: list[dict]) -> list[dict]:
-    """The rates of finding ``name`` from the benchmark cases nearest this run: the same data and
-    objective, else the same data, else every case of that finding."""
-    rows = [row for row in rates if row["finding"] == name]
+    """The rates of finding ``name`` from the benchmark cases nearest this run, among the cases whose D
+    is of the run's kind, classifier or critic (a remedy measured on one kind, --critic-steps 5 or
+    --gp-weight 0.1, means another thing or nothing to the other): the same data and objective, else
+    the same data, else every case of that finding and kind."""
+    kind = is_classifier(config.objective)
+    rows = [row for row in rates if row["finding"] == name and is_classifier(row["objective"]) == kind]
     for near in (
         lambda row: (row["data"], row["objective"]) == (config.data, config.objective),
         lambda row: row["data"] == config.data,
