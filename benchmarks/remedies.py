@@ -620,7 +620,11 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
             " down to 57 %. A remedy is measured at one setting, at the broken run's budget; another"
             " setting or budget may rank it otherwise, and a remedy marked as not helping here may help"
             " a run broken another way. An init-from remedy gets the steps its seed had left after the"
-            " detection, so a seed detected late gets fewer steps to recover in than a restart."
+            " detection, so a seed detected late gets fewer steps to recover in than a restart. Each"
+            " finding has one or two causes here: the doctor shows a case's rates to any run of that"
+            " finding whose D is of the case's kind, naming the case's runs, and a rate measured on one"
+            " cause (no progress at learning rates of 1e-7: a wider network cannot help there) says"
+            " little about another (no progress on a plateau at the default rates)."
         ),
     ]
     return "\n".join(lines) + "\n"
