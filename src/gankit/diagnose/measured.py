@@ -8,11 +8,12 @@ finding is closed at its end *and* the outcome metric recovered. It writes the c
 
 :func:`ranked_remedies` turns them into what the doctor prints for one open finding: the measured
 remedies of the benchmark case nearest the run among those whose D is of its kind, classifier or
-critic (same data and objective, else same data, else any) ordered by their fix rate, each with its basis ("fixed 4 of 5 collapsed grid runs (restart with
---coverage-weight 10)"); then the remedies of :mod:`gankit.diagnose.remedies` that were never
-measured, said so; last the measured ones that fixed none. A remedy the run already applies (every
-value of it equal to the run's) is left out. :func:`advice` is the same list as a live alarm prints it
-during training, so the alarm and the doctor never give different advice.
+critic (same data and objective, else same data, else any) ordered by their fix rate, each with its
+basis ("fixed 4 of 5 collapsed grid runs (restart with --coverage-weight 10)"); then the remedies of
+:mod:`gankit.diagnose.remedies` that were never measured, said so; last the measured ones that fixed
+none. A remedy the run already applies (every value of it equal to the run's) is left out.
+:func:`advice` is the same list as a live alarm prints it during training, so the alarm and the
+doctor never give different advice.
 """
 
 from __future__ import annotations
