@@ -135,6 +135,6 @@ def load_initial_weights(trainer: Trainer, run_dir: str | Path, step: int) -> No
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise GankitError(
             f"cannot start from {path}: its networks differ from this run's ({first.rstrip(':.')}); "
-            "--init-from keeps the architecture: the same width, depth, latent_dim, latent, pack, "
+            "--init-from keeps the architecture: the same width, d_width, depth, latent_dim, latent, pack, "
             "standardize, spectral_norm and conditional"
         ) from None
