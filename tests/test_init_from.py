@@ -69,9 +69,10 @@ def test_without_a_step_and_no_open_finding_it_starts_from_the_latest_checkpoint
     assert resolved.init_from_step == 30 and "latest" in lines[0]
 
 
-def test_another_architecture_is_one_clear_error(source, tmp_path):
-    config = TrainConfig(**{**SMALL, "width": 32}, steps=1, init_from=str(source))
-    with pytest.raises(GankitError, match="networks differ from this run's .*same width, depth"):
+@pytest.mark.parametrize("key", ["width", "d_width"])
+def test_another_architecture_is_one_clear_error(source, tmp_path, key):
+    config = TrainConfig(**{**SMALL, key: 32}, steps=1, init_from=str(source))
+    with pytest.raises(GankitError, match="networks differ from this run's .*same width, d_width, depth"):
         assemble.train(config, tmp_path / "wider", echo=lambda line: None)
     assert not (tmp_path / "wider").exists()  # refused before a run directory was written
 
