@@ -99,6 +99,12 @@ def test_init_from_command_names_the_first_checkpoint_after_the_detection_and_th
     assert sampling["command"] == f"gankit eval {run} --refine drs"
 
 
+def test_an_init_from_remedy_is_not_offered_where_it_would_resume_at_the_runs_last_step(tmp_path):
+    run = collapsed_run(tmp_path / "run", checkpoints=(1000,))  # the first checkpoint after 200: the end
+    ways = {e["way"] for e in collapse(diagnose(run, rates=RATES))["ranked_remedies"]}
+    assert "init-from" not in ways and "restart" in ways  # the benchmark counts no such run either
+
+
 def test_the_nearest_case_is_used_and_what_the_run_already_does_is_left_out(tmp_path):
     ring = rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 0, data="ring")
     grid = rate("coverage", "--coverage-weight 10", {"coverage_weight": 10.0}, "restart", 4)

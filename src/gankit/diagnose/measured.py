@@ -97,6 +97,15 @@ def init_step(run_dir: str | Path, finding: dict) -> int | None:
     return checkpoint_after_detection(kept, finding["detected_at"]) if kept else None
 
 
+def nothing_left(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> bool:
+    """Whether an init-from remedy would resume at the run's last step: the benchmark counts no such
+    run (it has no steps of its budget left to recover in), so the doctor does not offer it either."""
+    if row["way"] != "init-from":
+        return False
+    step = init_step(run_dir, finding)
+    return step is not None and step >= config.steps
+
+
 def command(row: dict, run_dir: str | Path, config: TrainConfig, finding: dict) -> str:
     """What a user types to apply a measured remedy to this run, the way the benchmark applied it."""
     if row["way"] == "sampling":
@@ -142,7 +151,11 @@ def ranked_remedies(
     outcome recovering; ``settings`` is :func:`settings`; ``runs`` names the benchmark's broken runs.
     The measured numbers are None for a remedy that was not measured.
     """
-    measured = [row for row in cases_for(finding["name"], config, rates) if not already_applied(row, config)]
+    measured = [
+        row
+        for row in cases_for(finding["name"], config, rates)
+        if not already_applied(row, config) and not nothing_left(row, run_dir, config, finding)
+    ]
     ranked = []
     for row in sorted(measured, key=lambda r: (-r["fixed"] / r["n"], -r["n"], WAYS.index(r["way"]))):
         how = command(row, run_dir, config, finding)
