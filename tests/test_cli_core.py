@@ -108,6 +108,22 @@ def test_list_names_data_objectives_and_presets(cli):
         assert name in out
 
 
+def test_list_aligns_each_section_and_says_what_paper_is(cli):
+    _, out, _ = cli("list")
+    sections: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            title = line
+            sections[title] = []
+        else:
+            sections[title].append(line)
+    for title, rows in sections.items():
+        starts = {len(row) - len(row.lstrip()[len(row.split()[0]) :].lstrip()) for row in rows}
+        assert len(starts) == 1, (title, rows)  # every description begins in one column
+    (paper,) = [row for row in sections["presets:"] if row.split()[0] == "paper"]
+    assert "each objective's paper settings" in paper  # the empty preset is not a blank line
+
+
 BAD_TRAIN = [
     (["--data", "rings"], "unknown data set 'rings'"),
     (["--data", ""], "--data is empty; allowed: gaussian-1d"),  # not "the current folder of images"

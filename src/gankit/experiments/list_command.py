@@ -16,26 +16,28 @@ from gankit.presets import PRESETS
 
 
 def list_things() -> None:
-    """List the data sets, objectives, presets and figures gankit knows."""
-    typer.echo("data sets:")
-    for name, data in TOY_DATASETS.items():
-        typer.echo(f"  {name:<12} {data.description}")
-    typer.echo(f"  {'digits':<14} scikit-learn's 1,797 8x8 hand-written digits (images, labelled)")
-    typer.echo(f"  {'stacked-digits':<14} three digits as colour channels, 1,000 modes (3x8x8 images)")
+    """List the data sets, objectives, presets and figures gankit knows, each section's names in
+    one column."""
     from gankit.data.standard import STANDARD_SETS  # the downloader: only `list` and those sets need it
 
-    for name, standard in STANDARD_SETS.items():
-        typer.echo(f"  {name:<14} {standard.description}")
-    typer.echo(f"  {'PATH':<12} your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG")
-    typer.echo("objectives:")
-    for name, objective in OBJECTIVES.items():
-        typer.echo(f"  {name:<12} {objective.description}")
-    typer.echo("presets:")
-    for name, values in PRESETS.items():
-        typer.echo(f"  {name:<12} {', '.join(f'{k}={v}' for k, v in values.items())}")
-    typer.echo("figures:")
-    for name, figure in FIGURES.items():
-        typer.echo(f"  {name:<24} {figure.description}")
+    data = {name: toy.description for name, toy in TOY_DATASETS.items()}
+    data["digits"] = "scikit-learn's 1,797 8x8 hand-written digits (images, labelled)"
+    data["stacked-digits"] = "three digits as colour channels, 1,000 modes (3x8x8 images)"
+    data |= {name: standard.description for name, standard in STANDARD_SETS.items()}
+    data["PATH"] = "your images: .npy/.npz array, IDX file, or a folder of PNG/JPEG"
+    presets = {name: ", ".join(f"{k}={v}" for k, v in values.items()) for name, values in PRESETS.items()}
+    presets["paper"] = "nothing set: each objective's paper settings, no data-aware default"
+    sections = {
+        "data sets": data,
+        "objectives": {name: objective.description for name, objective in OBJECTIVES.items()},
+        "presets": presets,
+        "figures": {name: figure.description for name, figure in FIGURES.items()},
+    }
+    for title, rows in sections.items():
+        typer.echo(f"{title}:")
+        column = max(map(len, rows))
+        for name, text in rows.items():
+            typer.echo(f"  {name:<{column}}  {text}")
 
 
 def register(app: typer.Typer) -> None:
