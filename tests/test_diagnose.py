@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from gankit.config import TrainConfig, from_dict
+from gankit.config import FINDING_NAMES, TrainConfig, from_dict
 from gankit.diagnose.monitors import (
     DiscriminatorOverpowers,
     Divergence,
@@ -494,6 +494,27 @@ def test_the_docs_table_of_thresholds_is_the_one_written_from_their_fields():
     doc = (root / "docs" / "doctor.md").read_text()
     table = re.search(r"<!-- BEGIN thresholds -->\n(.*?)\n<!-- END thresholds -->", doc, re.DOTALL).group(1)
     assert table == doctor_examples.thresholds_table()
+
+
+def test_each_example_in_the_docs_shows_the_finding_its_section_is_about():
+    """docs/doctor.md's examples are pasted outputs (scripts/doctor_examples.py): one that no longer
+    shows its finding (a recipe that stopped failing) must not sit under that finding's heading."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "doctor.md").read_text()
+    heading, checked = None, 0
+    for line in doc.splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("# ").strip()
+        match = re.match(r"verdict: (.*)", line)
+        if match and heading in FINDING_NAMES:
+            assert heading in match.group(1).split("; earlier")[0], (heading, line)
+            checked += 1
+        elif match and heading == "A healthy run comes back clean":
+            assert match.group(1) == "healthy now (no findings)"
+            checked += 1
+    assert checked >= 6
 
 
 # --- induced failures in real (small) training runs --------------------------------------------

@@ -27,11 +27,16 @@ def write_run(path, rows, findings=None, **config):
     return path
 
 
-def healthy_rows(n=20):
-    return [
+def healthy_rows(n=20, evaluated=True):
+    """A healthy classifier's rows, every 10 steps; ``evaluated``: samples as diverse as the data's
+    at every fifth row (without any evaluation the doctor cannot call a run healthy)."""
+    rows = [
         {"step": 10 * i, "d_loss": 1.3, "g_loss": 0.7, "p_real": 0.6, "p_fake": 0.4, "g_grad_norm": 1.0}
         for i in range(1, n + 1)
     ]
+    for row in rows[4::5] if evaluated else []:
+        row["eval_diversity"] = 1.0
+    return rows
 
 
 def test_broken_recipe_from_the_docs_is_named_with_its_remedy(cli, tmp_path):
@@ -97,6 +102,28 @@ def test_a_stale_live_finding_the_rows_no_longer_show_is_dropped(tmp_path):
     stale = {"name": "no-progress", "step": 20, "detected_at": 20, "message": "old", "evidence": {}}
     report = diagnose(write_run(tmp_path / "old", healthy_rows(), findings=[stale], objective="ns"))
     assert report["findings"] == [] and report["verdict"] == "healthy"
+
+
+def test_a_run_with_too_few_evaluations_is_not_called_healthy(cli, tmp_path):
+    """The losses alone cannot vouch for the samples: 200 steps at --eval-every 250 saw none."""
+    run = write_run(
+        tmp_path / "short", healthy_rows(evaluated=False), findings=[], objective="ns", eval_every=250
+    )
+    code, out, _ = cli("doctor", run)
+    assert code == 0 and out.splitlines()[0] == (
+        "verdict: no findings in the losses; too early to judge the samples: 0 evaluations logged "
+        "(every 250 steps, the run is at step 200); judging them needs 2: train longer or lower --eval-every"
+    )
+    report = json.loads(cli("doctor", run, "--json")[1])
+    assert report["evaluations"] == 0 and report["too_early"].startswith("0 evaluations logged")
+    off = write_run(
+        tmp_path / "off", healthy_rows(evaluated=False), findings=[], objective="ns", eval_every=0
+    )
+    assert "evaluations are off (--eval-every 0)" in cli("doctor", off)[1].splitlines()[0]
+    run = write_run(tmp_path / "evaluated", healthy_rows(10), findings=[], objective="ns", eval_every=50)
+    report = json.loads(cli("doctor", run, "--json")[1])
+    assert report["evaluations"] == 2 and report["too_early"] is None
+    assert report["headline"] == "healthy now (no findings)"
 
 
 def w1_rows(values, every=100):

@@ -107,6 +107,14 @@ def test_an_ended_finding_shows_both_steps_and_the_verdict_now(run, monkeypatch)
     assert 'class="healthy"' in text
 
 
+def test_a_run_not_yet_evaluated_is_not_reported_healthy(tmp_path):
+    out = tmp_path / "early"
+    train(TrainConfig(**{**TINY, "eval_every": 100}), out)  # 30 steps: one evaluation, at the end
+    text = report.write_report(out, eval_samples=200).read_text()
+    assert "too early to judge the samples: 1 evaluation logged" in text
+    assert "nothing wrong" not in text and 'class="healthy"' not in text
+
+
 def test_non_finite_losses_are_marked_and_nulls_become_gaps(run):
     rows = read_metrics(run)
     rows[2] = rows[2] | {"d_loss": None, "g_loss": None}

@@ -300,8 +300,9 @@ class Diagnosis(dict):
 
     Keys: ``run_dir``, ``data``, ``objective``, ``last_step``, ``headline`` (how the run stands now,
     then what went wrong and when), ``verdict`` ("healthy" or "problems": is a finding open at the
-    end?), ``open`` (their names) and ``findings`` (episodes with name, step, ended, message,
-    evidence and remedies).
+    end?), ``open`` (their names), ``findings`` (episodes with name, step, ended, message,
+    evidence and remedies), ``evaluations`` (rows with evaluated samples) and ``too_early`` (why the
+    samples could not be judged yet, or None).
     """
 
     @property

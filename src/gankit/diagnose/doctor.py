@@ -14,7 +14,7 @@ from typing import Any
 
 from gankit.config import FINDING_NAMES, from_dict
 from gankit.diagnose.measured import load_rates, ranked_remedies, remedy_lines
-from gankit.diagnose.monitors import replay
+from gankit.diagnose.monitors import CONFIRMATIONS, replay
 from gankit.errors import GankitError
 from gankit.rundir import CHECKPOINTS, DOCTOR_PLOT, check_run_dir, read_config, read_findings, read_metrics
 
@@ -22,9 +22,12 @@ from gankit.rundir import CHECKPOINTS, DOCTOR_PLOT, check_run_dir, read_config, 
 def diagnose(run_dir: str | Path, rates: list[dict] | None = None) -> dict[str, Any]:
     """The verdict on a run directory, as the run stands at its last logged step.
 
-    Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "headline", "open", "findings"}``:
-    verdict is "healthy" (no finding open at the end) or "problems"; ``open`` names the open ones;
-    ``headline`` is the one-line summary ("healthy now; no-progress from 500 to 4,250"). Findings
+    Returns ``{"run_dir", "data", "objective", "last_step", "verdict", "headline", "open", "findings",
+    "evaluations", "too_early"}``: verdict is "healthy" (no finding open at the end) or "problems";
+    ``open`` names the open ones; ``headline`` is the one-line summary ("healthy now; no-progress from
+    500 to 4,250"). ``evaluations`` counts the rows with evaluated samples (eval_* keys); with fewer
+    than the sample-based findings need, ``too_early`` says so (else None), and the headline does not
+    call the run healthy: a verdict on the losses alone would vouch for samples nobody looked at. Findings
     are episodes (name, step, detected_at, ended, closed_at, message, evidence, remedies), ordered
     by the step where each started; ``ended`` is None while one is open.
 
@@ -63,23 +66,48 @@ def diagnose(run_dir: str | Path, rates: list[dict] | None = None) -> dict[str, 
         "open": open_names,
         "findings": findings,
     }
-    diagnosis["headline"] = headline(findings)
+    diagnosis["evaluations"] = sum(1 for row in rows if any(key.startswith("eval_") for key in row))
+    diagnosis["too_early"] = too_early(config.eval_every, diagnosis["last_step"], diagnosis["evaluations"])
+    diagnosis["headline"] = headline(findings, diagnosis["too_early"])
     return diagnosis
 
 
-def headline(findings: list[dict[str, Any]]) -> str:
-    """How the run stands now, then what went wrong before and when.
+def too_early(eval_every: int, last_step: int, evaluations: int) -> str | None:
+    """Why the samples could not be judged (mode collapse, progress, oscillation, overfitting and
+    memorisation all read evaluations, CONFIRMATIONS of them in a row), or None when they could."""
+    if evaluations >= CONFIRMATIONS:
+        return None
+    if not eval_every:
+        return "evaluations are off (--eval-every 0), so the samples were not judged"
+    logged = f"{evaluations} evaluation{'' if evaluations == 1 else 's'} logged"
+    return (
+        f"{logged} (every {eval_every:,} steps, the run is at step {last_step:,}); "
+        f"judging them needs {CONFIRMATIONS}: train longer or lower --eval-every"
+    )
+
+
+def headline(findings: list[dict[str, Any]], early: str | None = None) -> str:
+    """How the run stands now, then what went wrong before and when; ``early``: why the samples
+    were not judged (:func:`too_early`), said in place of "healthy" (an open finding comes first).
 
     "healthy now (no findings)", "healthy now; no-progress from 500 to 4,250",
-    "problems now: mode-collapse (since 3,000); earlier: no-progress from 500 to 1,250".
+    "problems now: mode-collapse (since 3,000); earlier: no-progress from 500 to 1,250",
+    "no findings in the losses; too early to judge the samples: 0 evaluations logged (...)".
     """
     current = [f"{f['name']} (since {f['step']:,})" for f in findings if f.get("ended") is None]
     closed = [f for f in findings if f.get("ended") is not None]
     earlier = [f"{f['name']} from {f['step']:,} to {f['ended']:,}" for f in closed]
-    if not current:
-        return "healthy now; " + ", ".join(earlier) if earlier else "healthy now (no findings)"
-    line = "problems now: " + ", ".join(current)
-    return line + ("; earlier: " + ", ".join(earlier) if earlier else "")
+    if current:  # what to act on; unjudged samples can wait
+        line = "problems now: " + ", ".join(current)
+        return line + ("; earlier: " + ", ".join(earlier) if earlier else "")
+    if early:
+        line = (
+            "nothing open in the losses; earlier: " + ", ".join(earlier)
+            if earlier
+            else "no findings in the losses"
+        )
+        return f"{line}; too early to judge the samples: {early}"
+    return "healthy now; " + ", ".join(earlier) if earlier else "healthy now (no findings)"
 
 
 def format_diagnosis(diagnosis: dict[str, Any]) -> str:

@@ -42,16 +42,17 @@ FINDING_COLOR = "#c62828"
 # --- reading the run directory ------------------------------------------------------------------
 
 
-def load_findings(run_dir: Path) -> tuple[list[dict], str | None]:
-    """The doctor's findings (live ones from findings.jsonl plus those it finds replaying the rows).
+def load_diagnosis(run_dir: Path) -> tuple[dict | None, str | None]:
+    """The doctor's diagnosis (its findings: live ones from findings.jsonl plus those it finds
+    replaying the rows, and its headline).
 
-    Returns ``(findings, note)``; the note says why there are none to show when the doctor could
-    not look (no rows yet).
+    Returns ``(diagnosis, note)``; the note says why there is none when the doctor could not look
+    (no rows yet).
     """
     try:
-        return diagnose(run_dir)["findings"], None
+        return diagnose(run_dir), None
     except GankitError as error:
-        return [], f"the doctor could not look at this run: {error}"
+        return None, f"the doctor could not look at this run: {error}"
 
 
 def load_evaluation(run_dir: Path, samples: int) -> tuple[dict[str, Any], str | None]:
@@ -219,12 +220,13 @@ def note(text: str) -> str:
     return f'<p class="note">{_text(text)}</p>'
 
 
-def findings_section(findings: list[dict], findings_note: str | None) -> str:
-    if findings_note:
-        return note(findings_note)
-    from gankit.diagnose.doctor import headline  # as in load_findings: a gankit may lack the doctor
-
+def findings_section(diagnosis: dict | None, findings_note: str | None) -> str:
+    if diagnosis is None:
+        return note(findings_note or "")
+    findings = diagnosis["findings"]
     if not findings:
+        if diagnosis["too_early"]:
+            return f'<p id="verdict">Doctor\'s verdict: {_text(diagnosis["headline"])}.</p>'
         return '<p id="verdict" class="healthy">The doctor found nothing wrong with this run.</p>'
     now = "problems" if any(f.get("ended") is None for f in findings) else "healthy"
     rows = []
@@ -243,8 +245,8 @@ def findings_section(findings: list[dict], findings_note: str | None) -> str:
         )
     header = ["#", "finding", "from step", "until step", "detected at", "what", "what to try"]
     return (
-        f'<p id="verdict" class="{now}">Doctor\'s verdict: {_text(headline(findings))}. The red dashed lines '
-        "in the curves mark where each finding starts, the red bands how long it lasted.</p>"
+        f'<p id="verdict" class="{now}">Doctor\'s verdict: {_text(diagnosis["headline"])}. The red dashed '
+        "lines in the curves mark where each finding starts, the red bands how long it lasted.</p>"
         + table(rows, header, "findings")
     )
 
@@ -293,7 +295,8 @@ def render(run_dir: Path, eval_samples: int = 2500) -> str:
     """The report's HTML text (see the module docstring for what it holds)."""
     config = read_config(run_dir)
     rows = read_metrics(run_dir)
-    findings, findings_note = load_findings(run_dir)
+    diagnosis, findings_note = load_diagnosis(run_dir)
+    findings = diagnosis["findings"] if diagnosis else []
     metrics, evaluation_note = load_evaluation(run_dir, eval_samples)
     title = f"{config.get('objective', '?')} on {config.get('data', '?')}"
     last = rows[-1] if rows else {}
@@ -305,7 +308,7 @@ def render(run_dir: Path, eval_samples: int = 2500) -> str:
         f"<h1>gankit report: {_text(title)}</h1>",
         f'<p class="summary">{summary}</p>',
         '<h2 id="findings-title">Doctor\'s findings</h2>',
-        findings_section(findings, findings_note),
+        findings_section(diagnosis, findings_note),
         "<h2>Training curves</h2>",
     ]
     if rows:
