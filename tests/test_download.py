@@ -237,6 +237,15 @@ def test_offline_the_cli_names_the_url_and_where_to_put_the_file_by_hand(monkeyp
     assert leftovers(tmp_path) == [] and not (tmp_path / "run").exists()  # nothing left behind
 
 
+def test_offline_fashion_mnist_also_names_the_debian_package(monkeypatch, cli, tmp_path):
+    monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANKIT_DATA_URL", closed_port_url())
+    monkeypatch.setattr("gankit.data.download.SYSTEM_DATA_DIRS", (tmp_path / "no-system-copy",))
+    code, _, err = cli("train", "--data", "fashion-mnist", "--steps", "2", "--out", tmp_path / "run")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "or install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)" in err
+
+
 def test_offline_every_mirror_is_tried_and_counted(monkeypatch, tmp_path):
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "cache"))
     monkeypatch.delenv("GANKIT_DATA_URL", raising=False)

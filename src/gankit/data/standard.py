@@ -66,6 +66,7 @@ class StandardSet:
     splits: dict[str, tuple[RemoteFile, ...]]  # "train" and "test"
     read: Callable[[list[Path], str], tuple[np.ndarray, np.ndarray]]  # (paths, split)
     description: str
+    package: str = ""  # a Debian package that installs the files where gankit reads them in place
 
     @property
     def files(self) -> tuple[RemoteFile, ...]:
@@ -197,6 +198,7 @@ STANDARD_SETS: dict[str, StandardSet] = {
             "Fashion-MNIST: 60,000 28x28 clothing images + 10,000 for test "
             "(Debian's dataset-fashion-mnist, or downloaded once, 31 MB)"
         ),
+        package="dataset-fashion-mnist",
     ),
     "cifar10": StandardSet(
         splits={"train": (_CIFAR_ARCHIVE,), "test": (_CIFAR_ARCHIVE,)},
@@ -222,6 +224,8 @@ def load_standard(name: str, image_size: int | None = None, split: str = "train"
     except DownloadError as error:  # name every file the user would have to put there by hand
         missing = [file.name for file in files if not cached_path(file).is_file()][1:]
         also = f" ({name} also needs {' and '.join(missing)} in that folder)" if missing else ""
+        if spec.package:
+            also += f"; or install Debian's {spec.package} (apt-get install {spec.package}), read in place"
         raise DownloadError(f"{error}{also}") from None
     array, labels = spec.read(paths, split)
     images = resize_images(_to_unit_range(_to_nchw(array, paths[0]), paths[0]), image_size)
