@@ -260,6 +260,8 @@ def test_an_existing_run_directory_is_never_overwritten_without_a_flag(cli, tmp_
     before = (run / "metrics.jsonl").read_text()
     code, _, err = cli("train", *TINY, "--steps", "5", "--out", run)
     assert code == 2 and "already exists; use --resume" in err and err.count("\n") == 1
+    code, _, err = cli("train", "--data", "grid", "--steps", "5", "--out", run)  # a data-aware default
+    assert code == 2 and "already exists; use --resume" in err and err.count("\n") == 1  # no recipe line
     assert (run / "metrics.jsonl").read_text() == before
     assert cli("train", *TINY, "--steps", "10", "--out", run, "--overwrite")[0] == 0
     assert read_metrics(run)[-1]["step"] == 10
@@ -313,6 +315,17 @@ def test_resume_errors_are_one_line(cli, tmp_path, damage, message):
         args += ("--width", "32")
     code, _, err = cli("train", *args)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_resume_to_fewer_steps_than_done_is_refused_and_leaves_the_run_as_it_was(cli, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "10", "--out", run)[0] == 0
+    before = {name: (run / name).read_bytes() for name in ("config.json", "metrics.jsonl")}
+    code, _, err = cli("train", "--resume", run, "--steps", "5")
+    assert code == 2 and err.count("\n") == 1
+    assert "is already at step 10; --steps is the total to reach, so give more than 10" in err
+    assert {name: (run / name).read_bytes() for name in before} == before and latest_step(run) == 10
+    assert cli("train", "--resume", run, "--steps", "10")[0] == 0  # already there: nothing to do, no error
 
 
 def test_resume_of_a_missing_directory_is_a_clear_error(cli, tmp_path):

@@ -22,8 +22,10 @@ class RunDir:
         self.path = Path(path)
         self._lock_handle = None
 
-    @classmethod
-    def create(cls, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> RunDir:
+    @staticmethod
+    def check_new(path: str | Path, overwrite: bool = False) -> Path:
+        """The path ``create`` would write, or the one-line error it would raise (so a command can
+        refuse before it says anything else)."""
         path = usable_path(path)
         if path.exists() and not path.is_dir():
             raise GankitError(f"--out {path} exists and is not a directory")
@@ -35,6 +37,11 @@ class RunDir:
                 )
             if not is_run_dir(path):
                 raise GankitError(f"refusing to overwrite {path}: it is not a gankit run directory")
+        return path
+
+    @classmethod
+    def create(cls, path: str | Path, config: dict[str, Any], overwrite: bool = False) -> RunDir:
+        path = cls.check_new(path, overwrite)
         run = cls(path)
         try:
             path.mkdir(parents=True, exist_ok=True)

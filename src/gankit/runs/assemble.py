@@ -319,6 +319,7 @@ def resume(
         if state is None:
             raise GankitError(f"{run.path} has no usable checkpoint to resume from")
         load_trainer_state(trainer, state, run.path)
+        check_not_behind(run.path, trainer.step, steps)
         run.truncate_metrics(trainer.step)
         run.drop_checkpoints_after(trainer.step)
         run.write_config(to_dict(resolved))
@@ -326,6 +327,16 @@ def resume(
         run.close()
         raise
     return _fit(trainer, run, list(callbacks), progress, echo, callback_states=state.get("callbacks", {}))
+
+
+def check_not_behind(path: Path, step: int, steps: int | None) -> None:
+    """A resume's ``steps`` is the total to reach: fewer than the checkpoint's step would train
+    nothing and rewrite config.json with a total the run has passed, so it is refused first."""
+    if steps is not None and steps < step:
+        raise GankitError(
+            f"{path} is already at step {step:,}; --steps is the total to reach, so give more than "
+            f"{step:,} to continue it (got {steps:,})"
+        )
 
 
 def _grown(values: dict, steps: int | None, time_budget_s: float | None) -> dict:
@@ -368,6 +379,7 @@ def _resume_on_ranks(
         data, resolved = load_train_data_and_config(config)
         trainer = make_trainer(resolved, data, group.device(resolved.device), parallel=group)
         load_trainer_state(trainer, state, Path(path))
+        check_not_behind(Path(path), trainer.step, steps)
         if run is not None:
             run.truncate_metrics(trainer.step)
             run.drop_checkpoints_after(trainer.step)

@@ -19,7 +19,7 @@ from gankit.config import FLAGS, build_config, flag_default, flag_type, from_dic
 from gankit.engine import distributed
 from gankit.errors import GankitError
 from gankit.presets import PRESETS, data_default
-from gankit.rundir import default_run_dir, read_config
+from gankit.rundir import RunDir, default_run_dir, read_config
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 
@@ -136,6 +136,8 @@ def train(
     else:
         overrides = from_flags(flags) | _init_from_value(init_from)
         config = build_config(preset=preset, file=config_file, overrides=overrides)
+        if out is not None and distributed.is_rank_zero():
+            RunDir.check_new(out, overwrite)  # a taken --out: its one line, before the recipe's
         if preset is None:
             _say_data_default(config)
     if nproc > 1 and not distributed.launched_by_torchrun():  # run this command line as N processes
