@@ -70,6 +70,7 @@ from mode_coverage import _wrap, driver_arguments, run_sweep, stored, toml_text 
 from gankit.config import FLAGS, from_dict  # noqa: E402
 from gankit.data.toy import TOY_DATASETS, get_toy  # noqa: E402
 from gankit.diagnose.monitors import Divergence  # noqa: E402
+from gankit.diagnose.remedies import CAUSES  # noqa: E402
 from gankit.engine.restore import checkpoint_after_detection  # noqa: E402
 from gankit.presets import PRESETS, data_default  # noqa: E402
 from gankit.rundir import dumps, is_run_dir, read_metrics  # noqa: E402
@@ -144,6 +145,7 @@ class Case:
     broken: dict
     remedies: list[Remedy]
     limits: str = ""  # what the case's table cannot show, printed under it
+    cause: str = ""  # gankit.diagnose.remedies.CAUSES: the doctor offers its rates only to runs with it
 
 
 @dataclass
@@ -169,9 +171,13 @@ def load_benchmark(path: Path, quick: bool) -> Benchmark:
             dict(t["broken"]),
             [remedies[r] for r in t["remedies"]],
             t.get("limits", ""),
+            t.get("cause", ""),
         )
         for name, t in tables.items()
     ]
+    for case in cases:
+        if case.cause and case.cause not in CAUSES:
+            raise SystemExit(f"case {case.name}: unknown cause {case.cause!r}; allowed: {', '.join(CAUSES)}")
     base = values["base"] | (QUICK_BASE if quick else {})
     return Benchmark(QUICK_SEEDS if quick else values["seeds"], base, values["recovered"], cases, remedies)
 
@@ -518,6 +524,7 @@ def rate_rows(bench: Benchmark, measured: list[CaseResults]) -> list[dict]:
                     "runs": case.runs,
                     "data": case.broken["data"],
                     "objective": case.broken.get("objective"),
+                    "cause": case.cause or None,  # gankit.diagnose.remedies.CAUSES
                     "remedy": remedy.name,
                     "way": result.way,
                     "flags": remedy.flags,
@@ -621,10 +628,12 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
             " setting or budget may rank it otherwise, and a remedy marked as not helping here may help"
             " a run broken another way. An init-from remedy gets the steps its seed had left after the"
             " detection, so a seed detected late gets fewer steps to recover in than a restart. Each"
-            " finding has one or two causes here: the doctor shows a case's rates to any run of that"
-            " finding whose D is of the case's kind, naming the case's runs, and a rate measured on one"
-            " cause (no progress at learning rates of 1e-7: a wider network cannot help there) says"
-            " little about another (no progress on a plateau at the default rates)."
+            " finding has one or two causes here, and a rate measured on one cause (no progress at"
+            " learning rates of 1e-7: a wider network cannot help there) says little about another (no"
+            " progress on a plateau at the default rates). So where a case names its cause, the doctor"
+            " offers its rates only to runs that share it; a case without one stands for every run of"
+            " its finding whose D is of the case's kind, and the doctor names the case's runs beside"
+            " each rate."
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -636,6 +645,11 @@ def case_section(results: CaseResults) -> list[str]:
     if data_default(case.broken["data"], from_dict(case.broken).objective):
         recipe = "--preset paper " + recipe  # the runs train on the papers' settings, not the data's default
     lines = [f"## {case.name}: {case.finding}", "", f"Broken recipe: `gankit train {recipe}`.", ""]
+    if case.cause:
+        lines += [
+            f"The doctor offers these rates only to runs with the same cause: {CAUSES[case.cause][1]}.",
+            "",
+        ]
     if not results.found:
         if not results.missed:
             return lines + ["Not measured yet: no broken run has finished.", ""]

@@ -123,6 +123,41 @@ def test_the_nearest_case_is_used_and_what_the_run_already_does_is_left_out(tmp_
     ]
 
 
+def test_a_case_with_a_cause_is_offered_only_to_runs_that_share_it():
+    """A stalled case's rates are for runs at far too small learning rates, not any plateau."""
+    stalled = rate("default-lrs", "--g-lr 2e-4 --d-lr 2e-4", {"g_lr": 2e-4, "d_lr": 2e-4}, "restart", 5)
+    stalled |= {"finding": "no-progress", "cause": "rates-far-below-defaults"}
+    tiny = TrainConfig(data="grid", objective="ns", g_lr=1e-7, d_lr=1e-7)
+    assert measured.cases_for("no-progress", tiny, [stalled]) == [stalled]
+    plateau = TrainConfig(data="grid", objective="ns", g_lr=1e-3, d_lr=1e-3)
+    assert measured.cases_for("no-progress", plateau, [stalled]) == []  # its remedies: folklore, not measured
+    unknown = stalled | {"cause": "a cause from a newer gankit"}
+    assert measured.cases_for("no-progress", tiny, [unknown]) == []
+    held_out = rate(
+        "more", "--validation-fraction 0.2", {"validation_fraction": 0.2}, "restart", 5, data="digits"
+    )
+    held_out |= {"cause": "held-out-more-than-usual"}
+    for fraction, offered in ((0.99, True), (0.1, False)):  # holding out 0.2 would *take* images from 0.1
+        config = TrainConfig(data="digits", objective="ns", validation_fraction=fraction)
+        assert measured.cases_for("mode-collapse", config, [held_out]) == ([held_out] if offered else [])
+
+
+def test_every_cause_the_benchmark_names_is_one_the_doctor_knows():
+    from pathlib import Path
+
+    import tomllib
+
+    from gankit.diagnose.remedies import CAUSES
+
+    spec = tomllib.loads((Path(__file__).resolve().parents[1] / "benchmarks/specs/remedies.toml").read_text())
+    causes = {case["cause"] for case in spec["cases"].values() if "cause" in case}
+    assert causes and causes <= set(CAUSES)
+    sgd, adam = TrainConfig(objective="ns", optimizer="sgd"), TrainConfig(objective="ns")
+    assert CAUSES["sgd"][0](sgd) and not CAUSES["sgd"][0](adam)
+    off, on = TrainConfig(objective="wgan-gp", gradient_penalty_weight=0.0), TrainConfig(objective="wgan-gp")
+    assert CAUSES["gradient-penalty-off"][0](off) and not CAUSES["gradient-penalty-off"][0](on)
+
+
 def test_without_measurements_every_remedy_says_not_measured(tmp_path):
     finding = collapse(diagnose(collapsed_run(tmp_path / "run"), rates=[]))
     assert finding["ranked_remedies"] and all(

@@ -8,7 +8,9 @@ finding is closed at its end *and* the outcome metric recovered. It writes the c
 
 :func:`ranked_remedies` turns them into what the doctor prints for one open finding: the measured
 remedies of the benchmark case nearest the run among those whose D is of its kind, classifier or
-critic (same data and objective, else same data, else any) ordered by their fix rate, each with its
+critic, and whose cause the run shares where a case names one (a stalled case's rates are for runs at
+far too small learning rates: gankit.diagnose.remedies.CAUSES) (same data and objective, else same
+data, else any), ordered by their fix rate, each with its
 basis ("fixed 4 of 5 collapsed grid runs (restart with --coverage-weight 10)"); then the remedies of
 :mod:`gankit.diagnose.remedies` that were never measured, said so; last the measured ones that fixed
 none. A remedy the run already applies (every value of it equal to the run's) is left out.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.config import FLAGS, TrainConfig, to_dict
+from gankit.diagnose.remedies import has_cause
 from gankit.engine.restore import checkpoint_after_detection, kept_checkpoint_steps
 from gankit.objectives import OBJECTIVES
 
@@ -71,10 +74,17 @@ def is_classifier(objective: str | None) -> bool:
 def cases_for(name: str, config: TrainConfig, rates: list[dict]) -> list[dict]:
     """The rates of finding ``name`` from the benchmark cases nearest this run, among the cases whose D
     is of the run's kind, classifier or critic (a remedy measured on one kind, --critic-steps 5 or
-    --gp-weight 0.1, means another thing or nothing to the other): the same data and objective, else
-    the same data, else every case of that finding and kind."""
+    --gp-weight 0.1, means another thing or nothing to the other), and whose cause, if the case names
+    one, the run shares (gankit.diagnose.remedies.CAUSES): the same data and objective, else the same
+    data, else every such case."""
     kind = is_classifier(config.objective)
-    rows = [row for row in rates if row["finding"] == name and is_classifier(row["objective"]) == kind]
+    rows = [
+        row
+        for row in rates
+        if row["finding"] == name
+        and is_classifier(row["objective"]) == kind
+        and has_cause(row.get("cause"), config)
+    ]
     for near in (
         lambda row: (row["data"], row["objective"]) == (config.data, config.objective),
         lambda row: row["data"] == config.data,

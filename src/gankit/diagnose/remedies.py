@@ -138,11 +138,17 @@ def divergence(config: TrainConfig) -> list[str]:
     return remedies
 
 
+def rates_far_below_defaults(config: TrainConfig) -> bool:
+    """G's or D's learning rate below a tenth of its objective's default: too small to move."""
+    defaults = OBJECTIVES[config.objective].defaults
+    return setting(config, "g_lr") < defaults["g_lr"] / 10 or setting(config, "d_lr") < defaults["d_lr"] / 10
+
+
 def no_progress(config: TrainConfig) -> list[str]:
     defaults = OBJECTIVES[config.objective].defaults
     g_lr, d_lr = setting(config, "g_lr"), setting(config, "d_lr")
     remedies = ["if the samples already look right, training has converged: stop here"]
-    if g_lr < defaults["g_lr"] / 10 or d_lr < defaults["d_lr"] / 10:
+    if rates_far_below_defaults(config):
         g_default, d_default = number(defaults["g_lr"]), number(defaults["d_lr"])
         remedies.append(
             f"the learning rates ({number(g_lr)} for G, {number(d_lr)} for D) are far below "
@@ -222,6 +228,41 @@ def memorisation(config: TrainConfig) -> list[str]:
         remedies.append(f"the networks are {width} wide: try {smaller} (--width {smaller}): less to store")
     remedies.append(keep_an_earlier_checkpoint(config))
     return remedies
+
+
+def uses_sgd(config: TrainConfig) -> bool:
+    return setting(config, "optimizer") == "sgd"
+
+
+def penalty_off(config: TrainConfig) -> bool:
+    return config.objective == "wgan-gp" and setting(config, "gradient_penalty_weight") == 0
+
+
+def holds_out_more_than_usual(config: TrainConfig) -> bool:
+    return config.validation_fraction > USUAL_VALIDATION_FRACTION
+
+
+# The causes a case of benchmarks/remedies.py may be limited to (its spec's ``cause``): its rates say
+# how often a remedy fixed runs broken *that* way, so the doctor offers them only to runs with the
+# same cause (a plateau at learning rate 1e-3 is not a run stalled at 1e-7, and a run that holds out
+# 10 % of its images is not helped by holding out 20 %). Each: (whether a run has it, in words).
+CAUSES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    "rates-far-below-defaults": (rates_far_below_defaults, "learning rates below a tenth of the objective's"),
+    "sgd": (uses_sgd, "plain SGD as the optimizer"),
+    "gradient-penalty-off": (penalty_off, "wgan-gp with its gradient penalty off"),
+    "held-out-more-than-usual": (
+        holds_out_more_than_usual,
+        f"more than {USUAL_VALIDATION_FRACTION:g} of the images held out (--validation-fraction)",
+    ),
+}
+
+
+def has_cause(cause: str | None, config: TrainConfig) -> bool:
+    """Whether a run shares a benchmark case's cause; a case without one stands for every run of its
+    finding (and D's kind), and a cause this gankit does not know stands for none."""
+    if not cause:
+        return True
+    return cause in CAUSES and CAUSES[cause][0](config)
 
 
 REMEDIES: dict[str, Callable[[TrainConfig], list[str]]] = {
