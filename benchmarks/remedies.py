@@ -646,10 +646,8 @@ def case_section(results: CaseResults) -> list[str]:
         recipe = "--preset paper " + recipe  # the runs train on the papers' settings, not the data's default
     lines = [f"## {case.name}: {case.finding}", "", f"Broken recipe: `gankit train {recipe}`.", ""]
     if case.cause:
-        lines += [
-            f"The doctor offers these rates only to runs with the same cause: {CAUSES[case.cause][1]}.",
-            "",
-        ]
+        cause = CAUSES[case.cause][1]
+        lines += [_wrap(f"The doctor offers these rates only to runs with its cause: {cause}."), ""]
     if not results.found:
         if not results.missed:
             return lines + ["Not measured yet: no broken run has finished.", ""]

@@ -247,7 +247,10 @@ def holds_out_more_than_usual(config: TrainConfig) -> bool:
 # same cause (a plateau at learning rate 1e-3 is not a run stalled at 1e-7, and a run that holds out
 # 10 % of its images is not helped by holding out 20 %). Each: (whether a run has it, in words).
 CAUSES: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
-    "rates-far-below-defaults": (rates_far_below_defaults, "learning rates below a tenth of the objective's"),
+    "rates-far-below-defaults": (
+        rates_far_below_defaults,
+        "learning rates below a tenth of the objective's defaults",
+    ),
     "sgd": (uses_sgd, "plain SGD as the optimizer"),
     "gradient-penalty-off": (penalty_off, "wgan-gp with its gradient penalty off"),
     "held-out-more-than-usual": (
