@@ -182,22 +182,31 @@ measured_table("grid-ns")
 # On the ring, collapse is often an *episode* the plain GAN grows out of, and the doctor reports it
 # as one, with the steps where it began and ended. For a ring run still collapsed at its end, as
 # ours may be, the doctor falls back on the nearest measured case and names it ("collapsed grid
-# runs"). On the grid, with the papers' settings, the collapse stays.
+# runs"). On the grid, with the papers' settings, the collapse mostly stays: 4 of the benchmark's 5
+# broken grid runs ended collapsed (the page's grid-ns case).
 #
 # ## 5. The grid: a collapse that stays, and the doctor's remedy
 #
 # The grid is harder: 25 modes over a larger square, and the generator has to reach the corners.
 # Here is the issue a user would bring: `gankit train --data grid --objective ns --preset paper
 # --steps 20000`. (Without `--preset paper`, gankit trains the grid's *measured* recipe, which does
-# not collapse: docs/benchmarks/toy_defaults.md.) This section takes a few minutes.
+# not collapse: docs/benchmarks/toy_defaults.md.) Most seeds end collapsed, not every one, and
+# which do depends on the machine too (its floating-point kernels), so the cell trains seeds 0, 1
+# and 2 in turn and keeps the first that ends collapsed: the run a user would bring to the doctor.
+# This section takes a few minutes, more when a seed does not collapse.
 
 # %%
 grid = load_data("grid")
 grid_modes = grid.modes.numpy()
 # our command, `--data grid --objective ns --preset paper --steps 20000`, as keyword arguments
 OURS = dict(data="grid", objective="ns", preset="paper", steps=STEPS["grid"]) | MINE
-grid_run = gankit.train(out=RUNS / "grid-ns", overwrite=True, **OURS)
-grid_diagnosis = gankit.doctor(grid_run)
+for seed in range(3):
+    grid_run = gankit.train(out=RUNS / "grid-ns", overwrite=True, seed=seed, **OURS)
+    grid_diagnosis = gankit.doctor(grid_run)
+    if "mode-collapse" in grid_diagnosis["open"]:
+        break
+    print(f"seed {seed} did not end collapsed ({grid_diagnosis['headline']})")
+OURS |= dict(seed=seed)  # the restarts below keep it
 grid_diagnosis
 
 # %% [markdown]
@@ -250,7 +259,7 @@ print("one that did not help: ", gankit.doctor(last)["headline"])
 # * Coverage (modes, reverse KL) has to be *measured* next to quality (high-quality fraction, W1):
 #   a generator can put good samples on some modes and miss the rest. gankit's monitors warn while a
 #   run trains, and the doctor names `mode-collapse` with the steps where it began (and ended: on
-#   the ring it is often an episode; on the grid, with the papers' settings, it stays).
+#   the ring it is often an episode; on the grid, with the papers' settings, it mostly stays).
 # * A remedy is a claim to be measured, not folklore: the doctor ranks its remedies by how often each
 #   fixed runs like this one in the benchmark, and lists the ones that did not help last.
 # * Applying the first remedy is one line (`diagnosis.remedies()[0]["settings"]`), and the numbers

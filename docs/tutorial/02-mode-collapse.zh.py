@@ -175,22 +175,30 @@ measured_table("grid-ns")
 # 崩溃状态(页面上的 ring-ns 案例),所以没有什么可修的。在圆环上,崩溃常常只是普通 GAN 会自己走出来的
 # 一段**经历**,doctor 也把它当作一段经历来报告,写明它从哪一步开始、到哪一步结束。如果某次圆环上的训练
 # 到结束时仍然崩溃(我们这一次可能就是),doctor 会退而使用最接近的已测案例,并写明是哪一个("collapsed
-# grid runs")。在网格上,用论文的设置,崩溃会一直持续下去。
+# grid runs")。在网格上,用论文的设置,崩溃大多会一直持续下去:基准测试的 5 次坏训练里有 4 次到结束时
+# 仍然崩溃(页面上的 grid-ns 案例)。
 #
 # ## 5. 网格:一直持续的崩溃,以及 doctor 的对策
 #
 # 网格更难:25 个模式分布在更大的正方形里,生成器还得够到四个角。这正是用户会带来的问题:
 # `gankit train --data grid --objective ns --preset paper --steps 20000`。(不加 `--preset paper`
-# 时,gankit 在网格上训练的是**测出来的**配方,它不会崩溃:见 docs/benchmarks/toy_defaults.md。)这一节要跑
-# 几分钟。
+# 时,gankit 在网格上训练的是**测出来的**配方,它不会崩溃:见 docs/benchmarks/toy_defaults.md。)大多数
+# 种子到结束时都崩溃,但不是每一个;哪些会崩溃还取决于机器(它的浮点运算内核),所以下面的单元依次训练
+# 种子 0、1、2,留下第一个到结束时仍然崩溃的:也就是用户会带给 doctor 的那次训练。这一节要跑几分钟,
+# 遇到不崩溃的种子时更久。
 
 # %%
 grid = load_data("grid")
 grid_modes = grid.modes.numpy()
 # 我们的命令 `--data grid --objective ns --preset paper --steps 20000`,写成关键字参数
 OURS = dict(data="grid", objective="ns", preset="paper", steps=STEPS["grid"]) | MINE
-grid_run = gankit.train(out=RUNS / "grid-ns", overwrite=True, **OURS)
-grid_diagnosis = gankit.doctor(grid_run)
+for seed in range(3):
+    grid_run = gankit.train(out=RUNS / "grid-ns", overwrite=True, seed=seed, **OURS)
+    grid_diagnosis = gankit.doctor(grid_run)
+    if "mode-collapse" in grid_diagnosis["open"]:
+        break
+    print(f"seed {seed} did not end collapsed ({grid_diagnosis['headline']})")
+OURS |= dict(seed=seed)  # 下面重新训练时保留这个种子
 grid_diagnosis
 
 # %% [markdown]
@@ -239,7 +247,7 @@ print("one that did not help: ", gankit.doctor(last)["headline"])
 #
 # * 覆盖率(模式数、反向 KL)必须和质量(高质量比例、W1)放在一起**量出来**:生成器可能在一部分模式
 #   上产出好样本却漏掉其余的。gankit 的监视器在训练中报警,doctor 把它叫作 `mode-collapse`,并写明它从
-#   哪一步开始(以及在哪一步结束:在圆环上它常常只是一段经历;在网格上,用论文的设置,它会一直持续)。
+#   哪一步开始(以及在哪一步结束:在圆环上它常常只是一段经历;在网格上,用论文的设置,它大多会一直持续)。
 # * 对策是需要测量的论断,而不是民间经验:doctor 按每条对策在基准测试里修好类似训练的频率排序,
 #   没有帮助的排在最后。
 # * 施用第一条对策只需一行(`diagnosis.remedies()[0]["settings"]`),上面的数字会告诉你它在**你的**种子上
