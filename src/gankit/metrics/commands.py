@@ -251,7 +251,8 @@ def _eval_checkpoints(source: Path, data: str | None, n: int | None, seed: int, 
         typer.echo(dumps({"source": str(source), "data": data, "n": count, **shared, "checkpoints": rows}))
     else:
         on = f" ({FEATURE_LABELS[shared['features']]})" if "features" in shared else ""
-        typer.echo(f"{source}: {len(rows)} checkpoints, {count} samples each against {data}{on}")
+        kept = f"{len(rows)} checkpoint" + ("" if len(rows) == 1 else "s")
+        typer.echo(f"{source}: {kept}, {count} samples each against {data}{on}")
         for line in describe_reference(shared):
             typer.echo(line)
         typer.echo(format_checkpoints(rows))
