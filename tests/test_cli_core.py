@@ -74,6 +74,10 @@ def test_help_shows_defaults(cli):
     code, out, _ = cli("train", "--help")
     assert code == 0
     assert "--critic-steps" in out and "objective's default" in out and "2000" in out
+    from gankit.objectives import OBJECTIVES
+
+    help_text = FLAGS["objective"].help
+    assert all(name in help_text for name in OBJECTIVES)  # rpgan was missing once
 
 
 def test_every_config_field_is_a_train_flag_or_is_said_to_have_none(cli):

@@ -286,7 +286,7 @@ def count_or_auto(text: str) -> int | str:
 # field gets its line here, or goes into NO_FLAG: tests/test_cli_core.py fails until it is in one.
 FLAGS: dict[str, Flag] = {
     "data": Flag("Toy data set name (see `gankit list`) or image data."),
-    "objective": Flag("minimax, ns, wgan, wgan-gp, hinge or lsgan."),
+    "objective": Flag(", ".join(list(OBJECTIVES)[:-1]) + f" or {list(OBJECTIVES)[-1]} (see `gankit list`)."),
     "model": Flag("gan, or vae (the VAE baseline for image data)."),
     "image_size": Flag(
         "Resize images to this square side (needed for mixed-size folders).",
