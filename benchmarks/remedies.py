@@ -572,8 +572,8 @@ def render(bench: Benchmark, measured: list[CaseResults], command: str) -> str:
             f"Written by `{command}` from the journals benchmarks/journals/remedies_*.journal alone"
             " (`--render` rewrites it without training). `gankit doctor` prints these rates"
             " beside its remedies (src/gankit/diagnose/remedy_rates.json, written with this page)."
-            f" Training CPU spent so far: {cpu / 3600:.1f} hours; the whole benchmark is about"
-            f" {EXPECTED_CPU_HOURS} CPU-hours at one thread (the driver's docstring gives the arithmetic)."
+            f" Training CPU in the journals: {cpu / 3600:.1f} hours at one thread (the driver's docstring"
+            f" estimated about {EXPECTED_CPU_HOURS} for the whole benchmark, and gives the arithmetic)."
         ),
         "",
         "**Protocol** (benchmarks/specs/remedies.toml):",
