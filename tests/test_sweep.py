@@ -189,6 +189,7 @@ def test_a_journal_alone_continues_its_sweep_in_a_fresh_directory_and_compare_re
     stored = rerun.user_attrs["result"]  # what the study keeps of the finished trial
     assert stored["value"] == record["value"] == stored["metrics"]["eval_w1"] == rerun.value
     assert (stored["steps"], stored["state"], stored["config"]["objective"]) == (20, "complete", "ns")
+    assert len(stored["load_average"]) == 3 and min(stored["load_average"]) >= 0  # beside its CPU figures
 
     from_dir, from_journal = cli("compare", "runs/lr"), cli("compare", "--storage", storage)
     assert from_dir[0] == from_journal[0] == 0 and from_journal[1] == from_dir[1]

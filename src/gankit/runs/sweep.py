@@ -604,6 +604,9 @@ def finish_trial(
         "discarded_cpu_time": discarded,
         "steps": rows[-1].get("step") if rows else None,  # generator steps trained
         "finished_at": datetime.now(timezone.utc).isoformat(),
+        # the machine's 1-, 5- and 15-minute load averages as it finished: CPU figures measured above
+        # a load of the machine's cores are not comparable (a speed table says which were)
+        "load_average": [round(load, 2) for load in os.getloadavg()],
     }
     atomic_write_bytes(run_dir / TRIAL, (dumps(record) + "\n").encode())
     evaluated = json.loads((run_dir / EVAL).read_text()) if (run_dir / EVAL).is_file() else None
