@@ -229,7 +229,7 @@ def long_lines(base: dict, records: list) -> list[str]:
         per_step = stats.summarize([r.trial["cpu_time"] / r.steps for r in runs], "minimize")
         lines.append(
             f"- **{names[amp]}**: {words}; {ci_text(per_step, 1, 3)} CPU-s a generator step, evaluations"
-            f" included ({len(runs)} runs, one thread)."
+            f" included ({len(runs)} runs, one thread; {comparing.load_words(runs, os.cpu_count())})."
         )
     paired = sorted(
         set(r.config["seed"] for r in by_amp[False]) & set(r.config["seed"] for r in by_amp[True])
@@ -313,7 +313,7 @@ def render(
         " quarter's least-squares change of the seeds' mean against their standard deviation at the end).",
         f"- **Cost.** {ci_text(cpu, 1, 1)} CPU-minutes a run, evaluations included (most"
         f" {max(r.trial['cpu_time'] for r in records) / 60:.1f}), at one thread; the promise is at most"
-        f" {BUDGET_MINUTES}.",
+        f" {BUDGET_MINUTES}; {comparing.load_words(records, os.cpu_count())}.",
     ]
     tested = [tests[str(r.path)] for r in records if str(r.path) in tests]
     if tested:

@@ -267,6 +267,9 @@ def page_head(
         " arithmetic).",
         "",
     ]
+    runs = [r for cell in cells for r in (*cell.finished, *cell.complete_seeds)]
+    if runs:
+        lines += [f"CPU figures below: {comparing.load_words(runs, os.cpu_count())}.", ""]
     searched = sum(len(cell.finished) == cell.trials for cell in cells)
     seeded = sum(len(cell.complete_seeds) == seeds for cell in cells)
     if searched < len(cells) or seeded < len(cells):

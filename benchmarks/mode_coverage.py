@@ -617,7 +617,8 @@ def search_section(arms: list[Arm], direction: str, metric: str, steps: int) -> 
         "",
         _wrap(
             f"Spent so far: {_hours(spent)} on the searches, {_hours(seeds_cpu)} on the report seeds;"
-            f" the longest run took {longest / 60:.0f} CPU-minutes."
+            f" the longest run took {longest / 60:.0f} CPU-minutes;"
+            f" {comparing.load_words(runs, os.cpu_count())}."
         ),
     ]
     if ratios:

@@ -194,7 +194,7 @@ def report_lines(base: dict, records: list) -> list[str]:
         + (f" ({', '.join(str(r.config['seed']) for r in reached)})." if reached else "."),
         f"- **Budget** (at most {BUDGET_MINUTES} CPU-minutes a run, evaluations included, one thread):"
         f" {len(within)} of {len(records)} runs within it; the longest took"
-        f" {max(map(minutes, records)):.1f}.",
+        f" {max(map(minutes, records)):.1f}; {comparing.load_words(records, os.cpu_count())}.",
     ]
 
 

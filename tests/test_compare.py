@@ -297,3 +297,18 @@ def test_a_run_directory_gives_its_validation_curve_from_metrics_jsonl(tmp_path)
     make_run(tmp_path / "run", "ns", 0, 0.5)
     record = comparing.read_record(tmp_path / "run", "eval_w1")
     assert comparing.evaluation_curve(record, "eval_w1") == ([10, 30], [9.0, 0.5])
+
+
+def test_load_words_give_the_range_of_recorded_loads_and_say_when_cpu_figures_are_not_a_speed_comparison(
+    tmp_path,
+):
+    def finished(load):
+        trial = {"cpu_time": 10.0} | ({"load_average": [9.0, 9.0, load]} if load is not None else {})
+        return comparing.RunRecord(tmp_path / "gone", {}, 1.0, trial=trial)
+
+    calm = comparing.load_words([finished(1.2), finished(1.8)], cores=2)
+    assert calm == "load average (15 min) 1.2-1.8 as the runs finished"  # the 15-minute figure
+    busy = comparing.load_words([finished(1.2), finished(2.6), finished(None)], cores=2)
+    assert busy.startswith("load average (15 min) 1.2-2.6 as the runs finished (2 of 3 runs recorded it)")
+    assert "not a speed comparison" in busy
+    assert "not recorded" in comparing.load_words([finished(None)], cores=2)

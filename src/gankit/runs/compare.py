@@ -317,6 +317,22 @@ def speed_warnings(records: list[RunRecord]) -> list[str]:
     return lines
 
 
+def load_words(records: list[RunRecord], cores: int) -> str:
+    """The machine's 15-minute load average as the runs finished (a sweep trial records it:
+    gankit.runs.sweep.finish_trial), in words for a page's CPU figures: its range, how many runs
+    recorded it, and whether it went above ``cores``, where CPU time a step is not comparable
+    (processes shared the cores, so a speed table is not published)."""
+    loads = [r.trial["load_average"][2] for r in records if r.trial and r.trial.get("load_average")]
+    if not loads:
+        return "load average not recorded (the runs predate the record)"
+    words = f"load average (15 min) {min(loads):.1f}-{max(loads):.1f} as the runs finished"
+    if len(loads) < len(records):
+        words += f" ({len(loads)} of {len(records)} runs recorded it)"
+    if max(loads) > cores:
+        words += f"; above the machine's {cores} cores, so CPU-s a step are costs, not a speed comparison"
+    return words
+
+
 def best_configs(groups: dict[str, list[RunRecord]], direction: str) -> list[dict[str, Any]]:
     """Per group, the searched parameters and the grid cell of its best trial (to re-run on fresh seeds).
 
