@@ -16,13 +16,19 @@ so the page is written from it alone (``--render``) and a fresh clone continues 
    run's modes and KL every 1,000 steps (5,000 samples: the curve, and whether it settled) and at the
    end (`gankit eval`, 26,000 samples, with the part of the KL the channels' digit histograms carry),
    and its CPU-minutes, evaluations included.
+3. Recipes (benchmarks/specs/stacked_digits_preset_recipes.toml, which says why each): stage 1's
+   recipe at the chosen networks with one change each (PacGAN pairs, spectral norm in D, rpgan with
+   R1 + R2, a wider noise), on the same tuning seeds and budget, against the chosen networks' own
+   stage-1 runs. An arm whose mean KL is below theirs wins (the lowest such).
+4. The winner's report seeds (510..514, fresh: 500.. measured the widths' preset), as stage 2.
 
 The page (docs/benchmarks/stacked_digits_preset.md) says whether every report seed reached all 1,000
 modes at KL <= 0.03 within 15 CPU-minutes. The preset in src/gankit/presets.py is updated from it by
 hand, with the numbers it prints.
 
 Cost: a run is about 14 CPU-minutes (780 s of training, its evaluations), so the design is 8 + 4 runs
-and the report seeds 5: about 4 CPU-hours, 2 hours with --workers 2 on two free cores.
+and the report seeds 5: about 4 CPU-hours, 2 hours with --workers 2 on two free cores. Stage 3 is 8
+runs (~2 CPU-hours), stage 4 five more (~1.2).
 
     nice -n 10 python benchmarks/stacked_digits_preset.py --workers 2   # run or continue, then the page
     python benchmarks/stacked_digits_preset.py --render                  # the page from the journal alone
@@ -52,8 +58,10 @@ from gankit.runs import compare as comparing
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "benchmarks" / "specs" / "stacked_digits_preset.toml"
 SPEC_D = ROOT / "benchmarks" / "specs" / "stacked_digits_preset_d.toml"  # stage 1b: D's width
+SPEC_RECIPES = ROOT / "benchmarks" / "specs" / "stacked_digits_preset_recipes.toml"  # stage 3's arms
 JOURNAL = ROOT / "benchmarks" / "journals" / "stacked_digits_preset.journal"
 REPORT_SEED = 500  # report seeds 500, 501, ...: never used to choose anything
+RECIPE_REPORT_SEED = 510  # a stage-3 recipe's report seeds: fresh, as 500.. measured the widths' preset
 GOAL_KL, GOAL_MODES, BUDGET_MINUTES = 0.03, 1000, 15
 QUICK = {"time_budget_s": 4, "eval_every": 20, "checkpoint_every": 20, "eval_samples": 500, "log_every": 10}
 CELL = ("width", "d_width")  # what the design chooses: G's width (stage 1), then D's (stage 1b)
@@ -108,19 +116,50 @@ def preset_steps(runs: list) -> int:
     return max(1000, min(r.steps for r in runs) // 1000 * 1000)
 
 
-def seeds_text(design: str, cell: tuple, steps: int, seeds: int) -> str:
-    """Stage 2's spec: the chosen networks for the preset's steps (no time budget) on the report seeds."""
+def seeds_text(design: str, cell: tuple, steps: int, seeds: int, first: int = REPORT_SEED) -> str:
+    """Stage 2's spec: the chosen networks for the preset's steps (no time budget) on the report seeds
+    ``first``, ``first`` + 1, ... (stage 4's too: ``design`` is then the winning recipe's spec)."""
     values = tomllib.loads(design)
     values["base"] |= cell_values(cell) | {"steps": steps}
     values["base"].pop("time_budget_s")
-    values["grid"] = {"seed": list(range(REPORT_SEED, REPORT_SEED + seeds))}
+    values["grid"] = {"seed": list(range(first, first + seeds))}
     return toml_text(values)
 
 
-def preset_values(base: dict, cell: tuple, steps: int) -> dict:
-    """The preset the design chose, as src/gankit/presets.py writes it."""
+def preset_values(base: dict, cell: tuple, steps: int, arm: dict | None = None) -> dict:
+    """The preset the design chose (with a stage-3 ``arm``'s values), as src/gankit/presets.py writes it."""
     keys = ("data", "objective", "batch_size", "g_lr", "d_lr", "ema_decay", "eval_every")
-    return {key: base[key] for key in keys} | cell_values(cell) | {"steps": steps}
+    return {key: base[key] for key in keys} | cell_values(cell) | (arm or {}) | {"steps": steps}
+
+
+def recipe_arms() -> dict[str, dict]:
+    """Stage 3's arms (SPEC_RECIPES): name -> the config values the arm changes."""
+    arms = tomllib.loads(SPEC_RECIPES.read_text())["arm"]
+    return {arm["name"]: {key: value for key, value in arm.items() if key != "name"} for arm in arms}
+
+
+def recipe_text(design: str, cell: tuple, arm: dict) -> str:
+    """A stage-3 arm's spec: stage 1's recipe at the chosen networks ``cell`` with the arm's values,
+    on stage 1's tuning seeds and budget."""
+    values = tomllib.loads(design)
+    values["base"] |= cell_values(cell) | arm
+    values["grid"] = {"seed": values["grid"]["seed"]}
+    return toml_text(values)
+
+
+def better_recipe(baseline: list, arms: dict[str, list], seeds: int) -> str | None:
+    """The arm with the lowest mean KL on the tuning seeds where it is below the chosen networks' own
+    (``baseline``: their stage-1 runs); None while an arm has fewer than ``seeds`` finished runs, or
+    when no arm is better."""
+    finished = {
+        name: [r for r in runs if r.status == comparing.COMPLETE and r.value is not None]
+        for name, runs in arms.items()
+    }
+    if any(len(runs) < seeds for runs in finished.values()):
+        return None
+    mean = {name: np.mean([r.value for r in runs]) for name, runs in finished.items()}
+    best = min(mean, key=mean.get, default=None)
+    return best if best is not None and mean[best] < np.mean([r.value for r in baseline]) else None
 
 
 def kl_curve(records: list) -> tuple[list[int], list[dict]]:
@@ -133,23 +172,57 @@ def minutes(record) -> float:
     return record.trial["cpu_time"] / 60
 
 
+RUN_COLUMNS = (
+    "KL per tuning seed | mean KL | of it, the channels' digits (mean) | scarcest digit's share (mean) |"
+    " modes per seed | generator steps | CPU-minutes |"
+)
+
+
+def run_columns(runs: list, mark: str = "") -> str:
+    """The design tables' columns for one cell's runs on the tuning seeds (RUN_COLUMNS)."""
+    runs = sorted(runs, key=lambda r: r.config["seed"])
+
+    def mean(key: str) -> float:
+        return float(np.mean([r.trial["eval"][key] for r in runs]))
+
+    return (
+        f" {', '.join(f'{r.value:.3f}' for r in runs)} | {np.mean([r.value for r in runs]):.3f}{mark} |"
+        f" {mean('kl_channels'):.3f} | {mean('scarcest_digit_share'):.2f} |"
+        f" {', '.join(str(r.trial['eval']['modes']) for r in runs)} |"
+        f" {', '.join(f'{r.steps:,}' for r in runs)} | {', '.join(f'{minutes(r):.1f}' for r in runs)} |"
+    )
+
+
 def design_table(by_cell: dict, chosen: tuple | None) -> list[str]:
-    lines = [
-        "| width | D width | KL per tuning seed | mean KL | of it, the channels' digits (mean) |"
-        " modes per seed | generator steps | CPU-minutes |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"| width | D width | {RUN_COLUMNS}", "|---|---|---|---|---|---|---|---|---|"]
     for cell in sorted(by_cell):
-        runs = sorted(by_cell[cell], key=lambda r: r.config["seed"])
         mark = " **(chosen)**" if cell == chosen else ""
-        lines.append(
-            f"| {cell[0]} | {cell[1]} | {', '.join(f'{r.value:.3f}' for r in runs)} |"
-            f" {np.mean([r.value for r in runs]):.3f}{mark} |"
-            f" {np.mean([r.trial['eval']['kl_channels'] for r in runs]):.3f} |"
-            f" {', '.join(str(r.trial['eval']['modes']) for r in runs)} |"
-            f" {', '.join(f'{r.steps:,}' for r in runs)} | {', '.join(f'{minutes(r):.1f}' for r in runs)} |"
-        )
+        lines.append(f"| {cell[0]} | {cell[1]} |" + run_columns(by_cell[cell], mark))
     return lines
+
+
+def recipe_lines(
+    arms: dict[str, dict], runs: dict[str, list], baseline: list, winner: str | None
+) -> list[str]:
+    """Stage 3's table: the chosen networks' own runs, then each arm's, and which recipe wins."""
+    lines = [f"| recipe | changes | {RUN_COLUMNS}", "|---|---|---|---|---|---|---|---|---|"]
+    lines.append("| the chosen networks (stage 1) | nothing |" + run_columns(baseline))
+    finished = {
+        name: [r for r in runs.get(name, []) if r.status == comparing.COMPLETE and r.value is not None]
+        for name in arms
+    }
+    for name, values in arms.items():
+        changes = ", ".join(f"{key} = {json.dumps(value)}" for key, value in values.items())
+        mark = " **(better)**" if name == winner else ""
+        row = run_columns(finished[name], mark) if finished[name] else " not run yet |" + " |" * 6
+        lines.append(f"| {name} | {changes} |" + row)
+    if any(len(done) < len(baseline) for done in finished.values()):
+        verdict = "Not every arm has finished: the same command goes on."
+    elif winner is None:
+        verdict = "No arm's mean KL is below the chosen networks' own: the preset stays as stage 1 made it."
+    else:
+        verdict = f"Best: {winner}, below the chosen networks' own mean KL: its report seeds are section 4."
+    return lines + ["", verdict]
 
 
 def report_lines(base: dict, records: list) -> list[str]:
@@ -198,7 +271,9 @@ def report_lines(base: dict, records: list) -> list[str]:
     ]
 
 
-def render(args, designs: list[str], design_records: list, chosen: tuple | None, records: list) -> list[str]:
+def render(
+    args, designs: list[str], design_records: list, chosen: tuple | None, records: list, stage3: dict
+) -> list[str]:
     base = tomllib.loads(designs[0])["base"]
     journal = os.path.relpath(args.journal, ROOT) if args.journal.is_relative_to(ROOT) else args.journal
     grid, grid_d = (tomllib.loads(design)["grid"] for design in designs)
@@ -254,15 +329,51 @@ def render(args, designs: list[str], design_records: list, chosen: tuple | None,
     if len(records) < 2:
         return lines + [f"{len(records)} report seeds finished; the section needs 2."]
     lines += report_lines(base, records)
+    lines += ["", "![KL on 5,000 samples, report seeds](stacked_digits_preset.png)", ""]
+    lines += recipe_section(base, chosen, stage3)
     return lines + [
         "",
-        "**Limits.** Four widths and two D widths on two tuning seeds, at the shipped learning rates:"
-        " a design choice within the budget, not a tuned optimum. Stacked *8x8* digits with gankit's"
-        " classifier are not Stacked MNIST (28x28): docs/benchmarks/stacked_digits.md sets the published"
-        " rows apart.",
-        "",
-        "![KL on 5,000 samples, report seeds](stacked_digits_preset.png)",
+        "**Limits.** Four widths and two D widths on two tuning seeds, at the shipped learning rates, then"
+        " one setting of each recipe of stage 3: design choices within the budget, not tuned optima."
+        " Stacked *8x8* digits with gankit's classifier are not Stacked MNIST (28x28):"
+        " docs/benchmarks/stacked_digits.md sets the published rows apart.",
     ]
+
+
+def recipe_section(base: dict, chosen: tuple, stage3: dict) -> list[str]:
+    """Stages 3 and 4: the recipes on the tuning seeds, and the winner's report seeds (if one won)."""
+    arms, winner = stage3["arms"], stage3["winner"]
+    lines = [
+        "## 3. Recipes at the chosen networks, on the tuning seeds",
+        "",
+        f"Each arm is stage 1's recipe at width {chosen[0]}, D width {chosen[1]}, with the values it changes,"
+        f" trained for the same {base['time_budget_s']} training CPU-seconds on the same tuning seeds and"
+        " scored the same way; the first row is the chosen networks' own stage-1 runs. The scarcest digit's"
+        " share is what G is short of (1.0: even; docs/metrics.md). Why these arms:"
+        " benchmarks/specs/stacked_digits_preset_recipes.toml.",
+        "",
+        *recipe_lines(arms, stage3["runs"], stage3["baseline"], winner),
+    ]
+    if winner is None:
+        return lines
+    records, steps = stage3["records"], stage3["steps"]
+    text = ", ".join(
+        f'"{key}": {json.dumps(value)}'
+        for key, value in preset_values(base, chosen, steps, arms[winner]).items()
+    )
+    lines += [
+        "",
+        f'## 4. Report seeds of "{winner}", once',
+        "",
+        f"For {steps:,} generator steps (the fewest its runs trained in the budget, rounded down to a"
+        f" thousand) on report seeds {RECIPE_REPORT_SEED}.. (fresh: section 2's measured the widths'"
+        " preset).",
+        f"The preset it makes: `{{{text}}}`.",
+        "",
+    ]
+    if len(records) < 2:
+        return lines + [f"{len(records)} report seeds finished; the section needs 2."]
+    return lines + report_lines(base, records)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -291,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
                 run_sweep(args.out / "seeds", text, args.workers, args.journal)
             records = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
             records.sort(key=lambda record: record.config["seed"])
+        stage3 = recipes(design, chosen, design_records) if len(records) >= 2 else {}
         docs.mkdir(parents=True, exist_ok=True)
         if len(records) >= 2:
             steps, points = kl_curve(records)
@@ -301,8 +413,31 @@ def main(argv: list[str] | None = None) -> None:
             figure.axes[0].set_xlabel("generator steps")
             figure.savefig(docs / "stacked_digits_preset.png", dpi=110)
         page = docs / "stacked_digits_preset.md"
-        page.write_text("\n".join(render(args, designs, design_records, chosen, records)) + "\n")
+        page.write_text("\n".join(render(args, designs, design_records, chosen, records, stage3)) + "\n")
         print(f"wrote {page}")
+
+    def recipes(design: str, chosen: tuple, design_records: list) -> dict:
+        """Stage 3 (each arm on the tuning seeds), then stage 4 (the winner's report seeds, if one won)."""
+        arms, runs = recipe_arms(), {}
+        for index, (name, values) in enumerate(arms.items()):
+            text = recipe_text(design, chosen, values)
+            if not args.render:
+                run_sweep(args.out / f"recipe-{index}", text, args.workers, args.journal)
+            runs[name] = stored(args.journal, text) or []
+        baseline = cells(design_records)[chosen]
+        winner = better_recipe(baseline, runs, len(baseline))
+        stage3 = {"arms": arms, "runs": runs, "baseline": baseline, "winner": winner, "records": []}
+        if winner is not None:
+            won = [r for r in runs[winner] if r.status == comparing.COMPLETE]
+            stage3["steps"] = steps = 40 if args.quick else preset_steps(won)
+            text = seeds_text(
+                recipe_text(design, chosen, arms[winner]), chosen, steps, args.seeds, RECIPE_REPORT_SEED
+            )
+            if not args.render:
+                run_sweep(args.out / "recipe-seeds", text, args.workers, args.journal)
+            records = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
+            stage3["records"] = sorted(records, key=lambda record: record.config["seed"])
+        return stage3
 
     guarded(body, lambda: args.journal.parent)
 

@@ -69,6 +69,31 @@ def test_the_report_seeds_train_the_chosen_networks_for_the_presets_steps_on_fre
     assert shared.items() <= base.items()  # the same recipe, evaluation and precision
 
 
+def test_a_recipe_arm_repeats_the_design_at_the_chosen_networks_and_only_a_better_mean_wins():
+    design = preset.design_texts(quick=False)[0]
+    arms = preset.recipe_arms()
+    assert arms and all("name" not in values for values in arms.values())  # the page's label only
+    rpgan = next(values for values in arms.values() if values.get("objective") == "rpgan")
+    values = tomllib.loads(preset.recipe_text(design, (48, 48), rpgan))
+    tuning = tomllib.loads(design)
+    assert (
+        values["base"] == tuning["base"] | {"width": 48} | rpgan
+    )  # same budget and scoring, the arm's changes
+    assert values["grid"] == {"seed": tuning["grid"]["seed"]}  # the tuning seeds, nothing else varied
+    report = tomllib.loads(
+        preset.seeds_text(preset.recipe_text(design, (48, 48), rpgan), (48, 48), 9_000, 5, 510)
+    )
+    assert report["grid"]["seed"] == [510, 511, 512, 513, 514] and report["base"]["objective"] == "rpgan"
+
+    baseline = [run(48, 0, 0.052), run(48, 1, 0.054)]  # mean 0.053
+    runs = {"a": [run(48, 0, 0.050), run(48, 1, 0.060)], "b": [run(48, 0, 0.049), run(48, 1, 0.052)]}
+    assert preset.better_recipe(baseline, runs, 2) == "b"  # the lowest mean, and below the baseline's
+    assert preset.better_recipe(baseline, {"a": runs["a"]}, 2) is None  # mean 0.055: not better
+    assert preset.better_recipe(baseline, runs | {"c": [run(48, 0, 0.01)]}, 2) is None  # c unfinished
+    crashed = runs | {"c": [run(48, 0, 0.01), run(48, 1, None, status="FAIL")]}
+    assert preset.better_recipe(baseline, crashed, 2) is None  # a crashed run is not a finished one
+
+
 def test_the_page_reports_the_goal_per_seed_with_the_floor(tmp_path):
     def reported(seed, kl, modes, cpu):
         evaluations = {"step": [1000, 2000, 3000, 4000], "eval_kl_to_uniform": [0.3, 0.2, 0.16, 0.15]}
