@@ -203,3 +203,19 @@ def test_a_sample_plots_title_says_which_class_was_drawn():
     assert sample_title("ns", plain, 9, None, None) == "ns on ring: 9 samples"
     refined = sample_title("ns", plain, 9, None, RefineOptions(method="drs"))
     assert refined.endswith("9 samples, refined (drs)")
+
+
+def test_a_small_grids_title_is_wrapped_to_fit_inside_the_picture():
+    from gankit.report.plots import image_grid_figure
+
+    title = "wgan-gp on fashion-mnist: 16 samples of class 3, refined (drs)"  # wider than 4 small images
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = image_grid_figure(np.zeros((16, 1, 28, 28)), title)
+    FigureCanvasAgg(fig).draw()  # lays the figure out as savefig does
+    shown = fig.axes[0].title
+    box, frame = shown.get_window_extent(), fig.bbox
+    assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y1 <= frame.y1 + 1  # nothing cut off (1 px)
+    assert shown.get_text().replace("\n", " ") == title  # every word kept, in order
+    wide = image_grid_figure(np.zeros((64, 1, 8, 8)), "ns on digits: 64 samples")
+    assert "\n" not in wide.axes[0].title.get_text()  # a title that fits stays one line

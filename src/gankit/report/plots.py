@@ -6,6 +6,7 @@ no screen and never change the user's backend (a notebook keeps its inline plots
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +99,20 @@ def save_image_grid(
     images: np.ndarray, path: str | Path, title: str = "", columns: int | None = None
 ) -> Path:
     """Save ``(n, channels, h, w)`` images in [-1, 1] as a grid PNG."""
+    fig = image_grid_figure(images, title, columns)
+    return _save(fig, path)
+
+
+def image_grid_figure(images: np.ndarray, title: str = "", columns: int | None = None) -> Figure:
+    """The figure of save_image_grid: the grid, and the title wrapped to the grid's width (a grid of
+    16 small images is narrower than one line of `gankit sample`'s title)."""
     grid = image_grid(images, columns)
     n, channels = len(images), grid.shape[-1]
     columns = columns or int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / columns))
-    fig = Figure(figsize=(min(12, 0.5 + columns * 0.6), min(12, 0.5 + rows * 0.6)))
+    width = min(12, 0.5 + columns * 0.6)
+    lines = textwrap.wrap(title, max(16, int(width * 10)))  # ~10 characters an inch at fontsize 10
+    fig = Figure(figsize=(width, min(12, 0.5 + rows * 0.6) + 0.2 * len(lines)), layout="constrained")
     ax = fig.subplots()
     ax.imshow(
         grid[..., 0] if channels == 1 else grid,
@@ -112,10 +122,9 @@ def save_image_grid(
         interpolation="nearest",
     )
     ax.axis("off")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+    if lines:
+        ax.set_title("\n".join(lines), fontsize=10)
+    return fig
 
 
 def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
