@@ -18,8 +18,9 @@ so the page is written from it alone (``--render``) and a fresh clone continues 
    and its CPU-minutes, evaluations included.
 3. Recipes (benchmarks/specs/stacked_digits_preset_recipes.toml, which says why each): stage 1's
    recipe at the chosen networks with one change each (PacGAN pairs, spectral norm in D, rpgan with
-   R1 + R2, a wider noise, depth 2), on the same tuning seeds and budget, against the chosen networks' own
-   stage-1 runs. An arm whose mean KL is below theirs wins (the lowest such).
+   R1 + R2 with and without R3GAN's schedules, a wider noise, depth 2), on the same tuning seeds and
+   budget, against the chosen networks' own stage-1 runs. An arm whose mean KL is below theirs wins
+   (the lowest such).
 4. The winner's report seeds (510..514, fresh: 500.. measured the widths' preset), as stage 2.
 
 The page (docs/benchmarks/stacked_digits_preset.md) says whether every report seed reached all 1,000
@@ -27,8 +28,8 @@ modes at KL <= 0.03 within 15 CPU-minutes. The preset in src/gankit/presets.py i
 hand, with the numbers it prints.
 
 Cost: a run is about 14 CPU-minutes (780 s of training, its evaluations), so the design is 8 + 4 runs
-and the report seeds 5: about 4 CPU-hours, 2 hours with --workers 2 on two free cores. Stage 3 is 10
-runs (~2.4 CPU-hours), stage 4 five more (~1.2).
+and the report seeds 5: about 4 CPU-hours, 2 hours with --workers 2 on two free cores. Stage 3 is 12
+runs (~2.8 CPU-hours), stage 4 five more (~1.2).
 
     nice -n 10 python benchmarks/stacked_digits_preset.py --workers 2   # run or continue, then the page
     python benchmarks/stacked_digits_preset.py --render                  # the page from the journal alone

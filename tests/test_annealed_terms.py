@@ -1,6 +1,7 @@
 """Schedules over training: two terms annealed to 0, instance noise on everything D sees
 (``instance_noise``) and IMLE's nearest-sample pull in G's loss (``coverage_weight``), and the
-learning rates' linear decay (``lr_decay_start``)."""
+learning rates' linear decay (``lr_decay_start``), and R3GAN's cosine schedules of the rates, Adam's beta2
+and the R1/R2 gammas (``r3gan_decay_steps``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from gankit.config import build_config, resolve
 from gankit.data.toy import get_toy
 from gankit.engine.critic import add_instance_noise
 from gankit.engine.loop import Trainer
-from gankit.engine.schedules import annealed, instance_noise_std, learning_rate_scale
+from gankit.engine.schedules import annealed, instance_noise_std, learning_rate_scale, r3gan_progress
+from gankit.engine.terms import r1_r2_terms
 from gankit.objectives import nearest_sample_loss
 
 TINY = {"width": 16, "depth": 1, "batch_size": 32, "log_every": 5, "eval_every": 0, "sample_every": 0}
@@ -224,6 +226,49 @@ def test_a_decaying_run_logs_its_scale(tmp_path):
     rows = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     scales = [row["lr_scale"] for row in rows]  # the mean over each row's 5 updates: (30 - t) / 20
     assert scales == pytest.approx([1.0, 1.0, 0.9, 0.65, 0.4, 0.15], abs=1e-6)
+
+
+# --- R3GAN's schedules ---
+
+
+def test_r3gans_schedules_follow_a_half_cosine_to_their_final_values_and_hold_there():
+    config = build_config(overrides={"steps": 300, "r3gan_decay_steps": 100})
+    assert [r3gan_progress(config, t) for t in (0, 50, 100, 250)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    assert r3gan_progress(config, 25) == pytest.approx((1 - np.cos(np.pi / 4)) / 2)  # cosine, not linear
+    assert [learning_rate_scale(config, t) for t in (0, 50, 100, 299)] == pytest.approx(
+        [1.0, 0.625, 0.25, 0.25]
+    )
+    off = config.replace(r3gan_decay_steps=0)
+    assert {r3gan_progress(off, t) for t in range(300)} == {0.0} and learning_rate_scale(off, 299) == 1.0
+    both = config.replace(lr_decay_start=200)  # the linear decay multiplies the cosine's factor
+    assert learning_rate_scale(both, 250) == pytest.approx(0.25 * 0.5)
+
+
+def test_a_scheduled_rpgan_run_steps_at_the_scheduled_rate_beta2_and_gamma():
+    data = get_toy("ring")
+    values = {"objective": "rpgan", "steps": 20, "r3gan_decay_steps": 10, "g_lr": 1e-3, "d_lr": 2e-3, **TINY}
+    trainer = Trainer(resolve(build_config(overrides=values), data.shape), data, "cpu")
+    assert trainer.config.betas == (0.0, 0.9)  # rpgan's Adam, R3GAN's starting beta2
+    for _ in range(6):
+        stats = trainer.train_step()
+    # update 5 ran at p = (1 - cos(pi / 2)) / 2 = 0.5: rates x 0.625, beta2 0.945
+    assert trainer.g_optimizer.param_groups[0]["lr"] == pytest.approx(0.625e-3)
+    assert trainer.d_optimizer.param_groups[0]["lr"] == pytest.approx(1.25e-3)
+    assert trainer.d_optimizer.param_groups[0]["betas"] == pytest.approx((0.0, 0.945))
+    assert float(stats["r3gan_progress"]) == pytest.approx(0.5)
+    real, fake = torch.ones(4, 2, requires_grad=True), torch.ones(4, 2, requires_grad=True)
+    config = trainer.config  # gamma's factor at p = 0.5: 1 - 0.5 x 0.9 = 0.55; ||grad||^2 = 2 x 9 = 18
+    total, _ = r1_r2_terms(real, (real * 3).sum(1), fake, (fake * 3).sum(1), config, d_update=5)
+    assert float(total) == pytest.approx(0.55 * (config.r1_gamma + config.r2_gamma) / 2 * 18)
+
+
+def test_r3gans_schedule_needs_adam(cli, tmp_path):
+    out = tmp_path / "r"
+    code, _, err = cli(
+        "train", "--data", "ring", "--objective", "wgan", "--r3gan-decay-steps", "100", "--out", out
+    )
+    assert code == 2 and "r3gan_decay_steps schedules Adam's beta2" in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 def test_bad_lr_decay_start_is_one_line_and_writes_nothing(cli, tmp_path):

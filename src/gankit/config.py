@@ -83,6 +83,11 @@ class TrainConfig:
     # the last step (SN-GAN, Miyato et al. 2018, decay from step 0); None keeps them constant, and so
     # does a start at or past steps (a preset's decay in a shorter run that a user asked for)
     lr_decay_start: int | None = None
+    # R3GAN's schedules (Huang et al. 2024; brownvc/R3GAN's cosine_decay_with_warmup without warm-up):
+    # over the first r3gan_decay_steps generator steps a half cosine takes both learning rates to 1/4,
+    # the R1/R2 gammas to 1/10 and Adam's beta2 from its value to 0.99, held there after
+    # (engine/schedules.py: r3gan_progress); 0 keeps all three constant
+    r3gan_decay_steps: int = 0
     clip_value: float | None = None  # wgan only
     gradient_penalty_weight: float | None = None  # wgan-gp only (lambda)
     ema_decay: float = 0.0  # generator EMA; 0 turns it off, 0.999 is typical
@@ -178,7 +183,7 @@ class TrainConfig:
             "coverage_weight",
             "coverage_steps",
         )
-        _non_negative(self, "lr_decay_start")
+        _non_negative(self, "lr_decay_start", "r3gan_decay_steps")
         _positive(self, "r1_every")
         if not 0 <= self.validation_fraction < 1:
             raise GankitError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
@@ -317,6 +322,10 @@ FLAGS: dict[str, Flag] = {
     "critic_steps": Flag("D updates per G update."),
     "lr_decay_start": Flag(
         "From this step on both learning rates fall linearly towards 0 at the last step (default: constant)."
+    ),
+    "r3gan_decay_steps": Flag(
+        "R3GAN's schedules: over this many steps a half cosine takes both learning rates to 1/4, the "
+        "R1/R2 gammas to 1/10 and Adam's beta2 to 0.99, then holds them (0 = constant)."
     ),
     "clip_value": Flag("WGAN weight clipping bound."),
     "gradient_penalty_weight": Flag(
@@ -655,6 +664,11 @@ def resolve(config: TrainConfig, data_shape: tuple[int, ...], num_classes: int |
             values[key] = default
     if values["g_optimizer"] is None:
         values["g_optimizer"] = values["optimizer"]
+    if config.r3gan_decay_steps and "adam" not in (values["optimizer"], values["g_optimizer"]):
+        raise GankitError(
+            "r3gan_decay_steps schedules Adam's beta2 as well as the rates, and this run trains with "
+            f"{values['optimizer']}: add --optimizer adam, or leave the schedule off"
+        )
     if values["d_width"] is None:
         values["d_width"] = values["width"]
     return from_dict(values)

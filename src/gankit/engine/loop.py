@@ -26,10 +26,13 @@ from gankit.config import TrainConfig
 from gankit.engine.critic import PLAIN, StepPlan, scores_each_sample_alone
 from gankit.engine.sampling import draw_samples
 from gankit.engine.schedules import (
+    R3GAN_FINAL,
     instance_noise_std,
     learning_rate_scale,
     logged_schedules,
+    r3gan_progress,
     ramped_ema_decay,
+    scheduled,
 )
 from gankit.engine.speed import set_threads
 from gankit.engine.step import d_step, g_step
@@ -233,11 +236,14 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One generator update preceded by ``critic_steps`` discriminator updates."""
         config, step = self.config, self.step
-        if config.lr_decay_start is not None:
+        if config.lr_decay_start is not None or config.r3gan_decay_steps:
             lr_scale = learning_rate_scale(config, step)
+            beta2 = scheduled(config.betas[1], R3GAN_FINAL["beta2"], r3gan_progress(config, step))
             for optimizer, lr in ((self.g_optimizer, config.g_lr), (self.d_optimizer, config.d_lr)):
                 for group in optimizer.param_groups:
                     group["lr"] = lr * lr_scale
+                    if config.r3gan_decay_steps and "betas" in group:  # Adam's: R3GAN's beta2 schedule
+                        group["betas"] = (group["betas"][0], beta2)
         noise_std = instance_noise_std(config, step, self.data_spread)
         stats = d_step(
             self.g_train,
@@ -264,8 +270,8 @@ class Trainer:
             data=self.data,
             spread=self.data_spread,
         )
-        scheduled = logged_schedules(config, step, self.data_spread)  # instance_noise, coverage_weight, ...
-        stats |= {key: torch.tensor(value) for key, value in scheduled.items()}
+        logged = logged_schedules(config, step, self.data_spread)  # instance_noise, coverage_weight, ...
+        stats |= {key: torch.tensor(value) for key, value in logged.items()}
         if self.ema is not None:
             self.ema.update_parameters(self.generator)
         self.step += 1

@@ -7,6 +7,8 @@ run follows the same schedule as one that never stopped.
 
 from __future__ import annotations
 
+import math
+
 from gankit.config import TrainConfig
 
 
@@ -14,11 +16,37 @@ def learning_rate_scale(config: TrainConfig, step: int) -> float:
     """The factor on both learning rates for update ``step`` (0-based): 1 before
     ``config.lr_decay_start`` (s), then (T - t) / (T - s) for T = ``config.steps``, a linear fall that
     reaches 1 / (T - s) on the last update. Small late steps let the game settle instead of jittering
-    (or breaking) around its equilibrium; 1 everywhere when lr_decay_start is None or >= T."""
+    (or breaking) around its equilibrium; 1 everywhere when lr_decay_start is None or >= T. Times
+    R3GAN's schedule where ``config.r3gan_decay_steps`` is on (:func:`r3gan_progress`)."""
+    r3gan = scheduled(1.0, R3GAN_FINAL["lr"], r3gan_progress(config, step))  # 1 without it
     start = config.lr_decay_start
     if start is None or step < start:
-        return 1.0
-    return (config.steps - step) / (config.steps - start)
+        return r3gan
+    return r3gan * (config.steps - step) / (config.steps - start)
+
+
+R3GAN_FINAL = {"lr": 0.25, "gamma": 0.1, "beta2": 0.99}  # lr and gamma: factors on the start; beta2: a value
+
+
+def r3gan_progress(config: TrainConfig, step: int) -> float:
+    """How far R3GAN's schedules have gone at update ``step``: p = (1 - cos(pi min(t / T, 1))) / 2, from
+    0 at the start to 1 at T = ``config.r3gan_decay_steps`` and after (0 throughout when T is 0).
+
+    Each scheduled value is start + p (final - start) (R3GAN's cosine_decay_with_warmup, no
+    warm-up): both learning rates fall to R3GAN_FINAL["lr"] x theirs, the R1/R2 gammas to
+    R3GAN_FINAL["gamma"] x theirs, and Adam's beta2 rises to R3GAN_FINAL["beta2"]. Large steps and a
+    strong penalty early, while G is far from the data; small ones and a longer memory of the squared
+    gradients late, near the equilibrium where the penalties' local convergence argument holds.
+    """
+    horizon = config.r3gan_decay_steps
+    if not horizon:
+        return 0.0
+    return (1 - math.cos(math.pi * min(step / horizon, 1.0))) / 2
+
+
+def scheduled(start: float, final: float, progress: float) -> float:
+    """start + progress (final - start): a schedule's value at ``progress`` in [0, 1]."""
+    return start + progress * (final - start)
 
 
 def annealed(start: float, step: int, horizon: int, steps: int) -> float:
@@ -53,8 +81,10 @@ def logged_schedules(config: TrainConfig, step: int, spread: float) -> dict[str,
         values["instance_noise"] = instance_noise_std(config, step, spread)
     if config.coverage_weight:
         values["coverage_weight"] = coverage_weight_at(config, step)
-    if config.lr_decay_start is not None:
+    if config.lr_decay_start is not None or config.r3gan_decay_steps:
         values["lr_scale"] = learning_rate_scale(config, step)
+    if config.r3gan_decay_steps:
+        values["r3gan_progress"] = r3gan_progress(config, step)
     return values
 
 

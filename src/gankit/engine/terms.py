@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from gankit.config import TrainConfig
 from gankit.engine.critic import StepPlan
 from gankit.engine.sampling import draw_real
-from gankit.engine.schedules import coverage_weight_at
+from gankit.engine.schedules import R3GAN_FINAL, coverage_weight_at, r3gan_progress, scheduled
 from gankit.objectives import get_objective, gradient_penalty, nearest_sample_loss, squared_gradient_norms
 
 
@@ -183,7 +183,8 @@ def r1_r2_terms(
     Lazy regularisation (Karras et al. 2020, StyleGAN2): with ``r1_every`` = k the terms are
     computed on every k-th D update only, multiplied by k so that their average strength is
     unchanged. The logged ``r1_penalty`` / ``r2_penalty`` (k E||grad D||^2 on those updates, 0 on
-    the others) therefore average to E||grad D||^2 over a log window.
+    the others) therefore average to E||grad D||^2 over a log window. With R3GAN's schedule
+    (``r3gan_decay_steps``) both gammas follow it down to a tenth (schedules.r3gan_progress).
     """
     on = [  # the penalties that are on: (name, gamma, images, D's scores of them)
         (name, gamma, images, scores)
@@ -197,8 +198,11 @@ def r1_r2_terms(
     if not on or d_update % config.r1_every:  # off, or not taken on this update: 0 logged
         return total, {name: torch.zeros((), device=real_scores.device) for name, *_ in on}
     norms = squared_gradient_norms([images for _, _, images, _ in on], [scores for _, _, _, scores in on])
+    # R3GAN's schedule (schedules.r3gan_progress) lowers both gammas to a tenth; 1 without it
+    progress = r3gan_progress(config, d_update // config.critic_steps)
+    factor = scheduled(1.0, R3GAN_FINAL["gamma"], progress)
     stats = {}
     for (name, gamma, *_), norm in zip(on, norms, strict=True):
         stats[name] = config.r1_every * norm
-        total = total + gamma / 2 * stats[name]
+        total = total + factor * gamma / 2 * stats[name]
     return total, {name: value.detach() for name, value in stats.items()}
