@@ -85,13 +85,19 @@ def test_a_recipe_arm_repeats_the_design_at_the_chosen_networks_and_only_a_bette
     )
     assert report["grid"]["seed"] == [510, 511, 512, 513, 514] and report["base"]["objective"] == "rpgan"
 
-    baseline = [run(48, 0, 0.052), run(48, 1, 0.054)]  # mean 0.053
-    runs = {"a": [run(48, 0, 0.050), run(48, 1, 0.060)], "b": [run(48, 0, 0.049), run(48, 1, 0.052)]}
-    assert preset.better_recipe(baseline, runs, 2) == "b"  # the lowest mean, and below the baseline's
-    assert preset.better_recipe(baseline, {"a": runs["a"]}, 2) is None  # mean 0.055: not better
-    assert preset.better_recipe(baseline, runs | {"c": [run(48, 0, 0.01)]}, 2) is None  # c unfinished
+    assert next(iter(arms)) == preset.BASELINE and arms[preset.BASELINE] == {}  # rerun first, unchanged
+
+    baseline = {preset.BASELINE: [run(48, 0, 0.052), run(48, 1, 0.054)]}  # mean 0.053
+    runs = baseline | {
+        "a": [run(48, 0, 0.050), run(48, 1, 0.060)],
+        "b": [run(48, 0, 0.049), run(48, 1, 0.052)],
+    }
+    assert preset.better_recipe(runs, 2) == "b"  # the lowest mean, and below the rerun's
+    assert preset.better_recipe(baseline | {"a": runs["a"]}, 2) is None  # mean 0.055: not better
+    assert preset.better_recipe(runs | {"c": [run(48, 0, 0.01)]}, 2) is None  # c unfinished
     crashed = runs | {"c": [run(48, 0, 0.01), run(48, 1, None, status="FAIL")]}
-    assert preset.better_recipe(baseline, crashed, 2) is None  # a crashed run is not a finished one
+    assert preset.better_recipe(crashed, 2) is None  # a crashed run is not a finished one
+    assert preset.better_recipe({"b": runs["b"]}, 2) is None  # nothing to beat until the rerun finished
 
 
 def test_the_page_reports_the_goal_per_seed_with_the_floor(tmp_path):
