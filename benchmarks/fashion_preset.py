@@ -20,6 +20,10 @@ written from the journal alone (``--render``) and a fresh clone continues where 
    bf16 - fp32 on the same seeds, at the preset's steps and at the end, with each precision's CPU a
    step, says whether `amp = auto` (the preset's default, which keeps bf16 where it is faster) costs
    quality. Nothing here touches the report seeds or the test split.
+4. The preset at stage 3's length (report seeds 210..214, fresh): the chosen cell for twice the
+   design's steps or FINAL_BUDGET_S of training CPU, whichever comes first, at the default precision
+   (`amp = auto`), each run's validation curve, then its final weights on the test split once. What
+   src/gankit/presets.py ships.
 
 The page (docs/benchmarks/fashion_preset.md) says whether every seed covers all 10 classes (the
 shipped Fashion-MNIST classifier reads each sample; gankit.metrics.labels.class_metrics) and how
@@ -30,7 +34,7 @@ Cost, measured with one thread on the 2-core machine while other benchmarks ran:
 generator step and 2 CPU-s an evaluation, so a run is 12-14 CPU-minutes; 9 + 5 runs are about 3
 CPU-hours (1.5 hours with --workers 2 on two free cores). Stage 3: 5 fp32 runs of 4,800 steps (~26
 CPU-minutes each) and 5 in bf16 (1.71x faster a step in docs/benchmarks/speed.md: ~16), about 3.5
-CPU-hours more; its longest run is well inside a session.
+CPU-hours more; its longest run is well inside a session. Stage 4: 5 runs of at most 15 CPU-minutes.
 
     nice -n 10 python benchmarks/fashion_preset.py --workers 2   # run or continue, then write the page
     python benchmarks/fashion_preset.py --render                  # the page from the journal alone
@@ -67,6 +71,11 @@ REPORT_SEED = 200  # report seeds 200, 201, ...: never used to choose anything
 TUNING_SEEDS = [0, 1, 2, 3, 4]  # stage 3: seed 0 chose the rates; all five measure budget and precision
 LONG_FACTOR = 2  # stage 3 trains twice the preset's steps
 BUDGET_MINUTES = 15  # the preset's promise: CPU-minutes a run, evaluations included
+# Stage 4: the preset at stage 3's length, with `amp` at its default (auto) and a training-CPU budget
+# that keeps a run within the promise where a step costs more (fp32, or a slower machine): 24
+# evaluations take about a CPU-minute of the 15
+FINAL_BUDGET_S = 840
+FINAL_SEED = 210  # stage 4's report seeds 210, 211, ...: fresh, as 200.. measured the first preset
 TEST_SAMPLES = 2500
 QUICK = {
     "width": 4,
@@ -124,6 +133,24 @@ def seeds_text(design: str, chosen, seeds: int) -> str:
     values["base"].pop("seed")
     values["grid"] = {"seed": list(range(REPORT_SEED, REPORT_SEED + seeds))}
     return toml_text(values)
+
+
+def final_text(design: str, chosen, seeds: int, quick: bool) -> str:
+    """Stage 4's spec: the chosen cell for LONG_FACTOR x the design's steps or FINAL_BUDGET_S of
+    training CPU, whichever comes first, at the default precision (auto), on fresh report seeds."""
+    values = tomllib.loads(seeds_text(design, chosen, seeds))
+    base = values["base"]
+    base |= {"steps": LONG_FACTOR * base["steps"], "time_budget_s": 4 if quick else FINAL_BUDGET_S}
+    base["amp"] = "auto"
+    values["grid"] = {"seed": list(range(FINAL_SEED, FINAL_SEED + seeds))}
+    return toml_text(values)
+
+
+def final_preset(design: str, chosen) -> dict:
+    """The `fashion` preset stage 4 measures (src/gankit/presets.py writes it)."""
+    base = tomllib.loads(design)["base"]
+    longer = {"steps": LONG_FACTOR * base["steps"], "time_budget_s": FINAL_BUDGET_S}
+    return preset_values(base, chosen) | longer
 
 
 def long_text(design: str, chosen, seeds: list[int]) -> str:
@@ -253,8 +280,57 @@ def long_lines(base: dict, records: list) -> list[str]:
     return lines + ["", "![validation FID on the tuning seeds, fp32 and bf16](fashion_preset_long.png)", ""]
 
 
+def report_lines(base: dict, records: list, tests: dict) -> list[str]:
+    """A set of report seeds: the validation curve, whether it settled, the cost, and the test split
+    (scored once), with two seeds' samples (sections 2 and 4)."""
+    seeds = [r.config["seed"] for r in records]
+    steps, fid = curve_points(records, "eval_fid")
+    _, classes = curve_points(records, "eval_classes")
+    shown = [i for i, step in enumerate(steps) if step % (2 * base["eval_every"]) == 0 or i == len(steps) - 1]
+    _, settled_words = settled_text(SimpleNamespace(complete_seeds=records), "eval_fid")
+    cpu = cpu_minutes(records)
+    lines = [
+        f"Report seeds {', '.join(map(str, seeds))} (mean [95 % Student's t interval of the mean]).",
+        "",
+        *curve_table(
+            "generator steps",
+            [f"{steps[i]:,}" for i in shown],
+            {"validation FID": [fid[i] for i in shown]},
+            2,
+        ),
+        "| classes covered (of 10) | " + " | ".join(ci_text(classes[i], 1, 1) for i in shown) + " |",
+        "",
+        f"- **Settled?** The validation FID curve: {settled_words} (`gankit.stats.settled`: the last"
+        " quarter's least-squares change of the seeds' mean against their standard deviation at the end).",
+        f"- **Cost.** {ci_text(cpu, 1, 1)} CPU-minutes a run, evaluations included (most"
+        f" {max(r.trial['cpu_time'] for r in records) / 60:.1f}), at one thread; the promise is at most"
+        f" {BUDGET_MINUTES}; {comparing.load_words(records, os.cpu_count())}.",
+        f"- **Steps and precision.** {min(r.steps for r in records):,}-{max(r.steps for r in records):,}"
+        f" generator steps; bf16 in {sum(r.config['amp'] is True for r in records)} of {len(records)} runs"
+        " (the rest fp32).",
+    ]
+    tested = [tests[str(r.path)] for r in records if str(r.path) in tests]
+    if tested:
+        every = [t["test_classes"] for t in tested]
+        rows = {key: stats.summarize([t[f"test_{key}"] for t in tested], "minimize") for key, _ in TEST_KEYS}
+        floors = tested[0]
+        lines += [
+            f"- **Test split, once** ({len(tested)} seeds, final weights, {TEST_SAMPLES:,} samples against"
+            f" {floors['test_reference']}): classes covered per seed {', '.join(map(str, every))};"
+            + "".join(f" {key} {ci_text(rows[key], 1, digits)};" for key, digits in TEST_KEYS)
+            + f" real test images at equal n (the floor): FID {floors['test_floor_fid']:.2f}, classes"
+            f" {floors['test_floor_classes']}, class_kl {floors['test_floor_class_kl']:.3f}, sharpness"
+            f" {floors['test_floor_sharpness']:.2f}.",
+            f"- **Every class in every seed?** {'Yes' if min(every) == 10 else 'No'}: the fewest classes"
+            f" covered by a seed is {min(every)} of 10.",
+            "",
+            *(f"![samples, seed {t}](fashion_preset_samples_{t}.png)" for t in seeds[:2]),
+        ]
+    return lines
+
+
 def render(
-    args, design: str, design_records: list, chosen, records: list, tests: dict, long: list
+    args, design: str, design_records: list, chosen, records: list, tests: dict, long: list, final: dict
 ) -> list[str]:
     base = tomllib.loads(design)["base"]
     journal = os.path.relpath(args.journal, ROOT) if args.journal.is_relative_to(ROOT) else args.journal
@@ -292,57 +368,39 @@ def render(
     lines += ["## 2. Report seeds: the validation curve, then the test split once", ""]
     if len(records) < 2:
         return lines + [f"{len(records)} report seeds finished; the page needs 2."]
-    seeds = [r.config["seed"] for r in records]
-    steps, fid = curve_points(records, "eval_fid")
-    _, classes = curve_points(records, "eval_classes")
-    shown = [i for i, step in enumerate(steps) if step % (2 * base["eval_every"]) == 0 or i == len(steps) - 1]
-    _, settled_words = settled_text(SimpleNamespace(complete_seeds=records), "eval_fid")
-    cpu = cpu_minutes(records)
-    lines += [
-        f"Report seeds {', '.join(map(str, seeds))} (mean [95 % Student's t interval of the mean]).",
-        "",
-        *curve_table(
-            "generator steps",
-            [f"{steps[i]:,}" for i in shown],
-            {"validation FID": [fid[i] for i in shown]},
-            2,
-        ),
-        "| classes covered (of 10) | " + " | ".join(ci_text(classes[i], 1, 1) for i in shown) + " |",
-        "",
-        f"- **Settled?** The validation FID curve: {settled_words} (`gankit.stats.settled`: the last"
-        " quarter's least-squares change of the seeds' mean against their standard deviation at the end).",
-        f"- **Cost.** {ci_text(cpu, 1, 1)} CPU-minutes a run, evaluations included (most"
-        f" {max(r.trial['cpu_time'] for r in records) / 60:.1f}), at one thread; the promise is at most"
-        f" {BUDGET_MINUTES}; {comparing.load_words(records, os.cpu_count())}.",
-    ]
-    tested = [tests[str(r.path)] for r in records if str(r.path) in tests]
-    if tested:
-        every = [t["test_classes"] for t in tested]
-        rows = {key: stats.summarize([t[f"test_{key}"] for t in tested], "minimize") for key, _ in TEST_KEYS}
-        floors = tested[0]
-        lines += [
-            f"- **Test split, once** ({len(tested)} seeds, final weights, {TEST_SAMPLES:,} samples against"
-            f" {floors['test_reference']}): classes covered per seed {', '.join(map(str, every))};"
-            + "".join(f" {key} {ci_text(rows[key], 1, digits)};" for key, digits in TEST_KEYS)
-            + f" real test images at equal n (the floor): FID {floors['test_floor_fid']:.2f}, classes"
-            f" {floors['test_floor_classes']}, class_kl {floors['test_floor_class_kl']:.3f}, sharpness"
-            f" {floors['test_floor_sharpness']:.2f}.",
-            f"- **Every class in every seed?** {'Yes' if min(every) == 10 else 'No'}: the fewest classes"
-            f" covered by a seed is {min(every)} of 10.",
-            "",
-            *(f"![samples, seed {t}](fashion_preset_samples_{t}.png)" for t in seeds[:2]),
-        ]
-    lines += ["", *long_lines(base, long)]
+    lines += report_lines(base, records, tests)
+    lines += ["", *long_lines(base, long), *final_lines(base, final)]
     lines += [
         f"**Limits.** One network size (width {base['width']}, chosen for the machine, not searched) and nine"
-        " learning-rate cells on one tuning seed: a design choice, not a tuned optimum. The design and the"
-        " report seeds trained in fp32; the preset leaves `amp` at its default, which times both precisions"
-        " and keeps the faster, and section 3 measures what bf16 changes. GAN against VAE on this data,"
-        " with an equal search per model, is [fashion.md](fashion.md).",
+        " learning-rate cells on one tuning seed: a design choice, not a tuned optimum. The design and"
+        " section 2's report seeds trained in fp32, section 4's at the preset's default `amp`, which times"
+        " both precisions and keeps the faster; section 3 measures what bf16 changes. GAN against VAE on"
+        " this data, with an equal search per model, is [fashion.md](fashion.md).",
         "",
         "![validation FID of the report seeds](fashion_preset.png)",
     ]
     return lines
+
+
+def final_lines(base: dict, final: dict) -> list[str]:
+    """Stage 4's section: the preset at stage 3's length on fresh report seeds, its test split once."""
+    preset = ", ".join(f'"{key}": {json.dumps(value)}' for key, value in final["preset"].items())
+    lines = [
+        "## 4. The preset at the longer budget, on fresh report seeds",
+        "",
+        f"Sections 2 and 3 say whether the curve had settled at {base['steps']:,} steps and what bf16 costs"
+        f" against fp32. The preset then trains {LONG_FACTOR} x as long, at the default precision"
+        f" (`amp = auto`: the faster, timed at the start), and stops earlier where {FINAL_BUDGET_S} CPU-s of"
+        f" training come first (a slower step: fp32, or another machine), which keeps a run within"
+        f" {BUDGET_MINUTES} CPU-minutes with its evaluations. Measured once on report seeds"
+        f" {FINAL_SEED}.. (fresh: section 2's measured the first preset) and the test split once.",
+        "",
+        f'The preset (src/gankit/presets.py): `"fashion": {{{preset}}}`.',
+        "",
+    ]
+    if len(final["records"]) < 2:
+        return lines + [f"{len(final['records'])} report seeds finished; the section needs 2.", ""]
+    return lines + report_lines(base, final["records"], final["tests"]) + [""]
 
 
 def figure(curves: dict[str, list], title: str):
@@ -375,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         done = [stored(args.journal, text) for text in texts]  # None: a sweep not started
         design_records = [record for records in done for record in records or []]
         chosen = chosen_cell(design_records) if all(records is not None for records in done) else None
-        records, tests, long = [], {}, []
+        records, tests, long, final = [], {}, [], {}
         if chosen is not None:
             text = seeds_text(design, chosen, args.seeds)
             if not args.render:
@@ -389,6 +447,7 @@ def main(argv: list[str] | None = None) -> None:
             if not args.render:
                 run_sweep(args.out / "long", text, args.workers, args.journal)
             long = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
+            final = final_runs(design, chosen)
         docs.mkdir(parents=True, exist_ok=True)
         if len(records) >= 2:
             figure({"fashion preset": records}, "The fashion preset's report seeds (mean, 95 % CI)").savefig(
@@ -403,8 +462,21 @@ def main(argv: list[str] | None = None) -> None:
                 docs / "fashion_preset_long.png", dpi=110
             )
         page = docs / "fashion_preset.md"
-        page.write_text("\n".join(render(args, design, design_records, chosen, records, tests, long)) + "\n")
+        lines = render(args, design, design_records, chosen, records, tests, long, final)
+        page.write_text("\n".join(lines) + "\n")
         print(f"wrote {page}")
+
+    def final_runs(design: str, chosen) -> dict:
+        """Stage 4: the longer preset on its report seeds, each tested once (after stage 3)."""
+        text = final_text(design, chosen, args.seeds, args.quick)
+        if not args.render:
+            run_sweep(args.out / "final", text, args.workers, args.journal)
+        records = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
+        records.sort(key=lambda record: record.config["seed"])
+        if not args.render:
+            test_runs(records, args.out / "final", args.journal, text, docs)
+        preset = final_preset(design, chosen)
+        return {"records": records, "tests": read_tests(args.journal, text), "preset": preset}
 
     guarded(body, lambda: args.journal.parent)
 

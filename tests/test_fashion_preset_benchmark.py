@@ -101,3 +101,17 @@ def test_the_bf16_section_reads_the_paired_difference_at_the_presets_steps_and_a
     noisy = [long_run(s, True, [60.0 + s, 50.0 + s + (-1) ** s, 49.0 + s, 49.0 + s]) for s in range(3)]
     assert "(the interval holds 0: no difference shown)" in "\n".join(preset.long_lines(base, fp32 + noisy))
     assert "1 of 10 runs finished" in "\n".join(preset.long_lines(base, fp32[:1]))
+
+
+def test_the_final_preset_runs_twice_the_steps_within_the_budget_at_the_default_precision_on_fresh_seeds():
+    design = preset.design_text(quick=False)
+    chosen = record(3e-3, 1e-3, 31.0)
+    values = tomllib.loads(preset.final_text(design, chosen, 5, quick=False))
+    tuning = tomllib.loads(design)["base"]
+    base = values["base"]
+    assert (base["steps"], base["time_budget_s"], base["amp"]) == (2 * tuning["steps"], 840, "auto")
+    assert (base["g_lr"], base["d_lr"]) == (3e-3, 1e-3) and "seed" not in base
+    used = {*preset.TUNING_SEEDS, *range(preset.REPORT_SEED, preset.REPORT_SEED + 5)}
+    assert values["grid"] == {"seed": [210, 211, 212, 213, 214]} and not used & set(values["grid"]["seed"])
+    shipped = preset.final_preset(design, chosen)  # what presets.py writes once it is measured
+    assert {key: base[key] for key in ("steps", "time_budget_s", "g_lr", "d_lr")}.items() <= shipped.items()
