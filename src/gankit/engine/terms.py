@@ -199,7 +199,7 @@ def r1_r2_terms(
         return total, {name: torch.zeros((), device=real_scores.device) for name, *_ in on}
     norms = squared_gradient_norms([images for _, _, images, _ in on], [scores for _, _, _, scores in on])
     # R3GAN's schedule (schedules.r3gan_progress) lowers both gammas to a tenth; 1 without it
-    progress = r3gan_progress(config, d_update // config.critic_steps)
+    progress = r3gan_progress(config, d_update // config.critic_steps) if config.r3gan_decay_steps else 0.0
     factor = scheduled(1.0, R3GAN_FINAL["gamma"], progress)
     stats = {}
     for (name, gamma, *_), norm in zip(on, norms, strict=True):
