@@ -435,19 +435,15 @@ def main(argv: list[str] | None = None) -> None:
         chosen = chosen_cell(design_records) if all(records is not None for records in done) else None
         records, tests, long, final = [], {}, [], {}
         if chosen is not None:
-            text = seeds_text(design, chosen, args.seeds)
-            if not args.render:
-                run_sweep(args.out / "seeds", text, args.workers, args.journal)
-            records = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
-            records.sort(key=lambda record: record.config["seed"])
-            if not args.render:
-                test_runs(records, args.out / "seeds", args.journal, text, docs)
-            tests = read_tests(args.journal, text)
+            records, tests = tested_seeds(seeds_text(design, chosen, args.seeds), "seeds")
             text = long_text(design, chosen, TUNING_SEEDS[:2] if args.quick else TUNING_SEEDS)
             if not args.render:
                 run_sweep(args.out / "long", text, args.workers, args.journal)
             long = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
-            final = final_runs(design, chosen)
+            final_records, final_tests = tested_seeds(
+                final_text(design, chosen, args.seeds, args.quick), "final"
+            )
+            final = {"records": final_records, "tests": final_tests, "preset": final_preset(design, chosen)}
         docs.mkdir(parents=True, exist_ok=True)
         if len(records) >= 2:
             figure({"fashion preset": records}, "The fashion preset's report seeds (mean, 95 % CI)").savefig(
@@ -466,17 +462,16 @@ def main(argv: list[str] | None = None) -> None:
         page.write_text("\n".join(lines) + "\n")
         print(f"wrote {page}")
 
-    def final_runs(design: str, chosen) -> dict:
-        """Stage 4: the longer preset on its report seeds, each tested once (after stage 3)."""
-        text = final_text(design, chosen, args.seeds, args.quick)
+    def tested_seeds(text: str, name: str) -> tuple[list, dict]:
+        """A report-seeds sweep (stage 2 or 4): run or continue it in OUT/name, score each finished
+        run on the test split once; its finished runs by seed and their test records."""
         if not args.render:
-            run_sweep(args.out / "final", text, args.workers, args.journal)
+            run_sweep(args.out / name, text, args.workers, args.journal)
         records = [r for r in stored(args.journal, text) or [] if r.status == comparing.COMPLETE]
         records.sort(key=lambda record: record.config["seed"])
         if not args.render:
-            test_runs(records, args.out / "final", args.journal, text, docs)
-        preset = final_preset(design, chosen)
-        return {"records": records, "tests": read_tests(args.journal, text), "preset": preset}
+            test_runs(records, args.out / name, args.journal, text, docs)
+        return records, read_tests(args.journal, text)
 
     guarded(body, lambda: args.journal.parent)
 
