@@ -88,12 +88,16 @@ def cell_of(config: dict) -> tuple:
     return (config["width"], config.get("d_width") or config["width"])
 
 
+def finished_runs(runs: list) -> list:
+    """The runs that finished with a KL (not running, crashed or stopped)."""
+    return [r for r in runs if r.status == comparing.COMPLETE and r.value is not None]
+
+
 def cells(records: list) -> dict[tuple, list]:
     """The design's finished runs by cell (width, d_width)."""
     by_cell: dict[tuple, list] = {}
-    for record in records:
-        if record.status == comparing.COMPLETE and record.value is not None:
-            by_cell.setdefault(cell_of(record.config), []).append(record)
+    for record in finished_runs(records):
+        by_cell.setdefault(cell_of(record.config), []).append(record)
     return by_cell
 
 
@@ -150,10 +154,6 @@ def recipe_text(design: str, cell: tuple, arm: dict) -> str:
     values["base"] |= cell_values(cell) | arm
     values["grid"] = {"seed": values["grid"]["seed"]}
     return toml_text(values)
-
-
-def finished_runs(runs: list) -> list:
-    return [r for r in runs if r.status == comparing.COMPLETE and r.value is not None]
 
 
 def better_recipe(runs: dict[str, list], seeds: int) -> str | None:
@@ -429,8 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         winner = better_recipe(runs, seeds)
         stage3 = {"arms": arms, "runs": runs, "seeds": seeds, "winner": winner, "records": []}
         if winner is not None:
-            won = [r for r in runs[winner] if r.status == comparing.COMPLETE]
-            stage3["steps"] = steps = 40 if args.quick else preset_steps(won)
+            stage3["steps"] = steps = 40 if args.quick else preset_steps(finished_runs(runs[winner]))
             text = seeds_text(
                 recipe_text(design, chosen, arms[winner]), chosen, steps, args.seeds, RECIPE_REPORT_SEED
             )
