@@ -334,7 +334,8 @@ def render(
     return lines + [
         "",
         "**Limits.** Four widths and two D widths on two tuning seeds, at the shipped learning rates, then"
-        " one setting of each recipe of stage 3: design choices within the budget, not tuned optima."
+        " one setting of each recipe of stage 3: design choices within the budget, not tuned optima, and"
+        " screens on two tuning seeds, not a ranking (a recipe that wins is measured on five report seeds)."
         " Stacked *8x8* digits with gankit's classifier are not Stacked MNIST (28x28):"
         " docs/benchmarks/stacked_digits.md sets the published rows apart.",
     ]
